@@ -21,7 +21,10 @@ export class AtomicFileWriter {
   ) {}
 
   static async create(path: string): Promise<AtomicFileWriter> {
-    const tempPath = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString("hex")}.gyoza-partial`);
+    const tempPath = join(
+      dirname(path),
+      `.${basename(path)}.${randomBytes(4).toString("hex")}.gyoza-partial`,
+    );
     let handle: FileHandle;
     try {
       handle = await open(tempPath, "wx", 0o644);

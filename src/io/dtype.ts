@@ -45,8 +45,11 @@ export const PRECISION_NAMES: Record<string, DType> = {
 };
 
 export function parsePrecision(name: string): DType {
-  const dtype = PRECISION_NAMES[name.toLowerCase()] ?? (isDType(name.toUpperCase()) ? (name.toUpperCase() as DType) : undefined);
-  if (!dtype) throw new GyozaError("unknown-id", `unknown precision "${name}"`, { fix: "use fp16, bf16 or fp32" });
+  const dtype =
+    PRECISION_NAMES[name.toLowerCase()] ??
+    (isDType(name.toUpperCase()) ? (name.toUpperCase() as DType) : undefined);
+  if (!dtype)
+    throw new GyozaError("unknown-id", `unknown precision "${name}"`, { fix: "use fp16, bf16 or fp32" });
   return dtype;
 }
 
@@ -54,7 +57,8 @@ export function parsePrecision(name: string): DType {
 export function elementCount(shape: readonly number[]): number {
   let count = 1;
   for (const dim of shape) {
-    if (!Number.isSafeInteger(dim) || dim < 0) throw new GyozaError("format", `invalid dimension ${dim} in shape [${shape}]`);
+    if (!Number.isSafeInteger(dim) || dim < 0)
+      throw new GyozaError("format", `invalid dimension ${dim} in shape [${shape}]`);
     count *= dim;
     if (!Number.isSafeInteger(count)) throw new GyozaError("limit", `shape [${shape}] has too many elements`);
   }
@@ -63,6 +67,7 @@ export function elementCount(shape: readonly number[]): number {
 
 export function tensorByteLength(dtype: DType, shape: readonly number[]): number {
   const bytes = elementCount(shape) * dtypeBytes(dtype);
-  if (!Number.isSafeInteger(bytes)) throw new GyozaError("limit", `shape [${shape}] of ${dtype} is too large`);
+  if (!Number.isSafeInteger(bytes))
+    throw new GyozaError("limit", `shape [${shape}] of ${dtype} is too large`);
   return bytes;
 }
