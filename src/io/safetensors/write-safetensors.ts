@@ -1,0 +1,184 @@
+import { createHash, type Hash } from "node:crypto";
+import { GyozaError } from "../../errors.js";
+import { AtomicFileWriter } from "../atomic-file.js";
+import { type DType, tensorByteLength } from "../dtype.js";
+
+export interface TensorSpec {
+  readonly key: string;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+}
+
+export interface PlannedTensor extends TensorSpec {
+  readonly byteLength: number;
+  /** Offset of the tensor's bytes inside the data section. */
+  readonly begin: number;
+}
+
+/** Metadata key whose value gyoza fills with "0x" + sha256 of the data section once it is written. */
+export const SELF_HASH_KEY = "modelspec.hash_sha256";
+const SELF_HASH_PLACEHOLDER = `0x${"0".repeat(64)}`;
+
+/**
+ * Rank of each dtype in the reference implementation's `Dtype` enum, "in increasing alignment order"
+ * (huggingface/safetensors, safetensors/src/tensor.rs). Its writer sorts by this rank, descending,
+ * then by name — so within one size I64 precedes F64, F32 precedes I32 and BF16 precedes F16.
+ */
+const REFERENCE_DTYPE_RANK: Record<DType, number> = {
+  BOOL: 0,
+  U8: 1,
+  I8: 2,
+  F8_E5M2: 3,
+  F8_E4M3: 4,
+  I16: 5,
+  F16: 7,
+  BF16: 8,
+  I32: 9,
+  F32: 11,
+  F64: 12,
+  I64: 13,
+};
+
+/** The reference writer's tensor order: descending dtype rank, then name (byte order). */
+export function referenceOrder<T extends TensorSpec>(tensors: readonly T[]): T[] {
+  return [...tensors].sort(
+    (x, y) =>
+      REFERENCE_DTYPE_RANK[y.dtype] - REFERENCE_DTYPE_RANK[x.dtype] ||
+      (x.key < y.key ? -1 : x.key > y.key ? 1 : 0),
+  );
+}
+
+/** Serialises the header as the reference does: compact JSON, metadata first, padded with spaces to 8 bytes. */
+export function encodeSafetensorsHeader(
+  planned: readonly PlannedTensor[],
+  metadata: Readonly<Record<string, string>> | undefined,
+): Uint8Array {
+  const header: Record<string, unknown> = {};
+  if (metadata && Object.keys(metadata).length > 0) header.__metadata__ = { ...metadata };
+  for (const tensor of planned) {
+    if (tensor.key === "__metadata__") throw new GyozaError("usage", "a tensor cannot be named __metadata__");
+    header[tensor.key] = {
+      dtype: tensor.dtype,
+      shape: tensor.shape,
+      data_offsets: [tensor.begin, tensor.begin + tensor.byteLength],
+    };
+  }
+  const json = Buffer.from(JSON.stringify(header), "utf8");
+  const padded = Math.ceil(json.byteLength / 8) * 8;
+  const bytes = new Uint8Array(8 + padded).fill(0x20, 8);
+  new DataView(bytes.buffer).setBigUint64(0, BigInt(padded), true);
+  bytes.set(json, 8);
+  return bytes;
+}
+
+/**
+ * Streams a safetensors file: the header is written first, then each tensor's bytes in the planned
+ * order, in chunks of any size. The sha256 of the data section (= the file's AutoV3) is computed on
+ * the way and, when asked, patched into `modelspec.hash_sha256` without a second pass.
+ */
+export class SafetensorsWriter {
+  readonly order: readonly PlannedTensor[];
+  private readonly dataHash: Hash = createHash("sha256");
+  private tensorIndex = 0;
+  private writtenInTensor = 0;
+  private readonly dataOffset: number;
+  private readonly selfHashPosition: number | null;
+
+  private constructor(
+    private readonly file: AtomicFileWriter,
+    order: PlannedTensor[],
+    header: Uint8Array,
+    selfHashPosition: number | null,
+  ) {
+    this.order = order;
+    this.dataOffset = header.byteLength;
+    this.selfHashPosition = selfHashPosition;
+  }
+
+  static async create(
+    path: string,
+    tensors: readonly TensorSpec[],
+    options: { metadata?: Record<string, string>; selfHash?: boolean; keepOrder?: boolean } = {},
+  ): Promise<SafetensorsWriter> {
+    const seen = new Set<string>();
+    for (const tensor of tensors) {
+      if (seen.has(tensor.key)) throw new GyozaError("usage", `duplicate tensor key ${tensor.key}`);
+      seen.add(tensor.key);
+    }
+    let begin = 0;
+    const order = (options.keepOrder ? [...tensors] : referenceOrder(tensors)).map((tensor) => {
+      const byteLength = tensorByteLength(tensor.dtype, tensor.shape);
+      const planned = { key: tensor.key, dtype: tensor.dtype, shape: [...tensor.shape], byteLength, begin };
+      begin += byteLength;
+      return planned;
+    });
+    const metadata = { ...(options.metadata ?? {}) };
+    if (options.selfHash) metadata[SELF_HASH_KEY] = SELF_HASH_PLACEHOLDER;
+    const header = encodeSafetensorsHeader(order, metadata);
+    let selfHashPosition: number | null = null;
+    if (options.selfHash) {
+      const needle = Buffer.from(`"${SELF_HASH_KEY}":"${SELF_HASH_PLACEHOLDER}"`);
+      const at = Buffer.from(header.buffer, header.byteOffset, header.byteLength).indexOf(needle);
+      selfHashPosition = at + needle.byteLength - 1 - SELF_HASH_PLACEHOLDER.length;
+    }
+    const file = await AtomicFileWriter.create(path);
+    const writer = new SafetensorsWriter(file, order, header, selfHashPosition);
+    await file.write(header);
+    return writer;
+  }
+
+  /** The tensor the next bytes belong to, or undefined when all data is written. */
+  get current(): PlannedTensor | undefined {
+    this.skipEmptyTensors();
+    return this.order[this.tensorIndex];
+  }
+
+  get path(): string {
+    return this.file.path;
+  }
+
+  /** Appends data bytes; a chunk may not cross a tensor boundary (a guard against planning bugs). */
+  async write(bytes: Uint8Array): Promise<void> {
+    const tensor = this.current;
+    if (!tensor || this.writtenInTensor + bytes.byteLength > tensor.byteLength) {
+      await this.abort();
+      throw new GyozaError(
+        "usage",
+        `write of ${bytes.byteLength} bytes does not fit tensor ${tensor?.key ?? "(none left)"}`,
+      );
+    }
+    this.dataHash.update(bytes);
+    await this.file.write(bytes);
+    this.writtenInTensor += bytes.byteLength;
+    if (this.writtenInTensor === tensor.byteLength) {
+      this.tensorIndex++;
+      this.writtenInTensor = 0;
+    }
+  }
+
+  /** Checks that every tensor was written, patches the self hash, fsyncs and renames. Returns the data sha256 (AutoV3). */
+  async finish(): Promise<{ dataSha256: string; bytes: number }> {
+    if (this.current) {
+      await this.abort();
+      throw new GyozaError("usage", `tensor ${this.current.key} was not fully written`);
+    }
+    const dataSha256 = this.dataHash.digest("hex");
+    if (this.selfHashPosition !== null)
+      await this.file.writeAt(Buffer.from(`0x${dataSha256}`), this.selfHashPosition);
+    const bytes = this.file.bytesWritten;
+    await this.file.commit();
+    return { dataSha256, bytes };
+  }
+
+  async abort(): Promise<void> {
+    await this.file.abort();
+  }
+
+  get headerBytes(): number {
+    return this.dataOffset;
+  }
+
+  private skipEmptyTensors(): void {
+    while (this.order[this.tensorIndex]?.byteLength === 0 && this.writtenInTensor === 0) this.tensorIndex++;
+  }
+}
