@@ -1,0 +1,64 @@
+/**
+ * What a merge method is: an id users write in recipes, typed inputs, parameters with defaults and
+ * ranges (the same schema drives CLI help and web forms), a reference, and a pure kernel over
+ * already-resolved numbers. Kernels never see files, blocks or recipes.
+ */
+export type MergeSpace = "weight" | "delta";
+
+export interface MethodParam {
+  name: string;
+  default: number;
+  min?: number;
+  max?: number;
+  description: string;
+  /** True when the value may differ per block (an MBW vector); false for whole-model settings. */
+  perBlock: boolean;
+}
+
+export interface MethodInput {
+  name: string;
+  space: MergeSpace;
+}
+
+export interface MethodContext {
+  /** Checkpoint key of the tensor being merged. */
+  key: string;
+  /** "fp32": every product and sum rounded to f32; "lerp": supermerger's torch.lerp formula. */
+  arithmetic: "fp32" | "lerp";
+  /** Recipe seed, for methods that draw random numbers (DARE). */
+  seed: number;
+  /** Index of inputs[i][0] within the whole tensor, for counter-based random numbers. */
+  elementOffset: number;
+  /** Shape of the whole tensor; tensor-granularity methods reduce along it (cosine merges). */
+  shape: readonly number[];
+}
+
+export interface MergeMethod {
+  /** snake_case, as users write it in recipes. */
+  id: string;
+  summary: string;
+  /** Link to the paper or tool source the kernel matches. */
+  reference: string;
+  inputs: readonly MethodInput[];
+  output: MergeSpace;
+  params: readonly MethodParam[];
+  /** "elementwise" may be applied to any sub-range of a tensor; "tensor" needs the whole tensor at once. */
+  granularity: "elementwise" | "tensor";
+  apply(
+    inputs: readonly Float32Array[],
+    params: Readonly<Record<string, number>>,
+    out: Float32Array,
+    context: MethodContext,
+  ): void;
+}
+
+/** Lookup of methods by id; a value passed to whoever needs it, never a global. */
+export type MethodRegistry = ReadonlyMap<string, MergeMethod>;
+
+/** Shorthand used by the kernels: round a double to the nearest f32 (ties to even). */
+export const f32: (value: number) => number = Math.fround;
+
+/** The parameter every block-weighted method shares. */
+export function alphaParam(description: string, defaultValue = 0.5): MethodParam {
+  return { name: "alpha", default: defaultValue, description, perBlock: true };
+}

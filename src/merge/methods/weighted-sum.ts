@@ -1,0 +1,47 @@
+import { f32, type MergeMethod } from "./merge-method.js";
+
+/**
+ * `(1 − α)·A + α·B`. fp32 mode is torch's `((1 − a) * A.float() + a * B.float())`: the scalars are
+ * cast to f32 first and every product and sum rounds to f32. lerp mode is `torch.lerp(A, B, α)` in
+ * fp32 as supermerger calls it: `A + w(B − A)` when |w| < 0.5, else `B − (B − A)(1 − w)`.
+ */
+export const weightedSum: MergeMethod = {
+  id: "weighted_sum",
+  summary: "(1 − α)·A + α·B: the classic block-weight merge; α = 0 is pure A",
+  reference: "https://github.com/AUTOMATIC1111/stable-diffusion-webui/blob/master/modules/extras.py",
+  inputs: [
+    { name: "a", space: "weight" },
+    { name: "b", space: "weight" },
+  ],
+  output: "weight",
+  params: [{ name: "alpha", default: 0.5, description: "weight of B (0 = A, 1 = B)", perBlock: true }],
+  granularity: "elementwise",
+  apply([a, b], params, out, context) {
+    lerpInto(a!, b!, params.alpha!, out, context.arithmetic);
+  },
+};
+
+/** Shared by weighted_sum, sum_twice and slerp's near-parallel fallback. */
+export function lerpInto(
+  a: Float32Array,
+  b: Float32Array,
+  alpha: number,
+  out: Float32Array,
+  arithmetic: "fp32" | "lerp",
+): void {
+  const n = out.length;
+  if (arithmetic === "lerp") {
+    const w = f32(alpha);
+    const oneMinusW = f32(1 - w);
+    if (Math.abs(w) < 0.5) {
+      for (let i = 0; i < n; i++) out[i] = a[i]! + f32(w * f32(b[i]! - a[i]!));
+    } else {
+      for (let i = 0; i < n; i++) out[i] = b[i]! - f32(f32(b[i]! - a[i]!) * oneMinusW);
+    }
+    return;
+  }
+  const w0 = f32(1 - alpha);
+  const w1 = f32(alpha);
+  // Float32Array stores round each sum to f32; the products need their own rounding.
+  for (let i = 0; i < n; i++) out[i] = f32(a[i]! * w0) + f32(b[i]! * w1);
+}
