@@ -1,0 +1,187 @@
+import { GyozaError } from "../../errors.js";
+import type { ByteSource } from "../byte-source.js";
+
+/** Entries in one archive; an SD checkpoint has ~1,200, every entry costs ≥ 46 directory bytes anyway. */
+export const MAX_ZIP_ENTRIES = 1_000_000;
+/** Central directory bytes read at once (CWE-770); 1M entries with short names fit. */
+export const MAX_CENTRAL_DIRECTORY_BYTES = 256 * 1024 * 1024;
+
+const EOCD_SIGNATURE = 0x06054b50;
+const EOCD_BYTES = 22;
+const MAX_COMMENT_BYTES = 0xffff;
+const ZIP64_LOCATOR_SIGNATURE = 0x07064b50;
+const ZIP64_LOCATOR_BYTES = 20;
+const ZIP64_EOCD_SIGNATURE = 0x06064b50;
+const ZIP64_EOCD_BYTES = 56;
+const CENTRAL_ENTRY_SIGNATURE = 0x02014b50;
+const CENTRAL_ENTRY_BYTES = 46;
+const LOCAL_HEADER_SIGNATURE = 0x04034b50;
+const LOCAL_HEADER_BYTES = 30;
+const ZIP64_EXTRA_ID = 0x0001;
+const U32_SENTINEL = 0xffffffff;
+
+export interface ZipEntry {
+  readonly name: string;
+  /** Offset of the local header. */
+  readonly headerOffset: number;
+  readonly size: number;
+  readonly crc32: number;
+  readonly method: number;
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Reads the central directory of a zip (with zip64 records, as torch always writes them). Sizes
+ * come from the central directory because torch's local headers carry zeros; every offset and size
+ * is checked against the file before it is used.
+ */
+export async function readZipDirectory(source: ByteSource): Promise<ZipEntry[]> {
+  const fail = (message: string) => new GyozaError("format", `zip: ${message}`, { file: source.name });
+  const eocdOffset = await findEndOfCentralDirectory(source);
+  if (eocdOffset < 0) throw fail("no end-of-central-directory record (truncated or not a zip)");
+  const eocd = view(await source.read(eocdOffset, EOCD_BYTES));
+  let entryCount = eocd.getUint16(10, true);
+  let directorySize = eocd.getUint32(12, true);
+  let directoryOffset = eocd.getUint32(16, true);
+  let directoryEnd = eocdOffset;
+
+  const locatorOffset = eocdOffset - ZIP64_LOCATOR_BYTES;
+  if (locatorOffset >= 0) {
+    const locator = view(await source.read(locatorOffset, ZIP64_LOCATOR_BYTES));
+    if (locator.getUint32(0, true) === ZIP64_LOCATOR_SIGNATURE) {
+      const zip64Offset = safeNumber(locator.getBigUint64(8, true));
+      if (zip64Offset === undefined || zip64Offset + ZIP64_EOCD_BYTES > locatorOffset) {
+        throw fail("zip64 locator points outside the file");
+      }
+      const record = view(await source.read(zip64Offset, ZIP64_EOCD_BYTES));
+      if (record.getUint32(0, true) !== ZIP64_EOCD_SIGNATURE)
+        throw fail("zip64 end record signature is wrong");
+      const count = safeNumber(record.getBigUint64(32, true));
+      const size = safeNumber(record.getBigUint64(40, true));
+      const offset = safeNumber(record.getBigUint64(48, true));
+      if (count === undefined || size === undefined || offset === undefined) {
+        throw fail("zip64 end record holds impossible sizes");
+      }
+      [entryCount, directorySize, directoryOffset, directoryEnd] = [count, size, offset, zip64Offset];
+    }
+  }
+  if (directoryOffset + directorySize > directoryEnd) {
+    throw fail(`central directory (${directorySize} bytes at ${directoryOffset}) runs past its end record`);
+  }
+  if (directorySize > MAX_CENTRAL_DIRECTORY_BYTES) {
+    throw new GyozaError("limit", `zip: central directory of ${directorySize} bytes is over the limit`, {
+      file: source.name,
+    });
+  }
+  if (entryCount > MAX_ZIP_ENTRIES || entryCount * CENTRAL_ENTRY_BYTES > directorySize) {
+    throw fail(`${entryCount} entries cannot fit a ${directorySize}-byte central directory`);
+  }
+  const directory = await source.read(directoryOffset, directorySize);
+  return parseCentralDirectory(directory, entryCount, directoryOffset, fail);
+}
+
+/** Offset of the data of `entry`, from its local header (name and extra lengths differ there). */
+export async function entryDataOffset(source: ByteSource, entry: ZipEntry): Promise<number> {
+  const fail = (message: string) =>
+    new GyozaError("format", `zip: ${message}`, { file: source.name, path: entry.name });
+  if (entry.headerOffset + LOCAL_HEADER_BYTES > source.size) throw fail("local header runs past the end");
+  const header = view(await source.read(entry.headerOffset, LOCAL_HEADER_BYTES));
+  if (header.getUint32(0, true) !== LOCAL_HEADER_SIGNATURE) throw fail("local header signature is wrong");
+  const dataOffset =
+    entry.headerOffset + LOCAL_HEADER_BYTES + header.getUint16(26, true) + header.getUint16(28, true);
+  if (dataOffset + entry.size > source.size) {
+    throw fail(`entry data (${entry.size} bytes at ${dataOffset}) runs past the end of the file`);
+  }
+  return dataOffset;
+}
+
+async function findEndOfCentralDirectory(source: ByteSource): Promise<number> {
+  if (source.size < EOCD_BYTES) return -1;
+  const windowStart = Math.max(0, source.size - EOCD_BYTES - MAX_COMMENT_BYTES);
+  const tail = await source.read(windowStart, source.size - windowStart);
+  const tailView = view(tail);
+  for (let at = tail.byteLength - EOCD_BYTES; at >= 0; at--) {
+    if (tailView.getUint32(at, true) !== EOCD_SIGNATURE) continue;
+    // The comment length must reach exactly to the end of the file.
+    if (at + EOCD_BYTES + tailView.getUint16(at + 20, true) === tail.byteLength) return windowStart + at;
+  }
+  return -1;
+}
+
+function parseCentralDirectory(
+  directory: Uint8Array,
+  entryCount: number,
+  directoryOffset: number,
+  fail: (message: string) => GyozaError,
+): ZipEntry[] {
+  const data = view(directory);
+  const entries: ZipEntry[] = [];
+  let at = 0;
+  for (let index = 0; index < entryCount; index++) {
+    if (at + CENTRAL_ENTRY_BYTES > directory.byteLength)
+      throw fail(`central directory entry ${index} is cut off`);
+    if (data.getUint32(at, true) !== CENTRAL_ENTRY_SIGNATURE) {
+      throw fail(`central directory entry ${index} at byte ${directoryOffset + at} has a wrong signature`);
+    }
+    const flags = data.getUint16(at + 8, true);
+    const method = data.getUint16(at + 10, true);
+    const crc32 = data.getUint32(at + 16, true);
+    let compressedSize = data.getUint32(at + 20, true);
+    let size = data.getUint32(at + 24, true);
+    const nameLength = data.getUint16(at + 28, true);
+    const extraLength = data.getUint16(at + 30, true);
+    const commentLength = data.getUint16(at + 32, true);
+    let headerOffset = data.getUint32(at + 42, true);
+    const nameStart = at + CENTRAL_ENTRY_BYTES;
+    const next = nameStart + nameLength + extraLength + commentLength;
+    if (next > directory.byteLength) throw fail(`central directory entry ${index} runs past the directory`);
+    let name: string;
+    try {
+      name = utf8.decode(directory.subarray(nameStart, nameStart + nameLength));
+    } catch {
+      throw fail(`entry ${index} has a name that is not UTF-8`);
+    }
+    // Zip64 extra: 8-byte values for exactly those fields whose 32-bit value is the sentinel, in this order.
+    const extraStart = nameStart + nameLength;
+    for (let extra = extraStart; extra + 4 <= extraStart + extraLength; ) {
+      const id = data.getUint16(extra, true);
+      const length = data.getUint16(extra + 2, true);
+      const end = extra + 4 + length;
+      if (end > extraStart + extraLength) throw fail(`entry ${name} has a malformed extra field`);
+      if (id === ZIP64_EXTRA_ID) {
+        let field = extra + 4;
+        const next64 = (): number => {
+          if (field + 8 > end) throw fail(`entry ${name} has a short zip64 extra field`);
+          const value = safeNumber(data.getBigUint64(field, true));
+          field += 8;
+          if (value === undefined) throw fail(`entry ${name} has an impossible zip64 size`);
+          return value;
+        };
+        if (size === U32_SENTINEL) size = next64();
+        if (compressedSize === U32_SENTINEL) compressedSize = next64();
+        if (headerOffset === U32_SENTINEL) headerOffset = next64();
+      }
+      extra = end;
+    }
+    if (flags & 0x1) throw fail(`entry ${name} is encrypted`);
+    if (method !== 0 || compressedSize !== size) {
+      throw fail(
+        `entry ${name} is compressed (method ${method}); torch checkpoints store entries uncompressed`,
+      );
+    }
+    if (headerOffset >= directoryOffset)
+      throw fail(`entry ${name} has its local header past the central directory`);
+    entries.push({ name, headerOffset, size, crc32, method });
+    at = next;
+  }
+  return entries;
+}
+
+function view(bytes: Uint8Array): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function safeNumber(value: bigint): number | undefined {
+  return value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : undefined;
+}

@@ -1,0 +1,159 @@
+import * as zlib from "node:zlib";
+import type { AtomicFileWriter } from "../atomic-file.js";
+
+/** torch (miniz) aligns every entry's data to 64 bytes through an "FB" extra field. */
+const DATA_ALIGNMENT_BYTES = 64;
+const U32_LIMIT = 0xffffffff;
+const FLAG_DATA_DESCRIPTOR_UTF8 = 0x0808;
+const FLAG_UTF8 = 0x0800;
+
+interface WrittenEntry {
+  name: Uint8Array;
+  headerOffset: number;
+  size: number;
+  crc32: number;
+  flags: number;
+}
+
+const utf8 = new TextEncoder();
+
+/**
+ * Writes a stored (uncompressed) zip laid out like torch's PyTorchStreamWriter (miniz): local
+ * headers with zero CRC/sizes and a data descriptor, data 64-byte aligned, zip64 end records always
+ * present, zip64 extra fields only where a size or offset needs 64 bits.
+ */
+export class TorchZipWriter {
+  private readonly entries: WrittenEntry[] = [];
+
+  constructor(private readonly out: AtomicFileWriter) {}
+
+  /** Writes one entry of `size` bytes, taking them from `chunks`; returns its data offset. */
+  async addEntry(
+    name: string,
+    size: number,
+    chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  ): Promise<number> {
+    const headerOffset = this.out.bytesWritten;
+    const nameBytes = utf8.encode(name);
+    const needsZip64 = size >= U32_LIMIT || headerOffset >= U32_LIMIT;
+    const zip64Extra = needsZip64 ? zip64ExtraField(size, headerOffset) : new Uint8Array(0);
+    const unpadded = headerOffset + 30 + nameBytes.byteLength + zip64Extra.byteLength + 4;
+    const padding = (DATA_ALIGNMENT_BYTES - (unpadded % DATA_ALIGNMENT_BYTES)) % DATA_ALIGNMENT_BYTES;
+    const flags = size > 0 ? FLAG_DATA_DESCRIPTOR_UTF8 : FLAG_UTF8;
+
+    const header = new Uint8Array(30 + nameBytes.byteLength + zip64Extra.byteLength + 4 + padding);
+    const view = new DataView(header.buffer);
+    view.setUint32(0, 0x04034b50, true);
+    view.setUint16(6, flags, true);
+    view.setUint16(26, nameBytes.byteLength, true);
+    view.setUint16(28, zip64Extra.byteLength + 4 + padding, true);
+    header.set(nameBytes, 30);
+    header.set(zip64Extra, 30 + nameBytes.byteLength);
+    const fb = 30 + nameBytes.byteLength + zip64Extra.byteLength;
+    view.setUint16(fb, 0x4246, true); // "FB"
+    view.setUint16(fb + 2, padding, true);
+    header.fill(0x5a, fb + 4); // "Z"
+    await this.out.write(header);
+
+    const dataOffset = this.out.bytesWritten;
+    let crc = 0;
+    let written = 0;
+    for await (const chunk of chunks) {
+      crc = crc32(chunk, crc);
+      written += chunk.byteLength;
+      await this.out.write(chunk);
+    }
+    if (written !== size) throw new Error(`zip entry ${name}: wrote ${written} bytes, expected ${size}`);
+    if (size > 0) {
+      const descriptor = new Uint8Array(needsZip64 ? 24 : 16);
+      const dv = new DataView(descriptor.buffer);
+      dv.setUint32(0, 0x08074b50, true);
+      dv.setUint32(4, crc, true);
+      if (needsZip64) {
+        dv.setBigUint64(8, BigInt(size), true);
+        dv.setBigUint64(16, BigInt(size), true);
+      } else {
+        dv.setUint32(8, size, true);
+        dv.setUint32(12, size, true);
+      }
+      await this.out.write(descriptor);
+    }
+    this.entries.push({ name: nameBytes, headerOffset, size, crc32: crc, flags });
+    return dataOffset;
+  }
+
+  /** Central directory, zip64 end record and locator, classic end record. */
+  async finish(): Promise<void> {
+    const directoryOffset = this.out.bytesWritten;
+    const parts: Uint8Array[] = [];
+    for (const entry of this.entries) {
+      const needsZip64 = entry.size >= U32_LIMIT || entry.headerOffset >= U32_LIMIT;
+      const extra = needsZip64 ? zip64ExtraField(entry.size, entry.headerOffset) : new Uint8Array(0);
+      const record = new Uint8Array(46 + entry.name.byteLength + extra.byteLength);
+      const view = new DataView(record.buffer);
+      view.setUint32(0, 0x02014b50, true);
+      view.setUint16(8, entry.flags, true);
+      view.setUint32(16, entry.crc32, true);
+      view.setUint32(20, Math.min(entry.size, U32_LIMIT), true);
+      view.setUint32(24, Math.min(entry.size, U32_LIMIT), true);
+      view.setUint16(28, entry.name.byteLength, true);
+      view.setUint16(30, extra.byteLength, true);
+      view.setUint32(42, Math.min(entry.headerOffset, U32_LIMIT), true);
+      record.set(entry.name, 46);
+      record.set(extra, 46 + entry.name.byteLength);
+      parts.push(record);
+    }
+    const directorySize = parts.reduce((sum, part) => sum + part.byteLength, 0);
+    const zip64EndOffset = directoryOffset + directorySize;
+    const tail = new Uint8Array(56 + 20 + 22);
+    const view = new DataView(tail.buffer);
+    const count = this.entries.length;
+    view.setUint32(0, 0x06064b50, true);
+    view.setBigUint64(4, 44n, true);
+    view.setUint16(12, 0x031e, true); // made by, as miniz writes it
+    view.setUint16(14, 0x2d, true); // version needed: 4.5 (zip64)
+    view.setBigUint64(24, BigInt(count), true);
+    view.setBigUint64(32, BigInt(count), true);
+    view.setBigUint64(40, BigInt(directorySize), true);
+    view.setBigUint64(48, BigInt(directoryOffset), true);
+    view.setUint32(56, 0x07064b50, true);
+    view.setBigUint64(64, BigInt(zip64EndOffset), true);
+    view.setUint32(72, 1, true);
+    view.setUint32(76, 0x06054b50, true);
+    view.setUint16(84, Math.min(count, 0xffff), true);
+    view.setUint16(86, Math.min(count, 0xffff), true);
+    view.setUint32(88, Math.min(directorySize, U32_LIMIT), true);
+    view.setUint32(92, Math.min(directoryOffset, U32_LIMIT), true);
+    parts.push(tail);
+    for (const part of parts) await this.out.write(part);
+  }
+}
+
+/** Zip64 extra: 64-bit sizes when the size needs them, then the header offset when it does. */
+function zip64ExtraField(size: number, headerOffset: number): Uint8Array {
+  const values: number[] = [];
+  if (size >= U32_LIMIT) values.push(size, size);
+  if (headerOffset >= U32_LIMIT) values.push(headerOffset);
+  const field = new Uint8Array(4 + 8 * values.length);
+  const view = new DataView(field.buffer);
+  view.setUint16(0, 0x0001, true);
+  view.setUint16(2, 8 * values.length, true);
+  for (const [i, value] of values.entries()) view.setBigUint64(4 + 8 * i, BigInt(value), true);
+  return field;
+}
+
+let crcTable: Uint32Array | undefined;
+
+/** IEEE CRC-32: node:zlib's (Node ≥ 20.15) or a table fallback for older Node 20 releases. */
+export function crc32(bytes: Uint8Array, previous = 0): number {
+  const native = (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32;
+  if (native) return native(bytes, previous);
+  crcTable ??= Uint32Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  let crc = ~previous >>> 0;
+  for (const byte of bytes) crc = crcTable[(crc ^ byte) & 0xff]! ^ (crc >>> 8);
+  return ~crc >>> 0;
+}
