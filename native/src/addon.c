@@ -1,0 +1,182 @@
+/*
+ * N-API glue: exposes `scalar` (always) and `simd` (AVX2 + F16C, only when this CPU has both) kernel
+ * tables with the same six functions. Arguments are checked in TypeScript (src/kernels/merge-kernel.ts);
+ * here only enough is checked that a wrong call throws instead of touching memory it does not own.
+ */
+#define NAPI_VERSION 8
+#include <node_api.h>
+
+#include "kernels.h"
+
+#define MAX_ARGS 8
+
+typedef struct {
+  void *data;
+  size_t bytes;
+} view;
+
+static int throw_type(napi_env env, const char *message) {
+  napi_throw_type_error(env, NULL, message);
+  return 0;
+}
+
+static int get_view(napi_env env, napi_value value, view *out) {
+  napi_typedarray_type type;
+  size_t length;
+  void *data;
+  napi_value buffer;
+  size_t offset;
+  if (napi_get_typedarray_info(env, value, &type, &length, &data, &buffer, &offset) != napi_ok) {
+    return throw_type(env, "expected a typed array");
+  }
+  if (type != napi_uint8_array && type != napi_float32_array) return throw_type(env, "expected Uint8Array or Float32Array");
+  out->data = data;
+  out->bytes = length * (type == napi_float32_array ? 4 : 1);
+  return 1;
+}
+
+static int get_number(napi_env env, napi_value value, double *out) {
+  if (napi_get_value_double(env, value, out) != napi_ok) return throw_type(env, "expected a number");
+  return 1;
+}
+
+static int get_dtype(napi_env env, napi_value value, int *out) {
+  int32_t code;
+  if (napi_get_value_int32(env, value, &code) != napi_ok || code < 0 || code >= GYOZA_DTYPE_COUNT) {
+    return throw_type(env, "expected a dtype code 0 (F16), 1 (BF16) or 2 (F32)");
+  }
+  *out = code;
+  return 1;
+}
+
+/* Reads the arguments and the kernel table attached to the function. */
+static const gyoza_kernel_table *get_args(napi_env env, napi_callback_info info, size_t expected, napi_value *argv) {
+  size_t argc = MAX_ARGS;
+  void *table;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, &table) != napi_ok) return NULL;
+  if (argc < expected) {
+    throw_type(env, "too few arguments");
+    return NULL;
+  }
+  return table;
+}
+
+static int check_bytes(napi_env env, size_t bytes, size_t expected) {
+  return bytes == expected ? 1 : throw_type(env, "buffer lengths do not match");
+}
+
+static napi_value to_float32(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  const gyoza_kernel_table *table = get_args(env, info, 3, argv);
+  view src, out;
+  int dtype;
+  if (!table || !get_view(env, argv[0], &src) || !get_dtype(env, argv[1], &dtype) || !get_view(env, argv[2], &out)) return NULL;
+  size_t n = out.bytes / 4;
+  if (!check_bytes(env, src.bytes, n * gyoza_dtype_bytes(dtype))) return NULL;
+  table->to_f32(src.data, dtype, out.data, n);
+  return NULL;
+}
+
+static napi_value from_float32(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  const gyoza_kernel_table *table = get_args(env, info, 3, argv);
+  view src, out;
+  int dtype;
+  if (!table || !get_view(env, argv[0], &src) || !get_dtype(env, argv[1], &dtype) || !get_view(env, argv[2], &out)) return NULL;
+  size_t n = src.bytes / 4;
+  if (!check_bytes(env, out.bytes, n * gyoza_dtype_bytes(dtype))) return NULL;
+  table->from_f32(src.data, dtype, out.data, n);
+  return NULL;
+}
+
+static napi_value weighted_sum_f32(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  const gyoza_kernel_table *table = get_args(env, info, 5, argv);
+  view a, b, out;
+  double w0, w1;
+  if (!table || !get_view(env, argv[0], &a) || !get_view(env, argv[1], &b) || !get_number(env, argv[2], &w0) ||
+      !get_number(env, argv[3], &w1) || !get_view(env, argv[4], &out)) return NULL;
+  if (!check_bytes(env, a.bytes, out.bytes) || !check_bytes(env, b.bytes, out.bytes)) return NULL;
+  table->weighted_sum_f32(a.data, b.data, (float)w0, (float)w1, out.data, out.bytes / 4);
+  return NULL;
+}
+
+static napi_value lerp_f32(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  const gyoza_kernel_table *table = get_args(env, info, 4, argv);
+  view a, b, out;
+  double weight;
+  if (!table || !get_view(env, argv[0], &a) || !get_view(env, argv[1], &b) || !get_number(env, argv[2], &weight) ||
+      !get_view(env, argv[3], &out)) return NULL;
+  if (!check_bytes(env, a.bytes, out.bytes) || !check_bytes(env, b.bytes, out.bytes)) return NULL;
+  table->lerp_f32(a.data, b.data, (float)weight, out.data, out.bytes / 4);
+  return NULL;
+}
+
+static napi_value add_difference_f32(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  const gyoza_kernel_table *table = get_args(env, info, 5, argv);
+  view a, b, c, out;
+  double alpha;
+  if (!table || !get_view(env, argv[0], &a) || !get_view(env, argv[1], &b) || !get_view(env, argv[2], &c) ||
+      !get_number(env, argv[3], &alpha) || !get_view(env, argv[4], &out)) return NULL;
+  if (!check_bytes(env, a.bytes, out.bytes) || !check_bytes(env, b.bytes, out.bytes) ||
+      !check_bytes(env, c.bytes, out.bytes)) return NULL;
+  table->add_difference_f32(a.data, b.data, c.data, (float)alpha, out.data, out.bytes / 4);
+  return NULL;
+}
+
+static napi_value weighted_sum(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  const gyoza_kernel_table *table = get_args(env, info, 8, argv);
+  view a, b, out;
+  int a_type, b_type, out_type;
+  double w0, w1;
+  if (!table || !get_view(env, argv[0], &a) || !get_dtype(env, argv[1], &a_type) || !get_view(env, argv[2], &b) ||
+      !get_dtype(env, argv[3], &b_type) || !get_number(env, argv[4], &w0) || !get_number(env, argv[5], &w1) ||
+      !get_view(env, argv[6], &out) || !get_dtype(env, argv[7], &out_type)) return NULL;
+  size_t n = a.bytes / gyoza_dtype_bytes(a_type);
+  if (!check_bytes(env, a.bytes, n * gyoza_dtype_bytes(a_type)) || !check_bytes(env, b.bytes, n * gyoza_dtype_bytes(b_type)) ||
+      !check_bytes(env, out.bytes, n * gyoza_dtype_bytes(out_type))) return NULL;
+  table->weighted_sum(a.data, a_type, b.data, b_type, (float)w0, (float)w1, out.data, out_type, n);
+  return NULL;
+}
+
+static napi_value make_table(napi_env env, const gyoza_kernel_table *table) {
+  napi_value object;
+  napi_property_descriptor properties[] = {
+      {"toFloat32", NULL, to_float32, NULL, NULL, NULL, napi_enumerable, (void *)table},
+      {"fromFloat32", NULL, from_float32, NULL, NULL, NULL, napi_enumerable, (void *)table},
+      {"weightedSumF32", NULL, weighted_sum_f32, NULL, NULL, NULL, napi_enumerable, (void *)table},
+      {"lerpF32", NULL, lerp_f32, NULL, NULL, NULL, napi_enumerable, (void *)table},
+      {"addDifferenceF32", NULL, add_difference_f32, NULL, NULL, NULL, napi_enumerable, (void *)table},
+      {"weightedSum", NULL, weighted_sum, NULL, NULL, NULL, napi_enumerable, (void *)table},
+  };
+  napi_create_object(env, &object);
+  napi_define_properties(env, object, sizeof properties / sizeof properties[0], properties);
+  return object;
+}
+
+static int cpu_has_avx2_f16c(void) {
+#if defined(GYOZA_HAVE_AVX2) && (defined(__GNUC__) || defined(__clang__))
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+#else
+  return 0;
+#endif
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_value simd;
+#ifdef GYOZA_HAVE_AVX2
+  if (cpu_has_avx2_f16c()) simd = make_table(env, &gyoza_avx2_kernels);
+  else napi_get_null(env, &simd);
+#else
+  napi_get_null(env, &simd);
+#endif
+  napi_set_named_property(env, exports, "scalar", make_table(env, &gyoza_scalar_kernels));
+  napi_set_named_property(env, exports, "simd", simd);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,159 @@
+/*
+ * AVX2 + F16C implementation, compiled with -mavx2 -mf16c (no -mfma: a fused multiply-add would round
+ * once where torch rounds twice). Each loop handles 8 lanes and leaves the tail to the scalar formulas
+ * in kernels.h, which compute the same operations.
+ */
+#include <immintrin.h>
+
+#include "kernels.h"
+
+#define LANES 8
+
+static inline __m256 canonical8(__m256 value) {
+  __m256 is_nan = _mm256_cmp_ps(value, value, _CMP_UNORD_Q);
+  return _mm256_blendv_ps(value, _mm256_castsi256_ps(_mm256_set1_epi32((int)GYOZA_CANONICAL_NAN_BITS)), is_nan);
+}
+
+/* vcvtph2ps is exact and quiets NaN the way gyoza_f16_to_f32_bits does. */
+static inline __m256 load8_F16(const uint8_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
+
+static inline __m256 load8_BF16(const uint8_t *p) {
+  __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+}
+
+static inline __m256 load8_F32(const uint8_t *p) { return _mm256_loadu_ps((const float *)p); }
+
+/* vcvtps2ph with imm 0 rounds to nearest even like the reference; only NaN differs (it keeps payload
+ * bits), so NaN lanes become sign | quiet NaN first, which it turns into sign | 0x7e00. */
+static inline void store8_F16(uint8_t *p, __m256 value) {
+  __m256 is_nan = _mm256_cmp_ps(value, value, _CMP_UNORD_Q);
+  __m256 sign = _mm256_and_ps(value, _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u)));
+  __m256 quiet = _mm256_or_ps(sign, _mm256_castsi256_ps(_mm256_set1_epi32((int)GYOZA_CANONICAL_NAN_BITS)));
+  __m256 cleaned = _mm256_blendv_ps(value, quiet, is_nan);
+  _mm_storeu_si128((__m128i *)p, _mm256_cvtps_ph(cleaned, _MM_FROUND_TO_NEAREST_INT));
+}
+
+static inline void store8_BF16(uint8_t *p, __m256 value) {
+  __m256i bits = _mm256_castps_si256(value);
+  __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
+  __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(bits, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff))), 16);
+  __m256i is_nan = _mm256_castps_si256(_mm256_cmp_ps(value, value, _CMP_UNORD_Q));
+  __m256i result = _mm256_blendv_epi8(rounded, _mm256_set1_epi32(0x7fc0), is_nan);
+  __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(result, _mm256_setzero_si256()), 0x08);
+  _mm_storeu_si128((__m128i *)p, _mm256_castsi256_si128(packed));
+}
+
+static inline void store8_F32(uint8_t *p, __m256 value) { _mm256_storeu_ps((float *)p, value); }
+
+#define SIZE_F16 2
+#define SIZE_BF16 2
+#define SIZE_F32 4
+
+static void to_f32(const uint8_t *src, int dtype, float *out, size_t n) {
+  size_t i = 0;
+  if (dtype == GYOZA_F16) {
+    for (; i + LANES <= n; i += LANES) _mm256_storeu_ps(out + i, load8_F16(src + i * 2));
+  } else if (dtype == GYOZA_BF16) {
+    for (; i + LANES <= n; i += LANES) _mm256_storeu_ps(out + i, load8_BF16(src + i * 2));
+  }
+  gyoza_scalar_kernels.to_f32(src + i * gyoza_dtype_bytes(dtype), dtype, out + i, n - i);
+}
+
+static void from_f32(const float *src, int dtype, uint8_t *out, size_t n) {
+  size_t i = 0;
+  if (dtype == GYOZA_F16) {
+    for (; i + LANES <= n; i += LANES) store8_F16(out + i * 2, _mm256_loadu_ps(src + i));
+  } else if (dtype == GYOZA_BF16) {
+    for (; i + LANES <= n; i += LANES) store8_BF16(out + i * 2, _mm256_loadu_ps(src + i));
+  }
+  gyoza_scalar_kernels.from_f32(src + i, dtype, out + i * gyoza_dtype_bytes(dtype), n - i);
+}
+
+static void weighted_sum_f32(const float *a, const float *b, float w0, float w1, float *out, size_t n) {
+  __m256 v0 = _mm256_set1_ps(w0), v1 = _mm256_set1_ps(w1);
+  size_t i = 0;
+  for (; i + LANES <= n; i += LANES) {
+    __m256 left = _mm256_mul_ps(_mm256_loadu_ps(a + i), v0);
+    __m256 right = _mm256_mul_ps(_mm256_loadu_ps(b + i), v1);
+    _mm256_storeu_ps(out + i, canonical8(_mm256_add_ps(left, right)));
+  }
+  gyoza_scalar_kernels.weighted_sum_f32(a + i, b + i, w0, w1, out + i, n - i);
+}
+
+static void lerp_f32(const float *a, const float *b, float weight, float *out, size_t n) {
+  int small = (weight < 0 ? -weight : weight) < 0.5f;
+  __m256 w = _mm256_set1_ps(weight), complement = _mm256_set1_ps(1.0f - weight);
+  size_t i = 0;
+  if (small) {
+    for (; i + LANES <= n; i += LANES) {
+      __m256 start = _mm256_loadu_ps(a + i);
+      __m256 step = _mm256_mul_ps(w, _mm256_sub_ps(_mm256_loadu_ps(b + i), start));
+      _mm256_storeu_ps(out + i, canonical8(_mm256_add_ps(start, step)));
+    }
+  } else {
+    for (; i + LANES <= n; i += LANES) {
+      __m256 end = _mm256_loadu_ps(b + i);
+      __m256 step = _mm256_mul_ps(_mm256_sub_ps(end, _mm256_loadu_ps(a + i)), complement);
+      _mm256_storeu_ps(out + i, canonical8(_mm256_sub_ps(end, step)));
+    }
+  }
+  gyoza_scalar_kernels.lerp_f32(a + i, b + i, weight, out + i, n - i);
+}
+
+static void add_difference_f32(const float *a, const float *b, const float *c, float alpha, float *out,
+                               size_t n) {
+  __m256 scale = _mm256_set1_ps(alpha);
+  size_t i = 0;
+  for (; i + LANES <= n; i += LANES) {
+    __m256 difference = _mm256_sub_ps(_mm256_loadu_ps(b + i), _mm256_loadu_ps(c + i));
+    __m256 sum = _mm256_add_ps(_mm256_loadu_ps(a + i), _mm256_mul_ps(scale, difference));
+    _mm256_storeu_ps(out + i, canonical8(sum));
+  }
+  gyoza_scalar_kernels.add_difference_f32(a + i, b + i, c + i, alpha, out + i, n - i);
+}
+
+typedef void (*fused_fn)(const uint8_t *a, const uint8_t *b, __m256 w0, __m256 w1, uint8_t *out, size_t n);
+
+/* One loop per (a, b, out) dtype combination, so no branch runs per element. Unrolled twice. */
+#define DEFINE_FUSED(A, B, O)                                                                          \
+  static void fused_##A##_##B##_##O(const uint8_t *a, const uint8_t *b, __m256 w0, __m256 w1,          \
+                                    uint8_t *out, size_t n) {                                          \
+    size_t i = 0;                                                                                      \
+    for (; i + 2 * LANES <= n; i += 2 * LANES) {                                                       \
+      __m256 first = _mm256_add_ps(_mm256_mul_ps(load8_##A(a + i * SIZE_##A), w0),                     \
+                                   _mm256_mul_ps(load8_##B(b + i * SIZE_##B), w1));                    \
+      __m256 second = _mm256_add_ps(_mm256_mul_ps(load8_##A(a + (i + LANES) * SIZE_##A), w0),          \
+                                    _mm256_mul_ps(load8_##B(b + (i + LANES) * SIZE_##B), w1));         \
+      store8_##O(out + i * SIZE_##O, canonical8(first));                                               \
+      store8_##O(out + (i + LANES) * SIZE_##O, canonical8(second));                                    \
+    }                                                                                                  \
+    for (; i + LANES <= n; i += LANES) {                                                               \
+      __m256 value = _mm256_add_ps(_mm256_mul_ps(load8_##A(a + i * SIZE_##A), w0),                     \
+                                   _mm256_mul_ps(load8_##B(b + i * SIZE_##B), w1));                    \
+      store8_##O(out + i * SIZE_##O, canonical8(value));                                               \
+    }                                                                                                  \
+  }
+
+#define DEFINE_FUSED_OUT(A, B) DEFINE_FUSED(A, B, F16) DEFINE_FUSED(A, B, BF16) DEFINE_FUSED(A, B, F32)
+#define DEFINE_FUSED_B(A) DEFINE_FUSED_OUT(A, F16) DEFINE_FUSED_OUT(A, BF16) DEFINE_FUSED_OUT(A, F32)
+DEFINE_FUSED_B(F16)
+DEFINE_FUSED_B(BF16)
+DEFINE_FUSED_B(F32)
+
+#define FUSED_OUT(A, B) {fused_##A##_##B##_F16, fused_##A##_##B##_BF16, fused_##A##_##B##_F32}
+#define FUSED_B(A) {FUSED_OUT(A, F16), FUSED_OUT(A, BF16), FUSED_OUT(A, F32)}
+static const fused_fn FUSED[GYOZA_DTYPE_COUNT][GYOZA_DTYPE_COUNT][GYOZA_DTYPE_COUNT] = {
+    FUSED_B(F16), FUSED_B(BF16), FUSED_B(F32)};
+
+static void weighted_sum(const uint8_t *a, int a_type, const uint8_t *b, int b_type, float w0, float w1,
+                         uint8_t *out, int out_type, size_t n) {
+  size_t body = n - n % LANES;
+  FUSED[a_type][b_type][out_type](a, b, _mm256_set1_ps(w0), _mm256_set1_ps(w1), out, body);
+  gyoza_scalar_kernels.weighted_sum(a + body * gyoza_dtype_bytes(a_type), a_type, b + body * gyoza_dtype_bytes(b_type),
+                                    b_type, w0, w1, out + body * gyoza_dtype_bytes(out_type), out_type, n - body);
+}
+
+const gyoza_kernel_table gyoza_avx2_kernels = {
+    to_f32, from_f32, weighted_sum_f32, lerp_f32, add_difference_f32, weighted_sum,
+};

@@ -1,0 +1,50 @@
+/* Portable implementation: used on CPUs without AVX2/F16C and for the tails of the SIMD loops. */
+#include "kernels.h"
+
+static void to_f32(const uint8_t *src, int dtype, float *out, size_t n) {
+  size_t size = gyoza_dtype_bytes(dtype);
+  if (dtype == GYOZA_F32) {
+    memmove(out, src, n * 4);
+    return;
+  }
+  for (size_t i = 0; i < n; i++) out[i] = gyoza_load_scalar(src + i * size, dtype);
+}
+
+static void from_f32(const float *src, int dtype, uint8_t *out, size_t n) {
+  size_t size = gyoza_dtype_bytes(dtype);
+  if (dtype == GYOZA_F32) {
+    memmove(out, src, n * 4);
+    return;
+  }
+  for (size_t i = 0; i < n; i++) gyoza_store_scalar(out + i * size, dtype, src[i]);
+}
+
+static void weighted_sum_f32(const float *a, const float *b, float w0, float w1, float *out, size_t n) {
+  for (size_t i = 0; i < n; i++) out[i] = gyoza_weighted_sum_one(a[i], b[i], w0, w1);
+}
+
+static void lerp_f32(const float *a, const float *b, float weight, float *out, size_t n) {
+  int small = (weight < 0 ? -weight : weight) < 0.5f;
+  float complement = 1.0f - weight;
+  for (size_t i = 0; i < n; i++) out[i] = gyoza_lerp_one(a[i], b[i], weight, complement, small);
+}
+
+static void add_difference_f32(const float *a, const float *b, const float *c, float alpha, float *out,
+                               size_t n) {
+  for (size_t i = 0; i < n; i++) out[i] = gyoza_add_difference_one(a[i], b[i], c[i], alpha);
+}
+
+static void weighted_sum(const uint8_t *a, int a_type, const uint8_t *b, int b_type, float w0, float w1,
+                         uint8_t *out, int out_type, size_t n) {
+  size_t a_size = gyoza_dtype_bytes(a_type), b_size = gyoza_dtype_bytes(b_type);
+  size_t out_size = gyoza_dtype_bytes(out_type);
+  for (size_t i = 0; i < n; i++) {
+    float x = gyoza_load_scalar(a + i * a_size, a_type);
+    float y = gyoza_load_scalar(b + i * b_size, b_type);
+    gyoza_store_scalar(out + i * out_size, out_type, gyoza_weighted_sum_one(x, y, w0, w1));
+  }
+}
+
+const gyoza_kernel_table gyoza_scalar_kernels = {
+    to_f32, from_f32, weighted_sum_f32, lerp_f32, add_difference_f32, weighted_sum,
+};

@@ -1,0 +1,133 @@
+import { F16_TO_F32, f32BitsToBf16Bits, f32BitsToF16Bits } from "../io/float-convert.js";
+import {
+  CANONICAL_NAN_BITS,
+  createMergeKernel,
+  type FloatDType,
+  floatDTypeBytes,
+  type KernelBackend,
+  type MergeKernel,
+} from "./merge-kernel.js";
+
+/**
+ * The plain-TypeScript reference kernel, built on src/io/float-convert.ts. JavaScript arithmetic is
+ * double precision; `Math.fround` after each operation gives exactly the f32 result, because a double
+ * holds the exact sum or product of two f32 values before the one rounding (53 ≥ 2·24 + 2 bits).
+ */
+
+/** Elements per step of the fused path: scratch buffers stay in cache. */
+const CHUNK_ELEMENTS = 16384;
+
+/** f16 bit pattern → f32 bit pattern, with NaN quieted (what F16C and V8's float loads give). */
+const F16_TO_F32_BITS: Uint32Array = (() => {
+  const bits = new Uint32Array(65536);
+  const table = new Uint32Array(F16_TO_F32.buffer, F16_TO_F32.byteOffset, 65536);
+  for (let h = 0; h < 65536; h++) {
+    const isNotANumber = (h & 0x7fff) > 0x7c00;
+    bits[h] = isNotANumber ? (table[h]! | 0x00400000) >>> 0 : table[h]!;
+  }
+  return bits;
+})();
+
+export function createJsKernel(): MergeKernel {
+  return createMergeKernel(jsBackend);
+}
+
+const jsBackend: KernelBackend = {
+  name: "js",
+  toFloat32: decode,
+  fromFloat32: encode,
+  weightedSumF32(a, b, w0, w1, out) {
+    const outBits = bitsOf(out);
+    for (let i = 0; i < out.length; i++) {
+      const r = Math.fround(Math.fround(a[i]! * w0) + Math.fround(b[i]! * w1));
+      if (Number.isNaN(r)) outBits[i] = CANONICAL_NAN_BITS;
+      else out[i] = r;
+    }
+  },
+  lerpF32(a, b, weight, out) {
+    // at::native::lerp (aten/src/ATen/native/Lerp.h): the weight and 1 − w are f32 (opmath) values.
+    const small = Math.abs(weight) < 0.5;
+    const complement = Math.fround(1 - weight);
+    const outBits = bitsOf(out);
+    for (let i = 0; i < out.length; i++) {
+      const start = a[i]!;
+      const end = b[i]!;
+      const difference = Math.fround(end - start);
+      const r = small
+        ? Math.fround(start + Math.fround(weight * difference))
+        : Math.fround(end - Math.fround(difference * complement));
+      if (Number.isNaN(r)) outBits[i] = CANONICAL_NAN_BITS;
+      else out[i] = r;
+    }
+  },
+  addDifferenceF32(a, b, c, alpha, out) {
+    const outBits = bitsOf(out);
+    for (let i = 0; i < out.length; i++) {
+      const r = Math.fround(a[i]! + Math.fround(alpha * Math.fround(b[i]! - c[i]!)));
+      if (Number.isNaN(r)) outBits[i] = CANONICAL_NAN_BITS;
+      else out[i] = r;
+    }
+  },
+  weightedSum(a, aType, b, bType, w0, w1, out, outType) {
+    const count = a.byteLength / floatDTypeBytes(aType);
+    const chunk = Math.min(count, CHUNK_ELEMENTS);
+    const left = new Float32Array(chunk);
+    const right = new Float32Array(chunk);
+    for (let start = 0; start < count; start += chunk) {
+      const n = Math.min(chunk, count - start);
+      const x = left.subarray(0, n);
+      const y = right.subarray(0, n);
+      decode(elements(a, aType, start, n), aType, x);
+      decode(elements(b, bType, start, n), bType, y);
+      jsBackend.weightedSumF32(x, y, w0, w1, x);
+      encode(x, outType, elements(out, outType, start, n));
+    }
+  },
+};
+
+function elements(bytes: Uint8Array, dtype: FloatDType, start: number, count: number): Uint8Array {
+  const size = floatDTypeBytes(dtype);
+  return bytes.subarray(start * size, (start + count) * size);
+}
+
+function bitsOf(values: Float32Array): Uint32Array {
+  return new Uint32Array(values.buffer, values.byteOffset, values.length);
+}
+
+function decode(src: Uint8Array, dtype: FloatDType, out: Float32Array): void {
+  if (dtype === "F32") {
+    new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(src);
+    return;
+  }
+  const halves = halfView(src);
+  const outBits = bitsOf(out);
+  if (dtype === "F16") {
+    for (let i = 0; i < halves.length; i++) outBits[i] = F16_TO_F32_BITS[halves[i]!]!;
+  } else {
+    for (let i = 0; i < halves.length; i++) outBits[i] = halves[i]! << 16;
+  }
+}
+
+function encode(src: Float32Array, dtype: FloatDType, out: Uint8Array): void {
+  if (dtype === "F32") {
+    out.set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength));
+    return;
+  }
+  const bits = bitsOf(src);
+  const aligned = out.byteOffset % 2 === 0;
+  const halves = aligned
+    ? new Uint16Array(out.buffer, out.byteOffset, src.length)
+    : new Uint16Array(src.length);
+  if (dtype === "F16") {
+    for (let i = 0; i < bits.length; i++) halves[i] = f32BitsToF16Bits(bits[i]!);
+  } else {
+    for (let i = 0; i < bits.length; i++) halves[i] = f32BitsToBf16Bits(bits[i]!);
+  }
+  if (!aligned) out.set(new Uint8Array(halves.buffer));
+}
+
+/** 16-bit elements of `bytes`, copied first when the view is not 2-byte aligned. */
+function halfView(bytes: Uint8Array): Uint16Array {
+  const source = bytes.byteOffset % 2 === 0 ? bytes : bytes.slice();
+  return new Uint16Array(source.buffer, source.byteOffset, source.byteLength / 2);
+}

@@ -1,0 +1,142 @@
+import { GyozaError } from "../errors.js";
+
+/**
+ * The elementwise arithmetic every merge method bottoms out in, in three interchangeable
+ * implementations that agree bit for bit: a native addon (AVX2 + F16C), WebAssembly SIMD and
+ * plain TypeScript (the reference). Semantics follow DOMAIN.md §3 "Arithmetic":
+ *
+ * - everything is computed in f32, each operation rounded to f32 separately (never fused);
+ * - weighted sum: `w0 = f32(1 − α)` (1 − α in double), `w1 = f32(α)`, `r = f32(f32(A·w0) + f32(B·w1))`,
+ *   which equals torch's `((1 − a) * A.float() + a * B.float())`;
+ * - lerp: torch's scalar `at::native::lerp` in f32 (`|w| < 0.5 ? a + w(b − a) : b − (b − a)(1 − w)`);
+ * - add difference: `r = f32(A + f32(f32(α) · f32(B − C)))`;
+ * - storing rounds to nearest even exactly like src/io/float-convert.ts.
+ *
+ * NaN: a NaN produced by the arithmetic is stored as the canonical quiet NaN 0x7fc00000 (f16 0x7e00,
+ * bf16 0x7fc0), whatever its inputs, so results do not depend on how a CPU propagates NaN payloads.
+ * Decoding an f16 NaN quiets it (0x7c01 → 0x7fc02000), like F16C and like V8's float loads do.
+ */
+
+export type KernelName = "native" | "wasm" | "js";
+export type FloatDType = "F16" | "BF16" | "F32";
+
+export const KERNEL_NAMES: readonly KernelName[] = ["native", "wasm", "js"];
+export const FLOAT_DTYPES: readonly FloatDType[] = ["F16", "BF16", "F32"];
+
+/** Bit pattern of the one NaN the arithmetic produces. */
+export const CANONICAL_NAN_BITS = 0x7fc00000;
+
+export interface MergeKernel {
+  readonly name: KernelName;
+  /** Decodes little-endian `dtype` elements into f32 (exact). */
+  toFloat32(src: Uint8Array, dtype: FloatDType, out: Float32Array): void;
+  /** Encodes f32 values as `dtype`, rounding to nearest even. */
+  fromFloat32(src: Float32Array, dtype: FloatDType, out: Uint8Array): void;
+  weightedSumF32(a: Float32Array, b: Float32Array, alpha: number, out: Float32Array): void;
+  lerpF32(a: Float32Array, b: Float32Array, weight: number, out: Float32Array): void;
+  addDifferenceF32(a: Float32Array, b: Float32Array, c: Float32Array, alpha: number, out: Float32Array): void;
+  /** Fused fast path: a, b in their dtypes → out in its dtype, no intermediate buffers. */
+  weightedSum(
+    a: Uint8Array,
+    aType: FloatDType,
+    b: Uint8Array,
+    bType: FloatDType,
+    alpha: number,
+    out: Uint8Array,
+    outType: FloatDType,
+  ): void;
+}
+
+/**
+ * What an implementation provides: the same operations with arguments already checked and the
+ * scalar weights already rounded to f32 (so every implementation sees the very same weights).
+ */
+export interface KernelBackend {
+  readonly name: KernelName;
+  toFloat32(src: Uint8Array, dtype: FloatDType, out: Float32Array): void;
+  fromFloat32(src: Float32Array, dtype: FloatDType, out: Uint8Array): void;
+  weightedSumF32(a: Float32Array, b: Float32Array, w0: number, w1: number, out: Float32Array): void;
+  lerpF32(a: Float32Array, b: Float32Array, weight: number, out: Float32Array): void;
+  addDifferenceF32(a: Float32Array, b: Float32Array, c: Float32Array, alpha: number, out: Float32Array): void;
+  weightedSum(
+    a: Uint8Array,
+    aType: FloatDType,
+    b: Uint8Array,
+    bType: FloatDType,
+    w0: number,
+    w1: number,
+    out: Uint8Array,
+    outType: FloatDType,
+  ): void;
+}
+
+export function floatDTypeBytes(dtype: FloatDType): number {
+  return dtype === "F32" ? 4 : 2;
+}
+
+/** The weighted-sum weights as torch forms them: `(1 − α)` in double, then both rounded to f32. */
+export function weightedSumWeights(alpha: number): { w0: number; w1: number } {
+  return { w0: Math.fround(1 - alpha), w1: Math.fround(alpha) };
+}
+
+/** Wraps a backend with the argument checks and weight rounding shared by all implementations. */
+export function createMergeKernel(backend: KernelBackend): MergeKernel {
+  return {
+    name: backend.name,
+    toFloat32(src, dtype, out) {
+      checkEncoded(src, dtype, out.length, "src");
+      backend.toFloat32(src, dtype, out);
+    },
+    fromFloat32(src, dtype, out) {
+      checkEncoded(out, dtype, src.length, "out");
+      backend.fromFloat32(src, dtype, out);
+    },
+    weightedSumF32(a, b, alpha, out) {
+      checkSameLength(out.length, [a, b]);
+      const { w0, w1 } = weightedSumWeights(alpha);
+      backend.weightedSumF32(a, b, w0, w1, out);
+    },
+    lerpF32(a, b, weight, out) {
+      checkSameLength(out.length, [a, b]);
+      backend.lerpF32(a, b, Math.fround(weight), out);
+    },
+    addDifferenceF32(a, b, c, alpha, out) {
+      checkSameLength(out.length, [a, b, c]);
+      backend.addDifferenceF32(a, b, c, Math.fround(alpha), out);
+    },
+    weightedSum(a, aType, b, bType, alpha, out, outType) {
+      checkDType(aType);
+      const count = a.byteLength / floatDTypeBytes(aType);
+      checkEncoded(a, aType, count, "a");
+      checkEncoded(b, bType, count, "b");
+      checkEncoded(out, outType, count, "out");
+      const { w0, w1 } = weightedSumWeights(alpha);
+      backend.weightedSum(a, aType, b, bType, w0, w1, out, outType);
+    },
+  };
+}
+
+function checkDType(dtype: FloatDType): void {
+  if (!FLOAT_DTYPES.includes(dtype)) {
+    throw new GyozaError("usage", `merge kernels work on F16, BF16 and F32, not ${String(dtype)}`);
+  }
+}
+
+function checkEncoded(bytes: Uint8Array, dtype: FloatDType, count: number, role: string): void {
+  checkDType(dtype);
+  const expected = count * floatDTypeBytes(dtype);
+  if (bytes.byteLength !== expected || !Number.isInteger(count)) {
+    throw new GyozaError(
+      "usage",
+      `${role} holds ${bytes.byteLength} bytes but ${count} ${dtype} elements need ${expected}`,
+    );
+  }
+}
+
+function checkSameLength(count: number, inputs: Float32Array[]): void {
+  for (const input of inputs) {
+    if (input.length !== count) {
+      throw new GyozaError("usage", `kernel inputs differ in length: ${input.length} elements vs ${count}`);
+    }
+  }
+}

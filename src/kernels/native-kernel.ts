@@ -1,0 +1,86 @@
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { GyozaError } from "../errors.js";
+import { NATIVE_KERNEL_FILE } from "./kernel-files.js";
+import { createMergeKernel, type FloatDType, type KernelBackend, type MergeKernel } from "./merge-kernel.js";
+
+/** One kernel table of the addon (native/src/addon.c); dtypes travel as codes. */
+interface NativeTable {
+  toFloat32(src: Uint8Array, dtype: number, out: Float32Array): void;
+  fromFloat32(src: Float32Array, dtype: number, out: Uint8Array): void;
+  weightedSumF32(a: Float32Array, b: Float32Array, w0: number, w1: number, out: Float32Array): void;
+  lerpF32(a: Float32Array, b: Float32Array, weight: number, out: Float32Array): void;
+  addDifferenceF32(a: Float32Array, b: Float32Array, c: Float32Array, alpha: number, out: Float32Array): void;
+  weightedSum(
+    a: Uint8Array,
+    aType: number,
+    b: Uint8Array,
+    bType: number,
+    w0: number,
+    w1: number,
+    out: Uint8Array,
+    outType: number,
+  ): void;
+}
+
+interface NativeAddon {
+  /** Portable C, always present. */
+  scalar: NativeTable;
+  /** AVX2 + F16C, null when the build or the CPU lacks them. */
+  simd: NativeTable | null;
+}
+
+const DTYPE_CODES: Record<FloatDType, number> = { F16: 0, BF16: 1, F32: 2 };
+
+/** Which of the addon's implementations to use: the best the CPU runs, or the portable one. */
+export type NativeVariant = "best" | "scalar";
+
+export function nativeKernelBuilt(file: string = NATIVE_KERNEL_FILE): boolean {
+  return existsSync(file);
+}
+
+/** Loads the addon built by scripts/build-native.mjs; throws a GyozaError when it is not built. */
+export function loadNativeAddon(file: string = NATIVE_KERNEL_FILE): NativeAddon {
+  if (!nativeKernelBuilt(file)) {
+    throw new GyozaError("io", "the native kernel is not built", {
+      file,
+      fix: "install a C compiler and run `npm run build:native`, or use the wasm kernel",
+    });
+  }
+  try {
+    return createRequire(import.meta.url)(file) as NativeAddon;
+  } catch (cause) {
+    throw new GyozaError("io", "the native kernel does not load in this Node", {
+      file,
+      fix: "rebuild it with `npm run build:native`",
+      cause,
+    });
+  }
+}
+
+/** Whether this CPU runs the addon's AVX2 + F16C path. */
+export function nativeSimdAvailable(file: string = NATIVE_KERNEL_FILE): boolean {
+  return nativeKernelBuilt(file) && loadNativeAddon(file).simd !== null;
+}
+
+export function createNativeKernel(
+  variant: NativeVariant = "best",
+  file: string = NATIVE_KERNEL_FILE,
+): MergeKernel {
+  const addon = loadNativeAddon(file);
+  const table = variant === "best" ? (addon.simd ?? addon.scalar) : addon.scalar;
+  return createMergeKernel(nativeBackend(table));
+}
+
+function nativeBackend(table: NativeTable): KernelBackend {
+  return {
+    name: "native",
+    toFloat32: (src, dtype, out) => table.toFloat32(src, DTYPE_CODES[dtype], out),
+    fromFloat32: (src, dtype, out) => table.fromFloat32(src, DTYPE_CODES[dtype], out),
+    weightedSumF32: (a, b, w0, w1, out) => table.weightedSumF32(a, b, w0, w1, out),
+    lerpF32: (a, b, weight, out) => table.lerpF32(a, b, weight, out),
+    addDifferenceF32: (a, b, c, alpha, out) => table.addDifferenceF32(a, b, c, alpha, out),
+    weightedSum: (a, aType, b, bType, w0, w1, out, outType) =>
+      table.weightedSum(a, DTYPE_CODES[aType], b, DTYPE_CODES[bType], w0, w1, out, DTYPE_CODES[outType]),
+  };
+}

@@ -1,0 +1,166 @@
+// AssemblyScript source of the WebAssembly SIMD merge kernel (built to build/kernels.wasm by
+// scripts/build-wasm.mjs). Semantics: src/kernels/merge-kernel.ts; the TypeScript reference is
+// src/kernels/js-kernel.ts. WebAssembly float arithmetic is IEEE 754 binary32 with round to nearest
+// even and no flush-to-zero, and has no fused multiply-add outside relaxed SIMD, so every product and
+// sum is rounded on its own like torch's.
+//
+// Memory: four regions of REGION_BYTES after the heap base: A, B, C (inputs) and OUT. The host copies
+// up to CHUNK_ELEMENTS elements in, calls one function, and copies the result out. Loops run over
+// whole groups of 8 lanes; lanes past `count` hold garbage the host never reads.
+
+const CHUNK_ELEMENTS: i32 = 16384;
+const REGION_BYTES: i32 = CHUNK_ELEMENTS * 4;
+const F16: i32 = 0;
+const BF16: i32 = 1;
+const CANONICAL_NAN: i32 = 0x7fc00000;
+
+export function chunkElements(): i32 {
+  return CHUNK_ELEMENTS;
+}
+
+/** Start of region A; B, C and OUT follow at REGION_BYTES steps. */
+export function regionBase(): usize {
+  return (__heap_base + 15) & ~(15 as usize);
+}
+
+/** Bytes of linear memory the regions need (the host grows memory to this size). */
+export function memoryBytesNeeded(): usize {
+  return regionBase() + 4 * (REGION_BYTES as usize);
+}
+
+@inline function region(index: i32): usize {
+  return regionBase() + (index as usize) * (REGION_BYTES as usize);
+}
+
+@inline function canonical(value: v128): v128 {
+  return v128.bitselect(i32x4.splat(CANONICAL_NAN), value, f32x4.ne(value, value));
+}
+
+/** 4 zero-extended f16 patterns → f32 (exact; NaN quieted like F16C). */
+@inline function halfToFloat(half: v128): v128 {
+  const sign = i32x4.shl(v128.and(half, i32x4.splat(0x8000)), 16);
+  const magnitude = v128.and(half, i32x4.splat(0x7fff));
+  const shifted = i32x4.shl(magnitude, 13);
+  // exponent rebias by multiplying with 2^112: exact for normals and subnormals alike
+  const scaled = f32x4.mul(shifted, f32x4.splat(reinterpret<f32>(0x77800000)));
+  const isSpecial = i32x4.ge_s(magnitude, i32x4.splat(0x7c00));
+  const quietBit = v128.and(i32x4.gt_s(magnitude, i32x4.splat(0x7c00)), i32x4.splat(0x00400000));
+  const special = v128.or(v128.or(shifted, i32x4.splat(0x7f800000)), quietBit);
+  return v128.or(v128.bitselect(special, scaled, isSpecial), sign);
+}
+
+/** 4 f32 → f16 patterns in i32 lanes, round to nearest even; NaN → sign | 0x7e00. */
+@inline function floatToHalf(value: v128): v128 {
+  const sign = i32x4.shr_u(v128.and(value, i32x4.splat(0x80000000)), 16);
+  const magnitude = v128.and(value, i32x4.splat(0x7fffffff));
+  // below 2^-14 the result is subnormal: adding 0.5 rounds to a multiple of 2^-24 in hardware
+  const subnormal = i32x4.sub(f32x4.add(magnitude, f32x4.splat(0.5)), i32x4.splat(0x3f000000));
+  const odd = v128.and(i32x4.shr_u(magnitude, 13), i32x4.splat(1));
+  const normal = i32x4.shr_u(i32x4.add(magnitude, i32x4.add(odd, i32x4.splat(-0x38000000 + 0xfff))), 13);
+  let result = v128.bitselect(subnormal, normal, i32x4.lt_s(magnitude, i32x4.splat(0x38800000)));
+  result = v128.bitselect(i32x4.splat(0x7c00), result, i32x4.ge_s(magnitude, i32x4.splat(0x47800000)));
+  result = v128.bitselect(i32x4.splat(0x7e00), result, i32x4.gt_s(magnitude, i32x4.splat(0x7f800000)));
+  return v128.or(result, sign);
+}
+
+/** 4 f32 → bf16 patterns in i32 lanes, like c10::round_to_nearest_even (NaN → 0x7fc0). */
+@inline function floatToBfloat(value: v128): v128 {
+  const odd = v128.and(i32x4.shr_u(value, 16), i32x4.splat(1));
+  const rounded = i32x4.shr_u(i32x4.add(value, i32x4.add(odd, i32x4.splat(0x7fff))), 16);
+  return v128.bitselect(i32x4.splat(0x7fc0), rounded, f32x4.ne(value, value));
+}
+
+@inline function loadLow(base: usize, index: i32, dtype: i32): v128 {
+  if (dtype == F16) return halfToFloat(i32x4.extend_low_i16x8_u(v128.load(base + ((index as usize) << 1))));
+  if (dtype == BF16) return i32x4.shl(i32x4.extend_low_i16x8_u(v128.load(base + ((index as usize) << 1))), 16);
+  return v128.load(base + ((index as usize) << 2));
+}
+
+@inline function loadHigh(base: usize, index: i32, dtype: i32): v128 {
+  if (dtype == F16) return halfToFloat(i32x4.extend_high_i16x8_u(v128.load(base + ((index as usize) << 1))));
+  if (dtype == BF16) return i32x4.shl(i32x4.extend_high_i16x8_u(v128.load(base + ((index as usize) << 1))), 16);
+  return v128.load(base + ((index as usize) << 2), 16);
+}
+
+@inline function store8(base: usize, index: i32, dtype: i32, low: v128, high: v128): void {
+  if (dtype == F16) {
+    v128.store(base + ((index as usize) << 1), i16x8.narrow_i32x4_u(floatToHalf(low), floatToHalf(high)));
+  } else if (dtype == BF16) {
+    v128.store(base + ((index as usize) << 1), i16x8.narrow_i32x4_u(floatToBfloat(low), floatToBfloat(high)));
+  } else {
+    v128.store(base + ((index as usize) << 2), low);
+    v128.store(base + ((index as usize) << 2), high, 16);
+  }
+}
+
+export function toFloat32(dtype: i32, count: i32): void {
+  const src = region(0);
+  const out = region(3);
+  for (let i = 0; i < count; i += 8) store8(out, i, 2, loadLow(src, i, dtype), loadHigh(src, i, dtype));
+}
+
+export function fromFloat32(dtype: i32, count: i32): void {
+  const src = region(0);
+  const out = region(3);
+  for (let i = 0; i < count; i += 8) store8(out, i, dtype, loadLow(src, i, 2), loadHigh(src, i, 2));
+}
+
+export function weightedSumF32(w0: f32, w1: f32, count: i32): void {
+  const left = f32x4.splat(w0);
+  const right = f32x4.splat(w1);
+  const a = region(0);
+  const b = region(1);
+  const out = region(3);
+  for (let i = 0; i < count; i += 4) {
+    const offset = (i as usize) << 2;
+    const sum = f32x4.add(f32x4.mul(v128.load(a + offset), left), f32x4.mul(v128.load(b + offset), right));
+    v128.store(out + offset, canonical(sum));
+  }
+}
+
+// at::native::lerp (aten/src/ATen/native/Lerp.h) with each operation rounded separately.
+export function lerpF32(weight: f32, count: i32): void {
+  const w = f32x4.splat(weight);
+  const complement = f32x4.splat(1.0 - weight);
+  const small = Mathf.abs(weight) < 0.5;
+  const a = region(0);
+  const b = region(1);
+  const out = region(3);
+  for (let i = 0; i < count; i += 4) {
+    const offset = (i as usize) << 2;
+    const start = v128.load(a + offset);
+    const end = v128.load(b + offset);
+    const difference = f32x4.sub(end, start);
+    const result = small
+      ? f32x4.add(start, f32x4.mul(w, difference))
+      : f32x4.sub(end, f32x4.mul(difference, complement));
+    v128.store(out + offset, canonical(result));
+  }
+}
+
+export function addDifferenceF32(alpha: f32, count: i32): void {
+  const scale = f32x4.splat(alpha);
+  const a = region(0);
+  const b = region(1);
+  const c = region(2);
+  const out = region(3);
+  for (let i = 0; i < count; i += 4) {
+    const offset = (i as usize) << 2;
+    const difference = f32x4.sub(v128.load(b + offset), v128.load(c + offset));
+    const sum = f32x4.add(v128.load(a + offset), f32x4.mul(scale, difference));
+    v128.store(out + offset, canonical(sum));
+  }
+}
+
+export function weightedSum(aType: i32, bType: i32, outType: i32, w0: f32, w1: f32, count: i32): void {
+  const left = f32x4.splat(w0);
+  const right = f32x4.splat(w1);
+  const a = region(0);
+  const b = region(1);
+  const out = region(3);
+  for (let i = 0; i < count; i += 8) {
+    const low = f32x4.add(f32x4.mul(loadLow(a, i, aType), left), f32x4.mul(loadLow(b, i, bType), right));
+    const high = f32x4.add(f32x4.mul(loadHigh(a, i, aType), left), f32x4.mul(loadHigh(b, i, bType), right));
+    store8(out, i, outType, canonical(low), canonical(high));
+  }
+}
