@@ -1,6 +1,11 @@
 import type { Command } from "commander";
+import { registerHash } from "./hash.js";
+import { registerConvert } from "./convert.js";
+import { registerInspect } from "./inspect.js";
 
 /** Every CLI command registers itself here: one file per command (or command group). */
 export function registerCommands(program: Command): void {
-  void program;
+  registerInspect(program);
+  registerConvert(program);
+  registerHash(program);
 }

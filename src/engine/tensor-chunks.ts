@@ -1,0 +1,26 @@
+import { dtypeBytes } from "../io/dtype.js";
+import { readTensorBytes } from "../io/read-tensor.js";
+import type { StoredTensor } from "../io/tensor.js";
+
+/** Bytes per read when streaming a tensor: large enough for sequential disk speed, small enough to bound memory. */
+export const STREAM_CHUNK_BYTES = 8 << 20;
+
+/**
+ * A tensor's contiguous bytes in chunks that end on element boundaries. Strided (view) tensors are
+ * gathered whole first; they are small in real checkpoints (views are rare, weights are contiguous).
+ */
+export async function* tensorChunks(
+  tensor: StoredTensor,
+  chunkBytes = STREAM_CHUNK_BYTES,
+): AsyncGenerator<Uint8Array> {
+  if (tensor.strides) {
+    const whole = await readTensorBytes(tensor);
+    for (let at = 0; at < whole.byteLength; at += chunkBytes) yield whole.subarray(at, at + chunkBytes);
+    return;
+  }
+  const step = Math.max(dtypeBytes(tensor.dtype), chunkBytes - (chunkBytes % dtypeBytes(tensor.dtype)));
+  for (let at = 0; at < tensor.byteLength; at += step) {
+    const length = Math.min(step, tensor.byteLength - at);
+    yield await tensor.source.read(tensor.byteOffset + at, length);
+  }
+}
