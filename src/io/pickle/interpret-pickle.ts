@@ -87,13 +87,14 @@ export async function interpretPickle(source: ByteSource, start = 0): Promise<Pi
     push(value);
   };
   const sized = async (length: number | bigint): Promise<number> => {
-    if (length < 0 || length > MAX_STRING_BYTES) {
+    if (length < 0) throw fail("format", `declares a negative length ${length}`);
+    if (length > cursor.remaining) {
+      throw fail("format", `declares ${length} bytes but only ${cursor.remaining} remain`);
+    }
+    if (length > MAX_STRING_BYTES) {
       throw fail("limit", `declares ${length} bytes, over the ${MAX_STRING_BYTES}-byte limit`);
     }
     const n = Number(length);
-    if (n > cursor.remaining) {
-      throw fail("format", `declares ${n} bytes but only ${cursor.remaining} remain`);
-    }
     await cursor.fill(n, what());
     return n;
   };
