@@ -1,0 +1,153 @@
+import { GyozaError, isGyozaError } from "../errors.js";
+import { slotOfKey } from "./block-map.js";
+import { type CompiledOverride, compileOverrides, type ElementalOverride, overrideFor } from "./elemental.js";
+import { builtinPresets, findPreset, type PresetTable, translateSd1ToSdxl } from "./presets.js";
+import { type BlockRule, type Family, type Slot, slotsOf, unetSlotsOf } from "./slots.js";
+import { CURVE_NAMES, type CurveName, curveValues } from "./weight-curves.js";
+
+/**
+ * How a recipe or the CLI states a weight:
+ * - a scalar: every slot, BASE included;
+ * - a vector: the UNet slots (25 for SD1, 19 for SDXL), BASE first (26 / 20), or SDXL with a
+ *   trailing VAE (21); an SD1-sized vector given for SDXL is translated (`w[0:9] + w[12:22]`);
+ * - a preset name (`COSINE`), or `{preset, base}`;
+ * - a curve `{curve: cosine | reverse_cosine | smoothstep | reverse_smoothstep | linear | reverse_linear, min, max, base}`.
+ * A vector without BASE, a preset and a curve leave BASE at 0 (A's text encoder and VAE) unless
+ * `base` says otherwise, as the classic preset tables do.
+ */
+export type WeightSpec =
+  | number
+  | readonly number[]
+  | string
+  | { readonly preset: string; readonly base?: number }
+  | { readonly curve: CurveName; readonly min?: number; readonly max?: number; readonly base?: number };
+
+/** A weight for every slot of a family. */
+export type SlotWeights = Readonly<Record<Slot, number>>;
+
+export interface ResolveOptions {
+  /** Overrides BASE (the CLI's `--base`). */
+  base?: number;
+  presets?: ReadonlyMap<Family, PresetTable>;
+  /** Where the spec sits in the recipe, for error messages. */
+  path?: string;
+}
+
+export function resolveWeights(spec: WeightSpec, family: Family, options: ResolveOptions = {}): SlotWeights {
+  const path = options.path ?? "alpha";
+  const { base, unet, vae } = unetAndBase(spec, family, options, path);
+  const finalBase = options.base ?? base;
+  const weights: Record<Slot, number> = { BASE: finalBase };
+  unetSlotsOf(family).forEach((slot, i) => {
+    weights[slot] = unet[i]!;
+  });
+  if (slotsOf(family).includes("VAE")) weights.VAE = vae ?? finalBase;
+  return weights;
+}
+
+function unetAndBase(
+  spec: WeightSpec,
+  family: Family,
+  options: ResolveOptions,
+  path: string,
+): { base: number; unet: readonly number[]; vae?: number } {
+  const unetCount = unetSlotsOf(family).length;
+  if (typeof spec === "number") {
+    checkFinite(spec, path);
+    return { base: spec, unet: new Array(unetCount).fill(spec), vae: spec };
+  }
+  if (typeof spec === "string") return fromPreset(spec, undefined, family, options, path);
+  if (Array.isArray(spec)) return fromVector(spec as readonly number[], family, path);
+  if ("preset" in spec) return fromPreset(spec.preset, spec.base, family, options, path);
+  if ("curve" in spec) {
+    if (!CURVE_NAMES.includes(spec.curve)) {
+      throw new GyozaError("recipe", `unknown curve "${spec.curve}"`, {
+        path: `${path}.curve`,
+        fix: `curves: ${CURVE_NAMES.join(", ")}`,
+      });
+    }
+    return { base: spec.base ?? 0, unet: curveValues(spec.curve, unetCount, spec.min ?? 0, spec.max ?? 1) };
+  }
+  throw new GyozaError("recipe", "a weight is a number, a list of numbers, a preset name or a curve", {
+    path,
+  });
+}
+
+function fromPreset(
+  name: string,
+  base: number | undefined,
+  family: Family,
+  options: ResolveOptions,
+  path: string,
+): { base: number; unet: readonly number[] } {
+  try {
+    const preset = findPreset(name, family, options.presets ?? builtinPresets);
+    return { base: base ?? preset.base, unet: preset.unet };
+  } catch (error) {
+    if (!isGyozaError(error, "unknown-id")) throw error;
+    throw new GyozaError("recipe", error.message, { path, fix: error.fix });
+  }
+}
+
+function fromVector(values: readonly number[], family: Family, path: string) {
+  values.forEach((value, i) => checkFinite(value, `${path}[${i}]`));
+  const n = values.length;
+  if (family === "sd1") {
+    if (n === 25) return { base: 0, unet: values };
+    if (n === 26) return { base: values[0]!, unet: values.slice(1) };
+  } else {
+    if (n === 19) return { base: 0, unet: values };
+    if (n === 20) return { base: values[0]!, unet: values.slice(1) };
+    if (n === 21) return { base: values[0]!, unet: values.slice(1, 20), vae: values[20]! };
+    if (n === 25) return { base: 0, unet: translateSd1ToSdxl(values) };
+    if (n === 26) return { base: values[0]!, unet: translateSd1ToSdxl(values.slice(1)) };
+  }
+  const sizes =
+    family === "sd1"
+      ? "25 (IN00..OUT11) or 26 (BASE first)"
+      : "19, 20 (BASE first), 21 (+VAE) or an SD1 25/26";
+  throw new GyozaError("recipe", `a ${family} weight vector has ${sizes} values, got ${n}`, { path });
+}
+
+function checkFinite(value: number, path: string): void {
+  if (typeof value !== "number" || !Number.isFinite(value)) {
+    throw new GyozaError("recipe", `weight ${String(value)} is not a finite number`, { path });
+  }
+}
+
+/** The per-key view the engine uses: a block weight, elemental overrides on top, null when not merged. */
+export interface KeyWeights {
+  readonly family: Family;
+  readonly rule: BlockRule;
+  weightForKey(key: string): number | null;
+}
+
+export function keyWeights(
+  weights: SlotWeights,
+  family: Family,
+  rule: BlockRule = "classic",
+  overrides: readonly ElementalOverride[] = [],
+  param = "alpha",
+): KeyWeights {
+  const compiled: readonly CompiledOverride[] = compileOverrides(overrides, family);
+  return {
+    family,
+    rule,
+    weightForKey(key) {
+      const slot = slotOfKey(key, family, rule);
+      if (slot === null) return null;
+      return overrideFor(compiled, param, slot, key) ?? weights[slot]!;
+    },
+  };
+}
+
+/**
+ * Parses a weight as typed on the command line: `0.3`, `0,0.1,…` (supermerger's comma list,
+ * BASE first when 26 values), or a preset name.
+ */
+export function parseWeightArgument(text: string): WeightSpec {
+  const trimmed = text.trim();
+  if (trimmed.includes(",")) return trimmed.split(",").map((part) => Number(part.trim()));
+  const number = Number(trimmed);
+  return trimmed !== "" && Number.isFinite(number) ? number : trimmed;
+}
