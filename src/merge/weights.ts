@@ -90,7 +90,9 @@ function fromPreset(
 }
 
 function fromVector(values: readonly number[], family: Family, path: string) {
-  values.forEach((value, i) => checkFinite(value, `${path}[${i}]`));
+  values.forEach((value, i) => {
+    checkFinite(value, `${path}[${i}]`);
+  });
   const n = values.length;
   if (family === "sd1") {
     if (n === 25) return { base: 0, unet: values };
