@@ -1,0 +1,22 @@
+export {
+  AUTOV1_MIN_FILE_BYTES,
+  AUTOV1_WINDOW_BYTES,
+  AUTOV1_WINDOW_OFFSET,
+  AUTOV3_MAX_HEADER_BYTES,
+  autoV3Start,
+  type FileHashes,
+  HASH_ALGORITHMS,
+  type HashAlgorithm,
+  parseHashAlgorithms,
+} from "./file-hashes.js";
+export { defaultHashCacheDir, HASH_CACHE_FILE, HashCache } from "./hash-cache.js";
+export {
+  type FileHashResult,
+  type HashFileOptions,
+  type HashOptions,
+  hashBytes,
+  hashFile,
+  hashFiles,
+  hashSource,
+} from "./hash-file.js";
+export { blake3Implementation } from "./lane-dependencies.js";
