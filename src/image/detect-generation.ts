@@ -1,0 +1,141 @@
+import { infoFromInfotext } from "./generators/a1111.js";
+import { infoFromComfyGraph } from "./generators/comfyui.js";
+import { type ComfyGraph, toComfyGraph, workflowToGraph } from "./generators/comfyui-graph.js";
+import type { GenerationInfo } from "./generators/generation-info.js";
+import { infoFromInvokeAiDream, infoFromInvokeAiMetadata } from "./generators/invokeai.js";
+import {
+  infoFromFooocus,
+  infoFromGradioJson,
+  infoFromStabilityMatrix,
+  infoFromSwarmUi,
+} from "./generators/json-generators.js";
+import { parseJsonObject, parseLenientJson } from "./generators/lenient-json.js";
+import { infoFromNovelAi, unwrapNovelAiComment } from "./generators/novelai.js";
+import { countA1111Pairs } from "./infotext.js";
+
+/** ComfyUI's `prompt`/`workflow`, wherever the saving node put them (PNG text, EXIF Make/Model/ImageDescription, UserComment JSON). */
+export function findComfyGraphs(chunks: Record<string, string>): { prompt?: unknown; workflow?: unknown } {
+  const found: { prompt?: unknown; workflow?: unknown } = {};
+  const take = (kind: "prompt" | "workflow", value: unknown) => {
+    if (found[kind] === undefined && value !== undefined) found[kind] = value;
+  };
+  if (chunks.prompt !== undefined) take("prompt", parseLenientJson(chunks.prompt));
+  if (chunks.workflow !== undefined) take("workflow", parseLenientJson(chunks.workflow));
+  for (const key of ["exif_model", "exif_make", "exif_image_description"]) {
+    const match = /^\s*(prompt|workflow)\s*:\s*/i.exec(chunks[key] ?? "");
+    if (match)
+      take(
+        match[1]!.toLowerCase() as "prompt" | "workflow",
+        parseLenientJson(chunks[key]!.slice(match[0].length)),
+      );
+  }
+  const comment = parseJsonObject(chunks.exif_user_comment);
+  if (comment && ("prompt" in comment || "workflow" in comment)) {
+    for (const kind of ["prompt", "workflow"] as const) {
+      const value = comment[kind];
+      take(kind, typeof value === "string" ? parseLenientJson(value) : value);
+    }
+  }
+  return found;
+}
+
+function comfyGraph(chunks: Record<string, string>): ComfyGraph | undefined {
+  const { prompt, workflow } = findComfyGraphs(chunks);
+  return toComfyGraph(prompt) ?? workflowToGraph(workflow);
+}
+
+/** The infotext among the texts: `parameters`, UserComment, or a JPEG/GIF comment, when its last line holds ≥3 pairs. */
+function findInfotext(chunks: Record<string, string>): string | undefined {
+  for (const key of ["parameters", "exif_user_comment", "jpeg_comment", "Comment"]) {
+    const text = chunks[key];
+    if (text === undefined || text.trimStart().startsWith("{")) continue;
+    const lines = text.trim().split("\n");
+    if (countA1111Pairs(lines[lines.length - 1]!) >= 3) return text;
+  }
+  return undefined;
+}
+
+/** Fills fields `primary` lacks from `secondary` (e.g. a ComfyUI graph plus an A1111-style `parameters`). */
+function fillFrom(primary: GenerationInfo, secondary: GenerationInfo | undefined): GenerationInfo {
+  if (!secondary) return primary;
+  for (const key of [
+    "prompt",
+    "negativePrompt",
+    "seed",
+    "steps",
+    "sampler",
+    "scheduler",
+    "cfgScale",
+    "width",
+    "height",
+    "clipSkip",
+  ] as const) {
+    if (primary[key] === undefined && secondary[key] !== undefined)
+      (primary as unknown as Record<string, unknown>)[key] = secondary[key];
+  }
+  if (secondary.model)
+    primary.model = {
+      ...secondary.model,
+      ...primary.model,
+      hash: primary.model?.hash ?? secondary.model.hash,
+    };
+  if (secondary.vae)
+    primary.vae = { ...secondary.vae, ...primary.vae, hash: primary.vae?.hash ?? secondary.vae.hash };
+  for (const lora of secondary.loras)
+    if (!primary.loras.some((l) => l.name === lora.name)) primary.loras.push(lora);
+  for (const e of secondary.embeddings)
+    if (!primary.embeddings.some((x) => x.name === e.name)) primary.embeddings.push(e);
+  return primary;
+}
+
+/**
+ * Recognises which front end wrote an image's metadata and parses it into the common shape;
+ * undefined when the texts hold no generation metadata (a GIMP comment, a screenshot's UserComment).
+ */
+export function detectGeneration(texts: Record<string, string>): GenerationInfo | undefined {
+  const novelAiWebp = unwrapNovelAiComment(texts.exif_user_comment);
+  const chunks = novelAiWebp ? { ...texts, ...novelAiWebp } : texts;
+  const parametersJson = parseJsonObject(chunks.parameters);
+  const commentJson = parseJsonObject(chunks.exif_user_comment);
+  const infotext = findInfotext(chunks);
+
+  if (chunks["parameters-json"] !== undefined || chunks.smproj !== undefined) {
+    // The ComfyUI graph is what ran (sampler/scheduler as ComfyUI names them); the JSON adds the model hash.
+    const graph = comfyGraph(chunks);
+    const fromJson = infoFromStabilityMatrix(chunks["parameters-json"] ?? "{}", texts);
+    // The prompts come from the JSON: the graph holds them after Stability Matrix rewrote its own syntax.
+    const fromGraph = graph && {
+      ...infoFromComfyGraph(graph, texts),
+      generator: "stability-matrix" as const,
+    };
+    const info = fromGraph
+      ? fillFrom({ ...fromGraph, prompt: fromJson.prompt, negativePrompt: fromJson.negativePrompt }, fromJson)
+      : fromJson;
+    return fillFrom(info, infotext ? infoFromInfotext(infotext, "stability-matrix", texts) : undefined);
+  }
+  if (parametersJson?.sui_image_params !== undefined) return infoFromSwarmUi(chunks.parameters!, texts);
+  if (commentJson?.sui_image_params !== undefined) return infoFromSwarmUi(chunks.exif_user_comment!, texts);
+  if (chunks.invokeai_metadata !== undefined)
+    return infoFromInvokeAiMetadata(chunks.invokeai_metadata, texts);
+  if (chunks.Dream !== undefined) return infoFromInvokeAiDream(chunks.Dream, texts);
+  if (chunks.fooocus_scheme !== undefined || (parametersJson && "full_prompt" in parametersJson)) {
+    if (parametersJson) return infoFromFooocus(chunks.parameters!, texts);
+    if (infotext) return infoFromInfotext(infotext, "fooocus", texts);
+  }
+  if (/^NovelAI/i.test(chunks.Software ?? chunks.exif_software ?? "") || novelAiWebp)
+    return infoFromNovelAi(chunks);
+  const graph = comfyGraph(chunks);
+  if (graph)
+    return fillFrom(
+      infoFromComfyGraph(graph, texts),
+      infotext ? infoFromInfotext(infotext, "comfyui", texts) : undefined,
+    );
+  if (infotext) {
+    const civitai = /(^|, )Civitai (resources|metadata): /m.test(infotext);
+    return infoFromInfotext(infotext, civitai ? "civitai" : "a1111", texts);
+  }
+  if (parametersJson && ("prompt" in parametersJson || "negative_prompt" in parametersJson)) {
+    return infoFromGradioJson(chunks.parameters!, texts);
+  }
+  return undefined;
+}
