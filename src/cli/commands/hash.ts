@@ -38,7 +38,7 @@ export function formatHashResults(results: readonly FileHashResult[]): string {
     lines.push(`${file}  (${formatBytes(size)}${fromCache ? ", cached" : ""})`);
     const rows: [string, string | null | undefined, string?][] = [
       ["SHA256", hashes.sha256],
-      ["AutoV1", hashes.autoV1, legacy(hashes.a1111?.modelHash)],
+      ["AutoV1", hashes.autoV1, legacy(hashes.autoV1, hashes.a1111?.modelHash)],
       ["AutoV2", hashes.autoV2, hashes.a1111?.shorthash && `A1111 Model hash: ${hashes.a1111.shorthash}`],
       ["AutoV3", hashes.autoV3, hashes.autoV3Full && `sshs_model_hash: ${hashes.autoV3Full.toLowerCase()}`],
       ["BLAKE3", hashes.blake3],
@@ -53,6 +53,8 @@ export function formatHashResults(results: readonly FileHashResult[]): string {
   return `${lines.join("\n")}\n`;
 }
 
-function legacy(modelHash: string | undefined): string | undefined {
-  return modelHash && `A1111 legacy model_hash: ${modelHash}`;
+function legacy(autoV1: string | null | undefined, modelHash: string | undefined): string | undefined {
+  if (modelHash === undefined) return undefined;
+  const prefix = autoV1 === null ? "no Civitai AutoV1 under 2 MiB; " : "";
+  return `${prefix}A1111 legacy model_hash: ${modelHash}`;
 }
