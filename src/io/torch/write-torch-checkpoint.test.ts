@@ -138,7 +138,15 @@ describe("writeTorchCheckpoint", () => {
     const path = join(dir, "lazy.ckpt");
     const reads: string[] = [];
     async function* lazy(): AsyncGenerator<TorchTensorSource> {
-      for (const t of sample()) yield { ...t, read: async () => (reads.push(t.key), t.bytes) };
+      for (const t of sample()) {
+        yield {
+          ...t,
+          read: async () => {
+            reads.push(t.key);
+            return t.bytes;
+          },
+        };
+      }
     }
     await writeTorchCheckpoint(path, lazy());
     expect(reads.sort()).toEqual(
