@@ -1,0 +1,118 @@
+/**
+ * All seven hashes in gyoza's one pass against `sha256sum` alone, on the same file in the same run.
+ *
+ *   npm run bench:hash                      # a 2 GiB random file in a temp dir
+ *   npm run bench:hash -- FILE [--rounds N] # an existing file
+ *
+ * Cold rounds (page cache dropped before every run) when allowed (root on Linux), then warm rounds
+ * (the file read once first); where the cache cannot be dropped it says so and runs warm only.
+ * Each side's best of N rounds is reported, as both share the machine with whatever else runs.
+ */
+import { execFile } from "node:child_process";
+import { randomFillSync } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { mkdtemp, open, rm, stat, writeFile } from "node:fs/promises";
+import { availableParallelism, tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { blake3Implementation, hashFile } from "../src/hash/index.js";
+
+const run = promisify(execFile);
+/** About the size of an SD 1.5 fp16 checkpoint. */
+const GENERATED_FILE_BYTES = 2 * 1024 ** 3;
+const WRITE_CHUNK_BYTES = 64 * 1024 * 1024;
+const DEFAULT_ROUNDS = 3;
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const roundsAt = args.indexOf("--rounds");
+  const rounds = roundsAt >= 0 ? Number(args.splice(roundsAt, 2)[1]) : DEFAULT_ROUNDS;
+  let file = args[0];
+  let tempDir: string | undefined;
+  try {
+    if (!file) {
+      tempDir = await mkdtemp(join(tmpdir(), "gyoza-bench-hash-"));
+      file = join(tempDir, "random.bin");
+      process.stdout.write(`writing ${gib(GENERATED_FILE_BYTES)} of random bytes to ${file}\n`);
+      await writeRandomFile(file, GENERATED_FILE_BYTES);
+    }
+    const size = (await stat(file)).size;
+    const canDrop = await dropPageCache();
+    process.stdout.write(
+      `${file}: ${gib(size)}, ${availableParallelism()} cores, BLAKE3 ${blake3Implementation()}, best of ${rounds}\n`,
+    );
+    if (canDrop) await compare(file, size, rounds, "cold (page cache dropped before every run)", true);
+    else process.stdout.write("the page cache could not be dropped (needs root on Linux): warm runs only\n");
+    await readThrough(file);
+    await compare(file, size, rounds, "warm (file in the page cache)", false);
+  } finally {
+    if (tempDir) await rm(tempDir, { recursive: true, force: true });
+  }
+}
+
+async function compare(file: string, size: number, rounds: number, label: string, cold: boolean) {
+  process.stdout.write(`${label}:\n`);
+  let baseline = Number.POSITIVE_INFINITY;
+  let gyoza = Number.POSITIVE_INFINITY;
+  for (let round = 1; round <= rounds; round++) {
+    if (cold) await dropPageCache();
+    const sha256sum = await timed(() => run("sha256sum", [file], { maxBuffer: 1 << 20 }));
+    if (cold) await dropPageCache();
+    const ours = await timed(() => hashFile(file, { cacheDir: false }));
+    baseline = Math.min(baseline, sha256sum);
+    gyoza = Math.min(gyoza, ours);
+    process.stdout.write(
+      `  round ${round}: sha256sum ${seconds(sha256sum)} (${rate(size, sha256sum)}), ` +
+        `gyoza all hashes ${seconds(ours)} (${rate(size, ours)})\n`,
+    );
+  }
+  process.stdout.write(
+    `  best: sha256sum ${rate(size, baseline)}; gyoza SHA256+AutoV1+AutoV2+AutoV3+BLAKE3+CRC32 ` +
+      `${rate(size, gyoza)}: ${(baseline / gyoza).toFixed(2)}x sha256sum\n`,
+  );
+}
+
+async function writeRandomFile(path: string, bytes: number): Promise<void> {
+  const handle = await open(path, "w");
+  try {
+    const chunk = new Uint8Array(WRITE_CHUNK_BYTES);
+    for (let written = 0; written < bytes; written += chunk.byteLength) {
+      const part = chunk.subarray(0, Math.min(chunk.byteLength, bytes - written));
+      randomFillSync(part);
+      await handle.write(part);
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Needs root on Linux; anywhere else this fails and the benchmark runs warm. */
+async function dropPageCache(): Promise<boolean> {
+  try {
+    await run("sync");
+    await writeFile("/proc/sys/vm/drop_caches", "3");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function readThrough(path: string): Promise<void> {
+  for await (const _ of createReadStream(path, { highWaterMark: WRITE_CHUNK_BYTES })) {
+  }
+}
+
+async function timed(action: () => Promise<unknown>): Promise<number> {
+  const start = performance.now();
+  await action();
+  return (performance.now() - start) / 1000;
+}
+
+const gib = (bytes: number) => `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
+const seconds = (value: number) => `${value.toFixed(2)} s`;
+const rate = (bytes: number, time: number) => `${(bytes / time / 1e9).toFixed(2)} GB/s`;
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench:hash failed: ${(error as Error)?.stack ?? String(error)}\n`);
+  process.exitCode = 1;
+});
