@@ -36,25 +36,34 @@ export function memoryBytesNeeded(): usize {
   return v128.bitselect(i32x4.splat(CANONICAL_NAN), value, f32x4.ne(value, value));
 }
 
-/** 4 zero-extended f16 patterns → f32 (exact; NaN quieted like F16C). */
+/**
+ * 4 zero-extended f16 patterns → f32 (exact; NaN quieted like F16C). Integer work only, except
+ * subnormals, which go through an exact (signed: x86 has no unsigned) integer → float conversion: float arithmetic on subnormal
+ * operands is many times slower on x86.
+ */
 @inline function halfToFloat(half: v128): v128 {
   const sign = i32x4.shl(v128.and(half, i32x4.splat(0x8000)), 16);
   const magnitude = v128.and(half, i32x4.splat(0x7fff));
   const shifted = i32x4.shl(magnitude, 13);
-  // exponent rebias by multiplying with 2^112: exact for normals and subnormals alike
-  const scaled = f32x4.mul(shifted, f32x4.splat(reinterpret<f32>(0x77800000)));
+  const normal = i32x4.add(shifted, i32x4.splat(0x38000000)); // rebias the exponent 15 → 127
+  const subnormal = f32x4.mul(f32x4.convert_i32x4_s(magnitude), f32x4.splat(reinterpret<f32>(0x33800000))); // · 2^-24
   const isSpecial = i32x4.ge_s(magnitude, i32x4.splat(0x7c00));
   const quietBit = v128.and(i32x4.gt_s(magnitude, i32x4.splat(0x7c00)), i32x4.splat(0x00400000));
   const special = v128.or(v128.or(shifted, i32x4.splat(0x7f800000)), quietBit);
-  return v128.or(v128.bitselect(special, scaled, isSpecial), sign);
+  let result = v128.bitselect(subnormal, normal, i32x4.lt_s(magnitude, i32x4.splat(0x0400)));
+  result = v128.bitselect(special, result, isSpecial);
+  return v128.or(result, sign);
 }
 
 /** 4 f32 → f16 patterns in i32 lanes, round to nearest even; NaN → sign | 0x7e00. */
 @inline function floatToHalf(value: v128): v128 {
   const sign = i32x4.shr_u(v128.and(value, i32x4.splat(0x80000000)), 16);
   const magnitude = v128.and(value, i32x4.splat(0x7fffffff));
-  // below 2^-14 the result is subnormal: adding 0.5 rounds to a multiple of 2^-24 in hardware
-  const subnormal = i32x4.sub(f32x4.add(magnitude, f32x4.splat(0.5)), i32x4.splat(0x3f000000));
+  // below 2^-14 the result is subnormal: adding 0.5 rounds to a multiple of 2^-24 in hardware. f32
+  // subnormals (which round to 0 anyway) are replaced by 0 first: adding them would be slow on x86.
+  const tiny = i32x4.lt_s(magnitude, i32x4.splat(0x00800000));
+  const addend = v128.andnot(magnitude, tiny);
+  const subnormal = i32x4.sub(f32x4.add(addend, f32x4.splat(0.5)), i32x4.splat(0x3f000000));
   const odd = v128.and(i32x4.shr_u(magnitude, 13), i32x4.splat(1));
   const normal = i32x4.shr_u(i32x4.add(magnitude, i32x4.add(odd, i32x4.splat(-0x38000000 + 0xfff))), 13);
   let result = v128.bitselect(subnormal, normal, i32x4.lt_s(magnitude, i32x4.splat(0x38800000)));
@@ -164,3 +173,4 @@ export function weightedSum(aType: i32, bType: i32, outType: i32, w0: f32, w1: f
     store8(out, i, outType, canonical(low), canonical(high));
   }
 }
+

@@ -119,12 +119,30 @@ function encode(src: Float32Array, dtype: FloatDType, out: Uint8Array): void {
     ? new Uint16Array(out.buffer, out.byteOffset, src.length)
     : new Uint16Array(src.length);
   if (dtype === "F16") {
-    for (let i = 0; i < bits.length; i++) halves[i] = f32BitsToF16Bits(bits[i]!);
+    for (let i = 0; i < bits.length; i++) halves[i] = f32BitsToF16BitsFast(bits[i]!);
   } else {
     for (let i = 0; i < bits.length; i++) halves[i] = f32BitsToBf16Bits(bits[i]!);
   }
   if (!aligned) out.set(new Uint8Array(halves.buffer));
 }
+
+/**
+ * f32BitsToF16Bits with a branch-free path for results in the normal f16 range (where nearly all
+ * weights land): rebias the exponent and round to nearest even with one add. Its rounding branch is a
+ * coin flip on real data and costs most of the time there. Tested against the reference.
+ */
+export function f32BitsToF16BitsFast(bits: number): number {
+  const magnitude = bits & 0x7fffffff;
+  if (magnitude < F16_MIN_NORMAL_AS_F32_BITS || magnitude >= F16_OVERFLOW_AS_F32_BITS)
+    return f32BitsToF16Bits(bits);
+  const odd = (magnitude >>> 13) & 1;
+  return ((bits >>> 16) & 0x8000) | ((magnitude - 0x38000000 + 0xfff + odd) >>> 13);
+}
+
+/** 2^-14, the smallest normal f16, as f32 bits. */
+const F16_MIN_NORMAL_AS_F32_BITS = 0x38800000;
+/** 2^16: from here on every f32 is f16 infinity (65520 and up already round there). */
+const F16_OVERFLOW_AS_F32_BITS = 0x47800000;
 
 /** 16-bit elements of `bytes`, copied first when the view is not 2-byte aligned. */
 function halfView(bytes: Uint8Array): Uint16Array {

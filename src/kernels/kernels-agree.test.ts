@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { encodeFromFloat32 } from "../io/float-convert.js";
-import { createJsKernel } from "./js-kernel.js";
+import { encodeFromFloat32, f32BitsToF16Bits } from "../io/float-convert.js";
+import { createJsKernel, f32BitsToF16BitsFast } from "./js-kernel.js";
 import { FLOAT_DTYPES, type FloatDType, floatDTypeBytes, type MergeKernel } from "./merge-kernel.js";
 import { createNativeKernel, nativeKernelBuilt, nativeSimdAvailable } from "./native-kernel.js";
 import { ensureWasmKernelBuilt } from "./test-support/ensure-wasm-built.js";
@@ -207,5 +207,28 @@ describe("the TypeScript reference kernel", () => {
     const out = new Float32Array(4);
     reference.weightedSumF32(a, b, 0.5, out);
     expect(Array.from(new Uint32Array(out.buffer))).toEqual([0x7fc00000, 0x7fc00000, 0x7fc00000, 0x7fc00000]);
+  });
+});
+
+describe("the reference kernel's fast f16 encoding", () => {
+  it("equals f32BitsToF16Bits on every rounding boundary and on a sweep through the normal range", () => {
+    const failures: string[] = [];
+    const check = (bits: number): void => {
+      if (f32BitsToF16BitsFast(bits) !== f32BitsToF16Bits(bits) && failures.length < 5) {
+        failures.push(`0x${bits.toString(16)}: ${f32BitsToF16BitsFast(bits)} vs ${f32BitsToF16Bits(bits)}`);
+      }
+    };
+    for (let exponent = 0; exponent < 256; exponent++) {
+      for (let high = 0; high < 1024; high++) {
+        const base = ((exponent << 23) | (high << 13)) >>> 0;
+        for (const low of [0, 1, 0xfff, 0x1000, 0x1001, 0x1fff]) {
+          check((base | low) >>> 0);
+          check((base | low | 0x80000000) >>> 0);
+        }
+      }
+    }
+    for (let bits = 0x38000000; bits < 0x48000000; bits += 4099) check(bits);
+    for (const bits of randomWords(1_000_000, 99)) check(bits);
+    expect(failures).toEqual([]);
   });
 });
