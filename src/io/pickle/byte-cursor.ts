@@ -3,6 +3,8 @@ import type { ByteSource } from "../byte-source.js";
 import { READ_CHUNK_BYTES } from "./limits.js";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
+/** Strings up to this length are decoded by hand when they are ASCII. */
+const SHORT_STRING_BYTES = 256;
 
 /**
  * Sequential reads over a ByteSource through a buffer, so the interpreter can stay synchronous
@@ -11,6 +13,7 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 export class ByteCursor {
   private buffer = new Uint8Array(0);
   private view = new DataView(this.buffer.buffer);
+  private text = Buffer.from(this.buffer.buffer);
   private bufferStart = 0;
   /** Absolute offset of the next byte. */
   position: number;
@@ -46,6 +49,7 @@ export class ByteCursor {
     // Copied: a source may hand out a view into a buffer it reuses.
     this.buffer = (await this.source.read(this.position, length)).slice();
     this.view = new DataView(this.buffer.buffer);
+    this.text = Buffer.from(this.buffer.buffer);
     this.bufferStart = this.position;
   }
 
@@ -77,12 +81,18 @@ export class ByteCursor {
     const at = this.take(n);
     return this.buffer.slice(at, at + n);
   }
-  utf8(n: number, what: string): string {
+  utf8(n: number, what: () => string): string {
     const at = this.take(n);
+    if (n <= SHORT_STRING_BYTES) {
+      // TextDecoder's per-call cost dominates for the short ASCII keys pickles are full of.
+      let ascii = true;
+      for (let i = at; i < at + n; i++) if (this.buffer[i]! >= 0x80) ascii = false;
+      if (ascii) return this.text.toString("latin1", at, at + n);
+    }
     try {
       return utf8.decode(this.buffer.subarray(at, at + n));
     } catch {
-      throw new GyozaError("format", `${what} is not valid UTF-8`, { file: this.source.name });
+      throw new GyozaError("format", `${what()} is not valid UTF-8`, { file: this.source.name });
     }
   }
 
@@ -97,7 +107,7 @@ export class ByteCursor {
         file: this.source.name,
       });
     }
-    const text = this.utf8(newline, what);
+    const text = this.utf8(newline, () => what);
     this.position += 1;
     return text;
   }

@@ -33,6 +33,9 @@ export interface PickleResult {
   readonly storages: ReadonlyMap<string, TorchStorageRef>;
 }
 
+/** Opcode byte plus the longest fixed-size argument (FRAME, BINUNICODE8 lengths). */
+const FIXED_ARGUMENT_BYTES = 9;
+
 /** Opcodes that are never written by torch.save but are harmless to interpret. */
 const PROTOCOL_0_NAMES = new Set(["STRING"]);
 
@@ -95,8 +98,13 @@ export async function interpretPickle(source: ByteSource, start = 0): Promise<Pi
       throw fail("limit", `declares ${length} bytes, over the ${MAX_STRING_BYTES}-byte limit`);
     }
     const n = Number(length);
-    await cursor.fill(n, what());
+    if (cursor.available < n) await cursor.fill(n, what());
     return n;
+  };
+  const need = (n: number) => {
+    if (cursor.available < n) {
+      throw fail("format", `pickle truncated: needs ${n} bytes but only ${cursor.available} remain`);
+    }
   };
   const useGlobal = (module: string, name: string) => {
     const qualified = `${module}.${name}`;
@@ -118,7 +126,10 @@ export async function interpretPickle(source: ByteSource, start = 0): Promise<Pi
   for (;;) {
     opcodeOffset = cursor.position;
     opcodeName = "end of data";
-    if (cursor.available < 9) await cursor.fill(Math.min(9, cursor.remaining) || 1, "next opcode");
+    // One refill check per opcode covers the opcode and any fixed-size argument (at most 8 bytes).
+    if (cursor.available < FIXED_ARGUMENT_BYTES) {
+      await cursor.fill(Math.min(FIXED_ARGUMENT_BYTES, cursor.remaining) || 1, "next opcode");
+    }
     const code = cursor.u8();
     const name = OPCODE_NAMES.get(code);
     opcodeName = name ?? describeOpcode(code);
@@ -126,13 +137,13 @@ export async function interpretPickle(source: ByteSource, start = 0): Promise<Pi
     opcodes.add(name);
     switch (name) {
       case "PROTO": {
-        await cursor.fill(1, what());
+        need(1);
         const protocol = cursor.u8();
         if (protocol > 5) throw fail("format", `unsupported pickle protocol ${protocol}`);
         break;
       }
       case "FRAME": {
-        await cursor.fill(8, what());
+        need(8);
         const length = cursor.u64();
         if (length > BigInt(cursor.remaining))
           throw fail("format", `frame of ${length} bytes runs past the end`);
@@ -165,39 +176,39 @@ export async function interpretPickle(source: ByteSource, start = 0): Promise<Pi
         push(false);
         break;
       case "BINPUT":
-        await cursor.fill(1, what());
+        need(1);
         memoPut(cursor.u8());
         break;
       case "LONG_BINPUT":
-        await cursor.fill(4, what());
+        need(4);
         memoPut(cursor.u32());
         break;
       case "MEMOIZE":
         memoPut(memo.size);
         break;
       case "BINGET":
-        await cursor.fill(1, what());
+        need(1);
         memoGet(cursor.u8());
         break;
       case "LONG_BINGET":
-        await cursor.fill(4, what());
+        need(4);
         memoGet(cursor.u32());
         break;
       case "BININT1":
-        await cursor.fill(1, what());
+        need(1);
         push(cursor.u8());
         break;
       case "BININT2":
-        await cursor.fill(2, what());
+        need(2);
         push(cursor.u16());
         break;
       case "BININT":
-        await cursor.fill(4, what());
+        need(4);
         push(cursor.i32());
         break;
       case "LONG1":
       case "LONG4": {
-        await cursor.fill(name === "LONG1" ? 1 : 4, what());
+        need(name === "LONG1" ? 1 : 4);
         const length = name === "LONG1" ? cursor.u8() : cursor.i32();
         if (length < 0 || length > MAX_LONG_BYTES) {
           throw fail("limit", `integer of ${length} bytes, over the ${MAX_LONG_BYTES}-byte limit`);
@@ -207,39 +218,39 @@ export async function interpretPickle(source: ByteSource, start = 0): Promise<Pi
         break;
       }
       case "BINFLOAT":
-        await cursor.fill(8, what());
+        need(8);
         push(cursor.f64BigEndian());
         break;
       case "SHORT_BINUNICODE":
-        await cursor.fill(1, what());
-        push(cursor.utf8(await sized(cursor.u8()), what()));
+        need(1);
+        push(cursor.utf8(await sized(cursor.u8()), what));
         break;
       case "BINUNICODE":
-        await cursor.fill(4, what());
-        push(cursor.utf8(await sized(cursor.u32()), what()));
+        need(4);
+        push(cursor.utf8(await sized(cursor.u32()), what));
         break;
       case "BINUNICODE8":
-        await cursor.fill(8, what());
-        push(cursor.utf8(await sized(cursor.u64()), what()));
+        need(8);
+        push(cursor.utf8(await sized(cursor.u64()), what));
         break;
       case "SHORT_BINSTRING":
-        await cursor.fill(1, what());
-        push(cursor.utf8(await sized(cursor.u8()), what()));
+        need(1);
+        push(cursor.utf8(await sized(cursor.u8()), what));
         break;
       case "BINSTRING":
-        await cursor.fill(4, what());
-        push(cursor.utf8(await sized(cursor.i32()), what()));
+        need(4);
+        push(cursor.utf8(await sized(cursor.i32()), what));
         break;
       case "SHORT_BINBYTES":
-        await cursor.fill(1, what());
+        need(1);
         push(cursor.bytes(await sized(cursor.u8())));
         break;
       case "BINBYTES":
-        await cursor.fill(4, what());
+        need(4);
         push(cursor.bytes(await sized(cursor.u32())));
         break;
       case "BINBYTES8":
-        await cursor.fill(8, what());
+        need(8);
         push(cursor.bytes(await sized(cursor.u64())));
         break;
       case "STRING":
