@@ -181,3 +181,14 @@ describe("parseWeightArgument", () => {
     expect(parseWeightArgument(text)).toEqual(spec);
   });
 });
+
+describe("resolveWeights with an explicit BASE", () => {
+  it("gives a scalar or a vector another BASE through {value, base} and {values, base}", () => {
+    const scalar = resolveWeights({ value: 0.3, base: 0.8 }, "sd1");
+    expect(scalar.BASE).toBe(0.8);
+    expect(scalar.OUT03).toBe(0.3);
+    const vector = resolveWeights({ values: new Array(25).fill(0.4), base: 0.6 }, "sd1");
+    expect(vector.BASE).toBe(0.6);
+    expect(vector.IN11).toBe(0.4);
+  });
+});

@@ -10,7 +10,8 @@ import { CURVE_NAMES, type CurveName, curveValues } from "./weight-curves.js";
  * - a scalar: every slot, BASE included;
  * - a vector: the UNet slots (25 for SD1, 19 for SDXL), BASE first (26 / 20), or SDXL with a
  *   trailing VAE (21); an SD1-sized vector given for SDXL is translated (`w[0:9] + w[12:22]`);
- * - a preset name (`COSINE`), or `{preset, base}`;
+ * - a preset name (`COSINE`), or `{preset, base}`; `{value, base}` and `{values, base}` give a
+ *   scalar or vector another BASE (what the CLI's `--base` builds);
  * - a curve `{curve: cosine | reverse_cosine | smoothstep | reverse_smoothstep | linear | reverse_linear, min, max, base}`.
  * A vector without BASE, a preset and a curve leave BASE at 0 (A's text encoder and VAE) unless
  * `base` says otherwise, as the classic preset tables do.
@@ -20,6 +21,8 @@ export type WeightSpec =
   | readonly number[]
   | string
   | { readonly preset: string; readonly base?: number }
+  | { readonly value: number; readonly base?: number }
+  | { readonly values: readonly number[]; readonly base?: number }
   | { readonly curve: CurveName; readonly min?: number; readonly max?: number; readonly base?: number };
 
 /** A weight for every slot of a family. */
@@ -57,8 +60,16 @@ function unetAndBase(
     return { base: spec, unet: new Array(unetCount).fill(spec), vae: spec };
   }
   if (typeof spec === "string") return fromPreset(spec, undefined, family, options, path);
-  if (Array.isArray(spec)) return fromVector(spec as readonly number[], family, path);
+  if (isVector(spec)) return fromVector(spec, family, path);
   if ("preset" in spec) return fromPreset(spec.preset, spec.base, family, options, path);
+  if ("value" in spec) {
+    const scalar = unetAndBase(spec.value, family, options, `${path}.value`);
+    return spec.base === undefined ? scalar : { ...scalar, base: spec.base, vae: spec.base };
+  }
+  if ("values" in spec) {
+    const vector = fromVector(spec.values, family, `${path}.values`);
+    return spec.base === undefined ? vector : { ...vector, base: spec.base };
+  }
   if ("curve" in spec) {
     if (!CURVE_NAMES.includes(spec.curve)) {
       throw new GyozaError("recipe", `unknown curve "${spec.curve}"`, {
@@ -89,7 +100,11 @@ function fromPreset(
   }
 }
 
-function fromVector(values: readonly number[], family: Family, path: string) {
+function fromVector(
+  values: readonly number[],
+  family: Family,
+  path: string,
+): { base: number; unet: readonly number[]; vae?: number } {
   values.forEach((value, i) => {
     checkFinite(value, `${path}[${i}]`);
   });
@@ -109,6 +124,10 @@ function fromVector(values: readonly number[], family: Family, path: string) {
       ? "25 (IN00..OUT11) or 26 (BASE first)"
       : "19, 20 (BASE first), 21 (+VAE) or an SD1 25/26";
   throw new GyozaError("recipe", `a ${family} weight vector has ${sizes} values, got ${n}`, { path });
+}
+
+function isVector(spec: WeightSpec): spec is readonly number[] {
+  return Array.isArray(spec);
 }
 
 function checkFinite(value: number, path: string): void {

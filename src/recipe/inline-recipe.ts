@@ -1,0 +1,107 @@
+import {
+  type BlockRule,
+  builtinMethods,
+  type ElementalOverride,
+  findMethod,
+  type MethodRegistry,
+  parseWeightArgument,
+  type WeightSpec,
+} from "../merge/index.js";
+import { recipeFromData } from "./load-recipe.js";
+import type { MetadataPolicy, OutputDtype, Recipe, RecipeStep, VaePolicy } from "./recipe-types.js";
+import { RECIPE_VERSION } from "./recipe-types.js";
+
+/** What `gyoza merge A B --method … --alpha … -o OUT` says, before it becomes a one-step recipe. */
+export interface InlineMergeArgs {
+  /** Model files, in the order of the method's inputs (a, b, c). */
+  a: string;
+  b?: string;
+  c?: string;
+  method: string;
+  /** A weight as typed (`0.3`, `COSINE`, `0,0.1,…`) or an already parsed spec. */
+  alpha?: string | WeightSpec;
+  beta?: string | WeightSpec;
+  /** BASE weight for alpha (`--base`). */
+  base?: number;
+  /** Other parameters (`k`, `p`, …): numbers or weights as typed. */
+  params?: Record<string, string | WeightSpec>;
+  output: string;
+  dtype?: OutputDtype;
+  prune?: boolean;
+  vae?: VaePolicy;
+  vaeFile?: string;
+  vaeSlot?: string;
+  metadata?: MetadataPolicy;
+  arithmetic?: "fp32" | "lerp";
+  blockRule?: BlockRule;
+  seed?: number;
+  overrides?: ElementalOverride[];
+  title?: string;
+}
+
+export const INLINE_STEP = "merge";
+
+/** The one-step recipe the inline CLI form stands for, validated like a recipe file. */
+export function recipeFromInlineArgs(
+  args: InlineMergeArgs,
+  methods: MethodRegistry = builtinMethods,
+): Recipe {
+  const method = findMethod(methods, args.method, "method");
+  const files = [args.a, args.b, args.c].filter((file): file is string => file !== undefined);
+  const inputs: Record<string, { path: string }> = {};
+  const stepInputs: Record<string, string> = {};
+  method.inputs.forEach((input, i) => {
+    const file = files[i];
+    if (file === undefined) return;
+    inputs[input.name] = { path: file };
+    stepInputs[input.name] = input.name;
+  });
+  const step: Partial<RecipeStep> & Pick<RecipeStep, "method" | "inputs"> = {
+    method: method.id,
+    inputs: stepInputs,
+  };
+  const alpha = parseSpec(args.alpha);
+  const hasAlpha = method.params.some((param) => param.name === "alpha");
+  if (args.base !== undefined && hasAlpha) {
+    step.alpha = withBase(alpha ?? method.params.find((p) => p.name === "alpha")!.default, args.base);
+  } else if (alpha !== undefined) {
+    step.alpha = alpha;
+  }
+  const beta = parseSpec(args.beta);
+  if (beta !== undefined) step.beta = beta;
+  if (args.params && Object.keys(args.params).length > 0) {
+    step.params = Object.fromEntries(
+      Object.entries(args.params).map(([name, value]) => [name, parseSpec(value)!]),
+    );
+  }
+  if (args.blockRule) step.block_rule = args.blockRule;
+  if (args.arithmetic) step.arithmetic = args.arithmetic;
+  if (args.seed !== undefined) step.seed = args.seed;
+  if (args.overrides && args.overrides.length > 0) step.overrides = args.overrides;
+  const vae = {
+    policy: args.vae ?? "keep-a",
+    ...(args.vaeFile ? { file: args.vaeFile } : {}),
+    ...(args.vaeSlot ? { slot: args.vaeSlot } : {}),
+  };
+  const output = {
+    path: args.output,
+    ...(args.dtype ? { dtype: args.dtype } : {}),
+    ...(args.prune !== undefined ? { prune: args.prune } : {}),
+    vae,
+    ...(args.metadata ? { metadata: args.metadata } : {}),
+    ...(args.title ? { title: args.title } : {}),
+  };
+  const data = { gyoza: RECIPE_VERSION, inputs, steps: { [INLINE_STEP]: step }, output };
+  return recipeFromData(data, { sourceName: "command line", methods });
+}
+
+function parseSpec(value: string | WeightSpec | undefined): WeightSpec | undefined {
+  return typeof value === "string" ? parseWeightArgument(value) : value;
+}
+
+function withBase(spec: WeightSpec, base: number): WeightSpec {
+  if (typeof spec === "number") return { value: spec, base };
+  if (typeof spec === "string") return { preset: spec, base };
+  if (Array.isArray(spec)) return { values: spec as readonly number[], base };
+  return { ...(spec as object), base } as WeightSpec;
+}

@@ -1,0 +1,261 @@
+import { GyozaError, isGyozaError } from "../errors.js";
+import {
+  BLOCK_RULES,
+  builtinMethods,
+  checkSpaces,
+  FAMILIES,
+  type Family,
+  findMethod,
+  type MergeMethod,
+  type MergeSpace,
+  type MethodRegistry,
+  resolveWeights,
+  slotsOf,
+  type WeightSpec,
+} from "../merge/index.js";
+import { finalSteps, topologicalSteps } from "./recipe-dag.js";
+import { recipeError, unknownNameError } from "./recipe-errors.js";
+import type { Recipe, RecipeStep } from "./recipe-types.js";
+
+export interface ValidateOptions {
+  methods?: MethodRegistry;
+  /** Source name for error messages. */
+  file?: string;
+}
+
+/**
+ * The checks a schema cannot express: references exist (with did-you-mean), steps form a DAG,
+ * merge spaces fit, parameters exist and their weights are valid for at least one family, the
+ * output step and VAE policy make sense. Returns the output step's name.
+ */
+export function validateRecipe(recipe: Recipe, options: ValidateOptions = {}): string {
+  const methods = options.methods ?? builtinMethods;
+  const file = options.file;
+  if (Object.keys(recipe.inputs).length === 0)
+    throw recipeError("a recipe needs at least one input", "inputs", file);
+  if (Object.keys(recipe.steps).length === 0)
+    throw recipeError("a recipe needs at least one step", "steps", file);
+  for (const name of Object.keys(recipe.steps)) {
+    if (name in recipe.inputs) {
+      throw recipeError(`"${name}" is both an input and a step`, `steps.${name}`, file, "rename one of them");
+    }
+  }
+  const outputSpace = new Map<string, MergeSpace>(Object.keys(recipe.inputs).map((name) => [name, "weight"]));
+  const stepMethods = new Map<string, MergeMethod>();
+  for (const [name, step] of Object.entries(recipe.steps)) {
+    const method = withFile(file, () => findMethod(methods, step.method, `steps.${name}.method`));
+    stepMethods.set(name, method);
+    outputSpace.set(name, method.output);
+  }
+  for (const [name, step] of Object.entries(recipe.steps))
+    checkReferences(recipe, name, step, stepMethods.get(name)!, file);
+  topologicalSteps(recipe, file);
+  for (const [name, step] of Object.entries(recipe.steps)) {
+    const method = stepMethods.get(name)!;
+    const spaces = method.inputs.map((input) => outputSpace.get(step.inputs[input.name]!)!);
+    withFile(file, () => checkSpaces(method, spaces, `steps.${name}.inputs`));
+    checkParams(name, step, method, file);
+  }
+  const output = checkOutputStep(recipe, file);
+  if (outputSpace.get(output) !== "weight") {
+    throw recipeError(
+      `step "${output}" gives a delta, which is not a model to save`,
+      "output.step",
+      file,
+      "apply it to a model with add_delta first",
+    );
+  }
+  checkVae(recipe, file);
+  return output;
+}
+
+function withFile<T>(file: string | undefined, run: () => T): T {
+  try {
+    return run();
+  } catch (error) {
+    throw isGyozaError(error) ? addFile(error, file) : error;
+  }
+}
+
+function addFile(error: GyozaError, file: string | undefined): GyozaError {
+  if (file === undefined || error.file !== undefined) return error;
+  return new GyozaError(error.code, error.message, {
+    file,
+    path: error.path,
+    fix: error.fix,
+    cause: error.cause,
+  });
+}
+
+function checkReferences(
+  recipe: Recipe,
+  name: string,
+  step: RecipeStep,
+  method: MergeMethod,
+  file?: string,
+): void {
+  const expected = method.inputs.map((input) => input.name);
+  for (const key of Object.keys(step.inputs)) {
+    if (!expected.includes(key)) {
+      throw unknownNameError(`input of ${method.id}`, key, expected, `steps.${name}.inputs.${key}`, file);
+    }
+  }
+  for (const key of expected) {
+    const ref = step.inputs[key];
+    if (ref === undefined) {
+      throw recipeError(
+        `${method.id} needs input "${key}"`,
+        `steps.${name}.inputs`,
+        file,
+        `give ${expected.join(", ")}`,
+      );
+    }
+    if (!(ref in recipe.inputs) && !(ref in recipe.steps)) {
+      const candidates = [
+        ...Object.keys(recipe.inputs),
+        ...Object.keys(recipe.steps).filter((s) => s !== name),
+      ];
+      throw unknownNameError("input or step", ref, candidates, `steps.${name}.inputs.${key}`, file);
+    }
+  }
+}
+
+function checkParams(name: string, step: RecipeStep, method: MergeMethod, file?: string): void {
+  const known = method.params.map((param) => param.name);
+  const given: [string, WeightSpec, string][] = [];
+  for (const shorthand of ["alpha", "beta"] as const) {
+    const spec = step[shorthand];
+    if (spec === undefined) continue;
+    if (!known.includes(shorthand)) {
+      throw recipeError(
+        `${method.id} has no ${shorthand}`,
+        `steps.${name}.${shorthand}`,
+        file,
+        paramsFix(method),
+      );
+    }
+    if (step.params?.[shorthand] !== undefined) {
+      throw recipeError(`${shorthand} is given twice`, `steps.${name}.params.${shorthand}`, file);
+    }
+    given.push([shorthand, spec, `steps.${name}.${shorthand}`]);
+  }
+  for (const [param, spec] of Object.entries(step.params ?? {})) {
+    if (!known.includes(param)) {
+      throw unknownNameError(
+        `parameter of ${method.id}`,
+        param,
+        known,
+        `steps.${name}.params.${param}`,
+        file,
+      );
+    }
+    given.push([param, spec, `steps.${name}.params.${param}`]);
+  }
+  for (const [param, spec, path] of given) checkWeightSpec(method, param, spec, path, file);
+  (step.overrides ?? []).forEach((override, i) => {
+    const path = `steps.${name}.overrides[${i}]`;
+    const param = override.param ?? "alpha";
+    const definition = method.params.find((p) => p.name === param);
+    if (!definition?.perBlock) {
+      throw recipeError(
+        `${method.id} has no per-block parameter "${param}"`,
+        `${path}.param`,
+        file,
+        paramsFix(method),
+      );
+    }
+    checkBlock(override.block, `${path}.block`, file);
+  });
+  if (!BLOCK_RULES.includes(step.block_rule))
+    throw recipeError("unknown block rule", `steps.${name}.block_rule`, file);
+}
+
+function paramsFix(method: MergeMethod): string {
+  return method.params.length === 0
+    ? `${method.id} takes no parameters`
+    : `parameters of ${method.id}: ${method.params.map((p) => p.name).join(", ")}`;
+}
+
+/** A weight is valid when it resolves for at least one family, and within the parameter's range. */
+function checkWeightSpec(
+  method: MergeMethod,
+  param: string,
+  spec: WeightSpec,
+  path: string,
+  file?: string,
+): void {
+  const definition = method.params.find((p) => p.name === param)!;
+  if (!definition.perBlock && typeof spec !== "number") {
+    throw recipeError(`${param} is one number for the whole model, not a per-block weight`, path, file);
+  }
+  let firstError: GyozaError | undefined;
+  for (const family of FAMILIES) {
+    try {
+      const weights = resolveWeights(spec, family, { path });
+      for (const [slot, value] of Object.entries(weights)) {
+        const outOfRange =
+          (definition.min !== undefined && value < definition.min) ||
+          (definition.max !== undefined && value > definition.max);
+        if (outOfRange) {
+          throw recipeError(
+            `${param} = ${value} at ${slot} is outside ${definition.min ?? "−∞"}..${definition.max ?? "∞"}`,
+            path,
+            file,
+          );
+        }
+      }
+      return;
+    } catch (error) {
+      if (!isGyozaError(error, "recipe")) throw error;
+      firstError ??= error;
+    }
+  }
+  throw addFile(firstError!, file);
+}
+
+function checkBlock(block: string, path: string, file?: string): void {
+  const slots = new Set(FAMILIES.flatMap((family: Family) => slotsOf(family)));
+  const parts = block === "*" ? [] : block.split("-").map((part) => part.trim().toUpperCase());
+  for (const part of parts) {
+    if (!slots.has(part)) throw unknownNameError("block", part, slots, path, file);
+  }
+}
+
+function checkOutputStep(recipe: Recipe, file?: string): string {
+  const step = recipe.output.step;
+  if (step !== undefined) {
+    if (!(step in recipe.steps))
+      throw unknownNameError("step", step, Object.keys(recipe.steps), "output.step", file);
+    return step;
+  }
+  const finals = finalSteps(recipe);
+  if (finals.length === 1) return finals[0]!;
+  throw recipeError(
+    `several steps are final (${finals.join(", ")}): name the one to save`,
+    "output.step",
+    file,
+    `add "step: ${finals.at(-1)}" under output`,
+  );
+}
+
+function checkVae(recipe: Recipe, file?: string): void {
+  const vae = recipe.output.vae;
+  if (vae.policy === "bake" && vae.file === undefined) {
+    throw recipeError("the bake policy needs a VAE file", "output.vae.file", file);
+  }
+  if (vae.policy !== "bake" && vae.file !== undefined) {
+    throw recipeError(
+      `a VAE file is only used by the bake policy, not ${vae.policy}`,
+      "output.vae.file",
+      file,
+    );
+  }
+  if (vae.policy !== "merge" && vae.slot !== undefined) {
+    throw recipeError(
+      `a VAE slot is only used by the merge policy, not ${vae.policy}`,
+      "output.vae.slot",
+      file,
+    );
+  }
+  if (vae.policy === "merge" && vae.slot !== undefined) checkBlock(vae.slot, "output.vae.slot", file);
+}
