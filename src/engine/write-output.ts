@@ -25,6 +25,8 @@ export interface WriteOutputOptions {
   task?: string;
   /** Chunks produced ahead of the writer (bounds memory: depth × chunk size). */
   readAhead?: number;
+  /** safetensors only: metadata placeholders → values (same length) known only once the data is written. */
+  finalReplacements?: () => Promise<ReadonlyMap<string, string>>;
 }
 
 export interface WriteOutputResult {
@@ -85,7 +87,9 @@ export async function writeOutput(
       await writer.write(chunk);
       onProgress({ type: "advance", bytes: chunk.byteLength });
     }
-    const result = await writer.finish();
+    const result = await writer.finish(
+      options.finalReplacements ? await options.finalReplacements() : undefined,
+    );
     onProgress({ type: "finish", task: options.task ?? `write ${path}` });
     return { bytes: result.bytes, dataSha256: result.dataSha256 };
   } catch (error) {

@@ -24,6 +24,8 @@ export interface SyntheticOptions {
   inpaint?: boolean;
   /** SD 2.x 768-v: the output norm bias gets the spread ComfyUI's v-prediction heuristic looks for. */
   vPrediction?: boolean;
+  /** A standalone VAE file (like kl-f8-anime2.ckpt): only the VAE, keys without `first_stage_model.`. */
+  vaeOnly?: boolean;
 }
 
 export interface SyntheticTensor {
@@ -43,25 +45,26 @@ const V_PREDICTION_KEY = "model.diffusion_model.output_blocks.11.1.transformer_b
  * Axes the architecture markers pin (context dim, input channels, RGB…): tiny models keep the
  * reference size there so detection still sees the evidence.
  */
-function pinnedAxes(): Map<string, Set<number>> {
-  const pinned = new Map<string, Set<number>>();
+function pinnedAxes(): { match: (key: string) => boolean; axes: Set<number> }[] {
+  const pinned: { match: (key: string) => boolean; axes: Set<number> }[] = [];
   for (const spec of BUILTIN_ARCHITECTURES) {
     for (const marker of [...spec.required, ...spec.evidence]) {
-      if (!marker.key || !marker.shape) continue;
-      const axes = pinned.get(marker.key) ?? new Set<number>();
+      if (!marker.shape) continue;
+      const axes = new Set<number>();
       marker.shape.forEach((dim, axis) => {
         if (dim !== null) axes.add(axis);
       });
-      pinned.set(marker.key, axes);
+      const pattern = marker.keyPattern ? new RegExp(marker.keyPattern) : undefined;
+      pinned.push({ match: (key) => (pattern ? pattern.test(key) : key === marker.key), axes });
     }
   }
   return pinned;
 }
 
-function tinyShape(key: string, shape: readonly number[], pinned: Map<string, Set<number>>): number[] {
-  const axes = pinned.get(key);
+function tinyShape(key: string, shape: readonly number[], pinned: ReturnType<typeof pinnedAxes>): number[] {
+  const axes = new Set(pinned.filter((p) => p.match(key)).flatMap((p) => [...p.axes]));
   return shape.map((dim, axis) => {
-    if (axes?.has(axis)) return dim;
+    if (axes.has(axis)) return dim;
     if (axis === 1 && CONTEXT_KEY.test(key)) return dim;
     return dim >= TINY_MIN_DIM ? dim / TINY_DIVISOR : dim;
   });
@@ -72,13 +75,15 @@ export function syntheticTensors(options: SyntheticOptions): SyntheticTensor[] {
   const pinned = pinnedAxes();
   const tensors: SyntheticTensor[] = [];
   for (const entry of layout.entries) {
+    if (options.vaeOnly && entry.component !== "vae") continue;
     const isPositionIds = entry.key.endsWith("position_ids");
     if (entry.optional && !options.optional && entry.component !== "ema" && !isPositionIds) continue;
     let shape = [...entry.shape];
     if (options.inpaint && entry.key === "model.diffusion_model.input_blocks.0.0.weight") shape[1] = 9;
     if (options.size === "tiny") shape = tinyShape(entry.key, shape, pinned);
     const dtype: DType = entry.dtype === "F32" ? options.dtype : entry.dtype;
-    tensors.push({ key: entry.key, dtype, shape, byteLength: tensorByteLength(dtype, shape) });
+    const key = options.vaeOnly ? entry.key.replace(/^first_stage_model\./, "") : entry.key;
+    tensors.push({ key, dtype, shape, byteLength: tensorByteLength(dtype, shape) });
   }
   return tensors;
 }

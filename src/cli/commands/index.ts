@@ -2,10 +2,12 @@ import type { Command } from "commander";
 import { registerHash } from "./hash.js";
 import { registerConvert } from "./convert.js";
 import { registerInspect } from "./inspect.js";
+import { registerMerge } from "./merge.js";
 
 /** Every CLI command registers itself here: one file per command (or command group). */
 export function registerCommands(program: Command): void {
   registerInspect(program);
   registerConvert(program);
+  registerMerge(program);
   registerHash(program);
 }

@@ -82,6 +82,7 @@ export class SafetensorsWriter {
   private tensorIndex = 0;
   private writtenInTensor = 0;
   private readonly dataOffset: number;
+  private readonly header: Buffer;
   private readonly selfHashPosition: number | null;
 
   private constructor(
@@ -92,6 +93,7 @@ export class SafetensorsWriter {
   ) {
     this.order = order;
     this.dataOffset = header.byteLength;
+    this.header = Buffer.from(header.buffer, header.byteOffset, header.byteLength);
     this.selfHashPosition = selfHashPosition;
   }
 
@@ -156,8 +158,14 @@ export class SafetensorsWriter {
     }
   }
 
-  /** Checks that every tensor was written, patches the self hash, fsyncs and renames. Returns the data sha256 (AutoV3). */
-  async finish(): Promise<{ dataSha256: string; bytes: number }> {
+  /**
+   * Checks that every tensor was written, patches the self hash and any `replacements` (placeholder →
+   * value of the same length, for metadata only known at the end such as input hashes), fsyncs and
+   * renames. Returns the data sha256 (AutoV3).
+   */
+  async finish(
+    replacements: ReadonlyMap<string, string> = new Map(),
+  ): Promise<{ dataSha256: string; bytes: number }> {
     if (this.current) {
       await this.abort();
       throw new GyozaError("usage", `tensor ${this.current.key} was not fully written`);
@@ -165,6 +173,17 @@ export class SafetensorsWriter {
     const dataSha256 = this.dataHash.digest("hex");
     if (this.selfHashPosition !== null)
       await this.file.writeAt(Buffer.from(`0x${dataSha256}`), this.selfHashPosition);
+    for (const [placeholder, value] of replacements) {
+      const needle = Buffer.from(placeholder);
+      const replacement = Buffer.from(value);
+      if (replacement.byteLength !== needle.byteLength) {
+        await this.abort();
+        throw new GyozaError("usage", `replacement for ${placeholder} must be ${needle.byteLength} bytes`);
+      }
+      for (let at = this.header.indexOf(needle); at >= 0; at = this.header.indexOf(needle, at + 1)) {
+        await this.file.writeAt(replacement, at);
+      }
+    }
     const bytes = this.file.bytesWritten;
     await this.file.commit();
     return { dataSha256, bytes };

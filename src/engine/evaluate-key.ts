@@ -1,0 +1,177 @@
+import { type DType, dtypeBytes, elementCount } from "../io/dtype.js";
+import { decodeToFloat32, encodeFromFloat32 } from "../io/float-convert.js";
+import { readTensorBytes } from "../io/read-tensor.js";
+import type { StoredTensor } from "../io/tensor.js";
+import type { FloatDType, MergeKernel } from "../kernels/merge-kernel.js";
+import { convertBytes, float32View } from "./convert-bytes.js";
+import { isElementwise, type KeyPlan, type PlannedKey } from "./merge-graph.js";
+import { tensorChunks } from "./tensor-chunks.js";
+
+/** Elements per step when streaming a merged tensor: 1 Mi elements = 4 MiB per f32 buffer. */
+export const MERGE_CHUNK_ELEMENTS = 1 << 20;
+
+const KERNEL_DTYPES = new Set<DType>(["F16", "BF16", "F32"]);
+
+export interface KeyStats {
+  /** Output elements that are NaN or ±Inf. */
+  nonFinite: number;
+}
+
+/**
+ * The output bytes of one key in `outDtype`, chunk by chunk. Elementwise plans stream in ranges of
+ * MERGE_CHUNK_ELEMENTS; plans with a whole-tensor method (cosine, TIES, slerp…) read whole tensors.
+ */
+export async function* evaluateKey(
+  planned: PlannedKey,
+  outDtype: DType,
+  kernel: MergeKernel,
+  stats: KeyStats,
+  chunkElements = MERGE_CHUNK_ELEMENTS,
+): AsyncGenerator<Uint8Array> {
+  const { plan } = planned;
+  if (plan.kind === "read") {
+    for await (const chunk of tensorChunks(plan.tensor))
+      yield convertBytes(kernel, chunk, plan.tensor.dtype, outDtype);
+    return;
+  }
+  const total = elementCount(planned.shape);
+  const step = isElementwise(plan) ? chunkElements : Math.max(total, 1);
+  const wholeTensors = new Map<StoredTensor, Uint8Array>();
+  for (let begin = 0; begin < total; begin += step) {
+    const end = Math.min(total, begin + step);
+    const reads = await readLeaves(plan, begin, end, wholeTensors);
+    const out = computeChunk(planned.key, plan, reads, begin, end, outDtype, kernel, planned.shape);
+    stats.nonFinite += countNonFinite(out, outDtype);
+    yield out;
+  }
+}
+
+/** Reads every leaf's bytes for elements [begin, end) concurrently (one read per distinct tensor). */
+async function readLeaves(
+  plan: KeyPlan,
+  begin: number,
+  end: number,
+  wholeTensors: Map<StoredTensor, Uint8Array>,
+): Promise<Map<StoredTensor, Uint8Array>> {
+  const leaves = new Set<StoredTensor>();
+  const collect = (node: KeyPlan) => {
+    if (node.kind === "read") leaves.add(node.tensor);
+    else node.args.forEach(collect);
+  };
+  collect(plan);
+  const entries = await Promise.all(
+    [...leaves].map(async (tensor) => {
+      const size = dtypeBytes(tensor.dtype);
+      if (tensor.strides) {
+        let whole = wholeTensors.get(tensor);
+        if (!whole) {
+          whole = await readTensorBytes(tensor);
+          wholeTensors.set(tensor, whole);
+        }
+        return [tensor, whole.subarray(begin * size, end * size)] as const;
+      }
+      return [
+        tensor,
+        await tensor.source.read(tensor.byteOffset + begin * size, (end - begin) * size),
+      ] as const;
+    }),
+  );
+  return new Map(entries);
+}
+
+function computeChunk(
+  key: string,
+  plan: KeyPlan & { kind: "merge" },
+  reads: Map<StoredTensor, Uint8Array>,
+  begin: number,
+  end: number,
+  outDtype: DType,
+  kernel: MergeKernel,
+  shape: readonly number[],
+): Uint8Array {
+  const count = end - begin;
+  // Fused fast path: a two-model weighted sum in fp32 straight from and to 16/32-bit floats.
+  if (
+    plan.step.method.id === "weighted_sum" &&
+    plan.step.arithmetic === "fp32" &&
+    KERNEL_DTYPES.has(outDtype) &&
+    plan.args.every((arg) => arg.kind === "read" && KERNEL_DTYPES.has(arg.tensor.dtype))
+  ) {
+    const [a, b] = plan.args as (KeyPlan & { kind: "read" })[];
+    const out = new Uint8Array(count * dtypeBytes(outDtype));
+    kernel.weightedSum(
+      reads.get(a!.tensor)!,
+      a!.tensor.dtype as FloatDType,
+      reads.get(b!.tensor)!,
+      b!.tensor.dtype as FloatDType,
+      plan.params.alpha!,
+      out,
+      outDtype as FloatDType,
+    );
+    return out;
+  }
+  const values = evaluateNode(key, plan, reads, begin, count, kernel, shape);
+  if (outDtype === "F32") return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+  if (KERNEL_DTYPES.has(outDtype)) {
+    const out = new Uint8Array(count * dtypeBytes(outDtype));
+    kernel.fromFloat32(values, outDtype as FloatDType, out);
+    return out;
+  }
+  return encodeFromFloat32(values, outDtype);
+}
+
+function evaluateNode(
+  key: string,
+  node: KeyPlan,
+  reads: Map<StoredTensor, Uint8Array>,
+  begin: number,
+  count: number,
+  kernel: MergeKernel,
+  shape: readonly number[],
+): Float32Array {
+  if (node.kind === "read") {
+    const bytes = reads.get(node.tensor)!;
+    const dtype = node.tensor.dtype;
+    if (dtype === "F32") return float32View(bytes);
+    if (dtype === "F16" || dtype === "BF16") {
+      const values = new Float32Array(count);
+      kernel.toFloat32(bytes, dtype, values);
+      return values;
+    }
+    return decodeToFloat32(bytes, dtype);
+  }
+  const args = node.args.map((arg) => evaluateNode(key, arg, reads, begin, count, kernel, shape));
+  const out = new Float32Array(count);
+  const { method, arithmetic } = node.step;
+  const alpha = node.params.alpha!;
+  // The kernels implement the hot methods bit-identically to the method files (tested in engine tests).
+  if (method.id === "weighted_sum") {
+    if (arithmetic === "fp32") kernel.weightedSumF32(args[0]!, args[1]!, alpha, out);
+    else kernel.lerpF32(args[0]!, args[1]!, alpha, out);
+  } else if (method.id === "add_difference") {
+    kernel.addDifferenceF32(args[0]!, args[1]!, args[2]!, alpha, out);
+  } else {
+    method.apply(args, node.params, out, {
+      key,
+      arithmetic,
+      seed: node.step.seed,
+      elementOffset: begin,
+      shape,
+    });
+  }
+  return out;
+}
+
+/** NaN and ±Inf in encoded output (all-ones exponent). */
+export function countNonFinite(bytes: Uint8Array, dtype: DType): number {
+  let count = 0;
+  if (dtype === "F16" || dtype === "BF16") {
+    const mask = dtype === "F16" ? 0x7c00 : 0x7f80;
+    const halves = new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2);
+    for (let i = 0; i < halves.length; i++) if ((halves[i]! & mask) === mask) count++;
+  } else if (dtype === "F32") {
+    const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+    for (let i = 0; i < words.length; i++) if ((words[i]! & 0x7f800000) === 0x7f800000) count++;
+  }
+  return count;
+}
