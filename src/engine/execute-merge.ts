@@ -123,7 +123,7 @@ export async function executeMerge(
       cacheDir: job.hashCacheDir ?? false,
     }),
   );
-  hashing.forEach((p) => p.catch(() => {}));
+  for (const pending of hashing) pending.catch(() => {}); // awaited at the end; no unhandled rejection meanwhile
 
   const metadata = buildProvenance({
     ...job.provenance,
@@ -254,6 +254,5 @@ function findInput(planned: PlannedKey, input: string): StoredTensor | undefined
 }
 
 function dedupe<T extends { key: string }>(items: T[]): T[] {
-  const seen = new Set<string>();
-  return items.filter((item) => (seen.has(item.key) ? false : (seen.add(item.key), true)));
+  return [...new Map(items.map((item) => [item.key, item])).values()];
 }
