@@ -22,6 +22,8 @@ export interface TorchFile {
 
 const ZIP_MAGIC = [0x50, 0x4b, 0x03, 0x04];
 const DATA_PICKLE = /^[^/]+\/data\.pkl$/;
+/** The byteorder record holds "little" or "big". */
+const MAX_BYTEORDER_BYTES = 16;
 
 /**
  * Parses a `.ckpt` / `.pt` / `.pth` / `.bin` written by torch.save (zip or legacy format) without
@@ -57,6 +59,7 @@ async function parseZip(source: ByteSource): Promise<TorchFile> {
     pickleEntry.size,
     `${source.name} (${pickleEntry.name})`,
   );
+  await checkByteOrder(source, entries.get(`${archivePrefix}/byteorder`));
   const result = await interpretPickle(pickleSource);
 
   const storages = new Map<string, TorchStorageInfo>();
@@ -78,6 +81,18 @@ async function parseZip(source: ByteSource): Promise<TorchFile> {
     });
   }
   return { format: "zip", root: result.value, ...summarize([result]), storages, archivePrefix };
+}
+
+/** torch ≥ 2.1 records the writer's byte order; storages of a big-endian writer would read as garbage. */
+async function checkByteOrder(source: ByteSource, entry: ZipEntry | undefined): Promise<void> {
+  if (!entry) return; // torch < 2.1 wrote no record and only little-endian files in practice
+  const fail = (message: string) =>
+    new GyozaError("format", message, { file: source.name, path: entry.name });
+  if (entry.size > MAX_BYTEORDER_BYTES) throw fail(`byteorder record of ${entry.size} bytes`);
+  const bytes = await source.read(await entryDataOffset(source, entry), entry.size);
+  const order = new TextDecoder().decode(bytes);
+  if (order !== "little")
+    throw fail(`checkpoint was written with byte order ${JSON.stringify(order)}; only "little" is supported`);
 }
 
 async function parseLegacy(source: ByteSource): Promise<TorchFile> {
