@@ -3,6 +3,7 @@ import { registerHash } from "./hash.js";
 import { registerConvert } from "./convert.js";
 import { registerInspect } from "./inspect.js";
 import { registerMerge } from "./merge.js";
+import { registerPresets } from "./presets.js";
 
 /** Every CLI command registers itself here: one file per command (or command group). */
 export function registerCommands(program: Command): void {
@@ -10,4 +11,5 @@ export function registerCommands(program: Command): void {
   registerConvert(program);
   registerMerge(program);
   registerHash(program);
+  registerPresets(program);
 }
