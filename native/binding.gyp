@@ -3,6 +3,7 @@
     {
       "target_name": "gyoza_kernels",
       "sources": ["src/addon.c", "src/kernels-scalar.c"],
+      "libraries": ["-lm"],
       "cflags": ["-O3", "-std=c11", "-ffp-contract=off", "-fno-fast-math"],
       "xcode_settings": { "OTHER_CFLAGS": ["-O3", "-std=c11", "-ffp-contract=off", "-fno-fast-math"] },
       "conditions": [

@@ -2,7 +2,7 @@
 // scripts/build-wasm.mjs). Semantics: src/kernels/merge-kernel.ts; the TypeScript reference is
 // src/kernels/js-kernel.ts. WebAssembly float arithmetic is IEEE 754 binary32 with round to nearest
 // even and no flush-to-zero, and has no fused multiply-add outside relaxed SIMD, so every product and
-// sum is rounded on its own like torch's.
+// sum is rounded on its own like torch's (lerp, fused in torch, is emulated exactly).
 //
 // Memory: four regions of REGION_BYTES after the heap base: A, B, C (inputs) and OUT. The host copies
 // up to CHUNK_ELEMENTS elements in, calls one function, and copies the result out. Loops run over
@@ -127,24 +127,53 @@ export function weightedSumF32(w0: f32, w1: f32, count: i32): void {
   }
 }
 
-// at::native::lerp (aten/src/ATen/native/Lerp.h) with each operation rounded separately.
+// torch's CPU lerp_vec (aten/src/ATen/native/cpu/LerpKernel.cpp) is a fused multiply-add, which
+// WebAssembly lacks (relaxed SIMD's madd may or may not fuse), so each lane computes it exactly in
+// f64 like src/kernels/fused-multiply-add.ts: scalar code, as lerp is not the hot path.
 export function lerpF32(weight: f32, count: i32): void {
-  const w = f32x4.splat(weight);
-  const complement = f32x4.splat(1.0 - weight);
   const small = Mathf.abs(weight) < 0.5;
+  const coefficient: f32 = small ? weight : weight - 1.0;
   const a = region(0);
   const b = region(1);
   const out = region(3);
-  for (let i = 0; i < count; i += 4) {
+  for (let i = 0; i < count; i++) {
     const offset = (i as usize) << 2;
-    const start = v128.load(a + offset);
-    const end = v128.load(b + offset);
-    const difference = f32x4.sub(end, start);
-    const result = small
-      ? f32x4.add(start, f32x4.mul(w, difference))
-      : f32x4.sub(end, f32x4.mul(difference, complement));
-    v128.store(out + offset, canonical(result));
+    const start = load<f32>(a + offset);
+    const end = load<f32>(b + offset);
+    const result = fusedMultiplyAdd(coefficient, end - start, small ? start : end);
+    store<f32>(out + offset, result != result ? reinterpret<f32>(CANONICAL_NAN) : result);
   }
+}
+
+/** The midpoint between the largest f32 and 2^128: at or past it a sum rounds to infinity. */
+const F32_OVERFLOW_TIE: f64 = 3.4028235677973366e38;
+const F32_MAX: f64 = 3.4028234663852886e38;
+
+/** `x·y + z` rounded once to f32: exact product and TwoSum in f64, then a tie fix-up. */
+@inline function fusedMultiplyAdd(x: f32, y: f32, z: f32): f32 {
+  const product = (x as f64) * (y as f64);
+  const sum = product + (z as f64);
+  const rounded = sum as f32;
+  if ((rounded as f64) == sum || !isFinite(sum)) return rounded;
+  const virtualZ = sum - product;
+  const error = product - (sum - virtualZ) + ((z as f64) - virtualZ);
+  if (error == 0) return rounded;
+  const magnitude = Math.abs(sum);
+  if (magnitude >= F32_OVERFLOW_TIE) {
+    const towardZero = (error < 0) == (sum > 0);
+    if (magnitude == F32_OVERFLOW_TIE && towardZero) return (sum > 0 ? F32_MAX : -F32_MAX) as f32;
+    return rounded;
+  }
+  const other = neighbourToward(rounded, sum);
+  if (((rounded as f64) + (other as f64)) / 2 != sum) return rounded;
+  return error > 0 ? Mathf.max(rounded, other) : Mathf.min(rounded, other);
+}
+
+@inline function neighbourToward(value: f32, target: f64): f32 {
+  const bits = reinterpret<u32>(value);
+  if ((bits & 0x7fffffff) == 0) return reinterpret<f32>(target > 0 ? 1 : 0x80000001);
+  const awayFromZero = (target > (value as f64)) == (value > 0);
+  return reinterpret<f32>(awayFromZero ? bits + 1 : bits - 1);
 }
 
 export function addDifferenceF32(alpha: f32, count: i32): void {

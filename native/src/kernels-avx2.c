@@ -1,7 +1,7 @@
 /*
- * AVX2 + F16C implementation, compiled with -mavx2 -mf16c (no -mfma: a fused multiply-add would round
- * once where torch rounds twice). Each loop handles 8 lanes and leaves the tail to the scalar formulas
- * in kernels.h, which compute the same operations.
+ * AVX2 + F16C implementation, compiled with -mavx2 -mf16c and no -mfma: a fused multiply-add would
+ * round once where torch rounds twice. Only lerp opts in, because torch's lerp is fused. Each loop
+ * handles 8 lanes and leaves the tail to the scalar formulas in kernels.h, which compute the same.
  */
 #include <immintrin.h>
 
@@ -81,24 +81,27 @@ static void weighted_sum_f32(const float *a, const float *b, float w0, float w1,
   gyoza_scalar_kernels.weighted_sum_f32(a + i, b + i, w0, w1, out + i, n - i);
 }
 
-static void lerp_f32(const float *a, const float *b, float weight, float *out, size_t n) {
+/* The one place with a fused multiply-add: torch's lerp uses one (see gyoza_lerp_one). Compiled for
+ * FMA on its own and only called when the CPU has it. */
+__attribute__((target("avx2,fma"))) static void lerp_f32_fma(const float *a, const float *b, float weight,
+                                                              float *out, size_t n) {
   int small = (weight < 0 ? -weight : weight) < 0.5f;
-  __m256 w = _mm256_set1_ps(weight), complement = _mm256_set1_ps(1.0f - weight);
+  __m256 coefficient = _mm256_set1_ps(small ? weight : weight - 1.0f);
   size_t i = 0;
-  if (small) {
-    for (; i + LANES <= n; i += LANES) {
-      __m256 start = _mm256_loadu_ps(a + i);
-      __m256 step = _mm256_mul_ps(w, _mm256_sub_ps(_mm256_loadu_ps(b + i), start));
-      _mm256_storeu_ps(out + i, canonical8(_mm256_add_ps(start, step)));
-    }
-  } else {
-    for (; i + LANES <= n; i += LANES) {
-      __m256 end = _mm256_loadu_ps(b + i);
-      __m256 step = _mm256_mul_ps(_mm256_sub_ps(end, _mm256_loadu_ps(a + i)), complement);
-      _mm256_storeu_ps(out + i, canonical8(_mm256_sub_ps(end, step)));
-    }
+  for (; i + LANES <= n; i += LANES) {
+    __m256 start = _mm256_loadu_ps(a + i);
+    __m256 end = _mm256_loadu_ps(b + i);
+    __m256 result = _mm256_fmadd_ps(coefficient, _mm256_sub_ps(end, start), small ? start : end);
+    _mm256_storeu_ps(out + i, canonical8(result));
   }
   gyoza_scalar_kernels.lerp_f32(a + i, b + i, weight, out + i, n - i);
+}
+
+static void lerp_f32(const float *a, const float *b, float weight, float *out, size_t n) {
+  static int has_fma = -1;
+  if (has_fma < 0) has_fma = __builtin_cpu_supports("fma") ? 1 : 0;
+  if (has_fma) lerp_f32_fma(a, b, weight, out, n);
+  else gyoza_scalar_kernels.lerp_f32(a, b, weight, out, n);
 }
 
 static void add_difference_f32(const float *a, const float *b, const float *c, float alpha, float *out,

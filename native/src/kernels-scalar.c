@@ -25,8 +25,8 @@ static void weighted_sum_f32(const float *a, const float *b, float w0, float w1,
 
 static void lerp_f32(const float *a, const float *b, float weight, float *out, size_t n) {
   int small = (weight < 0 ? -weight : weight) < 0.5f;
-  float complement = 1.0f - weight;
-  for (size_t i = 0; i < n; i++) out[i] = gyoza_lerp_one(a[i], b[i], weight, complement, small);
+  float coefficient = small ? weight : weight - 1.0f;
+  for (size_t i = 0; i < n; i++) out[i] = gyoza_lerp_one(a[i], b[i], coefficient, small);
 }
 
 static void add_difference_f32(const float *a, const float *b, const float *c, float alpha, float *out,

@@ -1,13 +1,15 @@
 /*
  * Merge arithmetic kernels shared by the scalar and AVX2+F16C builds. Semantics are defined by
  * src/kernels/merge-kernel.ts and the TypeScript reference (src/kernels/js-kernel.ts): f32 math with
- * every operation rounded separately (this file and its users are compiled with -ffp-contract=off and
- * never use FMA), round-to-nearest-even stores, canonical NaN 0x7fc00000 out of the arithmetic.
+ * every operation rounded separately (this file and its users are compiled with -ffp-contract=off), except
+ * lerp, which uses an explicit fused multiply-add because torch does; round-to-nearest-even stores;
+ * canonical NaN 0x7fc00000 out of the arithmetic.
  */
 #ifndef GYOZA_KERNELS_H
 #define GYOZA_KERNELS_H
 
 #include <float.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -121,14 +123,11 @@ static inline float gyoza_weighted_sum_one(float a, float b, float w0, float w1)
   return gyoza_canonical(left + right);
 }
 
-static inline float gyoza_lerp_one(float a, float b, float weight, float complement, int small) {
-  float difference = b - a;
-  if (small) {
-    float step = weight * difference;
-    return gyoza_canonical(a + step);
-  }
-  float step = difference * complement;
-  return gyoza_canonical(b - step);
+/* torch's CPU lerp_vec (aten/src/ATen/native/cpu/LerpKernel.cpp): |w| < 0.5 ? fmadd(w, b − a, a)
+ * : fmadd(w − 1, b − a, b). fmaf is the correctly rounded fused multiply-add of C99 (hardware or
+ * libm), so this matches torch's AVX2/AVX-512/NEON builds bit for bit. `coefficient` is w or w − 1. */
+static inline float gyoza_lerp_one(float a, float b, float coefficient, int small) {
+  return gyoza_canonical(fmaf(coefficient, b - a, small ? a : b));
 }
 
 static inline float gyoza_add_difference_one(float a, float b, float c, float alpha) {

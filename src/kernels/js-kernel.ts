@@ -1,4 +1,5 @@
 import { F16_TO_F32, f32BitsToBf16Bits, f32BitsToF16Bits } from "../io/float-convert.js";
+import { fusedMultiplyAddF32 } from "./fused-multiply-add.js";
 import {
   CANONICAL_NAN_BITS,
   createMergeKernel,
@@ -45,17 +46,15 @@ const jsBackend: KernelBackend = {
     }
   },
   lerpF32(a, b, weight, out) {
-    // at::native::lerp (aten/src/ATen/native/Lerp.h): the weight and 1 − w are f32 (opmath) values.
+    // torch's CPU lerp_vec (aten/src/ATen/native/cpu/LerpKernel.cpp): |w| < 0.5 ? fmadd(w, b − a, a)
+    // : fmadd(w − 1, b − a, b), the weight and w − 1 rounded to f32, each fmadd rounded once.
     const small = Math.abs(weight) < 0.5;
-    const complement = Math.fround(1 - weight);
+    const coefficient = small ? weight : Math.fround(weight - 1);
     const outBits = bitsOf(out);
     for (let i = 0; i < out.length; i++) {
       const start = a[i]!;
       const end = b[i]!;
-      const difference = Math.fround(end - start);
-      const r = small
-        ? Math.fround(start + Math.fround(weight * difference))
-        : Math.fround(end - Math.fround(difference * complement));
+      const r = fusedMultiplyAddF32(coefficient, Math.fround(end - start), small ? start : end);
       if (Number.isNaN(r)) outBits[i] = CANONICAL_NAN_BITS;
       else out[i] = r;
     }

@@ -132,6 +132,22 @@ describe.each(candidates)("$title agrees bit for bit with the TypeScript referen
     },
   );
 
+  it.skipIf(skip)(
+    "lerps with one rounding, like torch's fused multiply-add, also at double-rounding ties",
+    () => {
+      // fma(w, b − a, a) with w = 2^-49(1 − 2^-15), b − a = 2^25(1 + 2^-15), a = 1 + 2^-23: the exact
+      // value lies just below a tie, so it rounds down to a; rounding through a double would round up
+      const a = new Float32Array(new Uint32Array(9).fill(0x3f800001).buffer);
+      const b = new Float32Array(new Uint32Array(9).fill(0x4c000100).buffer);
+      const weight = new Float32Array(new Uint32Array([0x26fffe00]).buffer)[0]!;
+      const out = new Float32Array(9);
+      kernel.lerpF32(a, b, weight, out);
+      expect(Array.from(new Uint32Array(out.buffer), (bits) => bits.toString(16))).toEqual(
+        new Array(9).fill("3f800001"),
+      );
+    },
+  );
+
   it.skipIf(skip)("writes f32 results into an output that aliases an input", () => {
     const a = mixedFloat32(1001, 5);
     const b = mixedFloat32(1001, 6);
@@ -199,6 +215,14 @@ describe("the TypeScript reference kernel", () => {
       reference.fromFloat32(x, outType, stepwise);
       expectSameBits(fused, stepwise, floatDTypeBytes(outType), `${aType} + ${bType} → ${outType}`);
     }
+  });
+
+  it("lerps with one rounding at a tie where rounding through a double would round up", () => {
+    const a = new Float32Array(new Uint32Array([0x3f800001]).buffer);
+    const b = new Float32Array(new Uint32Array([0x4c000100]).buffer);
+    const out = new Float32Array(1);
+    reference.lerpF32(a, b, new Float32Array(new Uint32Array([0x26fffe00]).buffer)[0]!, out);
+    expect(new Uint32Array(out.buffer)[0]!.toString(16)).toBe("3f800001");
   });
 
   it("stores every NaN the arithmetic makes as the canonical quiet NaN", () => {

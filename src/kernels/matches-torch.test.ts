@@ -128,6 +128,51 @@ const ADD_DIFFERENCE_F32_ALPHA_0_3 = [
   0xbe19999a, 0xbe19999a, 0x7f800000, 0xbca3f334, 0xbe19d5b4, 0xc1eeccd0, 0xc0b3c333,
 ];
 
+/*
+ * torch.lerp in f32 (same torch; its CPU kernel computes fmadd(w, b − a, a) for |w| < 0.5 and
+ * fmadd(w − 1, b − a, b) otherwise, with a fused multiply-add; 2 of 16 elements differ from the
+ * unfused formula at w = 0.3 and 0.7):
+ *   torch.manual_seed(3); a = torch.randn(16) * 0.05; b = torch.randn(16) * 0.05; torch.lerp(a, b, w)
+ */
+const LERP_A = [
+  0xbb7b25e5, 0x3c936850, 0xbd202834, 0x3b6a61d0, 0x3d0828bb, 0xbc6aee30, 0x3da5f1c4, 0xbda380bf, 0xbb295923,
+  0xbc7aa7c2, 0x3c4b9298, 0xbc365264, 0x3d3b0376, 0x3c276570, 0x3ceb1aa8, 0x3caa8780,
+];
+const LERP_B = [
+  0x3c5638c5, 0x3d3eb1bd, 0xbcd2b940, 0xbda9216b, 0x3d5639b8, 0x3cd5e347, 0xbc08a66b, 0x3b2dc7a4, 0x3ce6ead7,
+  0x3de7124b, 0x3dbf6988, 0xbd74c8b3, 0x3d4c5fe0, 0x3cbc148f, 0x3df97cb0, 0xbbf087d0,
+];
+const LERP_CASES: { weight: number; bits: number[] }[] = [
+  {
+    weight: 0.3,
+    bits: [
+      0x3aa28666, 0x3cd99a10, 0xbd0fb7ee, 0xbcb672bf, 0x3d1f943a, 0xbb107971, 0x3d5e12ca, 0xbd61a54d,
+      0x3bd9d436, 0x3cbd8e71, 0x3d1678f9, 0xbcd2aedc, 0x3d4038c9, 0x3c66068b, 0x3d67fa8b, 0x3c4aa954,
+    ],
+  },
+  {
+    weight: 0.7,
+    bits: [
+      0x3c031e7f, 0x3d1b98dd, 0xbcf399cc, 0xbd686359, 0x3d3ece39, 0x3c64f6ba, 0x3c974e46, 0xbcb4ff6e,
+      0x3c9b4aa5, 0x3d9859b6, 0x3d8d9f5e, 0xbd3905de, 0x3d472a8d, 0x3c9cc402, 0x3dc04614, 0x3a910e23,
+    ],
+  },
+  {
+    weight: 0.5,
+    bits: [
+      0x3b976f4c, 0x3d0432f2, 0xbd04c26a, 0xbd21ce5c, 0x3d2f313a, 0x3bc0d85c, 0x3d14dcf6, 0xbd1e1282,
+      0x3c51bfb3, 0x3d47bd52, 0x3d58dbdb, 0xbd112ea6, 0x3d43b1ab, 0x3c87e3a4, 0x3d9a21ad, 0x3bdccb18,
+    ],
+  },
+  {
+    weight: 0.9999,
+    bits: [
+      0x3c5631ad, 0x3d3eaebe, 0xbcd2bc0e, 0xbda91ce6, 0x3d5637b8, 0x3cd5dacb, 0xbc0880ee, 0x3b2d3d3a,
+      0x3ce6e463, 0x3de70b93, 0x3dbf6548, 0xbd74c399, 0x3d4c5f6e, 0x3cbc11e3, 0x3df977ce, 0xbbf07030,
+    ],
+  },
+];
+
 function encode(bits: number[], dtype: FloatDType): Uint8Array {
   return new Uint8Array((dtype === "F32" ? Uint32Array.from(bits) : Uint16Array.from(bits)).buffer);
 }
@@ -165,6 +210,15 @@ describe.each(kernels)("the %s kernel matches torch", (_, load) => {
     const out = new Float32Array(16);
     kernel.addDifferenceF32(a, b, c, 0.3, out);
     expect(Array.from(new Uint32Array(out.buffer)).map(hex)).toEqual(ADD_DIFFERENCE_F32_ALPHA_0_3.map(hex));
+  });
+
+  it.each(LERP_CASES)("for torch.lerp(a, b, $weight) in f32", async ({ weight, bits }) => {
+    const kernel = await load();
+    const a = new Float32Array(Uint32Array.from(LERP_A).buffer);
+    const b = new Float32Array(Uint32Array.from(LERP_B).buffer);
+    const out = new Float32Array(16);
+    kernel.lerpF32(a, b, weight, out);
+    expect(Array.from(new Uint32Array(out.buffer)).map(hex)).toEqual(bits.map(hex));
   });
 
   it("except that 0 · inf gives the canonical NaN, where torch keeps x86's negative default NaN", async () => {
