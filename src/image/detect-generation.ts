@@ -10,8 +10,9 @@ import {
   infoFromSwarmUi,
 } from "./generators/json-generators.js";
 import { parseJsonObject, parseLenientJson } from "./generators/lenient-json.js";
-import { infoFromNovelAi, unwrapNovelAiComment } from "./generators/novelai.js";
+import { infoFromNovelAi } from "./generators/novelai.js";
 import { countA1111Pairs } from "./infotext.js";
+import { unwrapTextBundle } from "./text-bundle.js";
 
 /** ComfyUI's `prompt`/`workflow`, wherever the saving node put them (PNG text, EXIF Make/Model/ImageDescription, UserComment JSON). */
 export function findComfyGraphs(chunks: Record<string, string>): { prompt?: unknown; workflow?: unknown } {
@@ -93,8 +94,9 @@ function fillFrom(primary: GenerationInfo, secondary: GenerationInfo | undefined
  * undefined when the texts hold no generation metadata (a GIMP comment, a screenshot's UserComment).
  */
 export function detectGeneration(texts: Record<string, string>): GenerationInfo | undefined {
-  const novelAiWebp = unwrapNovelAiComment(texts.exif_user_comment);
-  const chunks = novelAiWebp ? { ...texts, ...novelAiWebp } : texts;
+  // NovelAI's WebP (and gyoza's own copies into EXIF) bundle the PNG fields as JSON in the UserComment.
+  const bundle = unwrapTextBundle(texts.exif_user_comment);
+  const chunks = bundle ? { ...bundle, ...texts } : texts;
   const parametersJson = parseJsonObject(chunks.parameters);
   const commentJson = parseJsonObject(chunks.exif_user_comment);
   const infotext = findInfotext(chunks);
@@ -122,8 +124,7 @@ export function detectGeneration(texts: Record<string, string>): GenerationInfo 
     if (parametersJson) return infoFromFooocus(chunks.parameters!, texts);
     if (infotext) return infoFromInfotext(infotext, "fooocus", texts);
   }
-  if (/^NovelAI/i.test(chunks.Software ?? chunks.exif_software ?? "") || novelAiWebp)
-    return infoFromNovelAi(chunks);
+  if (/^NovelAI/i.test(chunks.Software ?? chunks.exif_software ?? "")) return infoFromNovelAi(chunks);
   const graph = comfyGraph(chunks);
   if (graph)
     return fillFrom(

@@ -34,15 +34,3 @@ export function infoFromNovelAi(chunks: Record<string, string>): GenerationInfo 
     if (info[key] === undefined) delete info[key];
   return info;
 }
-
-/**
- * NovelAI WebP: one UserComment (`ASCII` prefix, UTF-8) holding the PNG text fields as a JSON object.
- * Returns the unwrapped fields, or undefined when the comment is something else.
- */
-export function unwrapNovelAiComment(text: string | undefined): Record<string, string> | undefined {
-  const object = parseJsonObject(text);
-  if (!object || typeof object.Comment !== "string") return undefined;
-  const fields: Record<string, string> = {};
-  for (const [key, value] of Object.entries(object)) if (typeof value === "string") fields[key] = value;
-  return fields;
-}
