@@ -48,6 +48,17 @@ const cases: { file: string; family: Family }[] = [
   { file: "sdxl-sgm.yaml", family: "sdxl" },
 ];
 
+describe("slotsOf", () => {
+  for (const { file, family } of [
+    { file: "sd1-supermerger_blocks.yaml", family: "sd1" as const },
+    { file: "sdxl-supermerger_blocks.yaml", family: "sdxl" as const },
+  ]) {
+    it(`lists the slots of ${file} in its order`, () => {
+      expect([...referenceKeys(file).keys()]).toEqual(slotsOf(family));
+    });
+  }
+});
+
 describe("slotOfKey", () => {
   for (const { file, family } of cases) {
     const keys = referenceKeys(file);

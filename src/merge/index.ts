@@ -1,6 +1,6 @@
 export { isMergedTensorKey, slotOfKey } from "./block-map.js";
 export { BLOCK_RULE_DATA, type BlockRuleData } from "./block-rules.js";
-export { type ElementalOverride, elementalRemainder } from "./elemental.js";
+export { blockSelectorNames, type ElementalOverride, elementalRemainder } from "./elemental.js";
 export * from "./methods/index.js";
 export { builtinPresets, findPreset, type Preset, type PresetTable, translateSd1ToSdxl } from "./presets.js";
 export {

@@ -161,6 +161,31 @@ describe("keyWeights", () => {
     expect(w.weightForKey(`${UNET}input_blocks.1.0.in_layers.0.weight`)).toBe(0.5);
   });
 
+  it("reads supermerger's space-separated blocks and patterns and NOT, as in its elemental examples", () => {
+    const t = `1.transformer_blocks.0.`;
+    const key = (block: string, rest: string) => `${UNET}${block}.${t}${rest}`;
+    // "OUT03 OUT04 OUT05:attn2 attn1.to_out:0.5"
+    const several = keyWeights(weights, "sd1", "classic", [
+      { block: "OUT03 OUT04 OUT05", pattern: "attn2 attn1.to_out", value: 0.5 },
+    ]);
+    expect(several.weightForKey(key("output_blocks.3", "attn2.to_q.weight"))).toBe(0.5);
+    expect(several.weightForKey(key("output_blocks.5", "attn1.to_out.0.bias"))).toBe(0.5);
+    expect(several.weightForKey(key("output_blocks.5", "attn1.to_q.weight"))).toBe(0.18);
+    // "NOT OUT04:attn:1": attn of every block except OUT04
+    const notBlock = keyWeights(weights, "sd1", "classic", [
+      { block: "NOT OUT04", pattern: "attn", value: 1 },
+    ]);
+    expect(notBlock.weightForKey(key("output_blocks.4", "attn1.to_q.weight"))).toBe(0.17);
+    expect(notBlock.weightForKey(key("output_blocks.5", "attn1.to_q.weight"))).toBe(1);
+    // "OUT05:NOT attn proj:0.2": everything of OUT05 except attn and proj
+    const notPattern = keyWeights(weights, "sd1", "classic", [
+      { block: "OUT05", pattern: "NOT attn proj", value: 0.2 },
+    ]);
+    expect(notPattern.weightForKey(key("output_blocks.5", "norm1.weight"))).toBe(0.2);
+    expect(notPattern.weightForKey(key("output_blocks.5", "attn2.to_k.weight"))).toBe(0.18);
+    expect(notPattern.weightForKey(key("output_blocks.5", "ff.net.0.proj.weight"))).toBe(0.18);
+  });
+
   it("rejects an override for a block the family does not have", () => {
     expectRecipeError(
       () =>

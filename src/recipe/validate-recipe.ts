@@ -1,6 +1,7 @@
 import { GyozaError, isGyozaError } from "../errors.js";
 import {
   BLOCK_RULES,
+  blockSelectorNames,
   builtinMethods,
   checkSpaces,
   FAMILIES,
@@ -215,8 +216,7 @@ function checkWeightSpec(
 
 function checkBlock(block: string, path: string, file?: string): void {
   const slots = new Set(FAMILIES.flatMap((family: Family) => slotsOf(family)));
-  const parts = block === "*" ? [] : block.split("-").map((part) => part.trim().toUpperCase());
-  for (const part of parts) {
+  for (const part of blockSelectorNames(block)) {
     if (!slots.has(part)) throw unknownNameError("block", part, slots, path, file);
   }
 }
