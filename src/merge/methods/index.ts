@@ -4,6 +4,7 @@ import { cosineA, cosineB } from "./cosine-merge.js";
 import { dare } from "./dare.js";
 import { geometricMedian } from "./geometric-median.js";
 import type { MergeMethod, MethodRegistry } from "./merge-method.js";
+import { modelStock } from "./model-stock.js";
 import { slerp } from "./slerp.js";
 import { subtract } from "./subtract.js";
 import { sumTwice } from "./sum-twice.js";
@@ -37,6 +38,7 @@ const all: readonly MergeMethod[] = [
   dare,
   slerp,
   geometricMedian,
+  modelStock,
 ];
 
 /** The methods gyoza ships, by id. Pass it (or an extended copy) to whoever needs methods. */

@@ -3,6 +3,7 @@ import { runMethod } from "../test-support/run-method.js";
 import { cosineA, cosineB } from "./cosine-merge.js";
 import { similarityRange } from "./cosine-similarity.js";
 import { geometricMedian } from "./geometric-median.js";
+import { modelStock } from "./model-stock.js";
 import { slerp } from "./slerp.js";
 import { ties, trimToTopK } from "./ties.js";
 
@@ -134,6 +135,25 @@ describe("geometric_median", () => {
     const result = runMethod(geometricMedian, points, { iterations: 500 });
     result.forEach((value, i) => {
       expect(value).toBeCloseTo(out[i]!, 4);
+    });
+  });
+});
+
+describe("model_stock", () => {
+  it.each([
+    // orthogonal deltas: cos θ = 0 → t = 0 → the base
+    { base: [0, 0], a: [1, 0], b: [0, 1], out: [0, 0] },
+    // identical deltas: cos θ = 1 → t = 2/2 = 1 → their average
+    { base: [0, 0], a: [1, 1], b: [1, 1], out: [1, 1] },
+    // deltas (2, 0) and (1, 1): cos θ = 2/(2·√2) = 0.70710678, t = 1.41421356/1.70710678 = 0.82842712
+    // avg = [1.5, 0.5] → t·avg = [1.24264069, 0.41421356]
+    { base: [0, 0], a: [2, 0], b: [1, 1], out: [1.24264069, 0.41421356] },
+    // the same, shifted by a base of 1: out = t·(avg) + (1 − t)·1 = [2.5·t + 1 − t, 1.5·t + 1 − t]
+    { base: [1, 1], a: [3, 1], b: [2, 2], out: [2.24264069, Math.SQRT2] }, // 1 + (√2 − 1) = √2
+  ])("pulls the average toward the base by the angle between the deltas ($out)", ({ base, a, b, out }) => {
+    const result = runMethod(modelStock, [base, a, b]);
+    result.forEach((value, i) => {
+      expect(value).toBeCloseTo(out[i]!, 6);
     });
   });
 });

@@ -1,9 +1,11 @@
+import { fusedMultiplyAddF32 } from "../../kernels/fused-multiply-add.js";
 import { f32, type MergeMethod } from "./merge-method.js";
 
 /**
  * `(1 − α)·A + α·B`. fp32 mode is torch's `((1 − a) * A.float() + a * B.float())`: the scalars are
  * cast to f32 first and every product and sum rounds to f32. lerp mode is `torch.lerp(A, B, α)` in
- * fp32 as supermerger calls it: `A + w(B − A)` when |w| < 0.5, else `B − (B − A)(1 − w)`.
+ * fp32 as supermerger calls it: `A + w(B − A)` when |w| < 0.5, else `B − (B − A)(1 − w)`,
+ * each evaluated as one fused multiply-add like torch's CPU kernel.
  */
 export const weightedSum: MergeMethod = {
   id: "weighted_sum",
@@ -31,12 +33,13 @@ export function lerpInto(
 ): void {
   const n = out.length;
   if (arithmetic === "lerp") {
+    // torch's CPU kernel (aten/src/ATen/native/cpu/LerpKernel.cpp, lerp_vec) fuses the multiply-add:
+    // |w| < 0.5 ? fma(w, B − A, A) : fma(w − 1, B − A, B). Checked against torch 1.13's torch.lerp.
     const w = f32(alpha);
-    const oneMinusW = f32(1 - w);
-    if (Math.abs(w) < 0.5) {
-      for (let i = 0; i < n; i++) out[i] = a[i]! + f32(w * f32(b[i]! - a[i]!));
-    } else {
-      for (let i = 0; i < n; i++) out[i] = b[i]! - f32(f32(b[i]! - a[i]!) * oneMinusW);
+    const small = Math.abs(w) < 0.5;
+    const coefficient = small ? w : f32(w - 1);
+    for (let i = 0; i < n; i++) {
+      out[i] = fusedMultiplyAddF32(coefficient, f32(b[i]! - a[i]!), small ? a[i]! : b[i]!);
     }
     return;
   }
