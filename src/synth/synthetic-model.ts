@@ -12,7 +12,8 @@ export type SyntheticLayout = "sd1-ldm" | "sd2-ldm" | "sdxl-sgm";
 
 export interface SyntheticOptions {
   layout: SyntheticLayout;
-  size: "full" | "tiny";
+  /** full: real shapes; tiny: widths ÷ 16 (demo); micro: widths ÷ 64 (unit tests). */
+  size: "full" | "tiny" | "micro";
   dtype: "F16" | "BF16" | "F32";
   /** Different seeds give different models of the same layout. */
   seed: number;
@@ -35,9 +36,9 @@ export interface SyntheticTensor {
   byteLength: number;
 }
 
-/** Dimensions at or above this are divided by TINY_DIVISOR in tiny models. */
+/** Dimensions at or above this are scaled down in tiny and micro models. */
 const TINY_MIN_DIM = 128;
-const TINY_DIVISOR = 16;
+const DIVISOR = { full: 1, tiny: 16, micro: 64 } as const;
 const CONTEXT_KEY = /attn2\.to_[kv]\.weight$/;
 const V_PREDICTION_KEY = "model.diffusion_model.output_blocks.11.1.transformer_blocks.0.norm1.bias";
 
@@ -61,12 +62,17 @@ function pinnedAxes(): { match: (key: string) => boolean; axes: Set<number> }[] 
   return pinned;
 }
 
-function tinyShape(key: string, shape: readonly number[], pinned: ReturnType<typeof pinnedAxes>): number[] {
+function scaledShape(
+  key: string,
+  shape: readonly number[],
+  pinned: ReturnType<typeof pinnedAxes>,
+  divisor: number,
+): number[] {
   const axes = new Set(pinned.filter((p) => p.match(key)).flatMap((p) => [...p.axes]));
   return shape.map((dim, axis) => {
     if (axes.has(axis)) return dim;
     if (axis === 1 && CONTEXT_KEY.test(key)) return dim;
-    return dim >= TINY_MIN_DIM ? dim / TINY_DIVISOR : dim;
+    return dim >= TINY_MIN_DIM ? Math.max(1, Math.round(dim / divisor)) : dim;
   });
 }
 
@@ -80,7 +86,7 @@ export function syntheticTensors(options: SyntheticOptions): SyntheticTensor[] {
     if (entry.optional && !options.optional && entry.component !== "ema" && !isPositionIds) continue;
     let shape = [...entry.shape];
     if (options.inpaint && entry.key === "model.diffusion_model.input_blocks.0.0.weight") shape[1] = 9;
-    if (options.size === "tiny") shape = tinyShape(entry.key, shape, pinned);
+    if (options.size !== "full") shape = scaledShape(entry.key, shape, pinned, DIVISOR[options.size]);
     const dtype: DType = entry.dtype === "F32" ? options.dtype : entry.dtype;
     const key = options.vaeOnly ? entry.key.replace(/^first_stage_model\./, "") : entry.key;
     tensors.push({ key, dtype, shape, byteLength: tensorByteLength(dtype, shape) });

@@ -1,0 +1,313 @@
+import { readFileSync } from "node:fs";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { isGyozaError } from "../errors.js";
+import { F16_TO_F32, f32BitsToF16Bits } from "../io/float-convert.js";
+import { openCheckpoint } from "../io/open-checkpoint.js";
+import { readTensorBytes } from "../io/read-tensor.js";
+import type { Checkpoint } from "../io/tensor.js";
+import { createJsKernel, loadKernel } from "../kernels/index.js";
+import { recipeFromData } from "../recipe/index.js";
+import { writeSyntheticCheckpoint } from "../synth/write-synthetic.js";
+import { runRecipe } from "./run-recipe.js";
+
+/**
+ * The engine against an independent reference computed here from DOMAIN.md §3: the classic
+ * key → slot rule written out as regular expressions, preset values read from the shared reference
+ * table, and the fp32 / lerp formulas as plain Math.fround arithmetic.
+ */
+const PRESETS_25 = JSON.parse(
+  readFileSync(new URL("../../../shared/reference/presets/mbw-presets-sd1-25.json", import.meta.url), "utf8"),
+) as Record<string, number[]>;
+const SLOTS = [
+  ...Array.from({ length: 12 }, (_, i) => `IN${String(i).padStart(2, "0")}`),
+  "M00",
+  ...Array.from({ length: 12 }, (_, i) => `OUT${String(i).padStart(2, "0")}`),
+];
+
+function classicSlot(key: string): string | null {
+  if (!/\.(weight|bias)$/.test(key)) return null;
+  if (!key.startsWith("model.diffusion_model.")) return "BASE";
+  if (key.includes("time_embed")) return "IN00";
+  if (key.includes(".out.")) return "OUT11";
+  const input = /\.input_blocks\.(\d+)\./.exec(key);
+  if (input) return `IN${input[1]!.padStart(2, "0")}`;
+  if (key.includes(".middle_block.")) return "M00";
+  const output = /\.output_blocks\.(\d+)\./.exec(key);
+  if (output) return `OUT${output[1]!.padStart(2, "0")}`;
+  return "BASE";
+}
+
+function presetAlpha(preset: string, base: number): (key: string) => number | null {
+  return (key) => {
+    const slot = classicSlot(key);
+    if (slot === null) return null;
+    return slot === "BASE" ? base : PRESETS_25[preset]![SLOTS.indexOf(slot)]!;
+  };
+}
+
+const decodeF16 = (bytes: Uint8Array) =>
+  Array.from(new Uint16Array(bytes.slice().buffer), (h) => F16_TO_F32[h]!);
+const f32Bits = (value: number) => new Uint32Array(new Float32Array([value]).buffer)[0]!;
+
+function referenceFp32(a: number, b: number, alpha: number): number {
+  const w0 = Math.fround(1 - alpha);
+  const w1 = Math.fround(alpha);
+  return Math.fround(Math.fround(a * w0) + Math.fround(b * w1));
+}
+
+/**
+ * torch.lerp on CPU tensors (what supermerger calls): DOMAIN.md's `a + w(b − a)` / `b − (b − a)(1 − w)`
+ * as torch evaluates them, one fused multiply-add each (checked against torch 1.13). The f32 product
+ * is exact in a double; the one double rounding of the sum could only matter on an exact f32 tie.
+ */
+function referenceLerp(a: number, b: number, alpha: number): number {
+  const w = Math.fround(alpha);
+  const diff = Math.fround(b - a);
+  if (Math.abs(w) < 0.5) return Math.fround(w * diff + a);
+  return Math.fround(Math.fround(w - 1) * diff + b);
+}
+
+let dir: string;
+const models: Record<string, string> = {};
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "gyoza-engine-"));
+  for (const [name, seed] of [
+    ["a", 1],
+    ["b", 2],
+    ["c", 3],
+  ] as const) {
+    models[name] = join(dir, `${name}.safetensors`);
+    await writeSyntheticCheckpoint(models[name]!, { layout: "sd1-ldm", size: "micro", dtype: "F16", seed });
+  }
+  models.xl = join(dir, "xl.safetensors");
+  await writeSyntheticCheckpoint(models.xl, { layout: "sdxl-sgm", size: "micro", dtype: "F16", seed: 5 });
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function recipe(steps: Record<string, unknown>, output: Record<string, unknown>, inputs = ["a", "b"]) {
+  return recipeFromData(
+    {
+      gyoza: 1,
+      inputs: Object.fromEntries(inputs.map((name) => [name, { path: models[name] }])),
+      steps,
+      output: { metadata: "none", ...output },
+    },
+    { sourceName: "test" },
+  );
+}
+
+async function compareAll(
+  out: Checkpoint,
+  expected: (key: string, a: number[], b: number[], c: number[]) => number[] | "copy-a",
+): Promise<number> {
+  const inputs = await Promise.all(["a", "b", "c"].map((name) => openCheckpoint(models[name]!)));
+  let merged = 0;
+  try {
+    for (const [key, tensor] of out.tensors) {
+      const bytes = await readTensorBytes(tensor);
+      const source = inputs.map((input) => input.tensors.get(key)!);
+      if (key.endsWith("position_ids")) {
+        expect([...new BigInt64Array(bytes.slice().buffer)]).toEqual(
+          Array.from({ length: 77 }, (_, i) => BigInt(i)),
+        );
+        continue;
+      }
+      const [a, b, c] = await Promise.all(source.map(async (t) => decodeF16(await readTensorBytes(t))));
+      const want = expected(key, a!, b!, c!);
+      if (want === "copy-a") {
+        expect(Buffer.from(bytes).equals(Buffer.from(await readTensorBytes(source[0]!))), key).toBe(true);
+        continue;
+      }
+      merged++;
+      const wantBits = want.map((v) => f32BitsToF16Bits(f32Bits(v)));
+      expect([...new Uint16Array(bytes.slice().buffer)], key).toEqual(wantBits);
+    }
+  } finally {
+    await Promise.all(inputs.map((input) => input.close()));
+  }
+  return merged;
+}
+
+describe("executeMerge against the DOMAIN.md formulas", () => {
+  it("merges with a preset and a base alpha bit for bit (fp32 mode), keeping A's VAE and arange position_ids", async () => {
+    const output = join(dir, "cosine.safetensors");
+    await runRecipe(
+      recipe(
+        { m: { method: "weighted_sum", inputs: { a: "a", b: "b" }, alpha: { preset: "COSINE", base: 0.3 } } },
+        { path: output, dtype: "fp16" },
+      ),
+      {
+        kernel: await loadKernel(),
+      },
+    );
+    const out = await openCheckpoint(output);
+    const alpha = presetAlpha("COSINE", 0.3);
+    const merged = await compareAll(out, (key, a, b) => {
+      const w = alpha(key);
+      if (w === null || key.startsWith("first_stage_model.")) return "copy-a";
+      return a.map((x, i) => referenceFp32(x, b[i]!, w));
+    });
+    await out.close();
+    expect(merged).toBeGreaterThan(800);
+  });
+
+  it("reproduces supermerger's torch.lerp in lerp mode", async () => {
+    const output = join(dir, "lerp.safetensors");
+    await runRecipe(
+      recipe(
+        {
+          m: {
+            method: "weighted_sum",
+            inputs: { a: "a", b: "b" },
+            alpha: "REVERSE_COSINE",
+            arithmetic: "lerp",
+          },
+        },
+        { path: output, dtype: "fp16" },
+      ),
+      { kernel: await loadKernel() },
+    );
+    const out = await openCheckpoint(output);
+    const alpha = presetAlpha("REVERSE_COSINE", 0);
+    await compareAll(out, (key, a, b) => {
+      const w = alpha(key);
+      if (w === null || key.startsWith("first_stage_model.")) return "copy-a";
+      return a.map((x, i) => referenceLerp(x, b[i]!, w));
+    });
+    await out.close();
+  });
+
+  it("applies an elemental override only to the keys it names inside its block", async () => {
+    const output = join(dir, "elemental.safetensors");
+    await runRecipe(
+      recipe(
+        {
+          m: {
+            method: "weighted_sum",
+            inputs: { a: "a", b: "b" },
+            alpha: 0.25,
+            overrides: [{ block: "OUT04", pattern: "attn2", value: 0.9 }],
+          },
+        },
+        { path: output, dtype: "fp16" },
+      ),
+      { kernel: await loadKernel() },
+    );
+    const out = await openCheckpoint(output);
+    let overridden = 0;
+    await compareAll(out, (key, a, b) => {
+      const slot = classicSlot(key);
+      if (slot === null || key.startsWith("first_stage_model.")) return "copy-a";
+      const w = slot === "OUT04" && key.includes("attn2") ? 0.9 : 0.25;
+      if (w === 0.9) overridden++;
+      return a.map((x, i) => referenceFp32(x, b[i]!, w));
+    });
+    await out.close();
+    expect(overridden).toBeGreaterThan(0);
+  });
+
+  it("evaluates a two-step recipe (add difference, then a weighted sum) in one pass", async () => {
+    const output = join(dir, "two-step.safetensors");
+    const steps = {
+      diff: { method: "add_difference", inputs: { a: "a", b: "b", c: "c" }, alpha: 0.5 },
+      final: { method: "weighted_sum", inputs: { a: "diff", b: "b" }, alpha: "COSINE" },
+    };
+    await runRecipe(recipe(steps, { path: output, dtype: "fp16", step: "final" }, ["a", "b", "c"]), {
+      kernel: await loadKernel(),
+    });
+    const out = await openCheckpoint(output);
+    const alpha = presetAlpha("COSINE", 0);
+    await compareAll(out, (key, a, b, c) => {
+      const w = alpha(key);
+      if (w === null || key.startsWith("first_stage_model.")) return "copy-a";
+      return a.map((x, i) => {
+        const diff = Math.fround(x + Math.fround(Math.fround(0.5) * Math.fround(b[i]! - c[i]!)));
+        return referenceFp32(diff, b[i]!, w);
+      });
+    });
+    await out.close();
+  });
+
+  it("gives byte-identical files with the native, WebAssembly and TypeScript kernels", async () => {
+    const hashes = new Set<string>();
+    for (const kernel of [createJsKernel(), await loadKernel("wasm"), await loadKernel("auto")]) {
+      const output = join(dir, `kernel-${kernel.name}.safetensors`);
+      const result = await runRecipe(
+        recipe(
+          { m: { method: "weighted_sum", inputs: { a: "a", b: "b" }, alpha: "FLAT_25" } },
+          { path: output, dtype: "bf16" },
+        ),
+        { kernel },
+      );
+      hashes.add(result.dataSha256!);
+    }
+    expect(hashes.size).toBe(1);
+  });
+});
+
+describe("executeMerge refuses bad merges and leaves nothing behind", () => {
+  it("rejects SD 1.x + SDXL before writing anything", async () => {
+    const output = join(dir, "mixed.safetensors");
+    const bad = recipeFromData(
+      {
+        gyoza: 1,
+        inputs: { a: { path: models.a }, b: { path: models.xl } },
+        steps: { m: { method: "weighted_sum", inputs: { a: "a", b: "b" }, alpha: 0.5 } },
+        output: { path: output },
+      },
+      { sourceName: "test" },
+    );
+    const before = await readdir(dir);
+    const error = await runRecipe(bad, { kernel: createJsKernel() }).catch((e: unknown) => e);
+    expect(isGyozaError(error, "architecture-mismatch")).toBe(true);
+    expect((error as Error).message).toMatch(/Stable Diffusion 1\.x.*Stable Diffusion XL/);
+    expect(await readdir(dir)).toEqual(before);
+  });
+
+  it("rejects an input whose sha256 is not the one the recipe expects", async () => {
+    const output = join(dir, "mismatch.safetensors");
+    const bad = recipeFromData(
+      {
+        gyoza: 1,
+        inputs: { a: { path: models.a, sha256: "0".repeat(64) }, b: { path: models.b } },
+        steps: { m: { method: "weighted_sum", inputs: { a: "a", b: "b" }, alpha: 0.5 } },
+        output: { path: output },
+      },
+      { sourceName: "test" },
+    );
+    const before = await readdir(dir);
+    const error = await runRecipe(bad, { kernel: createJsKernel() }).catch((e: unknown) => e);
+    expect(isGyozaError(error, "hash-mismatch")).toBe(true);
+    expect(await readdir(dir)).toEqual(before);
+  });
+
+  it("names a missing input file", async () => {
+    const bad = recipeFromData(
+      {
+        gyoza: 1,
+        inputs: { a: { path: join(dir, "nope.safetensors") }, b: { path: models.b } },
+        steps: { m: { method: "weighted_sum", inputs: { a: "a", b: "b" }, alpha: 0.5 } },
+        output: { path: join(dir, "never.safetensors") },
+      },
+      { sourceName: "test" },
+    );
+    const error = await runRecipe(bad, { kernel: createJsKernel() }).catch((e: unknown) => e);
+    expect(isGyozaError(error, "io")).toBe(true);
+    expect((error as { file?: string }).file).toContain("nope.safetensors");
+  });
+
+  it("refuses to write over one of its inputs", async () => {
+    const bad = recipe(
+      { m: { method: "weighted_sum", inputs: { a: "a", b: "b" }, alpha: 0.5 } },
+      { path: models.b },
+    );
+    const error = await runRecipe(bad, { kernel: createJsKernel() }).catch((e: unknown) => e);
+    expect(isGyozaError(error, "usage")).toBe(true);
+  });
+});
