@@ -2,7 +2,8 @@
  * Throughput of the fused f16 weighted sum (`weightedSum(A: F16, B: F16, α) → F16`) for each merge
  * kernel on 256 MiB of input (A and B, 128 MiB each), one thread, best of several runs.
  * GB/s counts the input bytes read (A + B); the output adds half as much again in memory traffic.
- * Ratios are against the TypeScript reference measured in the same run.
+ * Ratios are against the TypeScript reference measured in the same run. "GB per CPU-second" divides by
+ * the process's CPU time instead of wall time: steadier than GB/s on a machine shared with other work.
  *
  *   npm run bench:kernels            # GYOZA_BENCH_MIB=64 for a smaller run
  */
@@ -70,12 +71,17 @@ async function main(): Promise<void> {
   let referenceDigest = "";
   for (const [index, kernel] of kernels.entries()) {
     let best = Number.POSITIVE_INFINITY;
+    let bestCpu = Number.POSITIVE_INFINITY;
     for (let run = 0; run < RUNS; run++) {
+      const cpuStart = process.cpuUsage();
       const start = performance.now();
       kernel.weightedSum(a, "F16", b, "F16", ALPHA, out, "F16");
       best = Math.min(best, (performance.now() - start) / 1000);
+      const cpu = process.cpuUsage(cpuStart);
+      bestCpu = Math.min(bestCpu, (cpu.user + cpu.system) / 1e6);
     }
     const gigabytesPerSecond = (a.byteLength + b.byteLength) / best / 1e9;
+    const perCpuSecond = (a.byteLength + b.byteLength) / bestCpu / 1e9;
     if (index === 0) baseline = gigabytesPerSecond;
     const digest = createHash("sha256").update(out).digest("hex").slice(0, 16);
     referenceDigest ||= digest;
@@ -84,7 +90,8 @@ async function main(): Promise<void> {
       (kernel.name === "js" ? labels[0] : kernel.name === "wasm" ? labels[1] : labels[index]) ?? "";
     console.log(
       `${label.padEnd(26)} ${gigabytesPerSecond.toFixed(2).padStart(6)} GB/s  ${(best * 1000).toFixed(0).padStart(6)} ms  ` +
-        `×${(gigabytesPerSecond / baseline).toFixed(1).padStart(5)} vs js  output ${digest} (${same})`,
+        `×${(gigabytesPerSecond / baseline).toFixed(1).padStart(5)} vs js  ` +
+        `(${perCpuSecond.toFixed(2)} GB per CPU-second)  output ${digest} (${same})`,
     );
   }
 }

@@ -79,21 +79,66 @@ export function memoryBytesNeeded(): usize {
   return v128.bitselect(i32x4.splat(0x7fc0), rounded, f32x4.ne(value, value));
 }
 
-@inline function loadLow(base: usize, index: i32, dtype: i32): v128 {
-  if (dtype == F16) return halfToFloat(i32x4.extend_low_i16x8_u(v128.load(base + ((index as usize) << 1))));
+/** Whether 8 halves are all normal numbers (no zero, subnormal, infinity or NaN): the common case. */
+@inline function halvesAreNormal(raw: v128): bool {
+  const exponent = v128.and(raw, i16x8.splat(0x7c00));
+  return !v128.any_true(v128.or(i16x8.eq(exponent, i16x8.splat(0)), i16x8.eq(exponent, i16x8.splat(0x7c00))));
+}
+
+/** halfToFloat for normal halves only: rebias the exponent, keep the sign. */
+@inline function normalHalfToFloat(half: v128): v128 {
+  const sign = i32x4.shl(v128.and(half, i32x4.splat(0x8000)), 16);
+  return v128.or(i32x4.add(i32x4.shl(v128.and(half, i32x4.splat(0x7fff)), 13), i32x4.splat(0x38000000)), sign);
+}
+
+/** Whether 8 f32 values all land in the normal f16 range (and none is NaN): the common case. */
+@inline function floatsAreHalfNormal(low: v128, high: v128): bool {
+  const lowMagnitude = v128.and(low, i32x4.splat(0x7fffffff));
+  const highMagnitude = v128.and(high, i32x4.splat(0x7fffffff));
+  // magnitude − 2^-14 (as bits) below the width of the normal f16 range, compared unsigned
+  const width = i32x4.splat(0x47800000 - 0x38800000);
+  const lowOut = i32x4.ge_u(i32x4.sub(lowMagnitude, i32x4.splat(0x38800000)), width);
+  const highOut = i32x4.ge_u(i32x4.sub(highMagnitude, i32x4.splat(0x38800000)), width);
+  return !v128.any_true(v128.or(lowOut, highOut));
+}
+
+/** floatToHalf for values in the normal f16 range only. */
+@inline function normalFloatToHalf(value: v128): v128 {
+  const sign = i32x4.shr_u(v128.and(value, i32x4.splat(0x80000000)), 16);
+  const magnitude = v128.and(value, i32x4.splat(0x7fffffff));
+  const odd = v128.and(i32x4.shr_u(magnitude, 13), i32x4.splat(1));
+  return v128.or(i32x4.shr_u(i32x4.add(magnitude, i32x4.add(odd, i32x4.splat(-0x38000000 + 0xfff))), 13), sign);
+}
+
+/** Whether the 8 elements at `index` take the fast path when decoded (always, except f16 specials). */
+@inline function fastToDecode(base: usize, index: i32, dtype: i32): bool {
+  return dtype != F16 || halvesAreNormal(v128.load(base + ((index as usize) << 1)));
+}
+
+@inline function loadLow(base: usize, index: i32, dtype: i32, fast: bool): v128 {
+  if (dtype == F16) {
+    const half = i32x4.extend_low_i16x8_u(v128.load(base + ((index as usize) << 1)));
+    return fast ? normalHalfToFloat(half) : halfToFloat(half);
+  }
   if (dtype == BF16) return i32x4.shl(i32x4.extend_low_i16x8_u(v128.load(base + ((index as usize) << 1))), 16);
   return v128.load(base + ((index as usize) << 2));
 }
 
-@inline function loadHigh(base: usize, index: i32, dtype: i32): v128 {
-  if (dtype == F16) return halfToFloat(i32x4.extend_high_i16x8_u(v128.load(base + ((index as usize) << 1))));
+@inline function loadHigh(base: usize, index: i32, dtype: i32, fast: bool): v128 {
+  if (dtype == F16) {
+    const half = i32x4.extend_high_i16x8_u(v128.load(base + ((index as usize) << 1)));
+    return fast ? normalHalfToFloat(half) : halfToFloat(half);
+  }
   if (dtype == BF16) return i32x4.shl(i32x4.extend_high_i16x8_u(v128.load(base + ((index as usize) << 1))), 16);
   return v128.load(base + ((index as usize) << 2), 16);
 }
 
 @inline function store8(base: usize, index: i32, dtype: i32, low: v128, high: v128): void {
   if (dtype == F16) {
-    v128.store(base + ((index as usize) << 1), i16x8.narrow_i32x4_u(floatToHalf(low), floatToHalf(high)));
+    const halves = floatsAreHalfNormal(low, high)
+      ? i16x8.narrow_i32x4_u(normalFloatToHalf(low), normalFloatToHalf(high))
+      : i16x8.narrow_i32x4_u(floatToHalf(low), floatToHalf(high));
+    v128.store(base + ((index as usize) << 1), halves);
   } else if (dtype == BF16) {
     v128.store(base + ((index as usize) << 1), i16x8.narrow_i32x4_u(floatToBfloat(low), floatToBfloat(high)));
   } else {
@@ -105,13 +150,16 @@ export function memoryBytesNeeded(): usize {
 export function toFloat32(dtype: i32, count: i32): void {
   const src = region(0);
   const out = region(3);
-  for (let i = 0; i < count; i += 8) store8(out, i, 2, loadLow(src, i, dtype), loadHigh(src, i, dtype));
+  for (let i = 0; i < count; i += 8) {
+    const fast = fastToDecode(src, i, dtype);
+    store8(out, i, 2, loadLow(src, i, dtype, fast), loadHigh(src, i, dtype, fast));
+  }
 }
 
 export function fromFloat32(dtype: i32, count: i32): void {
   const src = region(0);
   const out = region(3);
-  for (let i = 0; i < count; i += 8) store8(out, i, dtype, loadLow(src, i, 2), loadHigh(src, i, 2));
+  for (let i = 0; i < count; i += 8) store8(out, i, dtype, loadLow(src, i, 2, true), loadHigh(src, i, 2, true));
 }
 
 export function weightedSumF32(w0: f32, w1: f32, count: i32): void {
@@ -197,9 +245,13 @@ export function weightedSum(aType: i32, bType: i32, outType: i32, w0: f32, w1: f
   const b = region(1);
   const out = region(3);
   for (let i = 0; i < count; i += 8) {
-    const low = f32x4.add(f32x4.mul(loadLow(a, i, aType), left), f32x4.mul(loadLow(b, i, bType), right));
-    const high = f32x4.add(f32x4.mul(loadHigh(a, i, aType), left), f32x4.mul(loadHigh(b, i, bType), right));
+    const fastA = fastToDecode(a, i, aType);
+    const fastB = fastToDecode(b, i, bType);
+    const low = f32x4.add(f32x4.mul(loadLow(a, i, aType, fastA), left), f32x4.mul(loadLow(b, i, bType, fastB), right));
+    const high = f32x4.add(
+      f32x4.mul(loadHigh(a, i, aType, fastA), left),
+      f32x4.mul(loadHigh(b, i, bType, fastB), right),
+    );
     store8(out, i, outType, canonical(low), canonical(high));
   }
 }
-

@@ -11,6 +11,7 @@ import {
   mixedFloat32,
   randomWords,
   viewAt,
+  weightLikeEncoded,
 } from "./test-support/kernel-test-data.js";
 import { expectSameBits } from "./test-support/same-bits.js";
 import { createWasmKernel } from "./wasm-kernel.js";
@@ -173,9 +174,14 @@ describe.each(candidates)("$title agrees bit for bit with the TypeScript referen
         for (const bType of FLOAT_DTYPES) {
           for (const outType of FLOAT_DTYPES) {
             for (const length of LENGTHS) {
-              const a = mixedEncoded(aType, length, length * 3 + 1);
-              const b = mixedEncoded(bType, length, length * 5 + 2);
-              for (const alpha of [0, 1, 0.3, 0.7, -0.25, 2.5]) {
+              const inputs = [
+                [mixedEncoded(aType, length, length * 3 + 1), mixedEncoded(bType, length, length * 5 + 2)],
+                [weightLikeEncoded(aType, length, length + 3), weightLikeEncoded(bType, length, length + 4)],
+              ] as const;
+              const cases = inputs.flatMap((pair) =>
+                [0, 1, 0.3, 0.7, -0.25, 2.5].map((alpha) => [pair, alpha] as const),
+              );
+              for (const [[a, b], alpha] of cases) {
                 const context = `${aType} + ${bType} → ${outType}, length ${length}, alpha ${alpha}`;
                 const expected = new Uint8Array(length * floatDTypeBytes(outType));
                 reference.weightedSum(a, aType, b, bType, alpha, expected, outType);

@@ -1,3 +1,4 @@
+import { encodeFromFloat32 } from "../../io/float-convert.js";
 import type { FloatDType } from "../merge-kernel.js";
 
 /** Deterministic pseudo-random 32-bit values (mulberry32), so failures reproduce. */
@@ -129,4 +130,21 @@ export function hex16(bytes: Uint8Array): string[] {
 export function hex32(values: Float32Array | Uint8Array): string[] {
   const copy = values instanceof Float32Array ? new Uint8Array(values.slice().buffer) : values.slice();
   return Array.from(new Uint32Array(copy.buffer), (value) => value.toString(16).padStart(8, "0"));
+}
+
+/**
+ * Weight-like elements of `dtype`: normal numbers of moderate size (the SIMD fast paths), with an
+ * edge value (zero, subnormal, infinity, NaN, huge) every 37th element, so that some groups of 8
+ * lanes take the fast path and some the careful one.
+ */
+export function weightLikeEncoded(dtype: FloatDType, count: number, seed: number): Uint8Array {
+  const words = randomWords(count, seed);
+  const values = new Float32Array(count);
+  const bits = new Uint32Array(values.buffer);
+  for (let i = 0; i < count; i++) {
+    const word = words[i]!;
+    if (i % 37 === 36) bits[i] = EDGE_F32_BITS[word % EDGE_F32_BITS.length]! | (word & 0x80000000);
+    else bits[i] = ((word & 0x80000000) | ((((word >>> 23) % 24) + 105) << 23) | (word & 0x7fffff)) >>> 0;
+  }
+  return encodeFromFloat32(values, dtype);
 }
