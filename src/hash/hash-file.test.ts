@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isGyozaError } from "../errors.js";
 import type { ProgressEvent } from "../progress.js";
 import { hashBytes, hashFile, hashFiles, PROGRESS_MIN_BYTES } from "./hash-file.js";
-import { CHUNK_BYTES } from "./hash-pass.js";
+import { READ_BYTES } from "./hash-pass.js";
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex").toUpperCase();
 const blake3 = (bytes: Uint8Array) => Buffer.from(nobleBlake3(bytes)).toString("hex").toUpperCase();
@@ -154,8 +154,8 @@ describe("hashBytes", () => {
 });
 
 describe("hashFile", () => {
-  it("gives the same hashes on this thread and on 1, 2 or 4 worker threads, across ring wrap-around", async () => {
-    const bytes = withDeclaredHeader(4096n, randomBytes(7 * CHUNK_BYTES + 12345));
+  it("gives the same hashes on this thread and on 1, 2 or 4 worker threads, over many reads", async () => {
+    const bytes = withDeclaredHeader(4096n, randomBytes(9 * READ_BYTES + 12345));
     const path = await fileWith("big.safetensors", bytes);
     const expected = expectedHashes(bytes, bytes.subarray(8 + 4096));
     for (const threads of [0, 1, 2, 4]) {
@@ -163,9 +163,9 @@ describe("hashFile", () => {
     }
   });
 
-  it("starts AutoV3 in a later chunk when the header is longer than a chunk", async () => {
-    const declared = BigInt(CHUNK_BYTES + 100);
-    const bytes = withDeclaredHeader(declared, randomBytes(2 * CHUNK_BYTES));
+  it("starts AutoV3 in a later read when the header is longer than one read", async () => {
+    const declared = BigInt(READ_BYTES + 100);
+    const bytes = withDeclaredHeader(declared, randomBytes(2 * READ_BYTES));
     const path = await fileWith("long-header.safetensors", bytes);
     const expected = expectedHashes(bytes, bytes.subarray(8 + Number(declared)));
     expect(await hashFile(path, { cacheDir: false, threads: 2 })).toEqual(expected);

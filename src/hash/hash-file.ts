@@ -159,6 +159,7 @@ async function hashInOnePass(
     streams,
     autoV3Start: autoV3Start(prefix, source.size),
     threads: threads ?? defaultThreads(source.size, streams.length),
+    path: source instanceof FileByteSource ? source.name : undefined,
     onBytes,
   });
   return formatFileHashes({ ...raw, ...digests }, source.size, algorithms);

@@ -6,39 +6,39 @@ import { hashWorkerSource } from "./hash-worker-source.js";
 import { blake3Locations, laneDependencies } from "./lane-dependencies.js";
 import { createLaneHasher } from "./lane-hasher.js";
 
-/** Large reads keep syscalls and worker messages rare (≈120 per GB). */
-export const CHUNK_BYTES = 8 * 1024 * 1024;
-/** Chunks in flight: enough that a fast lane never waits for the reader while a slow one catches up. */
-const RING_SLOTS = 6;
+/** Reads small enough to stay in a core's cache between the copy and the hashing, large enough to keep syscalls rare. */
+export const READ_BYTES = 1024 * 1024;
+/** Workers report progress this often (≈15 messages per GB). */
+const PROGRESS_REPORT_BYTES = 64 * 1024 * 1024;
 /**
  * CPU seconds per GB of each stream measured on this project's machines (SHA-256 with SHA-NI via
- * OpenSSL, zlib's folded CRC-32, native BLAKE3), used to balance streams across threads.
+ * OpenSSL, zlib's CRC-32, native BLAKE3), used to balance streams across threads.
  */
-const STREAM_COST: Record<HashStream, number> = { sha256: 0.7, autov3: 0.7, crc32: 0.15, blake3: 0.2 };
+const STREAM_COST: Record<HashStream, number> = { sha256: 0.7, autov3: 0.7, crc32: 0.25, blake3: 0.2 };
 
 export interface HashPassOptions {
   streams: readonly HashStream[];
   autoV3Start: number;
-  /** Worker threads; 0 hashes on the calling thread. */
+  /** Worker threads; 0 hashes on the calling thread. Workers need `path`. */
   threads: number;
-  /** Called with the byte count of each chunk every stream has finished. */
+  /** The file behind `source`, which worker threads open themselves. */
+  path?: string;
+  /** Called as bytes are hashed by every stream. */
   onBytes?: (bytes: number) => void;
 }
 
-/** Reads `source` once, front to back, feeding every stream; returns their digests. */
+/** Reads `source` front to back once per lane, feeding every stream; returns their digests. */
 export async function runHashPass(source: ByteSource, options: HashPassOptions): Promise<RawDigests> {
   if (options.streams.length === 0) return {};
-  if (options.threads === 0) return hashOnThisThread(source, options);
-  return hashWithWorkers(source, options, assignLanes(options.streams, options.threads));
+  if (options.threads === 0 || options.path === undefined) return hashOnThisThread(source, options);
+  const lanes = assignLanes(options.streams, options.threads);
+  return hashOnWorkers(options.path, source.size, lanes, options);
 }
 
-/** Splits streams into at most `threads` lanes of similar cost (longest first, into the lightest lane). */
+/** Splits streams into at most `threads` lanes of similar cost (costliest first, into the lightest lane). */
 export function assignLanes(streams: readonly HashStream[], threads: number): HashStream[][] {
   const count = Math.max(1, Math.min(threads, streams.length));
-  const lanes: { streams: HashStream[]; cost: number }[] = Array.from({ length: count }, () => ({
-    streams: [],
-    cost: 0,
-  }));
+  const lanes = Array.from({ length: count }, () => ({ streams: [] as HashStream[], cost: 0 }));
   const byCost = [...streams].sort((a, b) => STREAM_COST[b] - STREAM_COST[a]);
   for (const stream of byCost) {
     const lightest = lanes.reduce((best, lane) => (lane.cost < best.cost ? lane : best));
@@ -50,44 +50,20 @@ export function assignLanes(streams: readonly HashStream[], threads: number): Ha
 
 async function hashOnThisThread(source: ByteSource, options: HashPassOptions): Promise<RawDigests> {
   const lane = createLaneHasher(options.streams, options.autoV3Start, laneDependencies());
-  const chunkBytes = Math.min(CHUNK_BYTES, source.size);
-  // Two buffers: the next read runs in the thread pool while this thread hashes the current chunk.
-  const buffers = [new Uint8Array(chunkBytes), new Uint8Array(chunkBytes)];
-  const readAt = (offset: number, index: number) => {
-    const length = Math.min(chunkBytes, source.size - offset);
-    return readChunk(source, buffers[index % 2]!.subarray(0, length), offset);
-  };
+  const readBytes = Math.min(READ_BYTES, source.size);
+  // Two buffers: the next read runs in the thread pool while this thread hashes the current one.
+  const buffers = [new Uint8Array(readBytes), new Uint8Array(readBytes)];
+  const readAt = (offset: number, index: number) =>
+    readChunk(source, buffers[index % 2]!.subarray(0, Math.min(readBytes, source.size - offset)), offset);
   let pending = source.size > 0 ? readAt(0, 0) : undefined;
-  for (let offset = 0, index = 0; pending; offset += chunkBytes, index++) {
+  for (let offset = 0, index = 0; pending; offset += readBytes, index++) {
     const chunk = await pending;
-    const next = offset + chunkBytes;
+    const next = offset + readBytes;
     pending = next < source.size ? readAt(next, index + 1) : undefined;
     lane.update(chunk, offset);
     options.onBytes?.(chunk.byteLength);
   }
   return lane.digest();
-}
-
-async function hashWithWorkers(
-  source: ByteSource,
-  options: HashPassOptions,
-  lanes: HashStream[][],
-): Promise<RawDigests> {
-  const slotBytes = Math.max(1, Math.min(CHUNK_BYTES, source.size));
-  const ring = new SharedArrayBuffer(slotBytes * RING_SLOTS);
-  const pool = new LanePool(ring, lanes, options.autoV3Start);
-  try {
-    for (let offset = 0, index = 0; offset < source.size; offset += slotBytes, index++) {
-      const slot = index % RING_SLOTS;
-      await pool.slotFree(slot);
-      const length = Math.min(slotBytes, source.size - offset);
-      await readChunk(source, new Uint8Array(ring, slot * slotBytes, length), offset);
-      pool.dispatch(slot, slot * slotBytes, length, offset, () => options.onBytes?.(length));
-    }
-    return await pool.finish();
-  } finally {
-    await pool.terminate();
-  }
 }
 
 type ChunkReader = { readInto(target: Uint8Array, offset: number): Promise<Uint8Array> };
@@ -100,86 +76,60 @@ async function readChunk(source: ByteSource, target: Uint8Array, offset: number)
   return target;
 }
 
-/** Worker threads, one per lane, sharing the ring; tracks which slots every lane has finished. */
-class LanePool {
-  private readonly workers: Worker[];
-  private readonly remaining = new Array<number>(RING_SLOTS).fill(0);
-  private readonly onFreed = new Array<(() => void) | undefined>(RING_SLOTS);
-  private readonly waiters = new Map<number, () => void>();
-  private readonly digests: RawDigests[] = [];
-  private failure: Error | undefined;
-  private closing = false;
-  private finishWaiter: { resolve: () => void; reject: (error: Error) => void } | undefined;
+type WorkerMessage = { type: "progress"; bytes: number } | { type: "digests"; digests: RawDigests };
 
-  constructor(ring: SharedArrayBuffer, lanes: HashStream[][], autoV3Start: number) {
-    const source = hashWorkerSource();
-    const blake3 = blake3Locations();
-    this.workers = lanes.map((streams) => {
-      const worker = new Worker(source, { eval: true, workerData: { streams, autoV3Start, ring, blake3 } });
-      worker.on("message", (message: WorkerMessage) => this.receive(message));
-      worker.on("error", (error) => this.fail(error));
-      worker.on("exit", (code) => {
-        if (!this.closing) this.fail(new Error(`hash worker exited (${code})`));
-      });
-      return worker;
-    });
-  }
-
-  async slotFree(slot: number): Promise<void> {
-    this.throwIfFailed();
-    if (this.remaining[slot] === 0) return;
-    await new Promise<void>((resolve) => this.waiters.set(slot, resolve));
-    this.throwIfFailed();
-  }
-
-  dispatch(slot: number, start: number, length: number, fileOffset: number, onFreed: () => void): void {
-    this.remaining[slot] = this.workers.length;
-    this.onFreed[slot] = onFreed;
-    for (const worker of this.workers) worker.postMessage({ type: "chunk", slot, start, length, fileOffset });
-  }
-
-  async finish(): Promise<RawDigests> {
-    this.throwIfFailed();
-    const done = new Promise<void>((resolve, reject) => {
-      this.finishWaiter = { resolve, reject };
-    });
-    for (const worker of this.workers) worker.postMessage({ type: "finish" });
-    await done;
-    return Object.assign({}, ...this.digests);
-  }
-
-  async terminate(): Promise<void> {
-    this.closing = true;
-    await Promise.all(this.workers.map((worker) => worker.terminate()));
-  }
-
-  private receive(message: WorkerMessage): void {
-    if (message.type === "done") {
-      const left = --this.remaining[message.slot]!;
-      if (left > 0) return;
-      this.onFreed[message.slot]?.();
-      const waiter = this.waiters.get(message.slot);
-      this.waiters.delete(message.slot);
-      waiter?.();
-    } else {
-      this.digests.push(message.digests);
-      if (this.digests.length === this.workers.length) this.finishWaiter?.resolve();
-    }
-  }
-
-  private fail(error: Error): void {
-    if (this.failure) return;
-    this.failure = new GyozaError("io", `hashing failed in a worker thread: ${error.message}`, {
-      cause: error,
-    });
-    for (const waiter of this.waiters.values()) waiter();
-    this.waiters.clear();
-    this.finishWaiter?.reject(this.failure);
-  }
-
-  private throwIfFailed(): void {
-    if (this.failure) throw this.failure;
+/** One worker per lane, each reading the file itself; progress is that of the slowest lane. */
+async function hashOnWorkers(
+  path: string,
+  size: number,
+  lanes: HashStream[][],
+  options: HashPassOptions,
+): Promise<RawDigests> {
+  const source = hashWorkerSource();
+  const blake3 = blake3Locations();
+  const done = new Array<number>(lanes.length).fill(0);
+  let reported = 0;
+  const workers: Worker[] = [];
+  try {
+    const digests = await Promise.all(
+      lanes.map(
+        (streams, lane) =>
+          new Promise<RawDigests>((resolve, reject) => {
+            const workerData = {
+              path,
+              size,
+              streams,
+              autoV3Start: options.autoV3Start,
+              readBytes: READ_BYTES,
+              reportBytes: PROGRESS_REPORT_BYTES,
+              blake3,
+            };
+            const worker = new Worker(source, { eval: true, workerData });
+            workers.push(worker);
+            worker.on("message", (message: WorkerMessage) => {
+              if (message.type === "digests") return resolve(message.digests);
+              done[lane]! += message.bytes;
+              const slowest = Math.min(...done);
+              if (slowest > reported) options.onBytes?.(slowest - reported);
+              reported = Math.max(reported, slowest);
+            });
+            worker.on("error", (error) => reject(workerError(path, error)));
+            worker.on("exit", (code) =>
+              reject(workerError(path, new Error(`worker exited with code ${code}`))),
+            );
+          }),
+      ),
+    );
+    return Object.assign({}, ...digests);
+  } finally {
+    await Promise.all(workers.map((worker) => worker.terminate()));
   }
 }
 
-type WorkerMessage = { type: "done"; slot: number } | { type: "digests"; digests: RawDigests };
+function workerError(path: string, cause: Error): GyozaError {
+  const shrank = cause.message.includes("file shrank");
+  return new GyozaError("io", shrank ? "file shrank while being read" : `hashing failed: ${cause.message}`, {
+    file: path,
+    cause,
+  });
+}
