@@ -1,4 +1,5 @@
-import { type CosineVariant, columnCount, combinedSimilarity } from "./cosine-similarity.js";
+import { isMergedTensorKey } from "../block-map.js";
+import { type CosineVariant, columnCount, combinedSimilarity, similarityRange } from "./cosine-similarity.js";
 import { f32, type MergeMethod } from "./merge-method.js";
 
 /** supermerger leaves the VAE out of its cosine merges ("to get better results"): A's is kept. */
@@ -35,6 +36,16 @@ function cosineMerge(variant: CosineVariant, summary: string): MergeMethod {
       },
     ],
     granularity: "tensor",
+    // supermerger measures every model key except the VAE; gyoza measures the tensors it merges.
+    prepass: {
+      includes: (key) => isMergedTensorKey(key) && !key.startsWith(SKIPPED_PREFIX),
+      measure: ([a, b], context) =>
+        context.shape.length === 0 ? new Float64Array(0) : combinedSimilarity(variant, a!, b!, context.shape),
+      finish: (measurements) => {
+        const { min, max } = similarityRange(measurements);
+        return { sim_min: min, sim_max: max };
+      },
+    },
     apply([a, b], params, out, context) {
       if (context.key.startsWith(SKIPPED_PREFIX) || context.shape.length === 0) {
         out.set(a!);

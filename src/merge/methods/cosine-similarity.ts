@@ -89,7 +89,8 @@ export function similarityRange(values: Iterable<Float64Array>): { min: number; 
     if (v < min) min = v;
     if (v > max) max = v;
   }
-  return { min, max };
+  // two values whose percentiles fall between them trim everything: keep the untrimmed extremes
+  return min <= max ? { min, max } : { min: all[0]!, max: all.at(-1)! };
 }
 
 function midpointPercentile(sorted: readonly number[], percent: number): number {

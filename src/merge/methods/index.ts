@@ -21,6 +21,7 @@ export type {
   MethodContext,
   MethodInput,
   MethodParam,
+  MethodPrepass,
   MethodRegistry,
 } from "./merge-method.js";
 

@@ -50,6 +50,19 @@ export interface MergeMethod {
     out: Float32Array,
     context: MethodContext,
   ): void;
+  /** Whole-model statistics to gather before merging; absent for most methods. */
+  prepass?: MethodPrepass;
+}
+
+/**
+ * A pass over the whole model before any tensor is merged (supermerger's cosine merges normalise
+ * by the similarity range of all keys). The engine calls `measure` on the whole tensors of every
+ * key `includes` accepts, then merges with `finish`'s values in place of the named parameters.
+ */
+export interface MethodPrepass {
+  includes(key: string): boolean;
+  measure(inputs: readonly Float32Array[], context: MethodContext): Float64Array;
+  finish(measurements: readonly Float64Array[]): Readonly<Record<string, number>>;
 }
 
 /** Lookup of methods by id; a value passed to whoever needs it, never a global. */

@@ -157,3 +157,25 @@ describe("model_stock", () => {
     });
   });
 });
+
+describe("the cosine prepass", () => {
+  it("measures the merged keys but not the VAE, and turns the measurements into the similarity range", () => {
+    const prepass = cosineB.prepass!;
+    expect(prepass.includes("model.diffusion_model.input_blocks.1.1.proj_in.weight")).toBe(true);
+    expect(prepass.includes("first_stage_model.decoder.conv_out.weight")).toBe(false);
+    expect(prepass.includes("cond_stage_model.transformer.text_model.embeddings.position_ids")).toBe(false);
+    const context = { key: "k", arithmetic: "fp32" as const, seed: 0, elementOffset: 0, shape: [2, 2] };
+    const measured = prepass.measure([Float32Array.from(A), Float32Array.from(B)], context);
+    // the combined similarities of the example above: [1/3, −2/3]
+    expect([...measured].map((v) => Number(v.toFixed(12)))).toEqual([0.333333333333, -0.666666666667]);
+    // 101 evenly spaced values: the 1st and 99th percentiles (midpoint) are 0.01 and 0.99
+    const spread = Float64Array.from({ length: 101 }, (_, i) => i / 100);
+    expect(prepass.finish([spread])).toEqual({ sim_min: 0.01, sim_max: 0.99 });
+  });
+});
+
+describe("similarityRange on tiny inputs", () => {
+  it("falls back to the plain extremes when trimming would leave nothing", () => {
+    expect(similarityRange([Float64Array.of(0.2, 0.8)])).toEqual({ min: 0.2, max: 0.8 });
+  });
+});
