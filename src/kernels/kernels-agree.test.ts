@@ -3,7 +3,7 @@ import { encodeFromFloat32, f32BitsToF16Bits } from "../io/float-convert.js";
 import { createJsKernel, f32BitsToF16BitsFast } from "./js-kernel.js";
 import { FLOAT_DTYPES, type FloatDType, floatDTypeBytes, type MergeKernel } from "./merge-kernel.js";
 import { createNativeKernel, nativeKernelBuilt, nativeSimdAvailable } from "./native-kernel.js";
-import { ensureWasmKernelBuilt } from "./test-support/ensure-wasm-built.js";
+import { ensureWasmKernelBuilt, WASM_BUILD_TIMEOUT_MS } from "./test-support/ensure-wasm-built.js";
 import {
   EDGE_ALPHAS,
   EDGE_F32,
@@ -43,7 +43,7 @@ const candidates: Candidate[] = [
   },
 ];
 
-beforeAll(() => ensureWasmKernelBuilt());
+beforeAll(() => ensureWasmKernelBuilt(), WASM_BUILD_TIMEOUT_MS);
 
 describe.each(candidates)("$title agrees bit for bit with the TypeScript reference", ({ load, skip }) => {
   let kernel: MergeKernel;

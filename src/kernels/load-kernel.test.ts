@@ -3,10 +3,10 @@ import { isGyozaError } from "../errors.js";
 import { loadKernel } from "./load-kernel.js";
 import type { KernelName } from "./merge-kernel.js";
 import { createNativeKernel, nativeKernelBuilt, nativeSimdAvailable } from "./native-kernel.js";
-import { ensureWasmKernelBuilt } from "./test-support/ensure-wasm-built.js";
+import { ensureWasmKernelBuilt, WASM_BUILD_TIMEOUT_MS } from "./test-support/ensure-wasm-built.js";
 import { createWasmKernel } from "./wasm-kernel.js";
 
-beforeAll(() => ensureWasmKernelBuilt());
+beforeAll(() => ensureWasmKernelBuilt(), WASM_BUILD_TIMEOUT_MS);
 
 describe("loadKernel", () => {
   it("loads the kernel it is asked for", async () => {

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { createJsKernel } from "./js-kernel.js";
 import type { FloatDType, MergeKernel } from "./merge-kernel.js";
 import { createNativeKernel, nativeKernelBuilt } from "./native-kernel.js";
-import { ensureWasmKernelBuilt } from "./test-support/ensure-wasm-built.js";
+import { ensureWasmKernelBuilt, WASM_BUILD_TIMEOUT_MS } from "./test-support/ensure-wasm-built.js";
 import { createWasmKernel } from "./wasm-kernel.js";
 
 /*
@@ -187,7 +187,7 @@ const kernels: [string, () => Promise<MergeKernel>][] = [
 ];
 if (nativeKernelBuilt()) kernels.push(["native", async () => createNativeKernel()]);
 
-beforeAll(() => ensureWasmKernelBuilt());
+beforeAll(() => ensureWasmKernelBuilt(), WASM_BUILD_TIMEOUT_MS);
 
 describe.each(kernels)("the %s kernel matches torch", (_, load) => {
   it.each(WEIGHTED_SUM_CASES)(
