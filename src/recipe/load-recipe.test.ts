@@ -318,6 +318,11 @@ describe("loadRecipe rejects", () => {
     expect(error.code).toBe("recipe");
   });
 
+  it("a deeply nested document, without overflowing the stack", () => {
+    const error = failure(`gyoza: 1\ninputs: ${"[".repeat(100_000)}${"]".repeat(100_000)}`);
+    expect(error.code).toBe("recipe");
+  });
+
   it("a document that is not a mapping", () => {
     expect(failure("- just\n- a list\n").code).toBe("recipe");
   });
