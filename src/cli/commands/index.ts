@@ -1,6 +1,7 @@
 import type { Command } from "commander";
-import { registerHash } from "./hash.js";
 import { registerConvert } from "./convert.js";
+import { registerHash } from "./hash.js";
+import { registerImage } from "./image.js";
 import { registerInspect } from "./inspect.js";
 import { registerMerge } from "./merge.js";
 import { registerPresets } from "./presets.js";
@@ -11,5 +12,6 @@ export function registerCommands(program: Command): void {
   registerConvert(program);
   registerMerge(program);
   registerHash(program);
+  registerImage(program);
   registerPresets(program);
 }

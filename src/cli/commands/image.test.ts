@@ -1,0 +1,174 @@
+import { randomBytes } from "node:crypto";
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { hashBytes } from "../../hash/index.js";
+import { FIXTURE_IMAGE_DIR } from "../../image/fixture-images.js";
+import { makePngTextChunk } from "../../image/png-writer.js";
+import { buildPng } from "../../image/test-images.js";
+import { main } from "../run.js";
+
+let dir: string;
+let savedCacheDir: string | undefined;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "gyoza-cli-image-"));
+  savedCacheDir = process.env.GYOZA_CACHE_DIR;
+  process.env.GYOZA_CACHE_DIR = join(dir, "cache");
+});
+afterEach(async () => {
+  if (savedCacheDir === undefined) delete process.env.GYOZA_CACHE_DIR;
+  else process.env.GYOZA_CACHE_DIR = savedCacheDir;
+  process.exitCode = undefined;
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function gyoza(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const stdoutWrite = process.stdout.write.bind(process.stdout);
+  const stderrWrite = process.stderr.write.bind(process.stderr);
+  process.stdout.write = ((chunk: string | Uint8Array) =>
+    out.push(String(chunk)) > 0) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string | Uint8Array) =>
+    err.push(String(chunk)) > 0) as typeof process.stderr.write;
+  try {
+    const code = await main(["node", "gyoza", ...args]);
+    return { code, stdout: out.join(""), stderr: err.join("") };
+  } finally {
+    process.stdout.write = stdoutWrite;
+    process.stderr.write = stderrWrite;
+    process.exitCode = undefined;
+  }
+}
+
+const fixture = (name: string) => join(FIXTURE_IMAGE_DIR, name);
+
+describe("gyoza image info", () => {
+  it("prints each image's generator and parsed fields as JSON", async () => {
+    const { code, stdout } = await gyoza(
+      "image",
+      "info",
+      "--json",
+      fixture("a1111_enslo_sd-webui_jpg.jpg"),
+      fixture("comfyui_enslo_comfyui-animated-webp_webp.webp"),
+      fixture("a1111_sdparsers_stealth_png.png"),
+    );
+    expect(code).toBe(0);
+    const [a1111, comfy, stealth] = JSON.parse(stdout);
+    expect(a1111.generation).toMatchObject({
+      generator: "a1111",
+      seed: 3623174757,
+      width: 1024,
+      model: { hash: "45a21ea00a" },
+    });
+    expect(comfy.generation).toMatchObject({ generator: "comfyui", clipSkip: 2, sampler: "euler_ancestral" });
+    expect(stealth.generation).toMatchObject({ generator: "a1111", prompt: "a circle", seed: 2015833630 });
+  });
+
+  it("reports a file that is no image and still describes the others, exiting with 1", async () => {
+    const { code, stdout, stderr } = await gyoza(
+      "image",
+      "info",
+      fixture("corrupt_sdparsers_empty_file_png.png"),
+      fixture("corrupt_derived_bad_crc_text_chunk_png.png"),
+    );
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/empty file, not an image/);
+    expect(stdout).toMatch(/warning: CRC mismatch in tEXt at offset 33/);
+  });
+});
+
+describe("gyoza image copy-meta and strip", () => {
+  it("carries metadata onto a re-encoded PNG in place and leaves no temp file behind", async () => {
+    const target = join(dir, "resized.png");
+    await writeFile(target, buildPng(4, 4));
+    const copied = await gyoza("image", "copy-meta", fixture("a1111_enslo_sd-webui_png.png"), target);
+    expect(copied.code).toBe(0);
+    expect(copied.stdout).toMatch(/carried parameters/);
+    const { stdout } = await gyoza("image", "info", "--json", target);
+    expect(JSON.parse(stdout)[0].generation).toMatchObject({ generator: "a1111", seed: 3782896554 });
+    expect(await readdir(dir)).toEqual(["resized.png"]);
+  });
+
+  it("writes to --output and leaves the target untouched", async () => {
+    const target = join(dir, "target.png");
+    const output = join(dir, "out.png");
+    const original = buildPng(2, 2);
+    await writeFile(target, original);
+    expect(
+      (await gyoza("image", "copy-meta", fixture("a1111_sdparsers_cropped_jpg.jpg"), target, "-o", output))
+        .code,
+    ).toBe(0);
+    expect(await readFile(target)).toEqual(Buffer.from(original));
+    expect(JSON.parse((await gyoza("image", "info", "--json", output)).stdout)[0].generation.generator).toBe(
+      "a1111",
+    );
+  });
+
+  it("refuses to drop EXIF fields silently and leaves the target as it was", async () => {
+    const target = join(dir, "target.png");
+    const original = buildPng(2, 2);
+    await writeFile(target, original);
+    const { code, stderr } = await gyoza(
+      "image",
+      "copy-meta",
+      fixture("civitai_enslo_civitai_jpeg.jpg"),
+      target,
+    );
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/cannot hold exif_software, exif_artist\nfix: .*--allow-loss/);
+    expect(await readFile(target)).toEqual(Buffer.from(original));
+  });
+
+  it("strips an image in place so that no metadata is left", async () => {
+    const image = join(dir, "a.webp");
+    await copyFile(fixture("a1111_enslo_sd-webui_webp.webp"), image);
+    const stripped = await gyoza("image", "strip", image);
+    expect(stripped.stdout).toMatch(/removed exif_user_comment/);
+    const info = JSON.parse((await gyoza("image", "info", "--json", image)).stdout)[0];
+    expect(info.texts).toEqual([]);
+    expect(info.generation).toBeUndefined();
+  });
+});
+
+describe("gyoza image link", () => {
+  it("finds the model and LoRA files an image used by their AutoV2 and AutoV3 hashes, ignoring the empty-file hash", async () => {
+    const models = join(dir, "models");
+    await mkdir(join(models, "Lora"), { recursive: true });
+    const checkpoint = randomBytes(4096);
+    const lora = Buffer.concat([
+      Buffer.from([16, 0, 0, 0, 0, 0, 0, 0]),
+      Buffer.from("{}              "),
+      randomBytes(1024),
+    ]);
+    await writeFile(join(models, "gyozaMix_v32.safetensors"), checkpoint);
+    await writeFile(join(models, "Lora", "detail.safetensors"), lora);
+    await writeFile(join(models, "empty.safetensors"), new Uint8Array(0));
+    const checkpointHashes = await hashBytes(checkpoint);
+    const loraHashes = await hashBytes(lora);
+    const infotext = [
+      "a gyoza <lora:detail:0.8>",
+      "Negative prompt: blurry",
+      `Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 512x512, Model hash: ${checkpointHashes.autoV2!.toLowerCase()}, Model: gyozaMix_v32, Lora hashes: "detail: ${loraHashes.autoV3!.toLowerCase()}", Hashes: {"vae": "e3b0c44298"}`,
+    ].join("\n");
+    const image = join(dir, "image.png");
+    await writeFile(image, buildPng(1, 1, 0, [makePngTextChunk("parameters", infotext)]));
+    const { code, stdout } = await gyoza("image", "link", image, "--search", models, "--json");
+    expect(code).toBe(0);
+    const [result] = JSON.parse(stdout);
+    expect(result.resources).toEqual([
+      expect.objectContaining({
+        kind: "model",
+        matches: [{ file: join(models, "gyozaMix_v32.safetensors"), via: "AutoV2" }],
+        civitaiLinks: true,
+      }),
+      expect.objectContaining({ kind: "vae", hash: "e3b0c44298", matches: [], civitaiLinks: false }),
+      expect.objectContaining({
+        kind: "lora",
+        name: "detail",
+        matches: [{ file: join(models, "Lora", "detail.safetensors"), via: "AutoV3" }],
+      }),
+    ]);
+  });
+});
