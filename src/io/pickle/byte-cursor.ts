@@ -46,8 +46,8 @@ export class ByteCursor {
       );
     }
     const length = Math.min(Math.max(n, READ_CHUNK_BYTES), this.remaining);
-    // Copied: a source may hand out a view into a buffer it reuses.
-    this.buffer = (await this.source.read(this.position, length)).slice();
+    // Copied (new Uint8Array, not .slice(), which is a view on a Buffer): a source may reuse its buffer.
+    this.buffer = new Uint8Array(await this.source.read(this.position, length));
     this.view = new DataView(this.buffer.buffer);
     this.text = Buffer.from(this.buffer.buffer);
     this.bufferStart = this.position;

@@ -9,7 +9,7 @@ import { torchCheckpointFromFile } from "./open-torch-checkpoint.js";
 import { parseTorchFile } from "./parse-torch-file.js";
 
 /** Mutants per good fixture; with the pickle mutants this keeps the suite at a few seconds. */
-const MUTANTS_PER_FIXTURE = 500;
+const MUTANTS_PER_FIXTURE = 400;
 const PICKLE_MUTANTS = 2000;
 /** A single mutant must be decided within this time (no hang, no quadratic blow-up). */
 const MAX_MUTANT_MS = 1000;

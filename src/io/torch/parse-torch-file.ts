@@ -22,6 +22,8 @@ export interface TorchFile {
 
 const ZIP_MAGIC = [0x50, 0x4b, 0x03, 0x04];
 const DATA_PICKLE = /^[^/]+\/data\.pkl$/;
+/** Local-header reads in flight at once when locating storages. */
+const LOCAL_HEADER_READS_IN_FLIGHT = 64;
 /** The byteorder record holds "little" or "big". */
 const MAX_BYTEORDER_BYTES = 16;
 
@@ -62,24 +64,39 @@ async function parseZip(source: ByteSource): Promise<TorchFile> {
   await checkByteOrder(source, entries.get(`${archivePrefix}/byteorder`));
   const result = await interpretPickle(pickleSource);
 
+  const located = [...result.storages.values()];
+  for (const storage of located) {
+    if (!entries.has(`${archivePrefix}/data/${storage.key}`)) {
+      throw fail(
+        `storage ${storage.key} is referenced by data.pkl but the zip has no ${archivePrefix}/data/${storage.key}`,
+      );
+    }
+  }
+  // Local headers are read concurrently: one at a time, a 1,800-storage checkpoint waits ~1 s on I/O.
+  const dataOffsets: number[] = [];
+  for (let start = 0; start < located.length; start += LOCAL_HEADER_READS_IN_FLIGHT) {
+    const batch = located.slice(start, start + LOCAL_HEADER_READS_IN_FLIGHT);
+    dataOffsets.push(
+      ...(await Promise.all(
+        batch.map((storage) => entryDataOffset(source, entries.get(`${archivePrefix}/data/${storage.key}`)!)),
+      )),
+    );
+  }
   const storages = new Map<string, TorchStorageInfo>();
-  for (const storage of result.storages.values()) {
+  located.forEach((storage, index) => {
     const entryName = `${archivePrefix}/data/${storage.key}`;
-    const entry = entries.get(entryName);
-    if (!entry)
-      throw fail(`storage ${storage.key} is referenced by data.pkl but the zip has no ${entryName}`);
-    const byteLength = checkRecordSize(source.name, storage, entry.size, entryName);
+    const byteLength = checkRecordSize(source.name, storage, entries.get(entryName)!.size, entryName);
     storages.set(storage.key, {
       key: storage.key,
       dtype: storage.dtype,
       numel: storage.numel,
       location: storage.location,
-      dataOffset: await entryDataOffset(source, entry),
+      dataOffset: dataOffsets[index]!,
       byteLength,
       persistentIdLength: storage.persistentIdLength,
       entryName,
     });
-  }
+  });
   return { format: "zip", root: result.value, ...summarize([result]), storages, archivePrefix };
 }
 

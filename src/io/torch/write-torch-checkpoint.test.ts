@@ -72,7 +72,7 @@ describe("writeTorchCheckpoint", () => {
         expect(stored.dtype).toBe(want.dtype);
         expect(stored.shape).toEqual(want.shape);
         expect(stored.strides).toBeNull();
-        expect(await readTensorBytes(stored)).toEqual(want.bytes);
+        expect(new Uint8Array(await readTensorBytes(stored))).toEqual(want.bytes);
         if (stored.byteLength > 0) expect(stored.byteOffset % 64).toBe(0);
       }
     } finally {

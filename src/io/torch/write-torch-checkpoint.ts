@@ -62,8 +62,13 @@ export async function writeTorchCheckpoint(
     await zip.addEntry(`${archive}/data.pkl`, pickle.byteLength, [pickle]);
     await zip.addEntry(`${archive}/byteorder`, 6, [new TextEncoder().encode("little")]);
     const byName = [...planned].sort((a, b) => (a.storageKey < b.storageKey ? -1 : 1));
-    for (const tensor of byName) {
-      const bytes = await tensor.read();
+    // The next tensor is read while the current one is written (two tensors in memory at most).
+    let pending = byName.length > 0 ? byName[0]!.read() : undefined;
+    for (const [index, tensor] of byName.entries()) {
+      const bytes = await pending!;
+      pending = index + 1 < byName.length ? byName[index + 1]!.read() : undefined;
+      // An unobserved rejection would be reported as unhandled if the current write fails first.
+      pending?.catch(() => {});
       if (bytes.byteLength !== tensor.byteLength) {
         throw new GyozaError(
           "usage",
