@@ -11,7 +11,7 @@
 import { execFile } from "node:child_process";
 import { randomFillSync } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdtemp, open, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, open, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -22,6 +22,7 @@ const run = promisify(execFile);
 const GENERATED_FILE_BYTES = 2 * 1024 ** 3;
 const WRITE_CHUNK_BYTES = 64 * 1024 * 1024;
 const DEFAULT_ROUNDS = 3;
+const CLOCK_TICKS_PER_SECOND = 100;
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
@@ -52,24 +53,59 @@ async function main(): Promise<void> {
 
 async function compare(file: string, size: number, rounds: number, label: string, cold: boolean) {
   process.stdout.write(`${label}:\n`);
-  let baseline = Number.POSITIVE_INFINITY;
-  let gyoza = Number.POSITIVE_INFINITY;
+  let baseline = { wall: Number.POSITIVE_INFINITY, cpu: Number.NaN };
+  let gyoza = { wall: Number.POSITIVE_INFINITY, cpu: Number.NaN };
   for (let round = 1; round <= rounds; round++) {
     if (cold) await dropPageCache();
-    const sha256sum = await timed(() => run("sha256sum", [file], { maxBuffer: 1 << 20 }));
+    const sha256sum = await measured(() => run("sha256sum", [file], { maxBuffer: 1 << 20 }));
     if (cold) await dropPageCache();
-    const ours = await timed(() => hashFile(file, { cacheDir: false }));
-    baseline = Math.min(baseline, sha256sum);
-    gyoza = Math.min(gyoza, ours);
+    const ours = await measured(() => hashFile(file, { cacheDir: false }));
+    if (sha256sum.wall < baseline.wall) baseline = sha256sum;
+    if (ours.wall < gyoza.wall) gyoza = ours;
     process.stdout.write(
-      `  round ${round}: sha256sum ${seconds(sha256sum)} (${rate(size, sha256sum)}), ` +
-        `gyoza all hashes ${seconds(ours)} (${rate(size, ours)})\n`,
+      `  round ${round}: sha256sum ${describe(size, sha256sum)}; gyoza all hashes ${describe(size, ours)}\n`,
     );
   }
   process.stdout.write(
-    `  best: sha256sum ${rate(size, baseline)}; gyoza SHA256+AutoV1+AutoV2+AutoV3+BLAKE3+CRC32 ` +
-      `${rate(size, gyoza)}: ${(baseline / gyoza).toFixed(2)}x sha256sum\n`,
+    `  best: sha256sum ${rate(size, baseline.wall)}; gyoza SHA256+AutoV1+AutoV2+AutoV3+BLAKE3+CRC32 ` +
+      `${rate(size, gyoza.wall)}: ${(baseline.wall / gyoza.wall).toFixed(2)}x sha256sum\n`,
   );
+  if (Number.isFinite(baseline.cpu)) {
+    // Wall times mean little on a busy machine; CPU seconds say what an idle one would do.
+    const idleWall = Math.max(gyoza.cpu / availableParallelism(), gyoza.cpu / 4);
+    process.stdout.write(
+      `  CPU seconds: sha256sum ${baseline.cpu.toFixed(2)}, gyoza ${gyoza.cpu.toFixed(2)} over its threads; ` +
+        `on ${Math.min(availableParallelism(), 4)} idle cores about ${(baseline.cpu / idleWall).toFixed(2)}x sha256sum\n`,
+    );
+  }
+}
+
+interface Measurement {
+  wall: number;
+  /** CPU seconds, user + system, of this process's threads or of the child; NaN where unknown. */
+  cpu: number;
+}
+
+/** Wall and CPU time of `action`: this process's own CPU, plus that of children it waited for. */
+async function measured(action: () => Promise<unknown>): Promise<Measurement> {
+  const ownBefore = process.cpuUsage();
+  const childrenBefore = await childrenCpuSeconds();
+  const start = performance.now();
+  await action();
+  const wall = (performance.now() - start) / 1000;
+  const own = process.cpuUsage(ownBefore);
+  const children = (await childrenCpuSeconds()) - childrenBefore;
+  return { wall, cpu: (own.user + own.system) / 1e6 + children };
+}
+
+/** cutime + cstime from /proc/self/stat (Linux; clock ticks, 100 per second on every common kernel). */
+async function childrenCpuSeconds(): Promise<number> {
+  try {
+    const fields = (await readFile("/proc/self/stat", "utf8")).split(") ")[1]!.split(" ");
+    return (Number(fields[13]) + Number(fields[14])) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 async function writeRandomFile(path: string, bytes: number): Promise<void> {
@@ -102,12 +138,8 @@ async function readThrough(path: string): Promise<void> {
   }
 }
 
-async function timed(action: () => Promise<unknown>): Promise<number> {
-  const start = performance.now();
-  await action();
-  return (performance.now() - start) / 1000;
-}
-
+const describe = (bytes: number, m: Measurement) =>
+  `${seconds(m.wall)} (${rate(bytes, m.wall)}, ${m.cpu.toFixed(2)} CPU s)`;
 const gib = (bytes: number) => `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
 const seconds = (value: number) => `${value.toFixed(2)} s`;
 const rate = (bytes: number, time: number) => `${(bytes / time / 1e9).toFixed(2)} GB/s`;

@@ -7,7 +7,8 @@
  *
  *   npm run bench:merge [-- --dir DIR]      (inputs are generated once into DIR and reused)
  */
-import { rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ensureSynthetic, ratio, runCli } from "./bench-support.js";
 import { dropPageCache, ioFloorSeconds } from "./io-floor.js";
@@ -88,7 +89,9 @@ output:
   const floorThree = await measureFloor([a, b, c, vae], out, (await stat(a)).size);
   rows.push(`I/O floor, 3 inputs + VAE: ${floorThree.toFixed(2)} s`);
   dropPageCache();
-  const gyozamix = await runCli(["merge", recipe, "--json"]);
+  const gyozamix = await runCli(["merge", recipe, "--json"], {
+    GYOZA_CACHE_DIR: await mkdtemp(join(tmpdir(), "gyoza-bench-cache-")),
+  });
   rows.push(
     `GyozaMix recipe (3 inputs, one pass): ${gyozamix.seconds.toFixed(2)} s = ${ratio(gyozamix.seconds, floorThree)} its floor, peak RSS ${gyozamix.maxRssMb.toFixed(0)} MB`,
   );

@@ -25,7 +25,7 @@ export function convertBytes(kernel: MergeKernel, bytes: Uint8Array, from: DType
     kernel.toFloat32(bytes, from as FloatDType, values);
   }
   if (to === "F32") return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-  const out = new Uint8Array(count * 2);
+  const out = Buffer.allocUnsafeSlow(count * 2); // fully written by the kernel
   kernel.fromFloat32(values, to as FloatDType, out);
   return out;
 }

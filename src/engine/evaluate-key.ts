@@ -98,7 +98,7 @@ function computeChunk(
     plan.args.every((arg) => arg.kind === "read" && KERNEL_DTYPES.has(arg.tensor.dtype))
   ) {
     const [a, b] = plan.args as (KeyPlan & { kind: "read" })[];
-    const out = new Uint8Array(count * dtypeBytes(outDtype));
+    const out = Buffer.allocUnsafeSlow(count * dtypeBytes(outDtype)); // fully written by the kernel
     kernel.weightedSum(
       reads.get(a!.tensor)!,
       a!.tensor.dtype as FloatDType,
@@ -113,7 +113,7 @@ function computeChunk(
   const values = evaluateNode(key, plan, reads, begin, count, kernel, shape);
   if (outDtype === "F32") return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
   if (KERNEL_DTYPES.has(outDtype)) {
-    const out = new Uint8Array(count * dtypeBytes(outDtype));
+    const out = Buffer.allocUnsafeSlow(count * dtypeBytes(outDtype)); // fully written by the kernel
     kernel.fromFloat32(values, outDtype as FloatDType, out);
     return out;
   }
@@ -162,12 +162,26 @@ function evaluateNode(
   return out;
 }
 
-/** NaN and ±Inf in encoded output (all-ones exponent). */
+/** NaN and ±Inf in encoded output (all-ones exponent). 16-bit types are scanned two at a time. */
 export function countNonFinite(bytes: Uint8Array, dtype: DType): number {
   let count = 0;
   if (dtype === "F16" || dtype === "BF16") {
     const mask = dtype === "F16" ? 0x7c00 : 0x7f80;
-    const halves = new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2);
+    const pairs = bytes.byteOffset % 4 === 0 ? Math.floor(bytes.byteLength / 4) : 0;
+    if (pairs > 0) {
+      const words = new Uint32Array(bytes.buffer, bytes.byteOffset, pairs);
+      const high = mask << 16;
+      for (let i = 0; i < pairs; i++) {
+        const w = words[i]!;
+        if ((w & mask) === mask) count++;
+        if ((w & high) === high) count++;
+      }
+    }
+    const halves = new Uint16Array(
+      bytes.buffer,
+      bytes.byteOffset + pairs * 4,
+      (bytes.byteLength - pairs * 4) / 2,
+    );
     for (let i = 0; i < halves.length; i++) if ((halves[i]! & mask) === mask) count++;
   } else if (dtype === "F32") {
     const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);

@@ -2,6 +2,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Command } from "commander";
 import { runRecipe } from "../../engine/run-recipe.js";
+import { defaultHashCacheDir } from "../../hash/hash-cache.js";
 import { ioError } from "../../io/byte-source.js";
 import { loadKernel } from "../../kernels/index.js";
 import type { KernelName } from "../../kernels/merge-kernel.js";
@@ -27,6 +28,7 @@ interface MergeFlags {
   title?: string;
   saveRecipe?: string;
   kernel?: string;
+  hashCache?: boolean;
   json?: boolean;
 }
 
@@ -53,6 +55,7 @@ export function registerMerge(program: Command): void {
     .option("--seed <n>", "seed for random methods (DARE)")
     .option("--title <title>", "modelspec.title of the output")
     .option("--save-recipe <file>", "also write the inline merge as a recipe file")
+    .option("--no-hash-cache", "hash the inputs again instead of using the hash cache")
     .option("--kernel <name>", "arithmetic kernel: native, wasm or js (default: fastest available)")
     .option("--json", "print the result as JSON")
     .action(async (files: string[], flags: MergeFlags) => {
@@ -93,6 +96,7 @@ export function registerMerge(program: Command): void {
         baseDir,
         kernel,
         onProgress: progressBar({ quiet: flags.json ?? false }),
+        hashCacheDir: flags.hashCache === false ? false : defaultHashCacheDir(),
       });
       if (flags.json) {
         printJson({ ...result, kernel: kernel.name });

@@ -1,6 +1,6 @@
-import { createHash, type Hash } from "node:crypto";
 import { GyozaError } from "../../errors.js";
 import { AtomicFileWriter } from "../atomic-file.js";
+import { BackgroundSha256 } from "../background-sha256.js";
 import { type DType, tensorByteLength } from "../dtype.js";
 
 export interface TensorSpec {
@@ -78,7 +78,7 @@ export function encodeSafetensorsHeader(
  */
 export class SafetensorsWriter {
   readonly order: readonly PlannedTensor[];
-  private readonly dataHash: Hash = createHash("sha256");
+  private readonly dataHash = new BackgroundSha256();
   private tensorIndex = 0;
   private writtenInTensor = 0;
   private readonly dataOffset: number;
@@ -170,7 +170,7 @@ export class SafetensorsWriter {
       await this.abort();
       throw new GyozaError("usage", `tensor ${this.current.key} was not fully written`);
     }
-    const dataSha256 = this.dataHash.digest("hex");
+    const dataSha256 = await this.dataHash.digest();
     if (this.selfHashPosition !== null)
       await this.file.writeAt(Buffer.from(`0x${dataSha256}`), this.selfHashPosition);
     for (const [placeholder, value] of replacements) {
@@ -190,6 +190,7 @@ export class SafetensorsWriter {
   }
 
   async abort(): Promise<void> {
+    await this.dataHash.dispose();
     await this.file.abort();
   }
 
