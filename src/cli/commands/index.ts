@@ -5,6 +5,7 @@ import { registerImage } from "./image.js";
 import { registerInspect } from "./inspect.js";
 import { registerMerge } from "./merge.js";
 import { registerPresets } from "./presets.js";
+import { registerReplay } from "./replay.js";
 
 /** Every CLI command registers itself here: one file per command (or command group). */
 export function registerCommands(program: Command): void {
@@ -14,4 +15,5 @@ export function registerCommands(program: Command): void {
   registerHash(program);
   registerImage(program);
   registerPresets(program);
+  registerReplay(program);
 }

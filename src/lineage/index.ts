@@ -1,0 +1,19 @@
+export {
+  embeddedRecipeData,
+  type ReplayedInput,
+  type ReplayOptions,
+  type ReplayResult,
+  replayMerge,
+} from "./replay-merge.js";
+export {
+  type FileMatch,
+  HashIndex,
+  type IndexedFile,
+  type KnownHashes,
+  listModelFiles,
+  MAX_SEARCH_DEPTH,
+  MAX_SEARCH_FILES,
+  type MatchedBy,
+  MODEL_FILE_EXTENSIONS,
+  matchFile,
+} from "./search-by-hash.js";
