@@ -1,0 +1,41 @@
+/**
+ * A full-size SD 1.5 fp32 `.ckpt` (torch zip, as torch.save writes it) converted to fp16
+ * safetensors, against the I/O floor measured in the same run (cold cache: the input read while an
+ * output of the converted size is written, concurrently, fsync at the end).
+ *
+ *   npm run bench:convert [-- --dir DIR]      (the input is generated once into DIR and reused)
+ */
+import { rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { ensureSynthetic, ratio, runCli } from "./bench-support.js";
+import { dropPageCache, ioFloorSeconds } from "./io-floor.js";
+
+async function main(): Promise<void> {
+  const dirAt = process.argv.indexOf("--dir");
+  const dir = dirAt > 0 ? process.argv[dirAt + 1]! : "/tmp/gyoza-bench";
+  const input = join(dir, "sd15-fp32.ckpt");
+  await ensureSynthetic(input, { layout: "sd1-ldm", size: "full", dtype: "F32", seed: 11 }, "ckpt");
+  const out = join(dir, "converted-fp16.safetensors");
+  if (!dropPageCache()) process.stdout.write("cannot drop the page cache (needs root): timings are warm\n");
+
+  await rm(out, { force: true });
+  const inputBytes = (await stat(input)).size;
+  // the output is the fp16 half of the fp32 tensor data (position_ids stay int64; the header is small)
+  const outputBytes = Math.round(inputBytes / 2);
+  dropPageCache();
+  const floor = await ioFloorSeconds([input], out, outputBytes);
+  dropPageCache();
+  const run = await runCli(["convert", input, out, "--dtype", "fp16", "--json"]);
+  const written = (await stat(out)).size;
+  await rm(out, { force: true });
+  process.stdout.write(
+    `\ninput ${(inputBytes / 1e9).toFixed(2)} GB fp32 .ckpt → ${(written / 1e9).toFixed(2)} GB fp16 safetensors\n` +
+      `I/O floor: ${floor.toFixed(2)} s\n` +
+      `gyoza convert: ${run.seconds.toFixed(2)} s = ${ratio(run.seconds, floor)} the floor, peak RSS ${run.maxRssMb.toFixed(0)} MB\n`,
+  );
+}
+
+main().catch((error) => {
+  process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exitCode = 1;
+});
