@@ -81,7 +81,8 @@ export async function hashSource(source: ByteSource, options: HashOptions = {}):
 
 /**
  * Hashes several files, a few at a time, using and updating the cache. Results come in the order
- * of `paths`. If a file fails, the others still finish and are cached, then the first error is thrown.
+ * of `paths`. A missing path fails the call before anything is hashed; a file that fails while
+ * being hashed lets the others finish (and be cached) before the first error is thrown.
  */
 export async function hashFiles(
   paths: readonly string[],
