@@ -4,9 +4,9 @@ import { GyozaError } from "../../errors.js";
 import { BufferByteSource } from "../byte-source.js";
 import { interpretPickle, PickleWriter, walkPickle } from "../pickle/index.js";
 import { readTensorBytes } from "../read-tensor.js";
-import { FIXTURE_DIR, fixtureExpectation, fixtureNames } from "./fixture-support.js";
 import { torchCheckpointFromFile } from "./open-torch-checkpoint.js";
 import { parseTorchFile } from "./parse-torch-file.js";
+import { FIXTURE_DIR, fixtureExpectation, fixtureNames } from "./test-support/fixture-support.js";
 
 /** Mutants per good fixture; with the pickle mutants this keeps the suite at a few seconds. */
 const MUTANTS_PER_FIXTURE = 400;

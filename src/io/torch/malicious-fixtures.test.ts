@@ -3,9 +3,9 @@ import { describe, expect, it } from "vitest";
 import { GyozaError, type GyozaErrorCode } from "../../errors.js";
 import { FileByteSource } from "../byte-source.js";
 import { interpretPickle } from "../pickle/index.js";
-import { FIXTURE_DIR, fixtureExpectation, fixtureNames } from "./fixture-support.js";
 import { openTorchCheckpoint } from "./open-torch-checkpoint.js";
 import { parseTorchFile } from "./parse-torch-file.js";
+import { FIXTURE_DIR, fixtureExpectation, fixtureNames } from "./test-support/fixture-support.js";
 
 /** Hostile files must be refused within this time (they are at most 200 KB). */
 const FAST_MS = 500;

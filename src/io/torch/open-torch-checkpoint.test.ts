@@ -2,8 +2,8 @@ import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { FileByteSource } from "../byte-source.js";
 import { readTensorBytes } from "../read-tensor.js";
-import { FIXTURE_DIR, fixtureExpectation, fixtureNames } from "./fixture-support.js";
 import { openTorchCheckpoint } from "./open-torch-checkpoint.js";
+import { FIXTURE_DIR, fixtureExpectation, fixtureNames } from "./test-support/fixture-support.js";
 
 const goodFixtures = fixtureNames().filter((name) => !fixtureExpectation(name).must_reject);
 

@@ -12,8 +12,13 @@ import {
   walkPickle,
 } from "../pickle/index.js";
 import { readTensorBytes } from "../read-tensor.js";
-import { FIXTURE_DIR, fixtureExpectation, fixtureNames, storedTensorOf } from "./fixture-support.js";
 import { parseTorchFile, type TorchFile } from "./parse-torch-file.js";
+import {
+  FIXTURE_DIR,
+  fixtureExpectation,
+  fixtureNames,
+  storedTensorOf,
+} from "./test-support/fixture-support.js";
 
 const goodFixtures = fixtureNames().filter((name) => !fixtureExpectation(name).must_reject);
 const opened: ByteSource[] = [];
