@@ -1,4 +1,11 @@
 export {
+  type CivitaiFileFacts,
+  civitaiFacts,
+  civitaiFactsIfCheckpoint,
+  formatCivitaiFacts,
+  readCivitaiFacts,
+} from "./civitai-facts.js";
+export {
   embeddedRecipeData,
   type ReplayedInput,
   type ReplayOptions,

@@ -6,6 +6,7 @@ import {
   hashFiles,
   parseHashAlgorithms,
 } from "../../hash/index.js";
+import { civitaiFactsIfCheckpoint } from "../../lineage/index.js";
 import { formatBytes, printJson } from "../output.js";
 import { progressBar } from "../progress-bar.js";
 
@@ -16,7 +17,7 @@ export function registerHash(program: Command): void {
       "hash files as Civitai and the web UIs do (SHA256, AutoV1, AutoV2, AutoV3, BLAKE3, CRC32), all in one pass",
     )
     .argument("<files...>", "files to hash")
-    .option("--json", "print a JSON array of { file, size, ...hashes }")
+    .option("--json", "print a JSON array of { file, size, ...hashes, civitai } (civitai: checkpoints only)")
     .option("--algo <list>", `comma-separated subset of ${HASH_ALGORITHMS.join(",")} (default: all)`)
     .option("--no-cache", "hash again even if the cache knows the file (the fresh result is stored)")
     .action(async (files: string[], options: { json?: boolean; algo?: string; cache: boolean }) => {
@@ -26,8 +27,15 @@ export function registerHash(program: Command): void {
         refresh: !options.cache,
         onProgress: progressBar({ quiet: options.json }),
       });
-      if (options.json) printJson(results.map(({ file, size, hashes }) => ({ file, size, ...hashes })));
-      else process.stdout.write(formatHashResults(results));
+      if (options.json) {
+        const withFacts = results.map(async ({ file, size, hashes }) => ({
+          file,
+          size,
+          ...hashes,
+          ...(await civitaiFactsIfCheckpoint(file)),
+        }));
+        printJson(await Promise.all(withFacts));
+      } else process.stdout.write(formatHashResults(results));
     });
 }
 

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { type InspectReport, inspectCheckpoint } from "../../arch/inspect-checkpoint.js";
 import { openCheckpoint } from "../../io/open-checkpoint.js";
+import { civitaiFacts, formatCivitaiFacts } from "../../lineage/index.js";
 import { formatBytes, formatCount, printJson } from "../output.js";
 
 export function registerInspect(program: Command): void {
@@ -16,7 +17,7 @@ export function registerInspect(program: Command): void {
       const checkpoint = await openCheckpoint(file);
       try {
         const report = await inspectCheckpoint(checkpoint);
-        if (options.json) printJson(report);
+        if (options.json) printJson({ ...report, civitai: civitaiFacts(report) });
         else process.stdout.write(formatReport(report, options.keys ?? false));
       } finally {
         await checkpoint.close();
@@ -31,6 +32,7 @@ export function formatReport(report: InspectReport, withKeys: boolean): string {
   lines.push(
     `  format        ${report.format}, ${formatBytes(report.size)}, ${Object.keys(report.tensors).length} tensors, ${formatCount(report.parameters)} parameters`,
   );
+  lines.push(`  civitai       ${formatCivitaiFacts(civitaiFacts(report))}`);
   lines.push(
     `  architecture  ${arch.name} [${arch.id}]${arch.ambiguous ? " (ambiguous)" : ""}, score ${arch.score}`,
   );
