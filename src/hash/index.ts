@@ -1,3 +1,8 @@
+/**
+ * File hashes as Civitai and the web UIs compute them (DOMAIN.md §5): SHA256, AutoV1, AutoV2,
+ * AutoV3, BLAKE3 and CRC32 in one front-to-back pass, spread over worker threads for big files,
+ * with a cache keyed by (absolute path, size, mtime). See `FileHashes` for the result's shape.
+ */
 export {
   AUTOV1_MIN_FILE_BYTES,
   AUTOV1_WINDOW_BYTES,
