@@ -164,7 +164,7 @@ describe("recoverWeights", { timeout: 120_000 }, () => {
         alpha: weights,
         overrides: [
           { block: "OUT04", pattern: "attn2", value: 0.9 },
-          { block: "IN07", pattern: "ff", value: 0.95 },
+          { block: "IN07", pattern: "ff.net", value: 0.95 },
         ],
       },
       "fp16",
