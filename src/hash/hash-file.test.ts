@@ -5,9 +5,10 @@ import { join } from "node:path";
 import { blake3 as nobleBlake3 } from "@noble/hashes/blake3.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isGyozaError } from "../errors.js";
+import { BufferByteSource } from "../io/byte-source.js";
 import type { ProgressEvent } from "../progress.js";
 import { hashBytes, hashFile, hashFiles, PROGRESS_MIN_BYTES } from "./hash-file.js";
-import { READ_BYTES } from "./hash-pass.js";
+import { READ_BYTES, runHashPass } from "./hash-pass.js";
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex").toUpperCase();
 const blake3 = (bytes: Uint8Array) => Buffer.from(nobleBlake3(bytes)).toString("hex").toUpperCase();
@@ -177,6 +178,19 @@ describe("hashFile", () => {
     expect(await hashFile(path, { cacheDir: false, threads: 2 })).toEqual(
       expectedHashes(new Uint8Array(), new Uint8Array()),
     );
+  });
+
+  it("fails with an io error when the file shrinks under the worker threads", async () => {
+    const path = await fileWith("shrinking.bin", randomBytes(2 * READ_BYTES));
+    const claimed = new BufferByteSource(new Uint8Array(3 * READ_BYTES)); // the size seen before it shrank
+    const error = await runHashPass(claimed, {
+      streams: ["sha256", "crc32"],
+      autoV3Start: 8,
+      threads: 2,
+      path,
+    }).catch((caught: unknown) => caught);
+    expect(isGyozaError(error, "io")).toBe(true);
+    expect((error as Error).message).toBe("file shrank while being read");
   });
 
   it("reports a missing file as an io error naming it", async () => {
