@@ -119,6 +119,8 @@ export function detectArchitecture(
   candidates.sort((a, b) => b.score - a.score);
   const best = candidates[0];
   if (!best) {
+    const byName = detectByKeyNames(tensors, architectures);
+    if (byName) return byName;
     return {
       id: "unknown",
       name: "unknown",
@@ -163,6 +165,59 @@ function layoutCoverage(
     if (tensors.has(entry.key) || entry.aliases.some((alias) => tensors.has(alias))) present++;
   }
   return { present, expected };
+}
+
+/** Share of a file's keys that must be a layout's key names for a name-only identification. */
+const NAME_MATCH_MIN_SHARE = 0.8;
+const NAME_MATCH_MIN_KEYS = 3;
+
+/**
+ * When no marker shape matches, the key names can still say what a file is: a scaled-down test
+ * model or a truncated export with SD 1.x names is reported as such, with a low score and a note,
+ * rather than as unknown.
+ */
+function detectByKeyNames(
+  tensors: ReadonlyMap<string, TensorShapeInfo>,
+  architectures: readonly ArchitectureSpec[],
+): Detection | undefined {
+  const keys = [...tensors.keys()].filter((key) => !key.startsWith("model_ema."));
+  const scored: { spec: ArchitectureSpec; matched: number }[] = [];
+  const seenLayouts = new Set<string>();
+  for (const spec of architectures) {
+    if (!spec.layout || seenLayouts.has(spec.layout)) continue;
+    seenLayouts.add(spec.layout);
+    const layout = getLayout(spec.layout);
+    scored.push({ spec, matched: keys.filter((key) => layout.byKey.has(key)).length });
+  }
+  scored.sort((a, b) => b.matched - a.matched);
+  const top = scored[0];
+  if (!top || top.matched < NAME_MATCH_MIN_KEYS || top.matched / keys.length < NAME_MATCH_MIN_SHARE)
+    return undefined;
+  const inputChannels = tensors.get("model.diffusion_model.input_blocks.0.0.weight")?.shape[1];
+  const spec =
+    (inputChannels === 9 &&
+      architectures.find((s) => s.layout === top.spec.layout && s.id.endsWith("inpaint"))) ||
+    top.spec;
+  const ambiguous = scored[1] !== undefined && scored[1].matched === top.matched;
+  return {
+    id: spec.id,
+    name: spec.name,
+    family: spec.family,
+    modelspec: spec.modelspec,
+    resolution: spec.resolution,
+    score: round((0.4 * top.matched) / keys.length),
+    evidence: [
+      `${top.matched} of ${keys.length} keys are ${spec.layout} key names, but no marker shape matches`,
+    ],
+    alternatives: scored
+      .slice(1)
+      .filter((s) => s.matched > 0)
+      .map((s) => ({ id: s.spec.id, score: round((0.4 * s.matched) / keys.length) })),
+    ambiguous,
+    suggestion:
+      "the key names fit but the shapes do not (a scaled-down test model?): do not merge it with full-size models",
+    spec,
+  };
 }
 
 function unknownSuggestion(tensors: ReadonlyMap<string, TensorShapeInfo>): string {

@@ -7,4 +7,7 @@ process.on("SIGINT", () => {
 });
 process.on("SIGTERM", () => cleanUpAndExit(143));
 
-main(process.argv).then((code) => cleanUpAndExit(code));
+// Exit only once stdout and stderr are flushed: on a pipe, process.exit() would cut a long --json off.
+main(process.argv).then((code) =>
+  process.stdout.write("", () => process.stderr.write("", () => cleanUpAndExit(code))),
+);

@@ -125,8 +125,12 @@ async function compareAll(
         continue;
       }
       merged++;
-      const wantBits = want.map((v) => f32BitsToF16Bits(f32Bits(v)));
-      expect([...new Uint16Array(bytes.slice().buffer)], key).toEqual(wantBits);
+      const wantBits = Uint16Array.from(want, (v) => f32BitsToF16Bits(f32Bits(v)));
+      const got = new Uint16Array(bytes.slice().buffer);
+      if (!Buffer.from(got.buffer).equals(Buffer.from(wantBits.buffer))) {
+        const at = got.findIndex((bits, i) => bits !== wantBits[i]);
+        expect({ key, at, bits: got[at] }).toEqual({ key, at, bits: wantBits[at] });
+      }
     }
   } finally {
     await Promise.all(inputs.map((input) => input.close()));
