@@ -1,10 +1,30 @@
 export {
+  attachMatches,
+  type LineageNode,
+  lineageFromMetadata,
+  MAX_LINEAGE_DEPTH,
+  MAX_LINEAGE_NODES,
+  type ReadLineageOptions,
+  readLineage,
+} from "./build-lineage.js";
+export {
   type CivitaiFileFacts,
   civitaiFacts,
   civitaiFactsIfCheckpoint,
   formatCivitaiFacts,
   readCivitaiFacts,
 } from "./civitai-facts.js";
+export {
+  asObject,
+  describeMergeRecipe,
+  type MechaSummary,
+  type MergeModelEntry,
+  type MergeTool,
+  mergeModels,
+  mergeRecipeParents,
+  mergeRecipeTool,
+  summarizeMechaRecipe,
+} from "./merge-recipes.js";
 export {
   embeddedRecipeData,
   type ReplayedInput,

@@ -3,17 +3,21 @@ import { registerConvert } from "./convert.js";
 import { registerHash } from "./hash.js";
 import { registerImage } from "./image.js";
 import { registerInspect } from "./inspect.js";
+import { registerLineage } from "./lineage.js";
 import { registerMerge } from "./merge.js";
 import { registerPresets } from "./presets.js";
 import { registerReplay } from "./replay.js";
+import { registerSynth } from "./synth.js";
 
 /** Every CLI command registers itself here: one file per command (or command group). */
 export function registerCommands(program: Command): void {
   registerInspect(program);
   registerConvert(program);
   registerMerge(program);
+  registerSynth(program);
   registerHash(program);
   registerImage(program);
   registerPresets(program);
   registerReplay(program);
+  registerLineage(program);
 }

@@ -1,0 +1,77 @@
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { hashFile } from "../../hash/index.js";
+import { runCli } from "../../lineage/test-support/run-cli.js";
+import { writeSyntheticCheckpoint } from "../../synth/write-synthetic.js";
+
+let dir: string;
+let savedCacheDir: string | undefined;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "gyoza-cli-lineage-"));
+  savedCacheDir = process.env.GYOZA_CACHE_DIR;
+  process.env.GYOZA_CACHE_DIR = join(dir, "cache");
+});
+afterAll(async () => {
+  if (savedCacheDir === undefined) delete process.env.GYOZA_CACHE_DIR;
+  else process.env.GYOZA_CACHE_DIR = savedCacheDir;
+  await rm(dir, { recursive: true, force: true });
+});
+
+const micro = { layout: "sd1-ldm", size: "micro", dtype: "F16" } as const;
+
+describe("gyoza lineage", () => {
+  it("draws an A1111 merge tree and marks the ancestors found under --search", async () => {
+    const library = join(dir, "models");
+    await mkdir(library, { recursive: true });
+    const parent = join(library, "whatever-it-is-called-now.safetensors");
+    await writeSyntheticCheckpoint(parent, { ...micro, seed: 41 });
+    const parentSha = (
+      await hashFile(parent, { algorithms: ["sha256"], cacheDir: false })
+    ).sha256!.toLowerCase();
+    const other = "b".repeat(64);
+    const merged = join(dir, "merged.safetensors");
+    await writeSyntheticCheckpoint(merged, { ...micro, seed: 42 }, "safetensors", {
+      sd_merge_recipe: JSON.stringify({
+        type: "webui",
+        primary_model_hash: parentSha,
+        secondary_model_hash: other,
+        interp_method: "Weighted sum",
+        multiplier: 0.4,
+      }),
+      sd_merge_models: JSON.stringify({
+        [parentSha]: { name: "anime-base.safetensors", legacy_hash: "0badc0de", sd_merge_recipe: null },
+        [other]: { name: "realistic.safetensors", legacy_hash: "12345678", sd_merge_recipe: null },
+      }),
+    });
+
+    const human = await runCli("lineage", merged, "--search", library);
+    expect(human.code, human.stderr).toBe(0);
+    const lines = human.stdout.split("\n");
+    expect(lines[0]).toMatch(/^merged\.safetensors \[SHA256 [0-9a-f]{10} · AutoV3 [0-9a-f]{12}\]$/);
+    expect(lines[1]).toBe("│  a1111: Weighted sum × 0.4");
+    expect(lines[2]).toBe(
+      `├─ A: anime-base.safetensors [SHA256 ${parentSha.slice(0, 10)} · legacy 0badc0de]`,
+    );
+    expect(lines[3]).toBe(`│     found: ${parent} (by sha256)`);
+    expect(lines[4]).toBe(`└─ B: realistic.safetensors [SHA256 bbbbbbbbbb · legacy 12345678]`);
+
+    const json = await runCli("lineage", merged, "--json");
+    expect(json.code, json.stderr).toBe(0);
+    const tree = JSON.parse(json.stdout);
+    expect(tree.parents.map((p: { name: string }) => p.name)).toEqual([
+      "anime-base.safetensors",
+      "realistic.safetensors",
+    ]);
+    expect(tree.parents[0].found).toBeUndefined();
+  });
+
+  it("says so when a file records no merge", async () => {
+    const plain = join(dir, "plain.safetensors");
+    await writeSyntheticCheckpoint(plain, { ...micro, seed: 43 });
+    const { code, stdout } = await runCli("lineage", plain);
+    expect(code).toBe(0);
+    expect(stdout).toContain("(no merge recorded in this file's metadata)");
+  });
+});
