@@ -1,17 +1,11 @@
 import { GyozaError, type GyozaErrorCode } from "../../errors.js";
 import type { ByteSource } from "../byte-source.js";
-import { applyBuild, applyReduce, type Fail, persistentLoad, resolveGlobal, smallest } from "./allowlist.js";
+import { applyBuild, applyReduce, type Fail, persistentLoad, resolveGlobal } from "./allowlist.js";
 import { ByteCursor } from "./byte-cursor.js";
-import {
-  MAX_CONTAINER_ENTRIES,
-  MAX_GLOBAL_NAME_BYTES,
-  MAX_LONG_BYTES,
-  MAX_MARK_DEPTH,
-  MAX_MEMO_ENTRIES,
-  MAX_STACK_DEPTH,
-  MAX_STRING_BYTES,
-} from "./limits.js";
+import { decodeLong, parseQuotedString } from "./decode-scalars.js";
+import { MAX_GLOBAL_NAME_BYTES, MAX_LONG_BYTES, MAX_STRING_BYTES } from "./limits.js";
 import { CALLING_OPCODES, describeOpcode, OPCODE_NAMES } from "./opcodes.js";
+import { PickleMachine, registerStorage } from "./pickle-machine.js";
 import {
   PickleDict,
   PickleGlobal,
@@ -46,9 +40,6 @@ const PROTOCOL_0_NAMES = new Set(["STRING"]);
  */
 export async function interpretPickle(source: ByteSource, start = 0): Promise<PickleResult> {
   const cursor = new ByteCursor(source, start);
-  const stack: PickleValue[] = [];
-  const marks: number[] = [];
-  const memo = new Map<number, PickleValue>();
   const globals = new Set<string>();
   const opcodes = new Set<string>();
   const storages = new Map<string, TorchStorageRef>();
@@ -58,37 +49,11 @@ export async function interpretPickle(source: ByteSource, start = 0): Promise<Pi
   const fail: Fail = (code: GyozaErrorCode, message: string) =>
     new GyozaError(code, `${message} (${opcodeName} at byte ${opcodeOffset})`, { file: source.name });
   const what = () => `${opcodeName} at byte ${opcodeOffset}`;
+  const machine = new PickleMachine(fail);
+  const push = (value: PickleValue) => machine.push(value);
+  const pop = () => machine.pop();
+  const top = () => machine.top();
 
-  const push = (value: PickleValue) => {
-    if (stack.length >= MAX_STACK_DEPTH) throw fail("limit", `stack deeper than ${MAX_STACK_DEPTH}`);
-    stack.push(value);
-  };
-  const pop = (): PickleValue => {
-    if (stack.length <= (marks.at(-1) ?? 0)) throw fail("format", "stack underflow");
-    return stack.pop()!;
-  };
-  const top = (): PickleValue => {
-    if (stack.length <= (marks.at(-1) ?? 0)) throw fail("format", "stack underflow");
-    return stack[stack.length - 1]!;
-  };
-  const popMark = (): PickleValue[] => {
-    const mark = marks.pop();
-    if (mark === undefined) throw fail("format", "no MARK to close");
-    const items = stack.splice(mark);
-    if (items.length > MAX_CONTAINER_ENTRIES) throw fail("limit", `more than ${MAX_CONTAINER_ENTRIES} items`);
-    return items;
-  };
-  const memoPut = (index: number) => {
-    if (!memo.has(index) && memo.size >= MAX_MEMO_ENTRIES) {
-      throw fail("limit", `memo larger than ${MAX_MEMO_ENTRIES} entries`);
-    }
-    memo.set(index, top());
-  };
-  const memoGet = (index: number) => {
-    const value = memo.get(index);
-    if (value === undefined) throw fail("format", `memo entry ${index} was never stored`);
-    push(value);
-  };
   const sized = async (length: number | bigint): Promise<number> => {
     if (length < 0) throw fail("format", `declares a negative length ${length}`);
     if (length > cursor.remaining) {
@@ -111,18 +76,6 @@ export async function interpretPickle(source: ByteSource, start = 0): Promise<Pi
     globals.add(qualified);
     push(resolveGlobal(qualified, fail));
   };
-  const setItems = (target: PickleValue, items: PickleValue[]) => {
-    if (!(target instanceof PickleDict)) throw fail("format", "SETITEM on a non-dict");
-    if (items.length % 2 !== 0) throw fail("format", "odd number of items for a dict");
-    for (let i = 0; i < items.length; i += 2) target.entries.set(items[i]!, items[i + 1]!);
-    if (target.entries.size > MAX_CONTAINER_ENTRIES) throw fail("limit", "dict too large");
-  };
-  const appendItems = (target: PickleValue, items: PickleValue[]) => {
-    if (!(target instanceof PickleList)) throw fail("format", "APPEND on a non-list");
-    if (target.items.length + items.length > MAX_CONTAINER_ENTRIES) throw fail("limit", "list too large");
-    for (const item of items) target.items.push(item);
-  };
-
   for (;;) {
     opcodeOffset = cursor.position;
     opcodeName = "end of data";
@@ -150,12 +103,11 @@ export async function interpretPickle(source: ByteSource, start = 0): Promise<Pi
         break;
       }
       case "STOP": {
-        if (marks.length > 0 || stack.length !== 1) throw fail("format", "STOP with an unbalanced stack");
-        return { value: stack[0]!, endOffset: cursor.position, globals, opcodes, storages };
+        if (!machine.balanced) throw fail("format", "STOP with an unbalanced stack");
+        return { value: machine.stack[0]!, endOffset: cursor.position, globals, opcodes, storages };
       }
       case "MARK":
-        if (marks.length >= MAX_MARK_DEPTH) throw fail("limit", `MARKs nested deeper than ${MAX_MARK_DEPTH}`);
-        marks.push(stack.length);
+        machine.mark();
         break;
       case "EMPTY_DICT":
         push(new PickleDict());
@@ -177,22 +129,22 @@ export async function interpretPickle(source: ByteSource, start = 0): Promise<Pi
         break;
       case "BINPUT":
         need(1);
-        memoPut(cursor.u8());
+        machine.memoPut(cursor.u8());
         break;
       case "LONG_BINPUT":
         need(4);
-        memoPut(cursor.u32());
+        machine.memoPut(cursor.u32());
         break;
       case "MEMOIZE":
-        memoPut(memo.size);
+        machine.memoPut(machine.memoSize);
         break;
       case "BINGET":
         need(1);
-        memoGet(cursor.u8());
+        machine.memoGet(cursor.u8());
         break;
       case "LONG_BINGET":
         need(4);
-        memoGet(cursor.u32());
+        machine.memoGet(cursor.u32());
         break;
       case "BININT1":
         need(1);
@@ -257,7 +209,7 @@ export async function interpretPickle(source: ByteSource, start = 0): Promise<Pi
         push(parseQuotedString(await cursor.line(MAX_STRING_BYTES, what()), fail));
         break;
       case "TUPLE":
-        push(new PickleTuple(popMark()));
+        push(new PickleTuple(machine.popMark()));
         break;
       case "TUPLE1":
       case "TUPLE2":
@@ -269,33 +221,33 @@ export async function interpretPickle(source: ByteSource, start = 0): Promise<Pi
         break;
       }
       case "LIST":
-        push(new PickleList(popMark()));
+        push(new PickleList(machine.popMark()));
         break;
       case "DICT": {
         const dict = new PickleDict();
-        setItems(dict, popMark());
+        machine.setItems(dict, machine.popMark());
         push(dict);
         break;
       }
       case "APPEND": {
         const item = pop();
-        appendItems(top(), [item]);
+        machine.appendItems(top(), [item]);
         break;
       }
       case "APPENDS": {
-        const items = popMark();
-        appendItems(top(), items);
+        const items = machine.popMark();
+        machine.appendItems(top(), items);
         break;
       }
       case "SETITEM": {
         const value = pop();
         const key = pop();
-        setItems(top(), [key, value]);
+        machine.setItems(top(), [key, value]);
         break;
       }
       case "SETITEMS": {
-        const items = popMark();
-        setItems(top(), items);
+        const items = machine.popMark();
+        machine.setItems(top(), items);
         break;
       }
       case "GLOBAL": {
@@ -353,41 +305,4 @@ export async function interpretPickle(source: ByteSource, start = 0): Promise<Pi
         if (!PROTOCOL_0_NAMES.has(name)) throw fail("format", `unsupported pickle opcode ${name}`);
     }
   }
-}
-
-/** The same key must always name the same storage. */
-function registerStorage(
-  storages: Map<string, TorchStorageRef>,
-  storage: TorchStorageRef,
-  fail: Fail,
-): TorchStorageRef {
-  const known = storages.get(storage.key);
-  if (!known) {
-    storages.set(storage.key, storage);
-    return storage;
-  }
-  if (known.dtype !== storage.dtype || known.numel !== storage.numel) {
-    throw fail("format", `storage ${storage.key} is declared twice with different dtype or size`);
-  }
-  return known;
-}
-
-/** Little-endian two's-complement integer (LONG1/LONG4). */
-function decodeLong(bytes: Uint8Array): number | bigint {
-  if (bytes.byteLength === 0) return 0;
-  let value = 0n;
-  for (let i = bytes.byteLength - 1; i >= 0; i--) value = (value << 8n) | BigInt(bytes[i]!);
-  if (bytes[bytes.byteLength - 1]! & 0x80) value -= 1n << BigInt(bytes.byteLength * 8);
-  return smallest(value);
-}
-
-/** Protocol-0 STRING: a quoted literal; escapes are not needed by checkpoints and are refused. */
-function parseQuotedString(line: string, fail: Fail): string {
-  const quote = line[0];
-  if (line.length < 2 || (quote !== "'" && quote !== '"') || line.at(-1) !== quote) {
-    throw fail("format", "STRING argument is not quoted");
-  }
-  const body = line.slice(1, -1);
-  if (body.includes("\\")) throw fail("format", "STRING escapes are not supported");
-  return body;
 }
