@@ -1,3 +1,4 @@
+export { fusedMultiplyAddF32 } from "./fused-multiply-add.js";
 export { createJsKernel } from "./js-kernel.js";
 export { KERNEL_ENV_VARIABLE, type KernelPreference, loadKernel } from "./load-kernel.js";
 export {
