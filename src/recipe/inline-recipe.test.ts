@@ -95,6 +95,20 @@ describe("recipeFromInlineArgs", () => {
     }
   });
 
+  it("rejects more models than the method takes, and a missing output", () => {
+    for (const args of [
+      { a: "a", b: "b", c: "c", method: "weighted_sum", output: "o" },
+      { a: "a", b: "b", method: "weighted_sum", output: "" },
+    ]) {
+      try {
+        recipeFromInlineArgs(args);
+        expect.unreachable();
+      } catch (error) {
+        expect(isGyozaError(error, "usage")).toBe(true);
+      }
+    }
+  });
+
   it("rejects a missing model for a three-input method", () => {
     try {
       recipeFromInlineArgs({ a: "a", b: "b", method: "add_difference", output: "o" });

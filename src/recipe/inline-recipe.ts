@@ -1,3 +1,4 @@
+import { GyozaError } from "../errors.js";
 import {
   type BlockRule,
   builtinMethods,
@@ -48,6 +49,17 @@ export function recipeFromInlineArgs(
 ): Recipe {
   const method = findMethod(methods, args.method, "method");
   const files = [args.a, args.b, args.c].filter((file): file is string => file !== undefined);
+  if (files.length > method.inputs.length) {
+    throw new GyozaError(
+      "usage",
+      `${method.id} takes ${method.inputs.length} models (${method.inputs.map((i) => i.name).join(", ")}), got ${files.length}`,
+    );
+  }
+  if (args.output.trim() === "") {
+    throw new GyozaError("usage", "the one-step form needs an output file", {
+      fix: "add -o OUTPUT.safetensors",
+    });
+  }
   const inputs: Record<string, { path: string }> = {};
   const stepInputs: Record<string, string> = {};
   method.inputs.forEach((input, i) => {
