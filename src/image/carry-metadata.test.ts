@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { copyMetadata, type ImageBytes, readMetadataOf, stripMetadata } from "./carry-metadata.js";
@@ -14,16 +15,21 @@ function fixture(stem: string): ImageBytes {
   return { bytes: readFileSync(`${FIXTURE_IMAGE_DIR}${found.expected.file}`), name: found.expected.file };
 }
 
-/** The bytes that make up the picture, which metadata writes must never touch. */
-function pixelData(bytes: Uint8Array): Uint8Array[] {
-  if (bytes[0] === 0x89)
-    return splitPng(bytes)
-      .filter((c) => !["tEXt", "zTXt", "iTXt", "eXIf"].includes(c.type))
-      .map((c) => c.bytes);
-  if (bytes[0] === 0xff) return [splitJpeg(bytes).rest];
-  return splitWebp(bytes)
-    .filter((c) => !["EXIF", "XMP ", "VP8X"].includes(c.fourcc))
-    .map((c) => c.bytes);
+/** A digest of the bytes that make up the picture, which metadata writes must never touch. */
+function pixelData(bytes: Uint8Array): string {
+  const parts =
+    bytes[0] === 0x89
+      ? splitPng(bytes)
+          .filter((c) => !["tEXt", "zTXt", "iTXt", "eXIf"].includes(c.type))
+          .map((c) => c.bytes)
+      : bytes[0] === 0xff
+        ? [splitJpeg(bytes).rest]
+        : splitWebp(bytes)
+            .filter((c) => !["EXIF", "XMP ", "VP8X"].includes(c.fourcc))
+            .map((c) => c.bytes);
+  const hash = createHash("sha256");
+  for (const part of parts) hash.update(part);
+  return `${parts.length} parts, sha256 ${hash.digest("hex")}`;
 }
 
 async function generationOf(image: ImageBytes) {
