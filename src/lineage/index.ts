@@ -15,6 +15,12 @@ export {
   readCivitaiFacts,
 } from "./civitai-facts.js";
 export {
+  type ImportedRecipe,
+  type ImportOptions,
+  importMergeRecipe,
+  type NotCarried,
+} from "./import-merge-recipe.js";
+export {
   asObject,
   describeMergeRecipe,
   type MechaSummary,
