@@ -35,7 +35,10 @@ export function registerImage(program: Command): void {
     )
     .argument("<images...>", "PNG, JPEG or WebP files")
     .option("--json", "print a JSON array of { file, container, generation, texts, warnings }")
-    .option("--no-stealth", "do not look for stealth pnginfo hidden in PNG pixels")
+    .option(
+      "--no-stealth",
+      "never decode PNG pixels to look for stealth pnginfo (done only when no text chunk has any)",
+    )
     .action(async (images: string[], options: { json?: boolean; stealth: boolean }) => {
       const reports: unknown[] = [];
       let failed = false;
@@ -132,19 +135,20 @@ async function imageReport(file: string, stealth: boolean): Promise<ImageReport>
     const metadata: ImageMetadata = await readImageMetadata(source);
     const texts = metadata.texts.map(({ key, origin, text }) => ({ key, origin, text }));
     const warnings = [...metadata.warnings];
-    if (stealth && metadata.container === "png") {
+    let generation = detectGeneration(textsByKey(texts));
+    // Pixels are decoded only for a PNG whose chunks hold no generation metadata: the one case where
+    // stealth pnginfo is the only record (A1111's stealth extension).
+    if (!generation && stealth && metadata.container === "png") {
       const hidden = await readStealthPngInfo(source).catch((error: unknown) => {
         if (!isGyozaError(error)) throw error;
         warnings.push(`stealth pnginfo: ${error.message}`);
         return undefined;
       });
-      if (hidden)
+      if (hidden) {
         texts.push({ key: "stealth_pnginfo", origin: `PNG pixels (${hidden.signature})`, text: hidden.text });
+        generation = detectGeneration({ parameters: hidden.text });
+      }
     }
-    const byKey = textsByKey(texts);
-    let generation = detectGeneration(byKey);
-    if (!generation && byKey.stealth_pnginfo !== undefined)
-      generation = detectGeneration({ parameters: byKey.stealth_pnginfo });
     return {
       file,
       container: metadata.container,
