@@ -33,7 +33,9 @@ export function nearestPreset(
       if (count === 0) continue;
       const distance = Math.sqrt(sum / count);
       // On a tie (COSINE is exactly 1 − REVERSE_COSINE) the unswapped reading wins.
-      if (!best || distance < best.distance - PRESET_TIE) best = { name: preset.name, swapped, distance };
+      const tie = best !== null && Math.abs(distance - best.distance) <= PRESET_TIE;
+      if (!best || distance < best.distance - PRESET_TIE || (tie && best.swapped && !swapped))
+        best = { name: preset.name, swapped, distance };
     }
   }
   return best;
