@@ -14,6 +14,7 @@ export {
 } from "./slots.js";
 export { CURVE_NAMES, type CurveName, curveValues } from "./weight-curves.js";
 export {
+  alphaForKey,
   type KeyWeights,
   keyWeights,
   parseWeightArgument,

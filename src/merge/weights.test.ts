@@ -3,7 +3,7 @@ import { isGyozaError } from "../errors.js";
 import { elementalRemainder } from "./elemental.js";
 import { unetSlotsOf } from "./slots.js";
 import { curveValues } from "./weight-curves.js";
-import { keyWeights, parseWeightArgument, resolveWeights } from "./weights.js";
+import { alphaForKey, keyWeights, parseWeightArgument, resolveWeights } from "./weights.js";
 
 const unet = (family: "sd1" | "sdxl") => unetSlotsOf(family);
 const UNET = "model.diffusion_model.";
@@ -215,5 +215,19 @@ describe("resolveWeights with an explicit BASE", () => {
     const vector = resolveWeights({ values: new Array(25).fill(0.4), base: 0.6 }, "sd1");
     expect(vector.BASE).toBe(0.6);
     expect(vector.IN11).toBe(0.4);
+  });
+});
+
+describe("alphaForKey", () => {
+  it("answers per key for a preset with --base and an override", () => {
+    const alpha = alphaForKey("COSINE", "sd1", {
+      base: 0.3,
+      overrides: [{ block: "OUT04", pattern: "attn2", value: 0.2 }],
+    });
+    expect(alpha(`${UNET}input_blocks.0.0.weight`)).toBe(1);
+    expect(alpha(`${UNET}middle_block.1.proj_in.weight`)).toBe(0.5);
+    expect(alpha(`${UNET}output_blocks.4.1.transformer_blocks.0.attn2.to_q.weight`)).toBe(0.2);
+    expect(alpha("cond_stage_model.transformer.text_model.final_layer_norm.weight")).toBe(0.3);
+    expect(alpha("cond_stage_model.transformer.text_model.embeddings.position_ids")).toBeNull();
   });
 });

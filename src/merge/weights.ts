@@ -163,6 +163,24 @@ export function keyWeights(
 }
 
 /**
+ * The alpha of every key for one weight spec: block weight, BASE, elemental overrides, null for
+ * tensors that are not merged. `alphaForKey("COSINE", "sd1")(key)`.
+ */
+export function alphaForKey(
+  spec: WeightSpec,
+  family: Family,
+  options: ResolveOptions & { rule?: BlockRule; overrides?: readonly ElementalOverride[] } = {},
+): (key: string) => number | null {
+  const weights = keyWeights(
+    resolveWeights(spec, family, options),
+    family,
+    options.rule,
+    options.overrides ?? [],
+  );
+  return (key) => weights.weightForKey(key);
+}
+
+/**
  * Parses a weight as typed on the command line: `0.3`, `0,0.1,…` (supermerger's comma list,
  * BASE first when 26 values), or a preset name.
  */
