@@ -1,4 +1,5 @@
 import { GyozaError } from "../errors.js";
+import { openCheckpoint } from "../io/open-checkpoint.js";
 import type { ElementalOverride } from "../merge/index.js";
 import { type Recipe, recipeFromData } from "../recipe/index.js";
 import {
@@ -8,7 +9,7 @@ import {
   mergeRecipeParents,
   mergeRecipeTool,
 } from "./merge-recipes.js";
-import type { HashIndex } from "./search-by-hash.js";
+import { HashIndex } from "./search-by-hash.js";
 
 /** Something the source recipe records that the gyoza recipe does not reproduce. */
 export interface NotCarried {
@@ -29,6 +30,8 @@ export interface ImportedRecipe {
 export interface ImportOptions {
   /** Searched files: inputs found by sha256 get their real path. */
   index?: HashIndex;
+  /** The file the metadata came from, for error messages. */
+  file?: string;
   /** Output path written into the recipe (default: from custom_name, else imported.safetensors). */
   outputPath?: string;
 }
@@ -81,6 +84,7 @@ export function importMergeRecipe(
   const source = asObject(metadata.sd_merge_recipe);
   if (!source) {
     throw new GyozaError("recipe", "the file carries no sd_merge_recipe to import", {
+      file: options.file,
       fix: metadata.gyoza_recipe
         ? "it was made by gyoza: its recipe replays as is (gyoza replay)"
         : undefined,
@@ -194,7 +198,11 @@ export function importMergeRecipe(
   };
   if (bake)
     lost("bake_in_vae", "the VAE is recorded by name only: check output.vae.file points at it", false);
-  return { tool, recipe: recipeFromData(data, { sourceName: "sd_merge_recipe (imported)" }), notCarried };
+  return {
+    tool,
+    recipe: recipeFromData(data, { sourceName: `${options.file ?? "metadata"} (imported sd_merge_recipe)` }),
+    notCarried,
+  };
 }
 
 function readA1111Extras(
@@ -252,3 +260,23 @@ function parseVector(value: unknown): number[] | undefined {
 
 const isSet = (value: unknown) =>
   value !== undefined && value !== null && value !== "" && !(Array.isArray(value) && value.length === 0);
+
+/** Opens a file and imports its `sd_merge_recipe`, finding inputs by sha256 under `searchDirs`. */
+export async function importMergeRecipeFromFile(
+  path: string,
+  options: { searchDirs?: readonly string[]; hashCacheDir?: string | false; outputPath?: string } = {},
+): Promise<ImportedRecipe> {
+  const checkpoint = await openCheckpoint(path);
+  const metadata = { ...checkpoint.metadata };
+  await checkpoint.close();
+  const index = options.searchDirs?.length
+    ? await HashIndex.build(options.searchDirs, {
+        ...(options.hashCacheDir !== undefined ? { cacheDir: options.hashCacheDir } : {}),
+      })
+    : undefined;
+  return importMergeRecipe(metadata, {
+    file: path,
+    ...(index ? { index } : {}),
+    ...(options.outputPath ? { outputPath: options.outputPath } : {}),
+  });
+}

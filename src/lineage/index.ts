@@ -18,6 +18,7 @@ export {
   type ImportedRecipe,
   type ImportOptions,
   importMergeRecipe,
+  importMergeRecipeFromFile,
   type NotCarried,
 } from "./import-merge-recipe.js";
 export {

@@ -6,6 +6,7 @@ import { registerInspect } from "./inspect.js";
 import { registerLineage } from "./lineage.js";
 import { registerMerge } from "./merge.js";
 import { registerPresets } from "./presets.js";
+import { registerRecipe } from "./recipe.js";
 import { registerReplay } from "./replay.js";
 import { registerSynth } from "./synth.js";
 
@@ -20,4 +21,5 @@ export function registerCommands(program: Command): void {
   registerPresets(program);
   registerReplay(program);
   registerLineage(program);
+  registerRecipe(program);
 }

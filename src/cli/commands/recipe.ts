@@ -1,0 +1,80 @@
+import { writeFile } from "node:fs/promises";
+import type { Command } from "commander";
+import { GyozaError } from "../../errors.js";
+import { defaultHashCacheDir } from "../../hash/index.js";
+import { ioError } from "../../io/byte-source.js";
+import { type ImportedRecipe, importMergeRecipeFromFile } from "../../lineage/index.js";
+import { saveRecipe } from "../../recipe/index.js";
+import { printJson } from "../output.js";
+
+interface RecipeFromFlags {
+  output?: string;
+  search?: string[];
+  model?: string;
+  json?: boolean;
+  cache: boolean;
+}
+
+export function registerRecipe(program: Command): void {
+  const recipe = program.command("recipe").description("work with gyoza recipes");
+  recipe
+    .command("from")
+    .description(
+      "import the A1111 / supermerger sd_merge_recipe of a merged file into an equivalent gyoza recipe, listing what cannot be carried over",
+    )
+    .argument("<file>", "a merged .safetensors whose metadata holds sd_merge_recipe")
+    .option("-o, --output <recipe>", "write the recipe here (default: print it)")
+    .option(
+      "--search <dirs...>",
+      "folders where the inputs are found by sha256 (their paths go into the recipe)",
+    )
+    .option(
+      "--model <path>",
+      "output.path of the recipe (default: from custom_name, else imported.safetensors)",
+    )
+    .option("--no-cache", "do not use the hash cache")
+    .option("--json", "print { tool, recipe, notCarried } as JSON")
+    .action(async (file: string, flags: RecipeFromFlags) => {
+      const imported = await importMergeRecipeFromFile(file, {
+        ...(flags.search ? { searchDirs: flags.search } : {}),
+        hashCacheDir: flags.cache ? defaultHashCacheDir() : false,
+        ...(flags.model ? { outputPath: flags.model } : {}),
+      });
+      if (flags.json) printJson(imported);
+      else if (imported.recipe && flags.output) {
+        await writeFile(flags.output, recipeText(imported, file)).catch((cause) => {
+          throw ioError(flags.output!, cause);
+        });
+        process.stdout.write(`wrote ${flags.output}\n${formatNotCarried(imported)}`);
+      } else if (imported.recipe) process.stdout.write(recipeText(imported, file));
+      else process.stdout.write(formatNotCarried(imported));
+      if (!imported.recipe) {
+        throw new GyozaError("recipe", `the ${imported.tool} merge cannot be expressed as a gyoza recipe`, {
+          file,
+          fix: "see the reasons listed above",
+        });
+      }
+    });
+}
+
+/** The recipe's YAML, headed by comments saying where it came from and what it leaves out. */
+export function recipeText(imported: ImportedRecipe, file: string): string {
+  const header = [`# imported from the ${imported.tool} sd_merge_recipe of ${file}`];
+  for (const line of formatNotCarried(imported).trimEnd().split("\n")) if (line) header.push(`# ${line}`);
+  return `${header.join("\n")}\n${saveRecipe(imported.recipe!)}`;
+}
+
+export function formatNotCarried(imported: ImportedRecipe): string {
+  if (imported.notCarried.length === 0) return "everything recorded was carried over\n";
+  const changes = imported.notCarried.some((entry) => entry.changesResult);
+  const lines = [
+    changes
+      ? "not carried over (! = the result will differ from the original file):"
+      : "not carried over (metadata or rounding only):",
+  ];
+  for (const entry of imported.notCarried) {
+    const value = entry.value === undefined ? "" : ` = ${JSON.stringify(entry.value)}`;
+    lines.push(`  ${entry.changesResult ? "!" : "-"} ${entry.field}${value}: ${entry.reason}`);
+  }
+  return `${lines.join("\n")}\n`;
+}
