@@ -112,6 +112,26 @@ describe("resolveWeights", () => {
     );
   });
 
+  it("rejects a misspelt field of a weight object with did-you-mean", () => {
+    try {
+      resolveWeights({ curve: "cosine", mx: 0.9 } as never, "sd1", { path: "steps.mix.alpha" });
+      expect.unreachable();
+    } catch (error) {
+      expect(isGyozaError(error, "recipe")).toBe(true);
+      expect((error as { path?: string }).path).toBe("steps.mix.alpha.mx");
+      expect((error as { fix?: string }).fix).toBe('did you mean "max"?');
+    }
+  });
+
+  it("rejects a weight object naming two forms, or a non-finite base", () => {
+    expectRecipeError(
+      () => resolveWeights({ preset: "COSINE", value: 1 } as never, "sd1"),
+      "alpha",
+      /not several/,
+    );
+    expectRecipeError(() => resolveWeights({ preset: "COSINE", base: Number.NaN }, "sd1"), "alpha.base");
+  });
+
   it("rejects an unknown preset with did-you-mean", () => {
     try {
       resolveWeights("REVERSE_COSINES", "sd1", { path: "steps.mix.alpha" });

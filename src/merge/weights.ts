@@ -1,4 +1,4 @@
-import { GyozaError, isGyozaError } from "../errors.js";
+import { didYouMean, GyozaError, isGyozaError } from "../errors.js";
 import { slotOfKey } from "./block-map.js";
 import { type CompiledOverride, compileOverrides, type ElementalOverride, overrideFor } from "./elemental.js";
 import { builtinPresets, findPreset, type PresetTable, translateSd1ToSdxl } from "./presets.js";
@@ -61,6 +61,12 @@ function unetAndBase(
   }
   if (typeof spec === "string") return fromPreset(spec, undefined, family, options, path);
   if (isVector(spec)) return fromVector(spec, family, path);
+  if (typeof spec !== "object" || spec === null) {
+    throw new GyozaError("recipe", "a weight is a number, a list of numbers, a preset name or a curve", {
+      path,
+    });
+  }
+  checkSpecFields(spec, path);
   if ("preset" in spec) return fromPreset(spec.preset, spec.base, family, options, path);
   if ("value" in spec) {
     const scalar = unetAndBase(spec.value, family, options, `${path}.value`);
@@ -124,6 +130,41 @@ function fromVector(
       ? "25 (IN00..OUT11) or 26 (BASE first)"
       : "19, 20 (BASE first), 21 (+VAE) or an SD1 25/26";
   throw new GyozaError("recipe", `a ${family} weight vector has ${sizes} values, got ${n}`, { path });
+}
+
+/** The fields each object form allows, keyed by the field that names the form. */
+const SPEC_FIELDS: Readonly<Record<string, readonly string[]>> = {
+  preset: ["preset", "base"],
+  value: ["value", "base"],
+  values: ["values", "base"],
+  curve: ["curve", "min", "max", "base"],
+};
+
+function checkSpecFields(spec: object, path: string): void {
+  const fields = Object.keys(spec);
+  const forms = fields.filter((field) => field in SPEC_FIELDS);
+  if (forms.length !== 1) {
+    throw new GyozaError(
+      "recipe",
+      forms.length === 0
+        ? "a weight object needs one of preset, value, values or curve"
+        : `a weight is one of ${forms.join(", ")}, not several`,
+      { path },
+    );
+  }
+  const allowed = SPEC_FIELDS[forms[0]!]!;
+  for (const field of fields) {
+    if (allowed.includes(field)) continue;
+    const guess = didYouMean(field, allowed);
+    throw new GyozaError("recipe", `unknown field "${field}" in a ${forms[0]} weight`, {
+      path: `${path}.${field}`,
+      fix: guess ? `did you mean "${guess}"?` : `fields: ${allowed.join(", ")}`,
+    });
+  }
+  for (const field of ["base", "min", "max", "value"] as const) {
+    const value = (spec as Record<string, unknown>)[field];
+    if (value !== undefined) checkFinite(value as number, `${path}.${field}`);
+  }
 }
 
 function isVector(spec: WeightSpec): spec is readonly number[] {
