@@ -160,11 +160,12 @@ describe("importMergeRecipe from supermerger", () => {
 
   it("carries elemental rules over as overrides and reports the ones it cannot read", () => {
     const { recipe, notCarried } = importMergeRecipe(
-      supermerger({ elemental_merge: "OUT04:attn2:0.2\nNOT IN00 IN01::0.9,garbage" }),
+      supermerger({ elemental_merge: "OUT04:attn2:0.2\nNOT IN00 IN01::0.9,garbage, :NOT attn proj:0.1" }),
     );
     expect(recipe!.steps.merge!.overrides).toEqual([
       { block: "OUT04", pattern: "attn2", value: 0.2 },
       { block: "NOT IN00 IN01", pattern: "", value: 0.9 },
+      { block: "*", pattern: "NOT attn proj", value: 0.1 },
     ]);
     expect(notCarried).toContainEqual(
       expect.objectContaining({ field: "elemental_merge", changesResult: true }),

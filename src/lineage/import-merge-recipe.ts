@@ -230,7 +230,11 @@ function readA1111Extras(
     );
 }
 
-/** supermerger's elemental text: "BLOCKS:ELEMENTS:RATIO" rules, one per line or comma-separated. */
+/**
+ * supermerger's elemental text: "BLOCKS:ELEMENTS:RATIO" rules, one per line or comma-separated,
+ * later ones winning (https://github.com/hako-mikan/sd-webui-supermerger/blob/main/elemental_en.md):
+ * the same semantics as gyoza's overrides.
+ */
 function readElemental(
   value: unknown,
   overrides: ElementalOverride[],
@@ -243,11 +247,12 @@ function readElemental(
     .filter(Boolean)) {
     const parts = rule.split(":");
     const ratio = Number(parts[2]);
-    if (parts.length !== 3 || !Number.isFinite(ratio) || !parts[0]!.trim()) {
+    if (parts.length !== 3 || parts[2]!.trim() === "" || !Number.isFinite(ratio)) {
       lost("elemental_merge", `the rule "${rule}" is not BLOCKS:ELEMENTS:RATIO`, true);
       continue;
     }
-    overrides.push({ block: parts[0]!.trim(), pattern: parts[1]!.trim(), value: ratio });
+    // "If left blank, all Bloks will be applied" (supermerger elemental_en.md)
+    overrides.push({ block: parts[0]!.trim() || "*", pattern: parts[1]!.trim(), value: ratio });
   }
 }
 
