@@ -1,12 +1,15 @@
 import type { Command } from "commander";
 import { registerConvert } from "./convert.js";
+import { registerDiff } from "./diff.js";
 import { registerHash } from "./hash.js";
 import { registerImage } from "./image.js";
 import { registerInspect } from "./inspect.js";
 import { registerLineage } from "./lineage.js";
 import { registerMerge } from "./merge.js";
+import { registerParents } from "./parents.js";
 import { registerPresets } from "./presets.js";
 import { registerRecipe } from "./recipe.js";
+import { registerRecover } from "./recover.js";
 import { registerReplay } from "./replay.js";
 import { registerSynth } from "./synth.js";
 
@@ -22,4 +25,7 @@ export function registerCommands(program: Command): void {
   registerReplay(program);
   registerLineage(program);
   registerRecipe(program);
+  registerDiff(program);
+  registerRecover(program);
+  registerParents(program);
 }
