@@ -1,12 +1,17 @@
 import { GyozaError } from "../errors.js";
 import { BLOCK_RULE_DATA, MERGED_LEAF_NAMES, UNET_PREFIX } from "./block-rules.js";
-import { type BlockRule, type Family, inputBlockCount, outputBlockCount, type Slot } from "./slots.js";
+import {
+  type BlockRule,
+  type Family,
+  inputBlockCount,
+  numberedSlotName,
+  outputBlockCount,
+  type Slot,
+} from "./slots.js";
 
 const INPUT_BLOCK = /\.input_blocks\.(\d+)\./;
 const MIDDLE_BLOCK = /\.middle_block\.(\d+)\./;
 const OUTPUT_BLOCK = /\.output_blocks\.(\d+)\./;
-
-const pad2 = (n: number): string => String(n).padStart(2, "0");
 
 /** True when the tensor is a learned parameter that merges; false for buffers like `position_ids`. */
 export function isMergedTensorKey(key: string): boolean {
@@ -26,7 +31,7 @@ export function slotOfKey(key: string, family: Family, rule: BlockRule = "classi
     const match = data.outsideUnet[family].find((entry) => key.startsWith(entry.prefix));
     return match ? match.slot : "BASE";
   }
-  const lastOut = `OUT${pad2(outputBlockCount(family) - 1)}`;
+  const lastOut = numberedSlotName("OUT", outputBlockCount(family) - 1);
   for (const special of data.unetSpecial) {
     if (key.includes(special.contains)) return special.slot === "LAST_OUT" ? lastOut : special.slot;
   }
@@ -38,7 +43,7 @@ export function slotOfKey(key: string, family: Family, rule: BlockRule = "classi
   return "BASE";
 }
 
-function numberedSlot(prefix: string, index: number, count: number, key: string, family: Family): Slot {
+function numberedSlot(prefix: "IN" | "OUT", index: number, count: number, key: string, family: Family): Slot {
   if (index >= count) {
     throw new GyozaError(
       "architecture-mismatch",
@@ -49,5 +54,5 @@ function numberedSlot(prefix: string, index: number, count: number, key: string,
       },
     );
   }
-  return `${prefix}${pad2(index)}`;
+  return numberedSlotName(prefix, index);
 }

@@ -15,15 +15,18 @@ const UNET_BLOCKS: Readonly<Record<Family, { input: number; output: number }>> =
   sdxl: { input: 9, output: 9 },
 };
 
-const pad2 = (n: number): string => String(n).padStart(2, "0");
+/** `IN` + 4 → `IN04`: the slot name of a numbered block. */
+export function numberedSlotName(prefix: "IN" | "OUT", index: number): Slot {
+  return `${prefix}${String(index).padStart(2, "0")}`;
+}
 
 /** The UNet slots in preset order: IN00.., M00, OUT00.. (25 for sd1, 19 for sdxl). */
 export function unetSlotsOf(family: Family): readonly Slot[] {
   const { input, output } = UNET_BLOCKS[family];
   return [
-    ...Array.from({ length: input }, (_, i) => `IN${pad2(i)}`),
+    ...Array.from({ length: input }, (_, i) => numberedSlotName("IN", i)),
     "M00",
-    ...Array.from({ length: output }, (_, i) => `OUT${pad2(i)}`),
+    ...Array.from({ length: output }, (_, i) => numberedSlotName("OUT", i)),
   ];
 }
 

@@ -70,8 +70,3 @@ export type MethodRegistry = ReadonlyMap<string, MergeMethod>;
 
 /** Shorthand used by the kernels: round a double to the nearest f32 (ties to even). */
 export const f32: (value: number) => number = Math.fround;
-
-/** The parameter every block-weighted method shares. */
-export function alphaParam(description: string, defaultValue = 0.5): MethodParam {
-  return { name: "alpha", default: defaultValue, description, perBlock: true };
-}
