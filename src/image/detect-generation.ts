@@ -2,7 +2,11 @@ import { infoFromInfotext } from "./generators/a1111.js";
 import { infoFromComfyGraph } from "./generators/comfyui.js";
 import { type ComfyGraph, toComfyGraph, workflowToGraph } from "./generators/comfyui-graph.js";
 import type { GenerationInfo } from "./generators/generation-info.js";
-import { infoFromInvokeAiDream, infoFromInvokeAiMetadata } from "./generators/invokeai.js";
+import {
+  infoFromInvokeAiDream,
+  infoFromInvokeAiLegacy,
+  infoFromInvokeAiMetadata,
+} from "./generators/invokeai.js";
 import {
   infoFromFooocus,
   infoFromGradioJson,
@@ -11,6 +15,12 @@ import {
 } from "./generators/json-generators.js";
 import { parseJsonObject, parseLenientJson } from "./generators/lenient-json.js";
 import { infoFromNovelAi } from "./generators/novelai.js";
+import {
+  drawThingsJson,
+  EASY_DIFFUSION_MARKERS,
+  infoFromDrawThings,
+  infoFromEasyDiffusion,
+} from "./generators/other-generators.js";
 import { countA1111Pairs } from "./infotext.js";
 import { unwrapTextBundle } from "./text-bundle.js";
 
@@ -120,6 +130,12 @@ export function detectGeneration(texts: Record<string, string>): GenerationInfo 
   if (chunks.invokeai_metadata !== undefined)
     return infoFromInvokeAiMetadata(chunks.invokeai_metadata, texts);
   if (chunks.Dream !== undefined) return infoFromInvokeAiDream(chunks.Dream, texts);
+  if (chunks["sd-metadata"] !== undefined) return infoFromInvokeAiLegacy(chunks["sd-metadata"], texts);
+  if (EASY_DIFFUSION_MARKERS.some((key) => key in chunks)) return infoFromEasyDiffusion(chunks, texts);
+  if (commentJson && EASY_DIFFUSION_MARKERS.some((key) => key in commentJson))
+    return infoFromEasyDiffusion(commentJson, texts);
+  const drawThings = drawThingsJson(chunks["XML:com.adobe.xmp"] ?? chunks.xmp);
+  if (drawThings) return infoFromDrawThings(drawThings, texts);
   if (chunks.fooocus_scheme !== undefined || (parametersJson && "full_prompt" in parametersJson)) {
     if (parametersJson) return infoFromFooocus(chunks.parameters!, texts);
     if (infotext) return infoFromInfotext(infotext, "fooocus", texts);
@@ -139,4 +155,12 @@ export function detectGeneration(texts: Record<string, string>): GenerationInfo 
     return infoFromGradioJson(chunks.parameters!, texts);
   }
   return undefined;
+}
+
+/**
+ * Generation metadata recovered from stealth pnginfo: A1111 hides its infotext, NovelAI a JSON object
+ * of its PNG text fields.
+ */
+export function detectHiddenGeneration(text: string): GenerationInfo | undefined {
+  return detectGeneration(unwrapTextBundle(text) ?? { parameters: text });
 }

@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import { GyozaError, isGyozaError } from "../../errors.js";
 import { hashFiles } from "../../hash/index.js";
 import { copyMetadata, type ImageBytes, stripMetadata } from "../../image/carry-metadata.js";
-import { detectGeneration } from "../../image/detect-generation.js";
+import { detectGeneration, detectHiddenGeneration } from "../../image/detect-generation.js";
 import type { GenerationInfo } from "../../image/generators/generation-info.js";
 import {
   algorithmsFor,
@@ -146,7 +146,7 @@ async function imageReport(file: string, stealth: boolean): Promise<ImageReport>
       });
       if (hidden) {
         texts.push({ key: "stealth_pnginfo", origin: `PNG pixels (${hidden.signature})`, text: hidden.text });
-        generation = detectGeneration({ parameters: hidden.text });
+        generation = detectHiddenGeneration(hidden.text);
       }
     }
     return {

@@ -9,7 +9,9 @@ export type GeneratorId =
   | "fooocus"
   | "swarmui"
   | "stability-matrix"
-  | "hf-space";
+  | "hf-space"
+  | "easy-diffusion"
+  | "drawthings";
 
 /** A model, VAE, LoRA or embedding an image names; `hash` as recorded (AutoV2, AutoV3, SHA256, ...). */
 export interface ResourceRef {

@@ -87,3 +87,31 @@ export function infoFromInvokeAiDream(text: string, raw: Record<string, string>)
     if (info[key] === undefined) delete info[key];
   return info;
 }
+
+/** InvokeAI 2.x `sd-metadata`: `{model_weights, model_hash, image: {prompt: [{prompt, weight}], seed, steps, ...}}`. */
+export function infoFromInvokeAiLegacy(text: string, raw: Record<string, string>): GenerationInfo {
+  const info = emptyInfo("invokeai", raw);
+  const meta = parseJsonObject(text) ?? {};
+  const image = isRecord(meta.image) ? meta.image : {};
+  const prompts = Array.isArray(image.prompt) ? image.prompt.filter(isRecord) : [];
+  const promptText =
+    prompts.map((p) => toText(p.prompt)).find((p) => p !== undefined) ?? toText(image.prompt);
+  if (promptText !== undefined) {
+    // Legacy InvokeAI keeps the negative prompt in [brackets] inside the prompt.
+    const negatives = [...promptText.matchAll(/\[([^\]]*)\]/g)].map((m) => m[1]!.trim());
+    info.prompt = promptText.replace(/\[[^\]]*\]/g, "").trim();
+    if (negatives.length > 0) info.negativePrompt = negatives.join(", ");
+  }
+  info.seed = toSeed(image.seed);
+  info.steps = toNumber(image.steps);
+  info.cfgScale = toNumber(image.cfg_scale);
+  info.sampler = toText(image.sampler);
+  info.width = toNumber(image.width);
+  info.height = toNumber(image.height);
+  if (meta.model_weights !== undefined || meta.model_hash !== undefined) {
+    info.model = { name: toText(meta.model_weights), hash: toText(meta.model_hash) };
+  }
+  for (const key of Object.keys(info) as (keyof GenerationInfo)[])
+    if (info[key] === undefined) delete info[key];
+  return info;
+}

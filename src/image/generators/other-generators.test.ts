@@ -1,0 +1,86 @@
+import { describe, expect, it } from "vitest";
+import { detectGeneration, detectHiddenGeneration } from "../detect-generation.js";
+import { fixtureImages } from "../fixture-images.js";
+
+describe("front ends without a fixture image", () => {
+  it("recognises Easy Diffusion's one-chunk-per-setting PNG text", () => {
+    const info = detectGeneration({
+      prompt: "a bowl of gyoza",
+      negative_prompt: "blurry",
+      seed: "42",
+      use_stable_diffusion_model: "gyozaMix_v32",
+      sampler_name: "euler_a",
+      num_inference_steps: "25",
+      guidance_scale: "7.5",
+      width: "512",
+      height: "768",
+      use_lora_model: "detail",
+      lora_alpha: "0.5",
+    });
+    expect(info).toMatchObject({
+      generator: "easy-diffusion",
+      prompt: "a bowl of gyoza",
+      seed: 42,
+      steps: 25,
+      cfgScale: 7.5,
+      width: 512,
+      height: 768,
+      model: { name: "gyozaMix_v32" },
+      loras: [{ name: "detail", weight: 0.5 }],
+    });
+  });
+
+  it("recognises Draw Things settings inside the XMP packet", () => {
+    const json = JSON.stringify({
+      c: "a bowl of gyoza",
+      uc: "blurry",
+      scale: 6,
+      seed: 7,
+      steps: 30,
+      size: "640x512",
+      sampler: "DPM++ 2M Karras",
+      model: "sd_v1.5_f16.ckpt",
+      lora: [{ file: "detail_lora_f16.ckpt", weight: 0.6 }],
+    });
+    const xmp = `<x:xmpmeta><rdf:RDF><rdf:Description><exif:UserComment><rdf:Alt><rdf:li xml:lang="x-default">${json.replace(/"/g, "&quot;")}</rdf:li></rdf:Alt></exif:UserComment></rdf:Description></rdf:RDF></x:xmpmeta>`;
+    expect(detectGeneration({ "XML:com.adobe.xmp": xmp })).toMatchObject({
+      generator: "drawthings",
+      prompt: "a bowl of gyoza",
+      negativePrompt: "blurry",
+      cfgScale: 6,
+      width: 640,
+      height: 512,
+      loras: [{ name: "detail_lora_f16.ckpt", weight: 0.6 }],
+    });
+  });
+
+  it("recognises InvokeAI 2.x sd-metadata with its bracketed negative prompt", () => {
+    const meta = {
+      model_weights: "stable-diffusion-1.5",
+      model_hash: "cc6cb27103",
+      image: {
+        prompt: [{ prompt: "gyoza [blurry]", weight: 1 }],
+        seed: 9,
+        steps: 50,
+        cfg_scale: 7.5,
+        sampler: "k_lms",
+        width: 512,
+        height: 512,
+      },
+    };
+    expect(detectGeneration({ "sd-metadata": JSON.stringify(meta) })).toMatchObject({
+      generator: "invokeai",
+      prompt: "gyoza",
+      negativePrompt: "blurry",
+      model: { name: "stable-diffusion-1.5", hash: "cc6cb27103" },
+    });
+  });
+
+  it("reads NovelAI's stealth copy of its PNG fields", () => {
+    const novelai = fixtureImages().find((f) => f.stem === "novelai_enslo_novelai-curated_png")!;
+    expect(detectHiddenGeneration(novelai.expected.stealth_pnginfo!.text)).toMatchObject({
+      generator: "novelai",
+      seed: 2156638429,
+    });
+  });
+});
