@@ -1,6 +1,5 @@
 import { GyozaError, isGyozaError } from "../errors.js";
 import {
-  BLOCK_RULES,
   blockSelectorNames,
   builtinMethods,
   checkSpaces,
@@ -167,8 +166,6 @@ function checkParams(name: string, step: RecipeStep, method: MergeMethod, file?:
     }
     checkBlock(override.block, `${path}.block`, file);
   });
-  if (!BLOCK_RULES.includes(step.block_rule))
-    throw recipeError("unknown block rule", `steps.${name}.block_rule`, file);
 }
 
 function paramsFix(method: MergeMethod): string {
