@@ -26,7 +26,9 @@ export class BackgroundSha256 {
   }
 
   update(bytes: Uint8Array): void {
-    this.worker.postMessage(bytes);
+    // structured cloning a view copies its whole backing buffer: post exactly the viewed bytes
+    const exact = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+    this.worker.postMessage(exact ? bytes : Uint8Array.prototype.slice.call(bytes));
   }
 
   /** The hex digest of everything passed to `update`; ends the worker. */
