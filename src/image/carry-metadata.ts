@@ -38,9 +38,15 @@ export async function readMetadataOf(image: ImageBytes): Promise<ImageMetadata> 
   return readImageMetadata(new BufferByteSource(image.bytes, image.name));
 }
 
-function containerOf(image: ImageBytes): ImageContainer {
+function containerOf(image: ImageBytes, writing: boolean): ImageContainer {
   const container = sniffContainer(image.bytes.subarray(0, 12));
-  if (!container) throw new GyozaError("format", "not a PNG, JPEG or WebP image", { file: image.name });
+  if (!container) throw new GyozaError("format", "not a PNG, JPEG, WebP or AVIF image", { file: image.name });
+  if (writing && container === "avif") {
+    throw new GyozaError("usage", "writing metadata into AVIF is not supported (AVIF is read only)", {
+      file: image.name,
+      fix: "write the metadata into a PNG, JPEG or WebP copy",
+    });
+  }
   return container;
 }
 
@@ -105,8 +111,8 @@ export async function copyMetadata(
   target: ImageBytes,
   options: { allowLoss?: boolean } = {},
 ): Promise<MetadataWriteResult> {
-  const sourceContainer = containerOf(source);
-  const targetContainer = containerOf(target);
+  const sourceContainer = containerOf(source, false);
+  const targetContainer = containerOf(target, true);
   const sourceMeta = await readMetadataOf(source);
   const sourceTexts = textsByKey(sourceMeta.texts);
   if (Object.keys(sourceTexts).length === 0) {
@@ -146,7 +152,7 @@ export async function copyMetadata(
 
 /** Removes all text metadata (PNG text/eXIf, JPEG EXIF/XMP/IPTC/COM, WebP EXIF/XMP); pixels stay byte-identical. */
 export async function stripMetadata(image: ImageBytes): Promise<MetadataWriteResult> {
-  const container = containerOf(image);
+  const container = containerOf(image, true);
   const replaced = Object.keys(textsByKey((await readMetadataOf(image)).texts));
   const bytes =
     container === "png"

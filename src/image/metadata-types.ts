@@ -1,6 +1,7 @@
 /** What the container readers return: decoded text entries, never pixels. */
 
-export type ImageContainer = "png" | "jpeg" | "webp";
+/** `avif` (and HEIF) is read only. */
+export type ImageContainer = "png" | "jpeg" | "webp" | "avif";
 
 /** One piece of text found in an image, keyed the way tools name it. */
 export interface MetadataText {

@@ -62,6 +62,6 @@ describe("readImageMetadata on the shared fixtures", () => {
       new BufferByteSource(new TextEncoder().encode("hello world!"), "x.png"),
     ).catch((e) => e);
     expect(error).toBeInstanceOf(GyozaError);
-    expect(error.describe()).toMatch(/^x\.png: not a PNG, JPEG or WebP image/);
+    expect(error.describe()).toMatch(/^x\.png: not a PNG, JPEG, WebP or AVIF image/);
   });
 });
