@@ -5,6 +5,7 @@ import { readExifTexts } from "./exif-reader.js";
 import { buildExif } from "./exif-writer.js";
 import { makeExifSegment } from "./jpeg-writer.js";
 import { textsByKey } from "./metadata-types.js";
+import { MAX_PNG_CHUNKS } from "./png-reader.js";
 import { MAX_INFLATED_TEXT_BYTES } from "./png-text.js";
 import { makePngChunk, makePngTextChunk } from "./png-writer.js";
 import { readImageMetadata } from "./read-image-metadata.js";
@@ -71,6 +72,19 @@ describe("PNG readers on hostile input", () => {
       expect.stringMatching(/no valid keyword/),
       expect.stringMatching(/invalid zlib data/),
     ]);
+  });
+
+  it("stops after the chunk limit on a file of a quarter million empty chunks, quickly", async () => {
+    const png = buildPng(1, 1);
+    const filler = makePngChunk("teSt", new Uint8Array(0));
+    const hostile = Buffer.concat([
+      png.subarray(0, 33),
+      ...Array.from({ length: MAX_PNG_CHUNKS + 50_000 }, () => filler),
+    ]);
+    const started = performance.now();
+    const meta = await read(hostile);
+    expect(meta.warnings[0]).toMatch(new RegExp(`more than ${MAX_PNG_CHUNKS} chunks`));
+    expect(performance.now() - started).toBeLessThan(10_000);
   });
 
   it("stops at a chunk type that is not four letters", async () => {

@@ -1,6 +1,7 @@
 import type { ByteSource } from "../io/byte-source.js";
 import { readExifTexts } from "./exif-reader.js";
 import type { ImageMetadata, MetadataText } from "./metadata-types.js";
+import { ReadAhead } from "./read-ahead.js";
 import { decodeUtf8 } from "./text-codec.js";
 
 /** A JPEG before its scan data has a few dozen segments; more means we are reading garbage. */
@@ -31,8 +32,9 @@ export function isStandaloneMarker(marker: number): boolean {
 export async function readJpegSegments(source: ByteSource, warnings: string[]): Promise<JpegSegment[]> {
   const segments: JpegSegment[] = [];
   let offset = 2;
+  const reader = new ReadAhead(source);
   while (offset + 2 <= source.size && segments.length < MAX_JPEG_SEGMENTS) {
-    const head = await source.read(offset, Math.min(4, source.size - offset));
+    const head = await reader.read(offset, Math.min(4, source.size - offset));
     if (head[0] !== 0xff) {
       warnings.push(`expected a marker at offset ${offset}; stopped reading`);
       return segments;

@@ -4,13 +4,14 @@ import { crc32 } from "./crc32.js";
 import { readExifTexts } from "./exif-reader.js";
 import type { ImageMetadata, MetadataText } from "./metadata-types.js";
 import { decodePngText, type PngTextType } from "./png-text.js";
+import { ReadAhead } from "./read-ahead.js";
 
 export const PNG_SIGNATURE = Uint8Array.from([137, 80, 78, 71, 13, 10, 26, 10]);
 
 /** Text chunks are kilobytes (a big ComfyUI workflow a few MB); larger ones are skipped, not read. */
 export const MAX_TEXT_CHUNK_BYTES = 64 * 1024 * 1024;
-/** A 100 MB image in 8 KB IDATs has ~12k chunks; a million tiny chunks is a hostile file. */
-export const MAX_PNG_CHUNKS = 1_000_000;
+/** A 100 MB image in 8 KB IDATs has ~12k chunks; hundreds of thousands of tiny chunks is a hostile file. */
+export const MAX_PNG_CHUNKS = 200_000;
 
 const CHUNK_OVERHEAD_BYTES = 12; // length, type, CRC
 const TEXT_TYPES = new Set(["tEXt", "zTXt", "iTXt"]);
@@ -37,6 +38,7 @@ export async function readPngMetadata(
   let height: number | undefined;
   let offset = PNG_SIGNATURE.length;
   let sawEnd = false;
+  const reader = new ReadAhead(source);
   while (offset < source.size) {
     if (chunks.length >= MAX_PNG_CHUNKS) {
       warnings.push(`more than ${MAX_PNG_CHUNKS} chunks; stopped reading at offset ${offset}`);
@@ -47,7 +49,7 @@ export async function readPngMetadata(
       warnings.push(`${remaining} stray bytes at offset ${offset}, too few for a chunk`);
       break;
     }
-    const head = await source.read(offset, 8);
+    const head = await reader.read(offset, 8);
     const length = new DataView(head.buffer, head.byteOffset, 8).getUint32(0);
     const type = chunkType(head);
     if (!/^[A-Za-z]{4}$/.test(type)) {
@@ -67,7 +69,7 @@ export async function readPngMetadata(
         `${type} chunk at offset ${offset} of ${length} bytes is over the ${MAX_TEXT_CHUNK_BYTES}-byte limit; skipped`,
       );
     } else if (wanted) {
-      const whole = await source.read(offset + 4, length + 8);
+      const whole = await reader.read(offset + 4, length + 8);
       const body = whole.subarray(4, 4 + length);
       const stored = new DataView(whole.buffer, whole.byteOffset + 4 + length, 4).getUint32(0);
       const computed = crc32(whole.subarray(0, 4 + length));

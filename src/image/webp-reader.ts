@@ -2,6 +2,7 @@ import type { ByteSource } from "../io/byte-source.js";
 import { readExifTexts } from "./exif-reader.js";
 import { EXIF_APP1_HEADER, startsWithAscii } from "./jpeg-reader.js";
 import type { ImageMetadata, MetadataText } from "./metadata-types.js";
+import { ReadAhead } from "./read-ahead.js";
 import { decodeUtf8 } from "./text-codec.js";
 
 /** Metadata chunks are small; an EXIF chunk larger than this is skipped rather than read. */
@@ -27,8 +28,9 @@ export async function readWebpChunks(source: ByteSource, warnings: string[]): Pr
     warnings.push(`RIFF declares ${declaredEnd} bytes but the file has ${source.size}`);
   else end = declaredEnd;
   let offset = 12;
+  const reader = new ReadAhead(source);
   while (offset + 8 <= end && chunks.length < MAX_WEBP_CHUNKS) {
-    const head = await source.read(offset, 8);
+    const head = await reader.read(offset, 8);
     const fourcc = String.fromCharCode(...head.subarray(0, 4));
     const size = new DataView(head.buffer, head.byteOffset + 4, 4).getUint32(0, true);
     if (offset + 8 + size > end) {
