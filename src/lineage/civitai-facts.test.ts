@@ -53,8 +53,8 @@ describe("civitaiFacts", () => {
   it.each([
     ["ti_embedding_auroraneg.pt", { format: "PickleTensor", type: "TextualInversion" }],
     ["vae_kl_f8_tiny.ckpt", { format: "PickleTensor", type: "VAE" }],
-    // a toy-shaped Lightning file: not recognised as SD 1.x (type null), but its EMA makes it "full"
-    ["sd15_tiny_lightning.ckpt", { format: "PickleTensor", size: "full", type: null }],
+    // a Lightning training file: its EMA weights make it "full" (its type follows architecture detection)
+    ["sd15_tiny_lightning.ckpt", { format: "PickleTensor", size: "full" }],
     ["lora_many_tensors.pt", { format: "PickleTensor", type: "LORA" }],
   ] as const)("describes the torch fixture %s", async (name, expected) => {
     expect(await readCivitaiFacts(fixture(name))).toMatchObject(expected);
