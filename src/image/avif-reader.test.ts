@@ -5,7 +5,7 @@ import { detectGeneration } from "./detect-generation.js";
 import { buildExif } from "./exif-writer.js";
 import { textsByKey } from "./metadata-types.js";
 import { readImageMetadata } from "./read-image-metadata.js";
-import { buildPng } from "./test-images.js";
+import { buildPng } from "./test-support/test-images.js";
 
 function box(type: string, ...payload: Uint8Array[]): Buffer {
   const body = Buffer.concat(payload);

@@ -3,11 +3,11 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { copyMetadata, type ImageBytes, readMetadataOf, stripMetadata } from "./carry-metadata.js";
 import { detectGeneration } from "./detect-generation.js";
-import { FIXTURE_IMAGE_DIR, fixtureImages } from "./fixture-images.js";
 import { splitJpeg } from "./jpeg-writer.js";
 import { textsByKey } from "./metadata-types.js";
 import { makePngTextChunk, splitPng } from "./png-writer.js";
-import { buildPng, simpleWebpFrom } from "./test-images.js";
+import { FIXTURE_IMAGE_DIR, fixtureImages } from "./test-support/fixture-images.js";
+import { buildPng, simpleWebpFrom } from "./test-support/test-images.js";
 import { splitWebp } from "./webp-writer.js";
 
 function fixture(stem: string): ImageBytes {

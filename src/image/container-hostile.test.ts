@@ -9,7 +9,7 @@ import { MAX_PNG_CHUNKS } from "./png-reader.js";
 import { MAX_INFLATED_TEXT_BYTES } from "./png-text.js";
 import { makePngChunk, makePngTextChunk } from "./png-writer.js";
 import { readImageMetadata } from "./read-image-metadata.js";
-import { buildPng } from "./test-images.js";
+import { buildPng } from "./test-support/test-images.js";
 import { makeWebpChunk } from "./webp-writer.js";
 
 const read = (bytes: Uint8Array) => readImageMetadata(new BufferByteSource(bytes, "hostile"));

@@ -2,10 +2,10 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { BufferByteSource } from "../io/byte-source.js";
 import { detectGeneration } from "./detect-generation.js";
-import { type FixtureImage, fixtureImages } from "./fixture-images.js";
 import type { GenerationInfo } from "./generators/generation-info.js";
 import { textsByKey } from "./metadata-types.js";
 import { readImageMetadata } from "./read-image-metadata.js";
+import { type FixtureImage, fixtureImages } from "./test-support/fixture-images.js";
 
 const fixtures = fixtureImages().filter((fixture) => !fixture.expected.problems.includes("zero-length file"));
 

@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { fixtureImages } from "./fixture-images.js";
 import { infoFromInfotext } from "./generators/a1111.js";
 import {
   formatInfotext,
@@ -8,6 +7,7 @@ import {
   quoteInfotextValue,
   unquoteInfotextValue,
 } from "./infotext.js";
+import { fixtureImages } from "./test-support/fixture-images.js";
 
 const infotexts = fixtureImages().flatMap((fixture) =>
   [

@@ -2,9 +2,9 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { GyozaError } from "../errors.js";
 import { BufferByteSource, FileByteSource } from "../io/byte-source.js";
-import { fixtureImages } from "./fixture-images.js";
 import { textsByKey } from "./metadata-types.js";
 import { readImageMetadata } from "./read-image-metadata.js";
+import { fixtureImages } from "./test-support/fixture-images.js";
 
 const fixtures = fixtureImages();
 const readable = fixtures.filter(

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { BufferByteSource, FileByteSource } from "../io/byte-source.js";
-import { fixtureImages } from "./fixture-images.js";
 import { readStealthPngInfo } from "./stealth-pnginfo.js";
-import { buildPng } from "./test-images.js";
+import { fixtureImages } from "./test-support/fixture-images.js";
+import { buildPng } from "./test-support/test-images.js";
 
 const pngFixtures = fixtureImages().filter(
   (f) => f.expected.container === "png" && f.expected.problems.length === 0,

@@ -4,9 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { hashBytes } from "../../hash/index.js";
-import { FIXTURE_IMAGE_DIR } from "../../image/fixture-images.js";
 import { makePngTextChunk } from "../../image/png-writer.js";
-import { buildPng } from "../../image/test-images.js";
+import { FIXTURE_IMAGE_DIR } from "../../image/test-support/fixture-images.js";
+import { buildPng } from "../../image/test-support/test-images.js";
 import { main } from "../run.js";
 
 let dir: string;

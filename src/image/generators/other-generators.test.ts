@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { detectGeneration, detectHiddenGeneration } from "../detect-generation.js";
-import { fixtureImages } from "../fixture-images.js";
+import { fixtureImages } from "../test-support/fixture-images.js";
 
 describe("front ends without a fixture image", () => {
   it("recognises Easy Diffusion's one-chunk-per-setting PNG text", () => {

@@ -1,6 +1,6 @@
 import { deflateSync } from "node:zlib";
-import { makePngChunk } from "./png-writer.js";
-import { makeWebpChunk, splitWebp } from "./webp-writer.js";
+import { makePngChunk } from "../png-writer.js";
+import { makeWebpChunk, splitWebp } from "../webp-writer.js";
 
 /** A tiny valid 8-bit RGB PNG with no metadata, as a re-encoder would write it (for tests). */
 export function buildPng(

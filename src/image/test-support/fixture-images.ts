@@ -2,7 +2,9 @@ import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 /** The shared image fixtures (../shared/fixtures/images from the repository root), read in place by tests. */
-export const FIXTURE_IMAGE_DIR = fileURLToPath(new URL("../../../shared/fixtures/images/", import.meta.url));
+export const FIXTURE_IMAGE_DIR = fileURLToPath(
+  new URL("../../../../shared/fixtures/images/", import.meta.url),
+);
 
 export interface FixtureImage {
   stem: string;
