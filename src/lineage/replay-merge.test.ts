@@ -94,6 +94,44 @@ describe("replayMerge", () => {
     expect(await readdir(dir)).toContain("rebuilt.safetensors");
   });
 
+  it("finds a baked VAE by its file name, since recipes record it by path only", async () => {
+    const work = join(dir, "vae-work");
+    await mkdir(work, { recursive: true });
+    const vae = join(work, "kl-f8-anime2.ckpt");
+    await writeSyntheticCheckpoint(
+      vae,
+      { layout: "sd1-ldm", size: "micro", dtype: "F32", seed: 14, vaeOnly: true },
+      "ckpt",
+    );
+    const baked = join(work, "baked.safetensors");
+    const inputs = {
+      detail: { path: join(library, "nested", "renamed-detail.safetensors") },
+      texture: { path: join(library, "nested", "tex.safetensors") },
+    };
+    const recipe = recipeFromData({
+      gyoza: 1,
+      inputs,
+      steps: { mix: { method: "weighted_sum", inputs: { a: "detail", b: "texture" }, alpha: 0.5 } },
+      output: { path: baked, vae: { policy: "bake", file: vae } },
+    });
+    const { dataSha256 } = await runRecipe(recipe, { kernel, hashCacheDir: cacheDir });
+    await mkdir(join(library, "vae"), { recursive: true });
+    await rename(vae, join(library, "vae", "kl-f8-anime2.ckpt"));
+    const result = await replayMerge(baked, {
+      searchDirs: [library],
+      hashCacheDir: cacheDir,
+      kernel,
+      workDir: dir,
+    });
+    expect(result).toMatchObject({ identical: true, actualAutoV3: dataSha256 });
+    expect(result.inputs.find((input) => input.name === "vae")).toEqual({
+      name: "vae",
+      recordedPath: vae,
+      path: join(library, "vae", "kl-f8-anime2.ckpt"),
+      matchedBy: "file-name",
+    });
+  });
+
   it("names the missing input and its hash when no searched file matches", async () => {
     const empty = join(dir, "empty");
     await mkdir(empty, { recursive: true });

@@ -28,13 +28,11 @@ export function registerHash(program: Command): void {
         onProgress: progressBar({ quiet: options.json }),
       });
       if (options.json) {
-        const withFacts = results.map(async ({ file, size, hashes }) => ({
-          file,
-          size,
-          ...hashes,
-          ...(await civitaiFactsIfCheckpoint(file)),
-        }));
-        printJson(await Promise.all(withFacts));
+        // One file open at a time: a folder of models can be long.
+        const withFacts = [];
+        for (const { file, size, hashes } of results)
+          withFacts.push({ file, size, ...hashes, ...(await civitaiFactsIfCheckpoint(file)) });
+        printJson(withFacts);
       } else process.stdout.write(formatHashResults(results));
     });
 }
