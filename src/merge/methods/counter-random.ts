@@ -30,10 +30,16 @@ export function keyHash(key: string): number {
 
 /** A uniform number in [0, 1) for one element; `seed` and `index` may be any safe integers ≥ 0. */
 export function counterUniform(seed: number, key: number, index: number): number {
-  let state = mix(0x243f6a88, seed % TWO_POW_32);
-  state = mix(state, Math.floor(seed / TWO_POW_32));
-  state = mix(state, key);
-  state = mix(state, index % TWO_POW_32);
-  state = mix(state, Math.floor(index / TWO_POW_32));
-  return fmix32(state) / TWO_POW_32;
+  return counterStream(seed, key)(index);
+}
+
+/** `counterUniform` with (seed, key) mixed once: the per-element cost is two mixing rounds. */
+export function counterStream(seed: number, key: number): (index: number) => number {
+  let prefix = mix(0x243f6a88, seed % TWO_POW_32);
+  prefix = mix(prefix, Math.floor(seed / TWO_POW_32));
+  prefix = mix(prefix, key);
+  return (index) => {
+    const state = mix(mix(prefix, index % TWO_POW_32), Math.floor(index / TWO_POW_32));
+    return fmix32(state) / TWO_POW_32;
+  };
 }

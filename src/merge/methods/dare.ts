@@ -1,4 +1,4 @@
-import { counterUniform, keyHash } from "./counter-random.js";
+import { counterStream, keyHash } from "./counter-random.js";
 import { f32, type MergeMethod } from "./merge-method.js";
 
 /**
@@ -17,9 +17,9 @@ export const dare: MergeMethod = {
   apply([a], params, out, context) {
     const p = params.p!;
     const keep = f32(1 - p);
-    const key = keyHash(context.key);
+    const draw = counterStream(context.seed, keyHash(context.key));
     for (let i = 0; i < out.length; i++) {
-      const drop = counterUniform(context.seed, key, context.elementOffset + i) < p;
+      const drop = draw(context.elementOffset + i) < p;
       out[i] = drop ? 0 : a![i]! / keep;
     }
   },

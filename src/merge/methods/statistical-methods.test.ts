@@ -76,6 +76,22 @@ describe("ties", () => {
     expect([...trimToTopK(Float32Array.of(-1, 1, 2, 1), 0.5)]).toEqual([-1, 0, 2, 0]);
   });
 
+  it("trims like a sort-based reference on data full of ties", () => {
+    const values = Float32Array.from(
+      { length: 5000 },
+      (_, i) => [0, -0.5, 0.5, 1.25, -1.25, 3, -0][(i * 7919) % 7]! * ((i % 3) + 1),
+    );
+    for (const k of [0.01, 0.2, 0.5, 0.77, 0.99]) {
+      const keep = Math.floor(k * values.length);
+      const threshold = [...values].map(Math.abs).sort((x, y) => y - x)[keep - 1]!;
+      let equalSlots = keep - values.filter((v) => Math.abs(v) > threshold).length;
+      const expected = Array.from(values, (v) =>
+        Math.abs(v) > threshold || (Math.abs(v) === threshold && equalSlots-- > 0) ? v : 0,
+      );
+      expect([...trimToTopK(values, k)], `k = ${k}`).toEqual(expected);
+    }
+  });
+
   it.each([
     // trimmed (k = 0.75): a = [3, −2, 1, 0], b = [−1, −4, 2, 0]; signs of the sum [2, −6, 3, 0] → [+, −, +, +]
     // disjoint means: 3, (−2 − 4)/2 = −3, (1 + 2)/2 = 1.5, nothing → 0; × α = 0.5
