@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -130,10 +130,19 @@ describe("gyoza image copy-meta and strip", () => {
     expect(info.texts).toEqual([]);
     expect(info.generation).toBeUndefined();
   });
+
+  it("says when a stripped PNG still hides stealth pnginfo in its pixels", async () => {
+    const image = join(dir, "stealth.png");
+    await copyFile(fixture("a1111_sdparsers_stealth_png.png"), image);
+    const { code, stdout, stderr } = await gyoza("image", "strip", image);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/no metadata/);
+    expect(stderr).toMatch(/still holds stealth_pngcomp data in its pixels/);
+  });
 });
 
 describe("gyoza image link", () => {
-  it("finds the model and LoRA files an image used by their AutoV2 and AutoV3 hashes, ignoring the empty-file hash", async () => {
+  it("finds the model and LoRA files an image used by their AutoV2 and AutoV3 hashes through a symlinked folder, ignoring the empty-file hash", async () => {
     const models = join(dir, "models");
     await mkdir(join(models, "Lora"), { recursive: true });
     const checkpoint = randomBytes(4096);
@@ -154,20 +163,22 @@ describe("gyoza image link", () => {
     ].join("\n");
     const image = join(dir, "image.png");
     await writeFile(image, buildPng(1, 1, 0, [makePngTextChunk("parameters", infotext)]));
-    const { code, stdout } = await gyoza("image", "link", image, "--search", models, "--json");
+    const linked = join(dir, "linked");
+    await symlink(models, linked);
+    const { code, stdout } = await gyoza("image", "link", image, "--search", linked, "--json");
     expect(code).toBe(0);
     const [result] = JSON.parse(stdout);
     expect(result.resources).toEqual([
       expect.objectContaining({
         kind: "model",
-        matches: [{ file: join(models, "gyozaMix_v32.safetensors"), via: "AutoV2" }],
+        matches: [{ file: join(linked, "gyozaMix_v32.safetensors"), via: "AutoV2" }],
         civitaiLinks: true,
       }),
       expect.objectContaining({ kind: "vae", hash: "e3b0c44298", matches: [], civitaiLinks: false }),
       expect.objectContaining({
         kind: "lora",
         name: "detail",
-        matches: [{ file: join(models, "Lora", "detail.safetensors"), via: "AutoV3" }],
+        matches: [{ file: join(linked, "Lora", "detail.safetensors"), via: "AutoV3" }],
       }),
     ]);
   });

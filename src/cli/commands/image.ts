@@ -72,6 +72,8 @@ export function registerImage(program: Command): void {
       process.stdout.write(`${options.output ?? dst}: carried ${result.carried.join(", ")}\n`);
       if (result.dropped.length > 0)
         process.stderr.write(`gyoza: dropped ${result.dropped.join(", ")} (--allow-loss)\n`);
+      if (result.replaced.length > 0)
+        process.stderr.write(`gyoza: replaced ${dst}'s own ${result.replaced.join(", ")}\n`);
     });
   image
     .command("strip")
@@ -84,10 +86,12 @@ export function registerImage(program: Command): void {
         const result = await stripMetadata(await readImage(file));
         if (result.replaced.length === 0) {
           process.stdout.write(`${file}: no metadata\n`);
+          await warnAboutStealth(file);
           continue;
         }
         await writeAtomically(file, result.bytes);
         process.stdout.write(`${file}: removed ${result.replaced.join(", ")}\n`);
+        await warnAboutStealth(file);
       }
     });
   image
@@ -244,6 +248,22 @@ async function writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
   }
 }
 
+/** Stealth pnginfo lives in the pixels, which strip never changes: say so rather than let the user think it is gone. */
+async function warnAboutStealth(file: string): Promise<void> {
+  const source = await FileByteSource.open(file);
+  try {
+    if ((await readImageMetadata(source)).container !== "png") return;
+    const hidden = await readStealthPngInfo(source).catch(() => undefined);
+    if (hidden) {
+      process.stderr.write(
+        `gyoza: ${file} still holds ${hidden.signature} data in its pixels; strip does not change pixels\n`,
+      );
+    }
+  } finally {
+    await source.close();
+  }
+}
+
 async function findModelFiles(dirs: readonly string[]): Promise<string[]> {
   const found: string[] = [];
   const walk = async (dir: string, depth: number): Promise<void> => {
@@ -255,8 +275,10 @@ async function findModelFiles(dirs: readonly string[]): Promise<string[]> {
     }
     for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
       const path = join(dir, entry.name);
-      if (entry.isDirectory() && depth < MAX_SEARCH_DEPTH) await walk(path, depth + 1);
-      else if (entry.isFile() && isModelFileName(entry.name)) found.push(path);
+      // Model folders are often symlinks into a shared store; the depth limit stops link loops.
+      const target = entry.isSymbolicLink() ? await stat(path).catch(() => undefined) : entry;
+      if (target?.isDirectory() && depth < MAX_SEARCH_DEPTH) await walk(path, depth + 1);
+      else if (target?.isFile() && isModelFileName(entry.name)) found.push(path);
     }
   };
   for (const dir of dirs) await walk(dir, 0);
