@@ -41,6 +41,8 @@ export {
 } from "./replay-merge.js";
 export {
   type FileMatch,
+  type FindResult,
+  findByHash,
   HashIndex,
   type IndexedFile,
   type KnownHashes,
@@ -50,4 +52,5 @@ export {
   type MatchedBy,
   MODEL_FILE_EXTENSIONS,
   matchFile,
+  type WantedFile,
 } from "./search-by-hash.js";

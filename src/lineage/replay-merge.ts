@@ -9,7 +9,7 @@ import type { MergeKernel } from "../kernels/merge-kernel.js";
 import { decodeJsonString } from "../metadata/decode-metadata.js";
 import type { ProgressListener } from "../progress.js";
 import { type Recipe, recipeFromData } from "../recipe/index.js";
-import { HashIndex, type MatchedBy } from "./search-by-hash.js";
+import { type FileMatch, findByHash, listModelFiles, type MatchedBy } from "./search-by-hash.js";
 
 export interface ReplayOptions {
   /** Folders searched (recursively) for the recipe's inputs, found by sha256 or AutoV3. */
@@ -44,6 +44,8 @@ export interface ReplayResult {
   /** The rebuilt file, or null when it was a temporary file and has been removed. */
   output: string | null;
   inputs: ReplayedInput[];
+  /** Model files under the search folders, and how many were hashed before every input was found. */
+  searched: { candidates: number; hashed: number };
 }
 
 /** The gyoza recipe a merge embedded in its `__metadata__` (as plain data, not yet validated). */
@@ -75,16 +77,30 @@ export async function replayMerge(file: string, options: ReplayOptions): Promise
   await checkpoint.close();
   const data = structuredClone(embeddedRecipeData(metadata, file));
   const cacheDir = options.hashCacheDir;
-  const index = await HashIndex.build(options.searchDirs, {
+  for (const [name, input] of Object.entries(data.inputs ?? {})) {
+    if (!input.sha256 && !input.autov3) {
+      throw new GyozaError("recipe", `input "${name}" records no hash to find it by`, {
+        file,
+        path: `inputs.${name}`,
+      });
+    }
+  }
+  const wanted = Object.entries(data.inputs ?? {}).map(([id, input]) => ({
+    id,
+    hashes: { sha256: input.sha256, autov3: input.autov3 },
+    ...(input.path ? { nameHint: basename(input.path.replace(/\\/g, "/")) } : {}),
+  }));
+  const search = await findByHash(options.searchDirs, wanted, {
     ...(cacheDir !== undefined ? { cacheDir } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   });
-  const inputs = locateInputs(data, index, options.searchDirs, file);
+  const inputs = locateInputs(data, search.found, options.searchDirs, file);
   const output = options.output ? resolve(options.output) : temporaryOutput(file, options.workDir);
   data.output = { ...data.output, path: output };
   const vae = data.output.vae;
   if (vae?.policy === "bake" && vae.file) {
-    const located = locateByName(vae.file, index, "output.vae.file", options.searchDirs, file);
+    const paths = await listModelFiles(options.searchDirs);
+    const located = locateByName(vae.file, paths, "output.vae.file", options.searchDirs, file);
     inputs.push({ name: "vae", recordedPath: vae.file, ...located });
     data.output.vae = { ...vae, file: located.path };
   }
@@ -112,6 +128,7 @@ export async function replayMerge(file: string, options: ReplayOptions): Promise
       actualAutoV3,
       output: options.output ? output : null,
       inputs,
+      searched: { candidates: search.candidates, hashed: search.hashed },
     };
   } catch (error) {
     if (!options.output) await rm(output, { force: true });
@@ -121,19 +138,13 @@ export async function replayMerge(file: string, options: ReplayOptions): Promise
 
 function locateInputs(
   recipe: Recipe,
-  index: HashIndex,
+  found: ReadonlyMap<string, FileMatch>,
   searchDirs: readonly string[],
   file: string,
 ): ReplayedInput[] {
   const located: ReplayedInput[] = [];
   for (const [name, input] of Object.entries(recipe.inputs ?? {})) {
-    if (!input.sha256 && !input.autov3) {
-      throw new GyozaError("recipe", `input "${name}" records no hash to find it by`, {
-        file,
-        path: `inputs.${name}`,
-      });
-    }
-    const [match] = index.find({ sha256: input.sha256, autov3: input.autov3 }, true);
+    const match = found.get(name);
     if (!match) {
       const hash = input.sha256 ? `sha256 ${input.sha256}` : `AutoV3 ${input.autov3}`;
       throw new GyozaError(
@@ -156,13 +167,13 @@ function locateInputs(
 /** A baked VAE is recorded by path only (no hash): find a file of the same name in the search folders. */
 function locateByName(
   recorded: string,
-  index: HashIndex,
+  paths: readonly string[],
   path: string,
   searchDirs: readonly string[],
   file: string,
 ): { path: string; matchedBy: "file-name" } {
   const name = basename(recorded.replace(/\\/g, "/"));
-  const match = index.files.find((candidate) => basename(candidate.path) === name);
+  const match = paths.find((candidate) => basename(candidate) === name);
   if (!match) {
     throw new GyozaError("io", `the baked VAE ${recorded} is not under ${searchDirs.join(", ")}`, {
       file,
@@ -170,7 +181,7 @@ function locateByName(
       fix: "the recipe records the VAE by name only: put a file with that name in a --search folder",
     });
   }
-  return { path: match.path, matchedBy: "file-name" };
+  return { path: match, matchedBy: "file-name" };
 }
 
 function temporaryOutput(file: string, workDir: string | undefined): string {

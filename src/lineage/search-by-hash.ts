@@ -1,6 +1,6 @@
 import type { Dirent } from "node:fs";
 import { readdir } from "node:fs/promises";
-import { extname, join, resolve } from "node:path";
+import { basename, extname, join, resolve } from "node:path";
 import { GyozaError } from "../errors.js";
 import { type FileHashes, type HashAlgorithm, hashFiles } from "../hash/index.js";
 import { ioError } from "../io/byte-source.js";
@@ -12,6 +12,8 @@ export const MODEL_FILE_EXTENSIONS: readonly string[] = [".safetensors", ".ckpt"
 export const MAX_SEARCH_DEPTH = 16;
 /** Each candidate is hashed (once, then cached); a folder with more model files is the wrong folder. */
 export const MAX_SEARCH_FILES = 10_000;
+/** Files hashed per round while looking for known files: the hasher's own file concurrency. */
+const FIND_BATCH_FILES = 2;
 /** The shortest hash prefix accepted as a match (AutoV2 is 10 hex digits). */
 const MIN_PREFIX_LENGTH = 10;
 /** What candidates are hashed with: every hash a recipe or A1111 lineage can record. */
@@ -124,4 +126,52 @@ export function matchFile(hashes: FileHashes, known: KnownHashes, strongOnly = f
   const legacy = want(known.legacyHash);
   if (legacy && hashes.a1111?.modelHash === legacy) return "legacy-hash";
   return undefined;
+}
+
+/** A file looked for: an id, the strong hashes it must carry, and the file name it was last known by. */
+export interface WantedFile {
+  id: string;
+  hashes: Pick<KnownHashes, "sha256" | "autov3">;
+  nameHint?: string;
+}
+
+export interface FindResult {
+  found: Map<string, FileMatch>;
+  /** Model files under the folders, and how many of them had to be hashed (or read from the cache). */
+  candidates: number;
+  hashed: number;
+}
+
+/**
+ * Finds files by sha256 or AutoV3 under the folders, hashing candidates only until every wanted
+ * file is found: files named as last recorded go first (moved but not renamed is the common case).
+ */
+export async function findByHash(
+  dirs: readonly string[],
+  wanted: readonly WantedFile[],
+  options: { cacheDir?: string | false; onProgress?: ProgressListener } = {},
+): Promise<FindResult> {
+  const paths = await listModelFiles(dirs);
+  const hints = new Set(wanted.flatMap((file) => (file.nameHint ? [file.nameHint.toLowerCase()] : [])));
+  const hinted = (path: string) => hints.has(basename(path).toLowerCase());
+  const ordered = [...paths.filter(hinted), ...paths.filter((path) => !hinted(path))];
+  const found = new Map<string, FileMatch>();
+  let hashed = 0;
+  for (let start = 0; start < ordered.length && found.size < wanted.length; start += FIND_BATCH_FILES) {
+    const batch = ordered.slice(start, start + FIND_BATCH_FILES);
+    const results = await hashFiles(batch, {
+      algorithms: SEARCH_ALGORITHMS,
+      ...(options.cacheDir !== undefined ? { cacheDir: options.cacheDir } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
+    hashed += batch.length;
+    for (const result of results) {
+      for (const file of wanted) {
+        if (found.has(file.id)) continue;
+        const matchedBy = matchFile(result.hashes, file.hashes, true);
+        if (matchedBy) found.set(file.id, { path: result.file, matchedBy });
+      }
+    }
+  }
+  return { found, candidates: paths.length, hashed };
 }

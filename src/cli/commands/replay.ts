@@ -58,7 +58,10 @@ export function registerReplay(program: Command): void {
 }
 
 export function formatReplay(result: ReplayResult): string {
-  const lines = [`${result.file}`];
+  const { candidates, hashed } = result.searched;
+  const lines = [
+    `${result.file}  (inputs found among ${candidates} model files, ${hashed} hashed or read from the cache)`,
+  ];
   for (const input of result.inputs) {
     const recorded =
       input.recordedPath && input.recordedPath !== input.path ? ` (recorded as ${input.recordedPath})` : "";
