@@ -1,7 +1,7 @@
 import { infoFromInfotext } from "./generators/a1111.js";
 import { infoFromComfyGraph } from "./generators/comfyui.js";
 import { type ComfyGraph, toComfyGraph, workflowToGraph } from "./generators/comfyui-graph.js";
-import type { GenerationInfo } from "./generators/generation-info.js";
+import { type GenerationInfo, toText } from "./generators/generation-info.js";
 import {
   infoFromInvokeAiDream,
   infoFromInvokeAiLegacy,
@@ -10,8 +10,10 @@ import {
 import {
   infoFromFooocus,
   infoFromGradioJson,
+  infoFromRuinedFooocus,
   infoFromStabilityMatrix,
   infoFromSwarmUi,
+  sideFields,
 } from "./generators/json-generators.js";
 import { parseJsonObject, parseLenientJson } from "./generators/lenient-json.js";
 import { infoFromNovelAi } from "./generators/novelai.js";
@@ -142,6 +144,14 @@ export function detectGeneration(texts: Record<string, string>): GenerationInfo 
   }
   if (/^NovelAI/i.test(chunks.Software ?? chunks.exif_software ?? "")) return infoFromNovelAi(chunks);
   const graph = comfyGraph(chunks);
+  // Civitai's on-site ComfyUI keeps `extraMetadata` (JSON text) in the prompt graph; TensorArt writes `generation_data`.
+  const civitaiExtra = parseJsonObject(toText(parseJsonObject(chunks.prompt)?.extraMetadata));
+  const tensorArt = parseJsonObject(chunks.generation_data?.replace(/\0+$/, ""));
+  if (graph && (civitaiExtra || tensorArt)) {
+    const fromGraph = infoFromComfyGraph(graph, texts);
+    const side = sideFields((civitaiExtra ?? tensorArt)!);
+    return { ...fromGraph, ...side, generator: civitaiExtra ? "civitai" : "tensorart" };
+  }
   if (graph)
     return fillFrom(
       infoFromComfyGraph(graph, texts),
@@ -151,6 +161,7 @@ export function detectGeneration(texts: Record<string, string>): GenerationInfo 
     const civitai = /(^|, )Civitai (resources|metadata): /m.test(infotext);
     return infoFromInfotext(infotext, civitai ? "civitai" : "a1111", texts);
   }
+  if (parametersJson?.software === "RuinedFooocus") return infoFromRuinedFooocus(parametersJson, texts);
   if (parametersJson && ("prompt" in parametersJson || "negative_prompt" in parametersJson)) {
     return infoFromGradioJson(chunks.parameters!, texts);
   }

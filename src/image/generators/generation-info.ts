@@ -10,6 +10,7 @@ export type GeneratorId =
   | "swarmui"
   | "stability-matrix"
   | "hf-space"
+  | "tensorart"
   | "easy-diffusion"
   | "drawthings";
 

@@ -185,3 +185,53 @@ export function infoFromStabilityMatrix(text: string, raw: Record<string, string
   }
   return prune(info);
 }
+
+/** Ruined Fooocus: a JSON `parameters` with `"software": "RuinedFooocus"` and its own key names. */
+export function infoFromRuinedFooocus(
+  meta: Record<string, unknown>,
+  raw: Record<string, string>,
+): GenerationInfo {
+  const info = emptyInfo("fooocus", raw);
+  info.prompt = toText(meta.Prompt);
+  info.negativePrompt = toText(meta.Negative);
+  info.seed = toSeed(meta.seed);
+  info.steps = toNumber(meta.steps);
+  info.cfgScale = toNumber(meta.cfg);
+  info.sampler = toText(meta.sampler_name);
+  info.scheduler = toText(meta.scheduler);
+  info.width = toNumber(meta.width);
+  info.height = toNumber(meta.height);
+  info.clipSkip = toNumber(meta.clip_skip);
+  if (meta.base_model_name !== undefined)
+    info.model = { name: toText(meta.base_model_name), hash: toText(meta.base_model_hash) };
+  if (Array.isArray(meta.loras)) {
+    for (const lora of meta.loras)
+      if (isRecord(lora)) addResource(info.loras, { name: toText(lora.name), weight: toNumber(lora.weight) });
+  }
+  info.extra.software = meta.software;
+  return prune(info);
+}
+
+/**
+ * Fields that front ends built on ComfyUI keep beside the graph: Civitai's `extraMetadata` (a JSON
+ * string inside the `prompt` chunk) and TensorArt's `generation_data`. The graph is what ran; these
+ * hold the prompts as the user typed them and the model hash.
+ */
+export function sideFields(meta: Record<string, unknown>): Partial<GenerationInfo> {
+  const base = isRecord(meta.baseModel) ? meta.baseModel : undefined;
+  const fields: Partial<GenerationInfo> = {
+    prompt: toText(meta.prompt),
+    negativePrompt: toText(meta.negativePrompt),
+    seed: toSeed(meta.seed),
+    steps: toNumber(meta.steps),
+    cfgScale: toNumber(meta.cfgScale),
+    sampler: toText(meta.sampler),
+    width: toNumber(meta.width),
+    height: toNumber(meta.height),
+    clipSkip: toNumber(meta.clipSkip),
+    model: base ? { name: toText(base.modelFileName), hash: toText(base.hash) } : undefined,
+  };
+  for (const key of Object.keys(fields) as (keyof GenerationInfo)[])
+    if (fields[key] === undefined) delete fields[key];
+  return fields;
+}

@@ -83,4 +83,74 @@ describe("front ends without a fixture image", () => {
       seed: 2156638429,
     });
   });
+
+  const graph = {
+    "4": { class_type: "CheckpointLoaderSimple", inputs: { ckpt_name: "gyozaMix_v32.safetensors" } },
+    "6": { class_type: "CLIPTextEncode", inputs: { text: "gyoza (graph)" } },
+    "7": { class_type: "CLIPTextEncode", inputs: { text: "blurry" } },
+    "3": {
+      class_type: "KSampler",
+      inputs: {
+        seed: 3,
+        steps: 20,
+        cfg: 5,
+        sampler_name: "euler",
+        scheduler: "normal",
+        model: ["4", 0],
+        positive: ["6", 0],
+        negative: ["7", 0],
+      },
+    },
+  };
+
+  it("recognises Civitai's on-site ComfyUI by the extraMetadata in its prompt graph", () => {
+    const prompt = JSON.stringify({
+      ...graph,
+      extraMetadata: JSON.stringify({ prompt: "gyoza", negativePrompt: "blurry", cfgScale: 5, steps: 20 }),
+    });
+    expect(detectGeneration({ prompt })).toMatchObject({
+      generator: "civitai",
+      prompt: "gyoza",
+      seed: 3,
+      model: { name: "gyozaMix_v32.safetensors" },
+    });
+  });
+
+  it("recognises TensorArt's generation_data beside its graph", () => {
+    const generationData = `${JSON.stringify({ prompt: "gyoza", negativePrompt: "blurry", baseModel: { modelFileName: "gyozaMix_v32", hash: "0123456789" } })}\0\0`;
+    expect(
+      detectGeneration({ prompt: JSON.stringify(graph), generation_data: generationData }),
+    ).toMatchObject({
+      generator: "tensorart",
+      prompt: "gyoza",
+      steps: 20,
+      model: { name: "gyozaMix_v32", hash: "0123456789" },
+    });
+  });
+
+  it("recognises Ruined Fooocus JSON parameters", () => {
+    const parameters = JSON.stringify({
+      Prompt: "gyoza",
+      Negative: "blurry",
+      steps: 30,
+      cfg: 8,
+      width: 1152,
+      height: 896,
+      seed: 11,
+      sampler_name: "dpmpp_2m_sde_gpu",
+      scheduler: "karras",
+      base_model_name: "sd_xl_base_1.0.safetensors",
+      base_model_hash: "31e35c80fc",
+      loras: [{ name: "detail", weight: 0.5 }],
+      software: "RuinedFooocus",
+    });
+    expect(detectGeneration({ parameters })).toMatchObject({
+      generator: "fooocus",
+      prompt: "gyoza",
+      cfgScale: 8,
+      width: 1152,
+      model: { name: "sd_xl_base_1.0.safetensors", hash: "31e35c80fc" },
+      loras: [{ name: "detail", weight: 0.5 }],
+    });
+  });
 });
