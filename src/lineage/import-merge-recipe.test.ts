@@ -212,15 +212,32 @@ describe("importMergeRecipe inputs", () => {
     expect(result.dataSha256).toMatch(/^[0-9a-f]{64}$/);
   });
 
-  it("refuses a file without an sd_merge_recipe, pointing gyoza merges to replay", () => {
+  it("gives a gyoza merge's own recipe back, filling paths that metadata: hashes withheld", () => {
+    const embedded = {
+      gyoza: 1,
+      inputs: { a: { sha256: sha("1") }, b: { path: "/models/b.safetensors", autov3: sha("2") } },
+      steps: { mix: { method: "weighted_sum", inputs: { a: "a", b: "b" }, alpha: "COSINE" } },
+      output: { path: "out.safetensors", metadata: "hashes" },
+    };
+    const { tool, recipe, notCarried } = importMergeRecipe({ gyoza_recipe: JSON.stringify(embedded) });
+    expect(tool).toBe("gyoza");
+    expect(recipe!.inputs).toEqual({
+      a: { path: "a.safetensors", sha256: sha("1") },
+      b: { path: "/models/b.safetensors", autov3: sha("2") },
+    });
+    expect(recipe!.steps.mix!.alpha).toBe("COSINE");
+    expect(notCarried).toEqual([expect.objectContaining({ field: "inputs.a.path", changesResult: false })]);
+  });
+
+  it("refuses a file that records no merge", () => {
     const error = (() => {
       try {
-        importMergeRecipe({ gyoza_recipe: "{}" });
+        importMergeRecipe({ "modelspec.title": "plain" }, { file: "plain.safetensors" });
       } catch (caught) {
         return caught;
       }
     })();
     expect(isGyozaError(error, "recipe")).toBe(true);
-    expect((error as { fix?: string }).fix).toMatch(/gyoza replay/);
+    expect((error as Error).message).toMatch(/records no merge recipe/);
   });
 });

@@ -81,13 +81,12 @@ export function importMergeRecipe(
   metadata: Readonly<Record<string, string>>,
   options: ImportOptions = {},
 ): ImportedRecipe {
+  const gyoza = asObject(metadata.gyoza_recipe);
+  if (gyoza) return extractGyozaRecipe(gyoza, options);
   const source = asObject(metadata.sd_merge_recipe);
   if (!source) {
-    throw new GyozaError("recipe", "the file carries no sd_merge_recipe to import", {
+    throw new GyozaError("recipe", "the file records no merge recipe (gyoza_recipe or sd_merge_recipe)", {
       file: options.file,
-      fix: metadata.gyoza_recipe
-        ? "it was made by gyoza: its recipe replays as is (gyoza replay)"
-        : undefined,
     });
   }
   const tool = mergeRecipeTool(source);
@@ -203,6 +202,32 @@ export function importMergeRecipe(
     recipe: recipeFromData(data, { sourceName: `${options.file ?? "metadata"} (imported sd_merge_recipe)` }),
     notCarried,
   };
+}
+
+/** A gyoza merge's own recipe, with inputs pointed at searched files and paths that were withheld filled in. */
+function extractGyozaRecipe(embedded: Record<string, unknown>, options: ImportOptions): ImportedRecipe {
+  const data = structuredClone(embedded) as {
+    inputs?: Record<string, Record<string, unknown>>;
+    output?: Record<string, unknown>;
+  };
+  const notCarried: NotCarried[] = [];
+  for (const [name, input] of Object.entries(data.inputs ?? {})) {
+    const known = { sha256: input.sha256 as string | undefined, autov3: input.autov3 as string | undefined };
+    const found = options.index?.find(known, true)[0]?.path;
+    if (found) input.path = found;
+    else if (typeof input.path !== "string") {
+      input.path = `${name}.safetensors`;
+      notCarried.push({
+        field: `inputs.${name}.path`,
+        value: undefined,
+        reason: "the file was written with metadata: hashes, so the path was not recorded (the hashes were)",
+        changesResult: false,
+      });
+    }
+  }
+  if (options.outputPath && data.output) data.output.path = options.outputPath;
+  const recipe = recipeFromData(data, { sourceName: `${options.file ?? "metadata"} (gyoza_recipe)` });
+  return { tool: "gyoza", recipe, notCarried };
 }
 
 function readA1111Extras(

@@ -116,6 +116,6 @@ describe("gyoza recipe from", () => {
     await writeSyntheticCheckpoint(plain, { ...micro, seed: 65 });
     const { code, stderr } = await runCli("recipe", "from", plain);
     expect(code).toBe(1);
-    expect(stderr).toMatch(/no sd_merge_recipe to import/);
+    expect(stderr).toMatch(/records no merge recipe/);
   });
 });

@@ -20,9 +20,9 @@ export function registerRecipe(program: Command): void {
   recipe
     .command("from")
     .description(
-      "import the A1111 / supermerger sd_merge_recipe of a merged file into an equivalent gyoza recipe, listing what cannot be carried over",
+      "the recipe of a merged file: a gyoza merge's own, or its A1111 / supermerger sd_merge_recipe imported where representable, listing what cannot be carried over",
     )
-    .argument("<file>", "a merged .safetensors whose metadata holds sd_merge_recipe")
+    .argument("<file>", "a merged .safetensors whose metadata holds gyoza_recipe or sd_merge_recipe")
     .option("-o, --output <recipe>", "write the recipe here (default: print it)")
     .option(
       "--search <dirs...>",
@@ -59,7 +59,8 @@ export function registerRecipe(program: Command): void {
 
 /** The recipe's YAML, headed by comments saying where it came from and what it leaves out. */
 export function recipeText(imported: ImportedRecipe, file: string): string {
-  const header = [`# imported from the ${imported.tool} sd_merge_recipe of ${file}`];
+  const source = imported.tool === "gyoza" ? "gyoza_recipe" : `${imported.tool} sd_merge_recipe`;
+  const header = [`# imported from the ${source} of ${file}`];
   for (const line of formatNotCarried(imported).trimEnd().split("\n")) if (line) header.push(`# ${line}`);
   return `${header.join("\n")}\n${saveRecipe(imported.recipe!)}`;
 }
