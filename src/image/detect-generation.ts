@@ -1,7 +1,7 @@
 import { infoFromInfotext } from "./generators/a1111.js";
 import { infoFromComfyGraph } from "./generators/comfyui.js";
 import { type ComfyGraph, toComfyGraph, workflowToGraph } from "./generators/comfyui-graph.js";
-import { type GenerationInfo, toText } from "./generators/generation-info.js";
+import { type GenerationInfo, type GeneratorId, toText } from "./generators/generation-info.js";
 import {
   infoFromInvokeAiDream,
   infoFromInvokeAiLegacy,
@@ -66,6 +66,18 @@ function findInfotext(chunks: Record<string, string>): string | undefined {
     if (countA1111Pairs(lines[lines.length - 1]!) >= 3) return text;
   }
   return undefined;
+}
+
+/**
+ * Who wrote an infotext: A1111 and its forks by default; Civitai's generator adds its resource list;
+ * ComfyUI save nodes (Image Saver) and Fooocus' a1111 scheme say so in `Version`.
+ */
+function infotextWriter(infotext: string): GeneratorId {
+  if (/(^|, )Civitai (resources|metadata): /m.test(infotext)) return "civitai";
+  const version = /(?:^|[,\n])\s*Version: ([^,\n]+)/.exec(infotext)?.[1]?.trim() ?? "";
+  if (version.startsWith("ComfyUI")) return "comfyui";
+  if (version.startsWith("Fooocus")) return "fooocus";
+  return "a1111";
 }
 
 /** Fills fields `primary` lacks from `secondary` (e.g. a ComfyUI graph plus an A1111-style `parameters`). */
@@ -157,10 +169,7 @@ export function detectGeneration(texts: Record<string, string>): GenerationInfo 
       infoFromComfyGraph(graph, texts),
       infotext ? infoFromInfotext(infotext, "comfyui", texts) : undefined,
     );
-  if (infotext) {
-    const civitai = /(^|, )Civitai (resources|metadata): /m.test(infotext);
-    return infoFromInfotext(infotext, civitai ? "civitai" : "a1111", texts);
-  }
+  if (infotext) return infoFromInfotext(infotext, infotextWriter(infotext), texts);
   if (parametersJson?.software === "RuinedFooocus") return infoFromRuinedFooocus(parametersJson, texts);
   if (parametersJson && ("prompt" in parametersJson || "negative_prompt" in parametersJson)) {
     return infoFromGradioJson(chunks.parameters!, texts);

@@ -153,4 +153,16 @@ describe("front ends without a fixture image", () => {
       loras: [{ name: "detail", weight: 0.5 }],
     });
   });
+
+  it("names ComfyUI and Fooocus as the writers of infotext whose Version says so", () => {
+    const line = "Steps: 20, Sampler: Euler, CFG scale: 7, Seed: 1, Size: 512x512";
+    expect(detectGeneration({ parameters: `gyoza\n${line}, Version: ComfyUI` })?.generator).toBe("comfyui");
+    expect(
+      detectGeneration({ exif_user_comment: `gyoza\n${line}, Version: Fooocus v2.5.5` })?.generator,
+    ).toBe("fooocus");
+    expect(
+      detectGeneration({ parameters: `gyoza\n${line}, ADetailer version: 24.1, Version: v1.10.1` })
+        ?.generator,
+    ).toBe("a1111");
+  });
 });
