@@ -17,6 +17,9 @@ export interface KeyStats {
   nonFinite: number;
 }
 
+/** Whole-model values a step's pre-pass measured (cosine merges' similarity range), by step name. */
+export type PrepassParams = ReadonlyMap<string, Readonly<Record<string, number>>>;
+
 /**
  * The output bytes of one key in `outDtype`, chunk by chunk. Elementwise plans stream in ranges of
  * MERGE_CHUNK_ELEMENTS; plans with a whole-tensor method (cosine, TIES, slerp…) read whole tensors.
@@ -26,6 +29,7 @@ export async function* evaluateKey(
   outDtype: DType,
   kernel: MergeKernel,
   stats: KeyStats,
+  prepass: PrepassParams = new Map(),
   chunkElements = MERGE_CHUNK_ELEMENTS,
 ): AsyncGenerator<Uint8Array> {
   const { plan } = planned;
@@ -40,14 +44,14 @@ export async function* evaluateKey(
   for (let begin = 0; begin < total; begin += step) {
     const end = Math.min(total, begin + step);
     const reads = await readLeaves(plan, begin, end, wholeTensors);
-    const out = computeChunk(planned.key, plan, reads, begin, end, outDtype, kernel, planned.shape);
+    const out = computeChunk(planned.key, plan, reads, begin, end, outDtype, kernel, planned.shape, prepass);
     stats.nonFinite += countNonFinite(out, outDtype);
     yield out;
   }
 }
 
 /** Reads every leaf's bytes for elements [begin, end) concurrently (one read per distinct tensor). */
-async function readLeaves(
+export async function readLeaves(
   plan: KeyPlan,
   begin: number,
   end: number,
@@ -88,6 +92,7 @@ function computeChunk(
   outDtype: DType,
   kernel: MergeKernel,
   shape: readonly number[],
+  prepass: PrepassParams,
 ): Uint8Array {
   const count = end - begin;
   // Fused fast path: a two-model weighted sum in fp32 straight from and to 16/32-bit floats.
@@ -110,7 +115,7 @@ function computeChunk(
     );
     return out;
   }
-  const values = evaluateNode(key, plan, reads, begin, count, kernel, shape);
+  const values = evaluateNode(key, plan, reads, begin, count, kernel, shape, prepass);
   if (outDtype === "F32") return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
   if (KERNEL_DTYPES.has(outDtype)) {
     const out = Buffer.allocUnsafeSlow(count * dtypeBytes(outDtype)); // fully written by the kernel
@@ -120,7 +125,7 @@ function computeChunk(
   return encodeFromFloat32(values, outDtype);
 }
 
-function evaluateNode(
+export function evaluateNode(
   key: string,
   node: KeyPlan,
   reads: Map<StoredTensor, Uint8Array>,
@@ -128,6 +133,7 @@ function evaluateNode(
   count: number,
   kernel: MergeKernel,
   shape: readonly number[],
+  prepass: PrepassParams,
 ): Float32Array {
   if (node.kind === "read") {
     const bytes = reads.get(node.tensor)!;
@@ -140,7 +146,7 @@ function evaluateNode(
     }
     return decodeToFloat32(bytes, dtype);
   }
-  const args = node.args.map((arg) => evaluateNode(key, arg, reads, begin, count, kernel, shape));
+  const args = node.args.map((arg) => evaluateNode(key, arg, reads, begin, count, kernel, shape, prepass));
   const out = new Float32Array(count);
   const { method, arithmetic } = node.step;
   const alpha = node.params.alpha!;
@@ -151,7 +157,8 @@ function evaluateNode(
   } else if (method.id === "add_difference") {
     kernel.addDifferenceF32(args[0]!, args[1]!, args[2]!, alpha, out);
   } else {
-    method.apply(args, node.params, out, {
+    const measured = prepass.get(node.step.name);
+    method.apply(args, measured ? { ...node.params, ...measured } : node.params, out, {
       key,
       arithmetic,
       seed: node.step.seed,

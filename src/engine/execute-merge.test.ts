@@ -315,3 +315,52 @@ describe("executeMerge refuses bad merges and leaves nothing behind", () => {
     expect(isGyozaError(error, "usage")).toBe(true);
   });
 });
+
+describe("whole-model pre-passes", () => {
+  it("normalises a cosine merge by the similarity range measured over every merged key, as supermerger does", async () => {
+    const { builtinMethods } = await import("../merge/index.js");
+    const { encodeFromFloat32, decodeToFloat32 } = await import("../io/float-convert.js");
+    const output = join(dir, "cosine-a.safetensors");
+    await runRecipe(
+      recipe(
+        { m: { method: "cosine_a", inputs: { a: "a", b: "b" }, alpha: 0.1 } },
+        { path: output, dtype: "fp16" },
+      ),
+      {
+        kernel: createJsKernel(),
+      },
+    );
+    const method = builtinMethods.get("cosine_a")!;
+    const [a, b, out] = await Promise.all([
+      openCheckpoint(models.a!),
+      openCheckpoint(models.b!),
+      openCheckpoint(output),
+    ]);
+    const load = async (c: Checkpoint, key: string) =>
+      decodeToFloat32(await readTensorBytes(c.tensors.get(key)!), "F16");
+    const measurements: Float64Array[] = [];
+    for (const [key, tensor] of a.tensors) {
+      if (!method.prepass!.includes(key)) continue;
+      const context = { key, arithmetic: "fp32" as const, seed: 0, elementOffset: 0, shape: tensor.shape };
+      measurements.push(method.prepass!.measure([await load(a, key), await load(b, key)], context));
+    }
+    const range = method.prepass!.finish(measurements);
+    expect(range.sim_min).toBeLessThan(range.sim_max!);
+    const key = "model.diffusion_model.output_blocks.3.1.proj_out.weight";
+    const shape = a.tensors.get(key)!.shape;
+    const expected = new Float32Array(await load(a, key));
+    method.apply([await load(a, key), await load(b, key)], { alpha: 0.1, ...range }, expected, {
+      key,
+      arithmetic: "fp32",
+      seed: 0,
+      elementOffset: 0,
+      shape,
+    });
+    expect(
+      Buffer.from(await readTensorBytes(out.tensors.get(key)!)).equals(
+        Buffer.from(encodeFromFloat32(expected, "F16")),
+      ),
+    ).toBe(true);
+    await Promise.all([a.close(), b.close(), out.close()]);
+  });
+});

@@ -12,6 +12,7 @@ import { noProgress, type ProgressListener } from "../progress.js";
 import { evaluateKey, type KeyStats } from "./evaluate-key.js";
 import { type GraphPlan, type MergeGraph, type PlannedKey, planGraph } from "./merge-graph.js";
 import { freshPositionIds, prunedKeep } from "./output-plan.js";
+import { runPrepasses } from "./prepass.js";
 import { buildProvenance, hashPlaceholder, type ProvenanceOptions } from "./provenance.js";
 import { type OutputTensor, outputFormatOf, writeOutput } from "./write-output.js";
 
@@ -135,6 +136,7 @@ export async function executeMerge(
       metadata: input.checkpoint.metadata,
     })),
   });
+  const prepass = await runPrepasses(keys, graph.steps, kernel);
   const stats = new Map<string, KeyStats>();
   const tensors: OutputTensor[] = keys.map((planned) => {
     const dtype = outputDtypeOf(planned, output.dtype);
@@ -145,7 +147,7 @@ export async function executeMerge(
       chunks: () => {
         const keyStats = { nonFinite: 0 };
         stats.set(planned.key, keyStats);
-        return evaluateKey(planned, dtype, kernel, keyStats);
+        return evaluateKey(planned, dtype, kernel, keyStats, prepass);
       },
     };
   });
