@@ -11,7 +11,7 @@ export const ANALYSIS_CHUNK_ELEMENTS = 1 << 20;
 /** Chunks read ahead of the arithmetic, so disk reads overlap with decoding and dot products. */
 const READ_AHEAD_CHUNKS = 3;
 
-/** The same element range of one key in every model, decoded to f32. */
+/** The same element range of one key in every model, decoded to f32 (valid until a few more chunks are read). */
 export interface AlignedChunk {
   readonly keyIndex: number;
   readonly values: readonly Float32Array[];
@@ -28,18 +28,38 @@ export function isAnalysableDType(dtype: string): boolean {
   return dtype === "F16" || dtype === "BF16" || dtype === "F32" || dtype === "F64";
 }
 
-async function readElements(tensor: StoredTensor, begin: number, end: number): Promise<Uint8Array> {
+/** A source that can fill a caller's buffer (FileByteSource): lets the hot loop reuse memory. */
+interface FillableSource {
+  readInto(target: Uint8Array, offset: number): Promise<Uint8Array>;
+}
+
+const canFill = (source: unknown): source is FillableSource =>
+  typeof (source as Partial<FillableSource>).readInto === "function";
+
+async function readElements(
+  tensor: StoredTensor,
+  begin: number,
+  end: number,
+  scratch: Uint8Array,
+): Promise<Uint8Array> {
   const size = dtypeBytes(tensor.dtype);
   if (tensor.strides && !isContiguous(tensor.shape, tensor.strides)) {
     // Views are rare and small in real checkpoints: gather the whole tensor, then slice.
     return (await readTensorBytes(tensor)).subarray(begin * size, end * size);
   }
+  const length = (end - begin) * size;
+  if (canFill(tensor.source) && length <= scratch.byteLength) {
+    return tensor.source.readInto(scratch.subarray(0, length), tensor.byteOffset + begin * size);
+  }
   return readTensorRange(tensor, begin * size, end * size);
 }
 
-function decode(bytes: Uint8Array, tensor: StoredTensor, kernel: MergeKernel): Float32Array {
-  const count = bytes.byteLength / dtypeBytes(tensor.dtype);
-  const out = new Float32Array(count);
+function decode(
+  bytes: Uint8Array,
+  tensor: StoredTensor,
+  kernel: MergeKernel,
+  out: Float32Array,
+): Float32Array {
   if (tensor.dtype === "F64") decodeToFloat32(bytes, "F64", out);
   else if (tensor.dtype === "F16" || tensor.dtype === "BF16" || tensor.dtype === "F32")
     kernel.toFloat32(bytes, tensor.dtype, out);
@@ -47,19 +67,42 @@ function decode(bytes: Uint8Array, tensor: StoredTensor, kernel: MergeKernel): F
   return out;
 }
 
+/**
+ * Buffers reused round-robin: allocating fresh multi-MiB arrays per chunk costs page faults and
+ * GC far beyond the arithmetic (measured: 30 ns vs 0.08 ns per f16 element decoded).
+ * A chunk stays valid until READ_AHEAD_CHUNKS + 1 later chunks have been produced.
+ */
+const POOL_SLOTS = READ_AHEAD_CHUNKS + 2;
+
 async function* produceChunks(
   keys: readonly AlignedKey[],
   kernel: MergeKernel,
   chunkElements: number,
   onProgress: ProgressListener,
+  allocate: ValueAllocator,
 ): AsyncGenerator<AlignedChunk> {
+  const models = keys[0]?.tensors.length ?? 0;
+  const values = allocate(new Array<number>(POOL_SLOTS * models).fill(chunkElements));
+  const pool = Array.from({ length: POOL_SLOTS }, (_, slot) =>
+    Array.from({ length: models }, (_, model) => ({
+      bytes: new Uint8Array(chunkElements * 4),
+      values: values[slot * models + model]!,
+    })),
+  );
+  let slot = 0;
   for (let keyIndex = 0; keyIndex < keys.length; keyIndex++) {
     const { key, tensors } = keys[keyIndex]!;
     const count = elementCount(tensors[0]!.shape);
     for (let begin = 0; begin < count; begin += chunkElements) {
       const end = Math.min(count, begin + chunkElements);
-      const bytes = await Promise.all(tensors.map((tensor) => readElements(tensor, begin, end)));
-      const values = bytes.map((chunk, i) => decode(chunk, tensors[i]!, kernel));
+      const buffers = pool[slot]!;
+      slot = (slot + 1) % POOL_SLOTS;
+      const bytes = await Promise.all(
+        tensors.map((tensor, i) => readElements(tensor, begin, end, buffers[i]!.bytes)),
+      );
+      const values = bytes.map((chunk, i) =>
+        decode(chunk, tensors[i]!, kernel, buffers[i]!.values.subarray(0, end - begin)),
+      );
       onProgress({
         type: "advance",
         bytes: bytes.reduce((sum, chunk) => sum + chunk.byteLength, 0),
@@ -92,6 +135,11 @@ async function* readAhead<T>(source: AsyncGenerator<T>, depth: number): AsyncGen
   }
 }
 
+/** Makes the decoded-value buffers (all in one call): plain arrays, or views into a WebAssembly memory. */
+export type ValueAllocator = (lengths: readonly number[]) => Float32Array[];
+
+const plainArrays: ValueAllocator = (lengths) => lengths.map((length) => new Float32Array(length));
+
 /**
  * Streams every key's tensors from several models side by side, element range by element range,
  * decoded to f32: the one read path of diff, recover and parents. Memory is a few chunks per model,
@@ -101,9 +149,13 @@ export function alignedChunks(
   keys: readonly AlignedKey[],
   kernel: MergeKernel,
   onProgress: ProgressListener = () => {},
-  chunkElements = ANALYSIS_CHUNK_ELEMENTS,
+  options: { chunkElements?: number; allocate?: ValueAllocator } = {},
 ): AsyncGenerator<AlignedChunk> {
-  return readAhead(produceChunks(keys, kernel, chunkElements, onProgress), READ_AHEAD_CHUNKS);
+  const chunkElements = options.chunkElements ?? ANALYSIS_CHUNK_ELEMENTS;
+  return readAhead(
+    produceChunks(keys, kernel, chunkElements, onProgress, options.allocate ?? plainArrays),
+    READ_AHEAD_CHUNKS,
+  );
 }
 
 /** Bytes `alignedChunks` will read for these keys (for progress totals). */

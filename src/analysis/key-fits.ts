@@ -2,6 +2,7 @@ import type { MergeKernel } from "../kernels/merge-kernel.js";
 import type { ProgressListener } from "../progress.js";
 import { alignedBytes, alignedChunks } from "./aligned-chunks.js";
 import type { AnalysisKey } from "./analysis-keys.js";
+import { createSimdSums } from "./simd-sums.js";
 
 /** How a merge moved away from its first parent: `M − A = α · direction`. */
 export type MergeMode = "weighted_sum" | "add_difference";
@@ -43,24 +44,57 @@ export async function measureKeyFits(
 ): Promise<KeyFit[]> {
   const fits: KeyFit[] = keys.map((key) => ({ key, dot: 0, direction: 0, change: 0 }));
   onProgress({ type: "start", task: "recover", totalBytes: alignedBytes(keys) });
-  for await (const { keyIndex, values } of alignedChunks(keys, kernel, onProgress)) {
-    const fit = fits[keyIndex]!;
+  const simd = createSimdSums();
+  const chunks = alignedChunks(keys, kernel, onProgress, simd ? { allocate: simd.allocate } : {});
+  for await (const { keyIndex, values } of chunks) {
     const [m, a, b, c] = values as [Float32Array, Float32Array, Float32Array, Float32Array?];
     const from = mode === "add_difference" && c ? c : a;
-    let dot = 0;
-    let direction = 0;
-    let change = 0;
-    for (let i = 0; i < m.length; i++) {
-      const y = m[i]! - a[i]!;
-      const d = b[i]! - from[i]!;
-      dot += y * d;
-      direction += d * d;
-      change += y * y;
-    }
-    fit.dot += dot;
-    fit.direction += direction;
-    fit.change += change;
+    const sums = simd
+      ? simd.sums(m, a, b, from)
+      : from === a
+        ? weightedSumSums(m, a, b)
+        : addDifferenceSums(m, a, b, from);
+    const fit = fits[keyIndex]!;
+    fit.dot += sums[0];
+    fit.direction += sums[1];
+    fit.change += sums[2];
   }
   onProgress({ type: "finish", task: "recover" });
   return fits;
+}
+
+/** ⟨y, d⟩, ‖d‖², ‖y‖² with y = m − a, d = b − a. One monomorphic loop per mode: the hot path of recover. */
+function weightedSumSums(m: Float32Array, a: Float32Array, b: Float32Array): [number, number, number] {
+  let dot = 0;
+  let direction = 0;
+  let change = 0;
+  for (let i = 0; i < m.length; i++) {
+    const base = a[i]!;
+    const y = m[i]! - base;
+    const d = b[i]! - base;
+    dot += y * d;
+    direction += d * d;
+    change += y * y;
+  }
+  return [dot, direction, change];
+}
+
+/** The same with d = b − c (add difference). */
+function addDifferenceSums(
+  m: Float32Array,
+  a: Float32Array,
+  b: Float32Array,
+  c: Float32Array,
+): [number, number, number] {
+  let dot = 0;
+  let direction = 0;
+  let change = 0;
+  for (let i = 0; i < m.length; i++) {
+    const y = m[i]! - a[i]!;
+    const d = b[i]! - c[i]!;
+    dot += y * d;
+    direction += d * d;
+    change += y * y;
+  }
+  return [dot, direction, change];
 }
