@@ -3,6 +3,7 @@ import { decodeToFloat32, encodeFromFloat32 } from "../io/float-convert.js";
 import { readTensorBytes } from "../io/read-tensor.js";
 import type { StoredTensor } from "../io/tensor.js";
 import type { FloatDType, MergeKernel } from "../kernels/merge-kernel.js";
+import type { BufferPool } from "./buffer-pool.js";
 import { convertBytes, float32View } from "./convert-bytes.js";
 import { isElementwise, type KeyPlan, type PlannedKey } from "./merge-graph.js";
 import { tensorChunks } from "./tensor-chunks.js";
@@ -30,12 +31,16 @@ export async function* evaluateKey(
   kernel: MergeKernel,
   stats: KeyStats,
   prepass: PrepassParams = new Map(),
+  pool?: BufferPool,
   chunkElements = MERGE_CHUNK_ELEMENTS,
 ): AsyncGenerator<Uint8Array> {
   const { plan } = planned;
   if (plan.kind === "read") {
-    for await (const chunk of tensorChunks(plan.tensor))
-      yield convertBytes(kernel, chunk, plan.tensor.dtype, outDtype);
+    for await (const chunk of tensorChunks(plan.tensor, undefined, pool)) {
+      const converted = convertBytes(kernel, chunk, plan.tensor.dtype, outDtype);
+      if (converted !== chunk) pool?.release(chunk);
+      yield converted;
+    }
     return;
   }
   const total = elementCount(planned.shape);
@@ -43,8 +48,20 @@ export async function* evaluateKey(
   const wholeTensors = new Map<StoredTensor, Uint8Array>();
   for (let begin = 0; begin < total; begin += step) {
     const end = Math.min(total, begin + step);
-    const reads = await readLeaves(plan, begin, end, wholeTensors);
-    const out = computeChunk(planned.key, plan, reads, begin, end, outDtype, kernel, planned.shape, prepass);
+    const reads = await readLeaves(plan, begin, end, wholeTensors, pool);
+    const out = computeChunk(
+      planned.key,
+      plan,
+      reads,
+      begin,
+      end,
+      outDtype,
+      kernel,
+      planned.shape,
+      prepass,
+      pool,
+    );
+    if (pool) for (const bytes of reads.values()) pool.release(bytes);
     stats.nonFinite += countNonFinite(out, outDtype);
     yield out;
   }
@@ -56,6 +73,7 @@ export async function readLeaves(
   begin: number,
   end: number,
   wholeTensors: Map<StoredTensor, Uint8Array>,
+  pool?: BufferPool,
 ): Promise<Map<StoredTensor, Uint8Array>> {
   const leaves = new Set<StoredTensor>();
   const collect = (node: KeyPlan) => {
@@ -93,8 +111,10 @@ function computeChunk(
   kernel: MergeKernel,
   shape: readonly number[],
   prepass: PrepassParams,
+  pool: BufferPool | undefined,
 ): Uint8Array {
   const count = end - begin;
+  const allocate = (bytes: number) => (pool ? pool.acquire(bytes) : Buffer.allocUnsafeSlow(bytes));
   // Fused fast path: a two-model weighted sum in fp32 straight from and to 16/32-bit floats.
   if (
     plan.step.method.id === "weighted_sum" &&
@@ -103,7 +123,7 @@ function computeChunk(
     plan.args.every((arg) => arg.kind === "read" && KERNEL_DTYPES.has(arg.tensor.dtype))
   ) {
     const [a, b] = plan.args as (KeyPlan & { kind: "read" })[];
-    const out = Buffer.allocUnsafeSlow(count * dtypeBytes(outDtype)); // fully written by the kernel
+    const out = allocate(count * dtypeBytes(outDtype)); // fully written by the kernel
     kernel.weightedSum(
       reads.get(a!.tensor)!,
       a!.tensor.dtype as FloatDType,
@@ -118,7 +138,7 @@ function computeChunk(
   const values = evaluateNode(key, plan, reads, begin, count, kernel, shape, prepass);
   if (outDtype === "F32") return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
   if (KERNEL_DTYPES.has(outDtype)) {
-    const out = Buffer.allocUnsafeSlow(count * dtypeBytes(outDtype)); // fully written by the kernel
+    const out = allocate(count * dtypeBytes(outDtype)); // fully written by the kernel
     kernel.fromFloat32(values, outDtype as FloatDType, out);
     return out;
   }

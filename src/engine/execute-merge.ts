@@ -9,6 +9,7 @@ import { type DType, isFloatDType } from "../io/dtype.js";
 import type { Checkpoint, StoredTensor } from "../io/tensor.js";
 import type { MergeKernel } from "../kernels/merge-kernel.js";
 import { noProgress, type ProgressListener } from "../progress.js";
+import { BufferPool } from "./buffer-pool.js";
 import { evaluateKey, type KeyStats } from "./evaluate-key.js";
 import { type GraphPlan, type MergeGraph, type PlannedKey, planGraph } from "./merge-graph.js";
 import { freshPositionIds, prunedKeep } from "./output-plan.js";
@@ -137,6 +138,7 @@ export async function executeMerge(
     })),
   });
   const prepass = await runPrepasses(keys, graph.steps, kernel);
+  const pool = new BufferPool();
   const stats = new Map<string, KeyStats>();
   const tensors: OutputTensor[] = keys.map((planned) => {
     const dtype = outputDtypeOf(planned, output.dtype);
@@ -147,7 +149,7 @@ export async function executeMerge(
       chunks: () => {
         const keyStats = { nonFinite: 0 };
         stats.set(planned.key, keyStats);
-        return evaluateKey(planned, dtype, kernel, keyStats, prepass);
+        return evaluateKey(planned, dtype, kernel, keyStats, prepass, pool);
       },
     };
   });
@@ -157,6 +159,7 @@ export async function executeMerge(
     metadata,
     task: `merge → ${output.path}`,
     onProgress,
+    release: (chunk) => pool.release(chunk),
     finalReplacements: async () => {
       hashes = await Promise.all(hashing);
       const replacements = new Map<string, string>();

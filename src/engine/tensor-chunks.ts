@@ -1,6 +1,7 @@
 import { dtypeBytes } from "../io/dtype.js";
 import { readTensorBytes } from "../io/read-tensor.js";
 import type { StoredTensor } from "../io/tensor.js";
+import type { BufferPool } from "./buffer-pool.js";
 
 /** Bytes per read when streaming a tensor: large enough for sequential disk speed, small enough to bound memory. */
 export const STREAM_CHUNK_BYTES = 8 << 20;
@@ -12,6 +13,7 @@ export const STREAM_CHUNK_BYTES = 8 << 20;
 export async function* tensorChunks(
   tensor: StoredTensor,
   chunkBytes = STREAM_CHUNK_BYTES,
+  pool?: BufferPool,
 ): AsyncGenerator<Uint8Array> {
   if (tensor.strides) {
     const whole = await readTensorBytes(tensor);
@@ -21,6 +23,9 @@ export async function* tensorChunks(
   const step = Math.max(dtypeBytes(tensor.dtype), chunkBytes - (chunkBytes % dtypeBytes(tensor.dtype)));
   for (let at = 0; at < tensor.byteLength; at += step) {
     const length = Math.min(step, tensor.byteLength - at);
-    yield await tensor.source.read(tensor.byteOffset + at, length);
+    const position = tensor.byteOffset + at;
+    yield pool
+      ? await tensor.source.readInto(pool.acquire(length), position)
+      : await tensor.source.read(position, length);
   }
 }

@@ -27,6 +27,8 @@ export interface WriteOutputOptions {
   readAhead?: number;
   /** safetensors only: metadata placeholders → values (same length) known only once the data is written. */
   finalReplacements?: () => Promise<ReadonlyMap<string, string>>;
+  /** Called with each chunk once it is written (to return pooled buffers). */
+  release?: (chunk: Uint8Array) => void;
 }
 
 export interface WriteOutputResult {
@@ -86,6 +88,7 @@ export async function writeOutput(
     for await (const chunk of prefetch(allChunks(), options.readAhead ?? 4)) {
       await writer.write(chunk);
       onProgress({ type: "advance", bytes: chunk.byteLength });
+      options.release?.(chunk);
     }
     const result = await writer.finish(
       options.finalReplacements ? await options.finalReplacements() : undefined,

@@ -14,6 +14,8 @@ export interface ByteSource {
    * The result may be a view into a shared buffer: copy it if you keep it past the next read.
    */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /** Fills `target` with the bytes at `offset` (lets hot loops reuse buffers). */
+  readInto(target: Uint8Array, offset: number): Promise<Uint8Array>;
   close(): Promise<void>;
 }
 
@@ -44,6 +46,10 @@ export class BufferByteSource implements ByteSource {
   async read(offset: number, length: number): Promise<Uint8Array> {
     checkRange(this, offset, length);
     return this.bytes.subarray(offset, offset + length);
+  }
+  async readInto(target: Uint8Array, offset: number): Promise<Uint8Array> {
+    target.set(await this.read(offset, target.byteLength));
+    return target;
   }
   async close(): Promise<void> {}
 }
@@ -106,6 +112,10 @@ export class SliceByteSource implements ByteSource {
   async read(offset: number, length: number): Promise<Uint8Array> {
     checkRange(this, offset, length);
     return this.parent.read(this.offset + offset, length);
+  }
+  async readInto(target: Uint8Array, offset: number): Promise<Uint8Array> {
+    checkRange(this, offset, target.byteLength);
+    return this.parent.readInto(target, this.offset + offset);
   }
   async close(): Promise<void> {}
 }
