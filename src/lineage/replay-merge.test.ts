@@ -132,6 +132,23 @@ describe("replayMerge", () => {
     });
   });
 
+  it("refuses to write the rebuilt file over the file it checks", async () => {
+    const error = await replayMerge(merged, {
+      searchDirs: [library],
+      hashCacheDir: cacheDir,
+      kernel,
+      output: merged,
+    }).catch((caught: unknown) => caught);
+    expect(isGyozaError(error, "usage")).toBe(true);
+    const again = await replayMerge(merged, {
+      searchDirs: [library],
+      hashCacheDir: cacheDir,
+      kernel,
+      workDir: dir,
+    });
+    expect(again.identical).toBe(true);
+  });
+
   it("names the missing input and its hash when no searched file matches", async () => {
     const empty = join(dir, "empty");
     await mkdir(empty, { recursive: true });

@@ -96,6 +96,21 @@ export async function replayMerge(file: string, options: ReplayOptions): Promise
   });
   const inputs = locateInputs(data, search.found, options.searchDirs, file);
   const output = options.output ? resolve(options.output) : temporaryOutput(file, options.workDir);
+  if (output === resolve(file) || Object.values(data.inputs ?? {}).some((input) => input.path === output)) {
+    throw new GyozaError(
+      "usage",
+      "the rebuilt file would replace the file it is checked against or an input",
+      {
+        file: output,
+        fix: "choose another -o path",
+      },
+    );
+  }
+  // Hashed before the rebuild, so nothing written meanwhile can change what it is compared with.
+  const expected = await hashFile(file, {
+    algorithms: ["autov3"],
+    ...(cacheDir !== undefined ? { cacheDir } : {}),
+  });
   data.output = { ...data.output, path: output };
   const vae = data.output.vae;
   if (vae?.policy === "bake" && vae.file) {
@@ -111,10 +126,6 @@ export async function replayMerge(file: string, options: ReplayOptions): Promise
       ...(options.kernel ? { kernel: options.kernel } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       ...(cacheDir !== undefined ? { hashCacheDir: cacheDir } : {}),
-    });
-    const expected = await hashFile(file, {
-      algorithms: ["autov3"],
-      ...(cacheDir !== undefined ? { cacheDir } : {}),
     });
     const expectedAutoV3 = expected.autoV3Full!.toLowerCase();
     const actualAutoV3 = (result.dataSha256 ?? "").toLowerCase();
