@@ -5,11 +5,12 @@ import { isContiguous, readTensorBytes, readTensorRange } from "../io/read-tenso
 import type { StoredTensor } from "../io/tensor.js";
 import type { MergeKernel } from "../kernels/merge-kernel.js";
 import type { ProgressListener } from "../progress.js";
+import { canFill, SequentialReader } from "./sequential-reader.js";
 
 /** Elements per chunk: 4 MiB of f32 per model, enough for sequential reads, small enough to bound memory. */
 export const ANALYSIS_CHUNK_ELEMENTS = 1 << 20;
 /** Chunks whose reads are in flight ahead of the arithmetic, so a cold disk always has requests queued. */
-const READ_AHEAD_CHUNKS = 4;
+const READ_AHEAD_CHUNKS = 3;
 
 /** The same element range of one key in every model, decoded to f32 (valid until a few more chunks are read). */
 export interface AlignedChunk {
@@ -28,19 +29,12 @@ export function isAnalysableDType(dtype: string): boolean {
   return dtype === "F16" || dtype === "BF16" || dtype === "F32" || dtype === "F64";
 }
 
-/** A source that can fill a caller's buffer (FileByteSource): lets the hot loop reuse memory. */
-interface FillableSource {
-  readInto(target: Uint8Array, offset: number): Promise<Uint8Array>;
-}
-
-const canFill = (source: unknown): source is FillableSource =>
-  typeof (source as Partial<FillableSource>).readInto === "function";
-
 async function readElements(
   tensor: StoredTensor,
   begin: number,
   end: number,
   scratch: Uint8Array,
+  readers: Map<unknown, SequentialReader>,
 ): Promise<Uint8Array> {
   const size = dtypeBytes(tensor.dtype);
   if (tensor.strides && !isContiguous(tensor.shape, tensor.strides)) {
@@ -49,7 +43,12 @@ async function readElements(
   }
   const length = (end - begin) * size;
   if (canFill(tensor.source) && length <= scratch.byteLength) {
-    return tensor.source.readInto(scratch.subarray(0, length), tensor.byteOffset + begin * size);
+    let reader = readers.get(tensor.source);
+    if (!reader) {
+      reader = new SequentialReader(tensor.source);
+      readers.set(tensor.source, reader);
+    }
+    return reader.readInto(scratch.subarray(0, length), tensor.byteOffset + begin * size);
   }
   return readTensorRange(tensor, begin * size, end * size);
 }
@@ -108,6 +107,7 @@ async function* produceChunks(
     })),
   );
   const tasks = chunkTasks(keys, chunkElements);
+  const readers = new Map<unknown, SequentialReader>();
   const inFlight: Promise<Uint8Array[]>[] = [];
   let started = 0;
   const startNext = () => {
@@ -115,7 +115,7 @@ async function* produceChunks(
     const buffers = pool[started % POOL_SLOTS]!;
     const reads = Promise.all(
       keys[task.keyIndex]!.tensors.map((tensor, i) =>
-        readElements(tensor, task.begin, task.end, buffers[i]!.bytes),
+        readElements(tensor, task.begin, task.end, buffers[i]!.bytes, readers),
       ),
     );
     reads.catch(() => {}); // surfaced when awaited below
@@ -142,6 +142,7 @@ async function* produceChunks(
     }
   } finally {
     await Promise.allSettled(inFlight);
+    await Promise.all([...readers.values()].map((reader) => reader.drain()));
   }
 }
 
