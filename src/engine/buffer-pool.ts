@@ -1,40 +1,39 @@
 /**
- * Reuses the fixed-size buffers a streaming pass churns through (reads, kernel outputs). Fresh
- * large allocations are fresh pages: every one costs page faults and, freed, garbage-collector
- * work, which at disk speed adds up to seconds per model. Buffers not acquired here are ignored
- * by `release`, so producers may mix pooled and one-off buffers freely.
+ * Reuses the buffers a streaming pass churns through (reads, kernel outputs). Fresh large
+ * allocations are fresh pages: every one costs page faults and, freed, garbage-collector work,
+ * which at disk speed adds up to seconds per model. Buffers come in power-of-two capacity classes
+ * (SD tensors have hundreds of distinct sizes) and are handed out as views of exactly the size
+ * asked for. `release` ignores buffers it did not hand out, so producers may mix pooled and
+ * one-off buffers freely.
  */
+const MIN_CLASS_BYTES = 64 << 10;
+
 export class BufferPool {
-  private readonly free = new Map<number, Uint8Array[]>();
-  private readonly owned = new WeakSet<ArrayBufferLike>();
+  private readonly free = new Map<number, Buffer[]>();
+  private readonly backingOf = new WeakMap<Uint8Array, Buffer>();
   private retainedBytes = 0;
 
   /** Buffers kept for reuse beyond this are dropped (the pool never grows past it). */
   constructor(private readonly maxRetainedBytes = 256 << 20) {}
 
   acquire(byteLength: number): Uint8Array {
-    const reused = this.free.get(byteLength)?.pop();
-    if (reused) {
-      this.retainedBytes -= byteLength;
-      return reused;
-    }
-    const fresh = Buffer.allocUnsafeSlow(byteLength); // every byte is overwritten by its user
-    this.owned.add(fresh.buffer);
-    return fresh;
+    const capacity = Math.max(MIN_CLASS_BYTES, 2 ** Math.ceil(Math.log2(Math.max(1, byteLength))));
+    let backing = this.free.get(capacity)?.pop();
+    if (backing) this.retainedBytes -= capacity;
+    else backing = Buffer.allocUnsafeSlow(capacity); // every byte handed out is overwritten by its user
+    const view = backing.subarray(0, byteLength);
+    this.backingOf.set(view, backing);
+    return view;
   }
 
   release(buffer: Uint8Array): void {
-    if (
-      !this.owned.has(buffer.buffer) ||
-      buffer.byteOffset !== 0 ||
-      buffer.byteLength !== buffer.buffer.byteLength
-    )
-      return;
-    if (this.retainedBytes + buffer.byteLength > this.maxRetainedBytes) return;
-    const list = this.free.get(buffer.byteLength) ?? [];
-    if (list.includes(buffer)) return;
-    list.push(buffer);
-    this.free.set(buffer.byteLength, list);
-    this.retainedBytes += buffer.byteLength;
+    const backing = this.backingOf.get(buffer);
+    if (!backing) return;
+    this.backingOf.delete(buffer);
+    if (this.retainedBytes + backing.byteLength > this.maxRetainedBytes) return;
+    const list = this.free.get(backing.byteLength) ?? [];
+    list.push(backing);
+    this.free.set(backing.byteLength, list);
+    this.retainedBytes += backing.byteLength;
   }
 }

@@ -1,44 +1,61 @@
 import { Worker } from "node:worker_threads";
+import { GyozaError } from "../errors.js";
 
 /**
- * sha256 of a byte stream computed on a worker thread, so hashing a multi-gigabyte output costs the
- * main thread (where merge arithmetic runs) only a copy per chunk (a memcpy is several times
- * faster than sha256). Chunks are copied rather than transferred so callers keep their buffers.
+ * sha256 of a file that is being written, computed on a worker thread that reads the bytes back
+ * behind the writer (from the page cache). The main thread, where merge arithmetic runs, only says
+ * how far the file is written: no copy of the data crosses threads, and memory stays flat however
+ * far the hasher falls behind.
  */
 const WORKER_SOURCE = `
-const { parentPort } = require("node:worker_threads");
+const { parentPort, workerData } = require("node:worker_threads");
+const { openSync, readSync, closeSync } = require("node:fs");
 const hash = require("node:crypto").createHash("sha256");
-parentPort.on("message", (message) => {
-  if (message === "digest") parentPort.postMessage(hash.digest("hex"));
-  else hash.update(message);
+const fd = openSync(workerData.path, "r");
+const buffer = Buffer.allocUnsafe(8 << 20);
+let position = workerData.start;
+parentPort.on("message", ({ upTo, final }) => {
+  while (position < upTo) {
+    const read = readSync(fd, buffer, 0, Math.min(buffer.length, upTo - position), position);
+    if (read === 0) throw new Error("file ended at " + position + " before " + upTo);
+    hash.update(buffer.subarray(0, read));
+    position += read;
+  }
+  if (final) {
+    closeSync(fd);
+    parentPort.postMessage(hash.digest("hex"));
+  }
 });
 `;
 
-export class BackgroundSha256 {
-  private readonly worker = new Worker(WORKER_SOURCE, { eval: true });
+export class FileTailSha256 {
+  private readonly worker: Worker;
   private failure: Error | undefined;
 
-  constructor() {
+  /** Hashes `path` from byte `start` on, as far as `advance` says it is written. */
+  constructor(path: string, start: number) {
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { path, start } });
     this.worker.on("error", (error) => {
       this.failure = error;
     });
     this.worker.unref();
   }
 
-  update(bytes: Uint8Array): void {
-    // structured cloning a view copies its whole backing buffer: post exactly the viewed bytes
-    const exact = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
-    this.worker.postMessage(exact ? bytes : Uint8Array.prototype.slice.call(bytes));
+  /** The file now holds valid bytes up to `position`. */
+  advance(position: number): void {
+    this.worker.postMessage({ upTo: position, final: false });
   }
 
-  /** The hex digest of everything passed to `update`; ends the worker. */
-  async digest(): Promise<string> {
-    if (this.failure) throw this.failure;
+  /** The hex digest of [start, end); ends the worker. */
+  async digest(end: number): Promise<string> {
     const result = new Promise<string>((resolve, reject) => {
       this.worker.once("message", resolve);
       this.worker.once("error", reject);
+      this.worker.once("exit", () =>
+        reject(this.failure ?? new GyozaError("io", "the hashing thread stopped")),
+      );
     });
-    this.worker.postMessage("digest");
+    this.worker.postMessage({ upTo: end, final: true });
     try {
       return await result;
     } finally {

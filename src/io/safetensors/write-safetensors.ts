@@ -1,6 +1,6 @@
 import { GyozaError } from "../../errors.js";
 import { AtomicFileWriter } from "../atomic-file.js";
-import { BackgroundSha256 } from "../background-sha256.js";
+import { FileTailSha256 } from "../background-sha256.js";
 import { type DType, tensorByteLength } from "../dtype.js";
 
 export interface TensorSpec {
@@ -78,7 +78,7 @@ export function encodeSafetensorsHeader(
  */
 export class SafetensorsWriter {
   readonly order: readonly PlannedTensor[];
-  private readonly dataHash = new BackgroundSha256();
+  private readonly dataHash: FileTailSha256;
   private tensorIndex = 0;
   private writtenInTensor = 0;
   private readonly dataOffset: number;
@@ -94,6 +94,7 @@ export class SafetensorsWriter {
     this.order = order;
     this.dataOffset = header.byteLength;
     this.header = Buffer.from(header.buffer, header.byteOffset, header.byteLength);
+    this.dataHash = new FileTailSha256(file.tempPath, header.byteLength);
     this.selfHashPosition = selfHashPosition;
   }
 
@@ -125,7 +126,12 @@ export class SafetensorsWriter {
     }
     const file = await AtomicFileWriter.create(path);
     const writer = new SafetensorsWriter(file, order, header, selfHashPosition);
-    await file.write(header);
+    try {
+      await file.write(header);
+    } catch (error) {
+      await writer.abort();
+      throw error;
+    }
     return writer;
   }
 
@@ -149,8 +155,8 @@ export class SafetensorsWriter {
         `write of ${bytes.byteLength} bytes does not fit tensor ${tensor?.key ?? "(none left)"}`,
       );
     }
-    this.dataHash.update(bytes);
     await this.file.write(bytes);
+    this.dataHash.advance(this.file.bytesWritten);
     this.writtenInTensor += bytes.byteLength;
     if (this.writtenInTensor === tensor.byteLength) {
       this.tensorIndex++;
@@ -170,7 +176,13 @@ export class SafetensorsWriter {
       await this.abort();
       throw new GyozaError("usage", `tensor ${this.current.key} was not fully written`);
     }
-    const dataSha256 = await this.dataHash.digest();
+    let dataSha256: string;
+    try {
+      dataSha256 = await this.dataHash.digest(this.file.bytesWritten);
+    } catch (error) {
+      await this.abort();
+      throw error;
+    }
     if (this.selfHashPosition !== null)
       await this.file.writeAt(Buffer.from(`0x${dataSha256}`), this.selfHashPosition);
     for (const [placeholder, value] of replacements) {
