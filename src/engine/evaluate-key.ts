@@ -92,10 +92,12 @@ export async function readLeaves(
         }
         return [tensor, whole.subarray(begin * size, end * size)] as const;
       }
-      return [
-        tensor,
-        await tensor.source.read(tensor.byteOffset + begin * size, (end - begin) * size),
-      ] as const;
+      const length = (end - begin) * size;
+      const position = tensor.byteOffset + begin * size;
+      const bytes = pool
+        ? await tensor.source.readInto(pool.acquire(length), position)
+        : await tensor.source.read(position, length);
+      return [tensor, bytes] as const;
     }),
   );
   return new Map(entries);
