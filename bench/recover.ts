@@ -3,6 +3,7 @@
  * two full-size SD 1.5 fp16 parents and a merge of them made with known random block weights.
  * The baseline reads the three files once, front to back, concurrently; the recovery streams the
  * same bytes through the f32 decode and the float64 dot products. Also prints the worst α error.
+ * CPU seconds are printed for both sides: on a shared, busy machine wall times are noise.
  *
  *   npx tsx bench/recover.ts [--dir DIR]      (inputs are generated once into DIR and reused)
  */
@@ -59,7 +60,9 @@ async function main(): Promise<void> {
   const bytes = (await Promise.all(files.map((file) => stat(file)))).reduce((sum, s) => sum + s.size, 0);
   const cold = dropPageCache();
   if (!cold) process.stdout.write("cannot drop the page cache (needs root): timings are warm\n");
+  const readCpuStarted = process.cpuUsage();
   const readSeconds = await readOnce(files);
+  const readCpu = process.cpuUsage(readCpuStarted);
   if (cold) dropPageCache();
   const started = performance.now();
   const cpuStarted = process.cpuUsage();
@@ -71,7 +74,7 @@ async function main(): Promise<void> {
   process.stdout.write(
     [
       `inputs: 3 full-size SD 1.5 fp16 files, ${gb.toFixed(2)} GB, kernel ${kernel.name}, ${cold ? "cold" : "warm"} cache`,
-      `read the three files once: ${readSeconds.toFixed(2)} s (${(gb / readSeconds).toFixed(2)} GB/s)`,
+      `read the three files once: ${readSeconds.toFixed(2)} s (${(gb / readSeconds).toFixed(2)} GB/s, ${((readCpu.user + readCpu.system) / 1e6).toFixed(2)} CPU s)`,
       `recover two-parent block weights: ${recoverSeconds.toFixed(2)} s (${(gb / recoverSeconds).toFixed(2)} GB/s, ${((cpu.user + cpu.system) / 1e6).toFixed(2)} CPU s)`,
       `ratio recover / read: ${ratio(recoverSeconds, readSeconds)} (target ≤ 1.30×)`,
       `worst α error over 26 slots: ${worst.toExponential(2)}; overall residual ${recovery.residual.toExponential(2)}`,

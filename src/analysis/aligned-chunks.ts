@@ -16,6 +16,8 @@ const READ_AHEAD_CHUNKS = 3;
 export interface AlignedChunk {
   readonly keyIndex: number;
   readonly values: readonly Float32Array[];
+  /** The raw little-endian bytes each value array was decoded from (valid as long as `values`). */
+  readonly bytes: readonly Uint8Array[];
 }
 
 /** One key to stream: its tensor in each model (same shape, any float dtype). */
@@ -53,7 +55,8 @@ async function readElements(
   return readTensorRange(tensor, begin * size, end * size);
 }
 
-function decode(
+/** Decodes one tensor's little-endian elements into `out` (F64 through float-convert, the rest through the kernel). */
+export function decode(
   bytes: Uint8Array,
   tensor: StoredTensor,
   kernel: MergeKernel,
@@ -97,13 +100,14 @@ async function* produceChunks(
   chunkElements: number,
   onProgress: ProgressListener,
   allocate: ValueAllocator,
+  decodeAll: boolean,
 ): AsyncGenerator<AlignedChunk> {
   const models = keys[0]?.tensors.length ?? 0;
-  const values = allocate(new Array<number>(POOL_SLOTS * models).fill(chunkElements));
+  const values = allocate(new Array<number>(decodeAll ? POOL_SLOTS * models : 0).fill(chunkElements));
   const pool = Array.from({ length: POOL_SLOTS }, (_, slot) =>
     Array.from({ length: models }, (_, model) => ({
       bytes: new Uint8Array(chunkElements * 4),
-      values: values[slot * models + model]!,
+      values: values[slot * models + model] ?? new Float32Array(0),
     })),
   );
   const tasks = chunkTasks(keys, chunkElements);
@@ -130,15 +134,17 @@ async function* produceChunks(
       const task = tasks[done]!;
       const { key, tensors } = keys[task.keyIndex]!;
       const buffers = pool[done % POOL_SLOTS]!;
-      const decoded = bytes.map((chunk, i) =>
-        decode(chunk, tensors[i]!, kernel, buffers[i]!.values.subarray(0, task.end - task.begin)),
-      );
+      const decoded = decodeAll
+        ? bytes.map((chunk, i) =>
+            decode(chunk, tensors[i]!, kernel, buffers[i]!.values.subarray(0, task.end - task.begin)),
+          )
+        : [];
       onProgress({
         type: "advance",
         bytes: bytes.reduce((sum, chunk) => sum + chunk.byteLength, 0),
         item: key,
       });
-      yield { keyIndex: task.keyIndex, values: decoded };
+      yield { keyIndex: task.keyIndex, values: decoded, bytes };
     }
   } finally {
     await Promise.allSettled(inFlight);
@@ -160,10 +166,22 @@ export function alignedChunks(
   keys: readonly AlignedKey[],
   kernel: MergeKernel,
   onProgress: ProgressListener = () => {},
-  options: { chunkElements?: number; allocate?: ValueAllocator } = {},
+  options: {
+    chunkElements?: number;
+    allocate?: ValueAllocator;
+    /** false: hand out raw bytes only (`values` empty), for callers that decode cache-sized pieces themselves. */
+    decode?: boolean;
+  } = {},
 ): AsyncGenerator<AlignedChunk> {
   const chunkElements = options.chunkElements ?? ANALYSIS_CHUNK_ELEMENTS;
-  return produceChunks(keys, kernel, chunkElements, onProgress, options.allocate ?? plainArrays);
+  return produceChunks(
+    keys,
+    kernel,
+    chunkElements,
+    onProgress,
+    options.allocate ?? plainArrays,
+    options.decode ?? true,
+  );
 }
 
 /** Bytes `alignedChunks` will read for these keys (for progress totals). */

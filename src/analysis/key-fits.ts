@@ -1,6 +1,7 @@
+import { dtypeBytes } from "../io/dtype.js";
 import type { MergeKernel } from "../kernels/merge-kernel.js";
 import type { ProgressListener } from "../progress.js";
-import { alignedBytes, alignedChunks } from "./aligned-chunks.js";
+import { alignedBytes, alignedChunks, decode } from "./aligned-chunks.js";
 import type { AnalysisKey } from "./analysis-keys.js";
 import { createSimdSums } from "./simd-sums.js";
 
@@ -20,6 +21,15 @@ export interface KeyFit {
   direction: number;
   /** ‖y‖² */
   change: number;
+}
+
+/** Elements decoded per piece before summing: 4 models × 128 KiB of f32 stay in L2 cache. */
+const DECODE_PIECE_ELEMENTS = 1 << 15;
+
+function add(fit: KeyFit, sums: readonly [number, number, number]): void {
+  fit.dot += sums[0];
+  fit.direction += sums[1];
+  fit.change += sums[2];
 }
 
 /** The best α of a key (null when the parents do not differ there, so any α fits). */
@@ -45,19 +55,30 @@ export async function measureKeyFits(
   const fits: KeyFit[] = keys.map((key) => ({ key, dot: 0, direction: 0, change: 0 }));
   onProgress({ type: "start", task: "recover", totalBytes: alignedBytes(keys) });
   const simd = createSimdSums();
-  const chunks = alignedChunks(keys, kernel, onProgress, simd ? { allocate: simd.allocate } : {});
-  for await (const { keyIndex, values } of chunks) {
-    const [m, a, b, c] = values as [Float32Array, Float32Array, Float32Array, Float32Array?];
-    const from = mode === "add_difference" && c ? c : a;
-    const sums = simd
-      ? simd.sums(m, a, b, from)
-      : from === a
-        ? weightedSumSums(m, a, b)
-        : addDifferenceSums(m, a, b, from);
-    const fit = fits[keyIndex]!;
-    fit.dot += sums[0];
-    fit.direction += sums[1];
-    fit.change += sums[2];
+  if (!simd) {
+    for await (const { keyIndex, values } of alignedChunks(keys, kernel, onProgress)) {
+      const [m, a, b, c] = values as [Float32Array, Float32Array, Float32Array, Float32Array?];
+      const sums = mode === "add_difference" && c ? addDifferenceSums(m, a, b, c) : weightedSumSums(m, a, b);
+      add(fits[keyIndex]!, sums);
+    }
+  } else {
+    // Decode cache-sized pieces right before summing them: the f32 values never leave the CPU cache.
+    const scratch = simd.allocate(new Array<number>(4).fill(DECODE_PIECE_ELEMENTS));
+    for await (const { keyIndex, bytes } of alignedChunks(keys, kernel, onProgress, { decode: false })) {
+      const key = keys[keyIndex]!;
+      const count = bytes[0]!.byteLength / dtypeBytes(key.tensors[0]!.dtype);
+      const fit = fits[keyIndex]!;
+      for (let at = 0; at < count; at += DECODE_PIECE_ELEMENTS) {
+        const length = Math.min(DECODE_PIECE_ELEMENTS, count - at);
+        const piece = bytes.map((chunk, i) => {
+          const size = dtypeBytes(key.tensors[i]!.dtype);
+          const out = scratch[i]!.subarray(0, length);
+          return decode(chunk.subarray(at * size, (at + length) * size), key.tensors[i]!, kernel, out);
+        });
+        const [m, a, b, c] = piece as [Float32Array, Float32Array, Float32Array, Float32Array?];
+        add(fit, simd.sums(m, a, b, mode === "add_difference" && c ? c : a));
+      }
+    }
   }
   onProgress({ type: "finish", task: "recover" });
   return fits;
