@@ -14,7 +14,13 @@ export function float32View(bytes: Uint8Array): Float32Array {
  * Converts a run of elements between float dtypes with round-to-nearest-even, through the fast
  * kernel where it supports both dtypes and the reference conversion otherwise (F64).
  */
-export function convertBytes(kernel: MergeKernel, bytes: Uint8Array, from: DType, to: DType): Uint8Array {
+export function convertBytes(
+  kernel: MergeKernel,
+  bytes: Uint8Array,
+  from: DType,
+  to: DType,
+  allocate: (byteLength: number) => Uint8Array = (n) => Buffer.allocUnsafeSlow(n),
+): Uint8Array {
   if (from === to) return bytes;
   if (!KERNEL_DTYPES.has(from) || !KERNEL_DTYPES.has(to)) return convertElements(bytes, from, to);
   const count = bytes.byteLength / (from === "F32" ? 4 : 2);
@@ -25,7 +31,7 @@ export function convertBytes(kernel: MergeKernel, bytes: Uint8Array, from: DType
     kernel.toFloat32(bytes, from as FloatDType, values);
   }
   if (to === "F32") return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-  const out = Buffer.allocUnsafeSlow(count * 2); // fully written by the kernel
+  const out = allocate(count * 2); // fully written by the kernel
   kernel.fromFloat32(values, to as FloatDType, out);
   return out;
 }

@@ -7,6 +7,7 @@ import type { Checkpoint } from "../io/tensor.js";
 import { loadKernel } from "../kernels/index.js";
 import type { MergeKernel } from "../kernels/merge-kernel.js";
 import type { ProgressListener } from "../progress.js";
+import { BufferPool } from "./buffer-pool.js";
 import { convertBytes } from "./convert-bytes.js";
 import { modelspecDefaults } from "./modelspec.js";
 import { assertNotOverwritingInput, type FinishReport, planFinishedTensors } from "./output-plan.js";
@@ -62,13 +63,17 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
       { ...options, ...(vae ? { bakeVae: vae } : { bakeVae: undefined }) },
       detection,
     );
+    const pool = new BufferPool();
     const tensors: OutputTensor[] = planned.map(({ key, source, dtype }) => ({
       key,
       dtype,
       shape: source.shape,
       async *chunks() {
-        for await (const chunk of tensorChunks(source))
-          yield convertBytes(kernel, chunk, source.dtype, dtype);
+        for await (const chunk of tensorChunks(source, undefined, pool)) {
+          const converted = convertBytes(kernel, chunk, source.dtype, dtype, (n) => pool.acquire(n));
+          if (converted !== chunk) pool.release(chunk);
+          yield converted;
+        }
       },
     }));
     const metadata =
@@ -79,6 +84,7 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
       format,
       ...(metadata ? { metadata } : {}),
       task: `convert → ${options.output}`,
+      release: (chunk) => pool.release(chunk),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });
     return {

@@ -37,7 +37,13 @@ export async function* evaluateKey(
   const { plan } = planned;
   if (plan.kind === "read") {
     for await (const chunk of tensorChunks(plan.tensor, undefined, pool)) {
-      const converted = convertBytes(kernel, chunk, plan.tensor.dtype, outDtype);
+      const converted = convertBytes(
+        kernel,
+        chunk,
+        plan.tensor.dtype,
+        outDtype,
+        pool && ((n) => pool.acquire(n)),
+      );
       if (converted !== chunk) pool?.release(chunk);
       yield converted;
     }
