@@ -9,12 +9,15 @@
  */
 import { open, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { recoverWeights, withCheckpoints } from "../src/analysis/index.js";
+import { type Recovery, recoverWeights, withCheckpoints } from "../src/analysis/index.js";
 import { runRecipe } from "../src/engine/run-recipe.js";
 import { loadKernel } from "../src/kernels/index.js";
 import { recipeFromData } from "../src/recipe/index.js";
 import { ensureSynthetic, ratio } from "./bench-support.js";
 import { dropPageCache } from "./io-floor.js";
+
+/** Cold runs of each side; the best counts (other work on a shared machine only ever slows a run down). */
+const ROUNDS = 3;
 
 /** Known weights of the held-out merge, BASE first (a fixed pseudo-random vector). */
 const WEIGHTS = Array.from({ length: 26 }, (_, i) =>
@@ -60,24 +63,38 @@ async function main(): Promise<void> {
   const bytes = (await Promise.all(files.map((file) => stat(file)))).reduce((sum, s) => sum + s.size, 0);
   const cold = dropPageCache();
   if (!cold) process.stdout.write("cannot drop the page cache (needs root): timings are warm\n");
-  const readCpuStarted = process.cpuUsage();
-  const readSeconds = await readOnce(files);
-  const readCpu = process.cpuUsage(readCpuStarted);
-  if (cold) dropPageCache();
-  const started = performance.now();
-  const cpuStarted = process.cpuUsage();
-  const recovery = await withCheckpoints(files, ([m, x, y]) => recoverWeights(m!, [x!, y!], { kernel }));
-  const recoverSeconds = (performance.now() - started) / 1000;
-  const cpu = process.cpuUsage(cpuStarted);
-  const worst = Math.max(...recovery.slots.map((slot, i) => Math.abs(slot.alpha! - WEIGHTS[i]!)));
+  const cpuSeconds = (usage: NodeJS.CpuUsage) => (usage.user + usage.system) / 1e6;
+  let read = { seconds: Number.POSITIVE_INFINITY, cpu: 0 };
+  let recover = { seconds: Number.POSITIVE_INFINITY, cpu: 0 };
+  let recovery: Recovery | undefined;
+  // Alternate the two sides, cold each time, and keep the best of each: the machine is shared.
+  for (let round = 0; round < ROUNDS; round++) {
+    if (cold) dropPageCache();
+    let cpuStarted = process.cpuUsage();
+    let started = performance.now();
+    await readOnce(files);
+    const readSeconds = (performance.now() - started) / 1000;
+    if (readSeconds < read.seconds)
+      read = { seconds: readSeconds, cpu: cpuSeconds(process.cpuUsage(cpuStarted)) };
+    if (cold) dropPageCache();
+    cpuStarted = process.cpuUsage();
+    started = performance.now();
+    recovery = await withCheckpoints(files, ([m, x, y]) => recoverWeights(m!, [x!, y!], { kernel }));
+    const recoverSeconds = (performance.now() - started) / 1000;
+    if (recoverSeconds < recover.seconds)
+      recover = { seconds: recoverSeconds, cpu: cpuSeconds(process.cpuUsage(cpuStarted)) };
+  }
+  const readSeconds = read.seconds;
+  const recoverSeconds = recover.seconds;
+  const worst = Math.max(...recovery!.slots.map((slot, i) => Math.abs(slot.alpha! - WEIGHTS[i]!)));
   const gb = bytes / 1e9;
   process.stdout.write(
     [
-      `inputs: 3 full-size SD 1.5 fp16 files, ${gb.toFixed(2)} GB, kernel ${kernel.name}, ${cold ? "cold" : "warm"} cache`,
-      `read the three files once: ${readSeconds.toFixed(2)} s (${(gb / readSeconds).toFixed(2)} GB/s, ${((readCpu.user + readCpu.system) / 1e6).toFixed(2)} CPU s)`,
-      `recover two-parent block weights: ${recoverSeconds.toFixed(2)} s (${(gb / recoverSeconds).toFixed(2)} GB/s, ${((cpu.user + cpu.system) / 1e6).toFixed(2)} CPU s)`,
+      `inputs: 3 full-size SD 1.5 fp16 files, ${gb.toFixed(2)} GB, kernel ${kernel.name}, ${cold ? "cold" : "warm"} cache, best of ${ROUNDS}`,
+      `read the three files once: ${readSeconds.toFixed(2)} s (${(gb / readSeconds).toFixed(2)} GB/s, ${read.cpu.toFixed(2)} CPU s)`,
+      `recover two-parent block weights: ${recoverSeconds.toFixed(2)} s (${(gb / recoverSeconds).toFixed(2)} GB/s, ${recover.cpu.toFixed(2)} CPU s)`,
       `ratio recover / read: ${ratio(recoverSeconds, readSeconds)} (target ≤ 1.30×)`,
-      `worst α error over 26 slots: ${worst.toExponential(2)}; overall residual ${recovery.residual.toExponential(2)}`,
+      `worst α error over 26 slots: ${worst.toExponential(2)}; overall residual ${recovery!.residual.toExponential(2)}`,
     ].join("\n") + "\n",
   );
 }
