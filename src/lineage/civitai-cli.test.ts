@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeSyntheticCheckpoint } from "../synth/write-synthetic.js";
-import { runCli } from "./test-support/run-cli.js";
+import { runCli } from "../test-support/run-cli.js";
 
 let dir: string;
 let model: string;

@@ -7,7 +7,7 @@ import { hashBytes } from "../../hash/index.js";
 import { makePngTextChunk } from "../../image/png-writer.js";
 import { FIXTURE_IMAGE_DIR } from "../../image/test-support/fixture-images.js";
 import { buildPng } from "../../image/test-support/test-images.js";
-import { main } from "../run.js";
+import { runCli } from "../../test-support/run-cli.js";
 
 let dir: string;
 let savedCacheDir: string | undefined;
@@ -23,24 +23,7 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function gyoza(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const stdoutWrite = process.stdout.write.bind(process.stdout);
-  const stderrWrite = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((chunk: string | Uint8Array) =>
-    out.push(String(chunk)) > 0) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) =>
-    err.push(String(chunk)) > 0) as typeof process.stderr.write;
-  try {
-    const code = await main(["node", "gyoza", ...args]);
-    return { code, stdout: out.join(""), stderr: err.join("") };
-  } finally {
-    process.stdout.write = stdoutWrite;
-    process.stderr.write = stderrWrite;
-    process.exitCode = undefined;
-  }
-}
+const gyoza = (...args: string[]) => runCli(...args);
 
 const fixture = (name: string) => join(FIXTURE_IMAGE_DIR, name);
 

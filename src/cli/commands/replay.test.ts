@@ -2,8 +2,8 @@ import { mkdir, mkdtemp, readdir, rename, rm, writeFile } from "node:fs/promises
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCli } from "../../lineage/test-support/run-cli.js";
 import { writeSyntheticCheckpoint } from "../../synth/write-synthetic.js";
+import { runCli } from "../../test-support/run-cli.js";
 
 let dir: string;
 let savedCacheDir: string | undefined;

@@ -1,4 +1,4 @@
-import { main } from "../../cli/run.js";
+import { main } from "../cli/run.js";
 
 export interface CliRun {
   code: number;
