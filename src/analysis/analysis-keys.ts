@@ -28,7 +28,7 @@ export interface AnalysisKeys {
   readonly missing: readonly { key: string; file: string }[];
   /** Keys of other models the first model lacks. */
   readonly extra: readonly { key: string; file: string }[];
-  /** Keys whose element counts differ between models, or that are not float tensors. */
+  /** Keys not compared: not float tensors in every model (position_ids, …), or element counts differ. */
   readonly skipped: readonly string[];
 }
 

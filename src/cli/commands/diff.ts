@@ -72,7 +72,7 @@ export function registerDiff(program: Command): void {
         lines.push(`${diff.extra.length} keys only in ${basename(b)} (e.g. ${diff.extra[0]!.key})`);
       if (diff.skipped.length)
         lines.push(
-          `${diff.skipped.length} keys not compared (shape or dtype differs, e.g. ${diff.skipped[0]})`,
+          `${diff.skipped.length} keys not compared (not float tensors, or sizes differ; e.g. ${diff.skipped[0]})`,
         );
       if (flags.plot) lines.push(`plot: ${flags.plot}`);
       process.stdout.write(`${lines.join("\n")}\n`);
