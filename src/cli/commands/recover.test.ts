@@ -3,26 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeSyntheticCheckpoint } from "../../synth/write-synthetic.js";
-import { main } from "../run.js";
+import { runCli } from "../../test-support/run-cli.js";
 
-/** Runs the CLI in-process, collecting what it writes to stdout and stderr. */
-async function gyoza(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const stdoutWrite = process.stdout.write.bind(process.stdout);
-  const stderrWrite = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((chunk: string | Uint8Array) =>
-    out.push(String(chunk)) > 0) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) =>
-    err.push(String(chunk)) > 0) as typeof process.stderr.write;
-  try {
-    const code = await main(["node", "gyoza", ...args]);
-    return { code, stdout: out.join(""), stderr: err.join("") };
-  } finally {
-    process.stdout.write = stdoutWrite;
-    process.stderr.write = stderrWrite;
-  }
-}
+const gyoza = runCli;
 
 let dir: string;
 const path = (name: string) => join(dir, name);
