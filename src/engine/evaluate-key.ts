@@ -8,8 +8,8 @@ import { convertBytes, float32View } from "./convert-bytes.js";
 import { isElementwise, type KeyPlan, type PlannedKey } from "./merge-graph.js";
 import { tensorChunks } from "./tensor-chunks.js";
 
-/** Elements per step when streaming a merged tensor: 1 Mi elements = 4 MiB per f32 buffer. */
-export const MERGE_CHUNK_ELEMENTS = 1 << 20;
+/** Elements per step when streaming a merged tensor: 2 Mi elements = 8 MiB per f32 buffer. */
+export const MERGE_CHUNK_ELEMENTS = 2 << 20;
 
 const KERNEL_DTYPES = new Set<DType>(["F16", "BF16", "F32"]);
 
@@ -143,14 +143,25 @@ function computeChunk(
     );
     return out;
   }
-  const values = evaluateNode(key, plan, reads, begin, count, kernel, shape, prepass);
-  if (outDtype === "F32") return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-  if (KERNEL_DTYPES.has(outDtype)) {
-    const out = allocate(count * dtypeBytes(outDtype)); // fully written by the kernel
+  // Intermediate f32 values come from the pool too; all but the one returned go back after encoding.
+  const scratch: Uint8Array[] = [];
+  const allocateF32 = (elements: number) => {
+    const bytes = allocate(elements * 4);
+    scratch.push(bytes);
+    return new Float32Array(bytes.buffer, bytes.byteOffset, elements);
+  };
+  const values = evaluateNode(key, plan, reads, begin, count, kernel, shape, prepass, allocateF32);
+  let out: Uint8Array;
+  if (outDtype === "F32") out = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+  else if (KERNEL_DTYPES.has(outDtype)) {
+    out = allocate(count * dtypeBytes(outDtype)); // fully written by the kernel
     kernel.fromFloat32(values, outDtype as FloatDType, out);
-    return out;
+  } else out = encodeFromFloat32(values, outDtype);
+  for (const bytes of scratch) {
+    if (bytes.buffer === out.buffer && bytes.byteOffset === out.byteOffset) out = bytes;
+    else pool?.release(bytes);
   }
-  return encodeFromFloat32(values, outDtype);
+  return out;
 }
 
 export function evaluateNode(
@@ -162,20 +173,23 @@ export function evaluateNode(
   kernel: MergeKernel,
   shape: readonly number[],
   prepass: PrepassParams,
+  allocateF32: (elements: number) => Float32Array = (elements) => new Float32Array(elements),
 ): Float32Array {
   if (node.kind === "read") {
     const bytes = reads.get(node.tensor)!;
     const dtype = node.tensor.dtype;
     if (dtype === "F32") return float32View(bytes);
     if (dtype === "F16" || dtype === "BF16") {
-      const values = new Float32Array(count);
+      const values = allocateF32(count);
       kernel.toFloat32(bytes, dtype, values);
       return values;
     }
     return decodeToFloat32(bytes, dtype);
   }
-  const args = node.args.map((arg) => evaluateNode(key, arg, reads, begin, count, kernel, shape, prepass));
-  const out = new Float32Array(count);
+  const args = node.args.map((arg) =>
+    evaluateNode(key, arg, reads, begin, count, kernel, shape, prepass, allocateF32),
+  );
+  const out = allocateF32(count);
   const { method, arithmetic } = node.step;
   const alpha = node.params.alpha!;
   // The kernels implement the hot methods bit-identically to the method files (tested in engine tests).
