@@ -53,6 +53,30 @@ export class AtomicFileWriter {
     }
   }
 
+  /** Appends several buffers with one system call where the OS allows (fewer, larger writes). */
+  async writev(buffers: readonly Uint8Array[]): Promise<void> {
+    const total = buffers.reduce((sum, buffer) => sum + buffer.byteLength, 0);
+    let written: number;
+    try {
+      ({ bytesWritten: written } = await this.handle.writev(buffers as Uint8Array[], this.position));
+    } catch (cause) {
+      await this.abort();
+      throw ioError(this.path, cause);
+    }
+    this.position += written;
+    if (written === total) return;
+    // a short write: finish buffer by buffer from where it stopped
+    let skip = written;
+    for (const buffer of buffers) {
+      if (skip >= buffer.byteLength) {
+        skip -= buffer.byteLength;
+        continue;
+      }
+      await this.write(buffer.subarray(skip));
+      skip = 0;
+    }
+  }
+
   /** Writes at an absolute position without moving the append position (to patch a header). */
   async writeAt(bytes: Uint8Array, position: number): Promise<void> {
     try {

@@ -157,7 +157,28 @@ export class SafetensorsWriter {
     }
     await this.file.write(bytes);
     this.dataHash.advance(this.file.bytesWritten);
-    this.writtenInTensor += bytes.byteLength;
+    this.account(tensor, bytes.byteLength);
+  }
+
+  /** Appends consecutive chunks (each within one tensor) with one system call. */
+  async writeMany(chunks: readonly Uint8Array[]): Promise<void> {
+    for (const chunk of chunks) {
+      const tensor = this.current;
+      if (!tensor || this.writtenInTensor + chunk.byteLength > tensor.byteLength) {
+        await this.abort();
+        throw new GyozaError(
+          "usage",
+          `write of ${chunk.byteLength} bytes does not fit tensor ${tensor?.key ?? "(none left)"}`,
+        );
+      }
+      this.account(tensor, chunk.byteLength);
+    }
+    await this.file.writev(chunks);
+    this.dataHash.advance(this.file.bytesWritten);
+  }
+
+  private account(tensor: PlannedTensor, bytes: number): void {
+    this.writtenInTensor += bytes;
     if (this.writtenInTensor === tensor.byteLength) {
       this.tensorIndex++;
       this.writtenInTensor = 0;
