@@ -1,6 +1,6 @@
 import { GyozaError } from "../../errors.js";
 import { AtomicFileWriter } from "../atomic-file.js";
-import { FileTailSha256 } from "../background-sha256.js";
+import { FileTailSha256 } from "../file-tail-sha256.js";
 import { type DType, tensorByteLength } from "../dtype.js";
 
 export interface TensorSpec {
