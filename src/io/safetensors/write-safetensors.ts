@@ -1,7 +1,7 @@
 import { GyozaError } from "../../errors.js";
 import { AtomicFileWriter } from "../atomic-file.js";
-import { FileTailSha256 } from "../file-tail-sha256.js";
 import { type DType, tensorByteLength } from "../dtype.js";
+import { FileTailSha256 } from "../file-tail-sha256.js";
 
 export interface TensorSpec {
   readonly key: string;
