@@ -104,3 +104,10 @@ export function addResource(list: ResourceRef[], ref: ResourceRef): void {
   same.hash ??= ref.hash;
   same.weight ??= ref.weight;
 }
+
+/** Drops the fields a parser left undefined, so JSON output and equality checks see only what was found. */
+export function prune(info: GenerationInfo): GenerationInfo {
+  for (const key of Object.keys(info) as (keyof GenerationInfo)[])
+    if (info[key] === undefined) delete info[key];
+  return info;
+}

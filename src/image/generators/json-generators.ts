@@ -3,17 +3,12 @@ import {
   emptyInfo,
   type GenerationInfo,
   isRecord,
+  prune,
   toNumber,
   toSeed,
   toText,
 } from "./generation-info.js";
 import { parseJsonObject } from "./lenient-json.js";
-
-function prune(info: GenerationInfo): GenerationInfo {
-  for (const key of Object.keys(info) as (keyof GenerationInfo)[])
-    if (info[key] === undefined) delete info[key];
-  return info;
-}
 
 function pairOf(text: unknown): [number, number] | undefined {
   const match = /(\d+)\s*[x×,]\s*(\d+)/.exec(String(text ?? ""));

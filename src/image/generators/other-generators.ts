@@ -3,17 +3,12 @@ import {
   emptyInfo,
   type GenerationInfo,
   isRecord,
+  prune,
   toNumber,
   toSeed,
   toText,
 } from "./generation-info.js";
 import { parseJsonObject } from "./lenient-json.js";
-
-function prune(info: GenerationInfo): GenerationInfo {
-  for (const key of Object.keys(info) as (keyof GenerationInfo)[])
-    if (info[key] === undefined) delete info[key];
-  return info;
-}
 
 function extraExcept(info: GenerationInfo, source: Record<string, unknown>, mapped: readonly string[]): void {
   for (const [key, value] of Object.entries(source)) if (!mapped.includes(key)) info.extra[key] = value;
