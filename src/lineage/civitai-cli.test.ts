@@ -1,28 +1,22 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { writeSyntheticCheckpoint } from "../synth/write-synthetic.js";
 import { runCli } from "../test-support/run-cli.js";
+import { useTempDirWithHashCache } from "../test-support/temp-dir.js";
 
 let dir: string;
 let model: string;
-let savedCacheDir: string | undefined;
+useTempDirWithHashCache("gyoza-civitai-cli-", (path) => {
+  dir = path;
+});
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "gyoza-civitai-cli-"));
-  savedCacheDir = process.env.GYOZA_CACHE_DIR;
-  process.env.GYOZA_CACHE_DIR = join(dir, "cache");
   model = join(dir, "model.ckpt");
   await writeSyntheticCheckpoint(
     model,
     { layout: "sd1-ldm", size: "micro", dtype: "F32", seed: 3, ema: true },
     "ckpt",
   );
-});
-afterAll(async () => {
-  if (savedCacheDir === undefined) delete process.env.GYOZA_CACHE_DIR;
-  else process.env.GYOZA_CACHE_DIR = savedCacheDir;
-  await rm(dir, { recursive: true, force: true });
 });
 
 const facts = { format: "PickleTensor", size: "full", fp: "fp32", type: "Model" };

@@ -1,22 +1,18 @@
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { runCli } from "../../test-support/run-cli.js";
+import { useTempDirWithHashCache } from "../../test-support/temp-dir.js";
 
 let dir: string;
-let savedCacheDir: string | undefined;
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), "gyoza-cli-hash-"));
-  savedCacheDir = process.env.GYOZA_CACHE_DIR;
-  process.env.GYOZA_CACHE_DIR = join(dir, "cache");
-});
-afterEach(async () => {
-  if (savedCacheDir === undefined) delete process.env.GYOZA_CACHE_DIR;
-  else process.env.GYOZA_CACHE_DIR = savedCacheDir;
-  await rm(dir, { recursive: true, force: true });
-});
+useTempDirWithHashCache(
+  "gyoza-cli-hash-",
+  (path) => {
+    dir = path;
+  },
+  { each: true },
+);
 
 const gyoza = (...args: string[]) => runCli(...args);
 

@@ -1,22 +1,14 @@
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { hashFile } from "../../hash/index.js";
 import { writeSyntheticCheckpoint } from "../../synth/write-synthetic.js";
 import { runCli } from "../../test-support/run-cli.js";
+import { useTempDirWithHashCache } from "../../test-support/temp-dir.js";
 
 let dir: string;
-let savedCacheDir: string | undefined;
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "gyoza-cli-lineage-"));
-  savedCacheDir = process.env.GYOZA_CACHE_DIR;
-  process.env.GYOZA_CACHE_DIR = join(dir, "cache");
-});
-afterAll(async () => {
-  if (savedCacheDir === undefined) delete process.env.GYOZA_CACHE_DIR;
-  else process.env.GYOZA_CACHE_DIR = savedCacheDir;
-  await rm(dir, { recursive: true, force: true });
+useTempDirWithHashCache("gyoza-cli-lineage-", (path) => {
+  dir = path;
 });
 
 const micro = { layout: "sd1-ldm", size: "micro", dtype: "F16" } as const;
