@@ -111,3 +111,12 @@ export function prune(info: GenerationInfo): GenerationInfo {
     if (info[key] === undefined) delete info[key];
   return info;
 }
+
+/** Keeps every field of `source` that the generator's parser did not map, under `extra`. */
+export function extraExcept(
+  info: GenerationInfo,
+  source: Record<string, unknown>,
+  mapped: readonly string[],
+): void {
+  for (const [key, value] of Object.entries(source)) if (!mapped.includes(key)) info.extra[key] = value;
+}

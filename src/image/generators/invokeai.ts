@@ -1,8 +1,10 @@
 import {
   addResource,
   emptyInfo,
+  extraExcept,
   type GenerationInfo,
   isRecord,
+  prune,
   toNumber,
   toSeed,
   toText,
@@ -39,29 +41,21 @@ export function infoFromInvokeAiMetadata(text: string, raw: Record<string, strin
       });
     }
   }
-  for (const [key, value] of Object.entries(meta)) {
-    if (
-      ![
-        "positive_prompt",
-        "negative_prompt",
-        "seed",
-        "steps",
-        "cfg_scale",
-        "scheduler",
-        "width",
-        "height",
-        "model",
-        "vae",
-        "loras",
-        "clip_skip",
-      ].includes(key)
-    ) {
-      info.extra[key] = value;
-    }
-  }
-  for (const key of Object.keys(info) as (keyof GenerationInfo)[])
-    if (info[key] === undefined) delete info[key];
-  return info;
+  extraExcept(info, meta, [
+    "positive_prompt",
+    "negative_prompt",
+    "seed",
+    "steps",
+    "cfg_scale",
+    "scheduler",
+    "width",
+    "height",
+    "model",
+    "vae",
+    "loras",
+    "clip_skip",
+  ]);
+  return prune(info);
 }
 
 /** InvokeAI 2.x `Dream`: `"prompt [negative]" -s 50 -S 42 -W 512 -H 768 -C 7.5 -A k_lms`. */
@@ -83,9 +77,7 @@ export function infoFromInvokeAiDream(text: string, raw: Record<string, string>)
   info.sampler = options.get("A");
   for (const [key, value] of options)
     if (!["s", "S", "W", "H", "C", "A"].includes(key)) info.extra[key] = value;
-  for (const key of Object.keys(info) as (keyof GenerationInfo)[])
-    if (info[key] === undefined) delete info[key];
-  return info;
+  return prune(info);
 }
 
 /** InvokeAI 2.x `sd-metadata`: `{model_weights, model_hash, image: {prompt: [{prompt, weight}], seed, steps, ...}}`. */
@@ -111,7 +103,5 @@ export function infoFromInvokeAiLegacy(text: string, raw: Record<string, string>
   if (meta.model_weights !== undefined || meta.model_hash !== undefined) {
     info.model = { name: toText(meta.model_weights), hash: toText(meta.model_hash) };
   }
-  for (const key of Object.keys(info) as (keyof GenerationInfo)[])
-    if (info[key] === undefined) delete info[key];
-  return info;
+  return prune(info);
 }

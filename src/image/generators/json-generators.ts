@@ -1,6 +1,7 @@
 import {
   addResource,
   emptyInfo,
+  extraExcept,
   type GenerationInfo,
   isRecord,
   prune,
@@ -39,27 +40,21 @@ export function infoFromFooocus(text: string, raw: Record<string, string>): Gene
         addResource(info.loras, { name: toText(lora[0]), weight: toNumber(lora[1]), hash: toText(lora[2]) });
     }
   }
-  for (const [key, value] of Object.entries(meta)) {
-    if (
-      ![
-        "prompt",
-        "negative_prompt",
-        "seed",
-        "steps",
-        "guidance_scale",
-        "sampler",
-        "scheduler",
-        "resolution",
-        "clip_skip",
-        "base_model",
-        "base_model_hash",
-        "vae",
-        "loras",
-      ].includes(key)
-    ) {
-      info.extra[key] = value;
-    }
-  }
+  extraExcept(info, meta, [
+    "prompt",
+    "negative_prompt",
+    "seed",
+    "steps",
+    "guidance_scale",
+    "sampler",
+    "scheduler",
+    "resolution",
+    "clip_skip",
+    "base_model",
+    "base_model_hash",
+    "vae",
+    "loras",
+  ]);
   return prune(info);
 }
 
@@ -95,28 +90,22 @@ export function infoFromSwarmUi(text: string, raw: Record<string, string>): Gene
         hash: toText(model.hash)?.replace(/^0x/i, ""),
       });
   }
-  for (const [key, value] of Object.entries(params)) {
-    if (
-      ![
-        "prompt",
-        "negativeprompt",
-        "seed",
-        "steps",
-        "cfgscale",
-        "sampler",
-        "scheduler",
-        "width",
-        "height",
-        "model",
-        "vae",
-        "loras",
-        "loraweights",
-        "clipstopatlayer",
-      ].includes(key)
-    ) {
-      info.extra[key] = value;
-    }
-  }
+  extraExcept(info, params, [
+    "prompt",
+    "negativeprompt",
+    "seed",
+    "steps",
+    "cfgscale",
+    "sampler",
+    "scheduler",
+    "width",
+    "height",
+    "model",
+    "vae",
+    "loras",
+    "loraweights",
+    "clipstopatlayer",
+  ]);
   return prune(info);
 }
 
@@ -139,27 +128,21 @@ export function infoFromGradioJson(text: string, raw: Record<string, string>): G
   if (meta.Model !== undefined || meta["Model hash"] !== undefined) {
     info.model = { name: toText(meta.Model), hash: toText(meta["Model hash"]) };
   }
-  for (const [key, value] of Object.entries(meta)) {
-    if (
-      ![
-        "prompt",
-        "negative_prompt",
-        "seed",
-        "num_inference_steps",
-        "steps",
-        "guidance_scale",
-        "cfg_scale",
-        "sampler",
-        "resolution",
-        "width",
-        "height",
-        "Model",
-        "Model hash",
-      ].includes(key)
-    ) {
-      info.extra[key] = value;
-    }
-  }
+  extraExcept(info, meta, [
+    "prompt",
+    "negative_prompt",
+    "seed",
+    "num_inference_steps",
+    "steps",
+    "guidance_scale",
+    "cfg_scale",
+    "sampler",
+    "resolution",
+    "width",
+    "height",
+    "Model",
+    "Model hash",
+  ]);
   return prune(info);
 }
 

@@ -1,6 +1,7 @@
 import {
   addResource,
   emptyInfo,
+  extraExcept,
   type GenerationInfo,
   isRecord,
   prune,
@@ -9,10 +10,6 @@ import {
   toText,
 } from "./generation-info.js";
 import { parseJsonObject } from "./lenient-json.js";
-
-function extraExcept(info: GenerationInfo, source: Record<string, unknown>, mapped: readonly string[]): void {
-  for (const [key, value] of Object.entries(source)) if (!mapped.includes(key)) info.extra[key] = value;
-}
 
 /** Keys that only Easy Diffusion writes (one PNG text chunk per setting, or one JSON UserComment). */
 export const EASY_DIFFUSION_MARKERS = ["use_stable_diffusion_model", "num_inference_steps"];
