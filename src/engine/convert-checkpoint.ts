@@ -1,5 +1,3 @@
-import { realpath } from "node:fs/promises";
-import { resolve } from "node:path";
 import { detectArchitecture } from "../arch/detect.js";
 import type { DType } from "../io/dtype.js";
 import { openCheckpoint } from "../io/open-checkpoint.js";
@@ -35,21 +33,16 @@ export interface ConvertResult extends FinishReport {
   dataSha256?: string;
 }
 
-async function canonicalPath(path: string): Promise<string> {
-  return realpath(path).catch(() => resolve(path));
-}
-
 /**
  * ckpt ⇄ safetensors, with optional precision change, pruning, VAE baking and position_ids repair.
  * With no options every state-dict tensor is written unchanged (views materialised contiguously).
  */
 export async function convertCheckpoint(options: ConvertOptions): Promise<ConvertResult> {
   const format = outputFormatOf(options.output);
-  const inputs = [options.input, ...(options.bakeVae ? [options.bakeVae] : [])];
-  assertNotOverwritingInput(
-    await canonicalPath(options.output),
-    await Promise.all(inputs.map(canonicalPath)),
-  );
+  await assertNotOverwritingInput(options.output, {
+    model: options.input,
+    ...(options.bakeVae ? { "baked VAE": options.bakeVae } : {}),
+  });
   const kernel = options.kernel ?? (await loadKernel());
   const opened: Checkpoint[] = [];
   try {

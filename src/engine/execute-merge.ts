@@ -1,5 +1,3 @@
-import { realpath } from "node:fs/promises";
-import { resolve } from "node:path";
 import { type Detection, detectArchitecture } from "../arch/detect.js";
 import { checkVaeFits, VAE_PREFIX, vaeTensorsForBaking } from "../arch/vae.js";
 import { GyozaError } from "../errors.js";
@@ -12,7 +10,7 @@ import { noProgress, type ProgressListener } from "../progress.js";
 import { BufferPool } from "./buffer-pool.js";
 import { evaluateKey, type KeyStats } from "./evaluate-key.js";
 import { type GraphPlan, type MergeGraph, type PlannedKey, planGraph } from "./merge-graph.js";
-import { freshPositionIds, prunedKeep } from "./output-plan.js";
+import { assertNotOverwritingInput, freshPositionIds, prunedKeep } from "./output-plan.js";
 import { runPrepasses } from "./prepass.js";
 import { buildProvenance, hashPlaceholder, type ProvenanceOptions } from "./provenance.js";
 import { type OutputTensor, outputFormatOf, writeOutput } from "./write-output.js";
@@ -89,10 +87,6 @@ export function checkCompatible(inputs: readonly { name: string; checkpoint: Che
   return first.detection;
 }
 
-async function canonical(path: string): Promise<string> {
-  return realpath(path).catch(() => resolve(path));
-}
-
 /**
  * Runs a merge graph in one streaming pass: plan from headers, write the output header, then each
  * tensor range flows through the kernels into a temp file that is renamed only when complete.
@@ -105,15 +99,9 @@ export async function executeMerge(
 ): Promise<MergeResult> {
   const { graph, output } = job;
   const format = outputFormatOf(output.path);
-  const outputPath = await canonical(output.path);
-  for (const [name, path] of Object.entries(job.inputPaths)) {
-    if ((await canonical(path)) === outputPath) {
-      throw new GyozaError("usage", `the output path is input "${name}"`, {
-        file: output.path,
-        fix: "write to a new file: gyoza never modifies its inputs",
-      });
-    }
-  }
+  const vaeFile: Record<string, string> =
+    output.vae?.policy === "bake" ? { "baked VAE": output.vae.checkpoint.path } : {};
+  await assertNotOverwritingInput(output.path, { ...job.inputPaths, ...vaeFile });
   const detection = checkCompatible(graph.inputs);
   const plan = planGraph(graph);
   const keys = finishKeys(plan, output, detection);

@@ -1,3 +1,5 @@
+import { realpath } from "node:fs/promises";
+import { resolve } from "node:path";
 import { type Detection, detectArchitecture } from "../arch/detect.js";
 import { positionIdKeys } from "../arch/inspect-checkpoint.js";
 import { getLayout } from "../arch/layouts.js";
@@ -92,11 +94,23 @@ export function planFinishedTensors(
   return { planned, report };
 }
 
-export function assertNotOverwritingInput(output: string, inputs: string[]): void {
-  if (inputs.includes(output)) {
-    throw new GyozaError("usage", "the output path is one of the inputs", {
-      file: output,
-      fix: "write to a new file: gyoza never modifies its inputs",
-    });
+/** The path with links resolved (or just made absolute when it does not exist yet). */
+async function canonicalPath(path: string): Promise<string> {
+  return realpath(path).catch(() => resolve(path));
+}
+
+/** Refuses an output path that is (a link to) one of the inputs, named → path. */
+export async function assertNotOverwritingInput(
+  output: string,
+  inputs: Readonly<Record<string, string>>,
+): Promise<void> {
+  const target = await canonicalPath(output);
+  for (const [name, path] of Object.entries(inputs)) {
+    if ((await canonicalPath(path)) === target) {
+      throw new GyozaError("usage", `the output path is input "${name}"`, {
+        file: output,
+        fix: "write to a new file: gyoza never modifies its inputs",
+      });
+    }
   }
 }
