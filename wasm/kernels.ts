@@ -255,3 +255,38 @@ export function weightedSum(aType: i32, bType: i32, outType: i32, w0: f32, w1: f
     store8(out, i, outType, canonical(low), canonical(high));
   }
 }
+
+/** Elements of region A (`count` of `dtype`) whose exponent is all ones: NaN or ±Inf. */
+export function countNonFinite(dtype: i32, count: i32): i32 {
+  const src = region(0);
+  let found: i32 = 0;
+  let i: i32 = 0;
+  if (dtype == F16 || dtype == BF16) {
+    const mask = i16x8.splat(dtype == F16 ? 0x7c00 : 0x7f80);
+    // a special lane compares as −1, so subtracting the comparison counts it, 8 lanes at a time; a
+    // lane sees at most CHUNK_ELEMENTS / 8 = 2048 elements per call, far from 16-bit overflow
+    let lanes = i16x8.splat(0);
+    for (; i + 8 <= count; i += 8) {
+      const exponent = v128.and(v128.load(src + ((i as usize) << 1)), mask);
+      lanes = i16x8.sub(lanes, i16x8.eq(exponent, mask));
+    }
+    found += horizontalSum16(lanes);
+    const scalarMask: i32 = dtype == F16 ? 0x7c00 : 0x7f80;
+    for (; i < count; i++) if ((load<u16>(src + ((i as usize) << 1)) & scalarMask) == scalarMask) found++;
+    return found;
+  }
+  const mask = i32x4.splat(0x7f800000);
+  let lanes = i32x4.splat(0);
+  for (; i + 4 <= count; i += 4) {
+    const exponent = v128.and(v128.load(src + ((i as usize) << 2)), mask);
+    lanes = i32x4.sub(lanes, i32x4.eq(exponent, mask));
+  }
+  found += i32x4.extract_lane(lanes, 0) + i32x4.extract_lane(lanes, 1) + i32x4.extract_lane(lanes, 2) + i32x4.extract_lane(lanes, 3);
+  for (; i < count; i++) if ((load<u32>(src + ((i as usize) << 2)) & 0x7f800000) == 0x7f800000) found++;
+  return found;
+}
+
+@inline function horizontalSum16(lanes: v128): i32 {
+  const wide = i32x4.extadd_pairwise_i16x8_u(lanes);
+  return i32x4.extract_lane(wide, 0) + i32x4.extract_lane(wide, 1) + i32x4.extract_lane(wide, 2) + i32x4.extract_lane(wide, 3);
+}

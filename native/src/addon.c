@@ -1,6 +1,6 @@
 /*
  * N-API glue: exposes `scalar` (always) and `simd` (AVX2 + F16C, only when this CPU has both) kernel
- * tables with the same six functions. Arguments are checked in TypeScript (src/kernels/merge-kernel.ts);
+ * tables with the same seven functions. Arguments are checked in TypeScript (src/kernels/merge-kernel.ts);
  * here only enough is checked that a wrong call throws instead of touching memory it does not own.
  */
 #define NAPI_VERSION 8
@@ -142,6 +142,22 @@ static napi_value weighted_sum(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value count_non_finite(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  const gyoza_kernel_table *table = get_args(env, info, 2, argv);
+  view src;
+  int dtype;
+  if (!table || !get_view(env, argv[0], &src) || !get_dtype(env, argv[1], &dtype)) return NULL;
+  size_t size = gyoza_dtype_bytes(dtype);
+  if (src.bytes % size != 0) {
+    throw_type(env, "buffer length is not a whole number of elements");
+    return NULL;
+  }
+  napi_value result;
+  napi_create_double(env, (double)table->count_non_finite(src.data, dtype, src.bytes / size), &result);
+  return result;
+}
+
 static napi_value make_table(napi_env env, const gyoza_kernel_table *table) {
   napi_value object;
   napi_property_descriptor properties[] = {
@@ -151,6 +167,7 @@ static napi_value make_table(napi_env env, const gyoza_kernel_table *table) {
       {"lerpF32", NULL, lerp_f32, NULL, NULL, NULL, napi_enumerable, (void *)table},
       {"addDifferenceF32", NULL, add_difference_f32, NULL, NULL, NULL, napi_enumerable, (void *)table},
       {"weightedSum", NULL, weighted_sum, NULL, NULL, NULL, napi_enumerable, (void *)table},
+      {"countNonFinite", NULL, count_non_finite, NULL, NULL, NULL, napi_enumerable, (void *)table},
   };
   napi_create_object(env, &object);
   napi_define_properties(env, object, sizeof properties / sizeof properties[0], properties);

@@ -157,6 +157,23 @@ static void weighted_sum(const uint8_t *a, int a_type, const uint8_t *b, int b_t
                                     b_type, w0, w1, out + body * gyoza_dtype_bytes(out_type), out_type, n - body);
 }
 
+/* 32 bytes at a time: lanes whose exponent bits are all set, counted from a byte mask. A 16-bit
+ * lane sets two mask bits, a 32-bit lane four. */
+static size_t count_non_finite(const uint8_t *src, int dtype, size_t n) {
+  size_t size = gyoza_dtype_bytes(dtype);
+  size_t lanes = 32 / size;
+  uint32_t mask = gyoza_exponent_mask(dtype);
+  __m256i exponent = size == 4 ? _mm256_set1_epi32((int)mask) : _mm256_set1_epi16((short)mask);
+  size_t bits = 0;
+  size_t i = 0;
+  for (; i + lanes <= n; i += lanes) {
+    __m256i value = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(src + i * size)), exponent);
+    __m256i special = size == 4 ? _mm256_cmpeq_epi32(value, exponent) : _mm256_cmpeq_epi16(value, exponent);
+    bits += (size_t)__builtin_popcount((unsigned)_mm256_movemask_epi8(special));
+  }
+  return bits / size + gyoza_scalar_kernels.count_non_finite(src + i * size, dtype, n - i);
+}
+
 const gyoza_kernel_table gyoza_avx2_kernels = {
-    to_f32, from_f32, weighted_sum_f32, lerp_f32, add_difference_f32, weighted_sum,
+    to_f32, from_f32, weighted_sum_f32, lerp_f32, add_difference_f32, weighted_sum, count_non_finite,
 };

@@ -45,6 +45,22 @@ static void weighted_sum(const uint8_t *a, int a_type, const uint8_t *b, int b_t
   }
 }
 
+static size_t count_non_finite(const uint8_t *src, int dtype, size_t n) {
+  uint32_t mask = gyoza_exponent_mask(dtype);
+  size_t count = 0;
+  for (size_t i = 0; i < n; i++) {
+    uint32_t bits;
+    if (dtype == GYOZA_F32) memcpy(&bits, src + i * 4, 4);
+    else {
+      uint16_t half;
+      memcpy(&half, src + i * 2, 2);
+      bits = half;
+    }
+    count += (bits & mask) == mask;
+  }
+  return count;
+}
+
 const gyoza_kernel_table gyoza_scalar_kernels = {
-    to_f32, from_f32, weighted_sum_f32, lerp_f32, add_difference_f32, weighted_sum,
+    to_f32, from_f32, weighted_sum_f32, lerp_f32, add_difference_f32, weighted_sum, count_non_finite,
 };

@@ -30,6 +30,8 @@ typedef struct {
   void (*add_difference_f32)(const float *a, const float *b, const float *c, float alpha, float *out, size_t n);
   void (*weighted_sum)(const uint8_t *a, int a_type, const uint8_t *b, int b_type, float w0, float w1,
                        uint8_t *out, int out_type, size_t n);
+  /* Elements whose exponent is all ones (NaN or ±Inf). */
+  size_t (*count_non_finite)(const uint8_t *src, int dtype, size_t n);
 } gyoza_kernel_table;
 
 extern const gyoza_kernel_table gyoza_scalar_kernels;
@@ -108,6 +110,11 @@ static inline uint16_t gyoza_f32_bits_to_f16_fast(uint32_t bits) {
   if (magnitude - 0x38800000u >= 0x47800000u - 0x38800000u) return gyoza_f32_bits_to_f16(bits);
   uint32_t odd = (magnitude >> 13) & 1u;
   return (uint16_t)(((bits >> 16) & 0x8000u) | ((magnitude - 0x38000000u + 0xfffu + odd) >> 13));
+}
+
+/* The all-ones exponent of each dtype: an element is NaN or ±Inf exactly when it has these bits set. */
+static inline uint32_t gyoza_exponent_mask(int dtype) {
+  return dtype == GYOZA_F16 ? 0x7c00u : dtype == GYOZA_BF16 ? 0x7f80u : 0x7f800000u;
 }
 
 static inline float gyoza_load_scalar(const uint8_t *p, int dtype) {

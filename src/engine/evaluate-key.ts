@@ -68,7 +68,7 @@ export async function* evaluateKey(
       pool,
     );
     if (pool) for (const bytes of reads.values()) pool.release(bytes);
-    stats.nonFinite += countNonFinite(out, outDtype);
+    stats.nonFinite += countNonFinite(out, outDtype, kernel);
     yield out;
   }
 }
@@ -143,7 +143,37 @@ function computeChunk(
     );
     return out;
   }
-  // Intermediate f32 values come from the pool too; all but the one returned go back after encoding.
+  if (isElementwise(plan)) {
+    // Piece by piece: the f32 intermediates of a multi-step recipe stay in the CPU cache instead of
+    // streaming several 8 MiB arrays through memory per chunk. Results do not depend on the split.
+    const out = allocate(count * dtypeBytes(outDtype));
+    const scratch = new PieceScratch();
+    const outSize = dtypeBytes(outDtype);
+    for (let at = 0; at < count; at += PIECE_ELEMENTS) {
+      const n = Math.min(PIECE_ELEMENTS, count - at);
+      const pieceReads = new Map<StoredTensor, Uint8Array>();
+      for (const [tensor, bytes] of reads) {
+        const size = dtypeBytes(tensor.dtype);
+        pieceReads.set(tensor, bytes.subarray(at * size, (at + n) * size));
+      }
+      scratch.reset();
+      const values = evaluateNode(
+        key,
+        plan,
+        pieceReads,
+        begin + at,
+        n,
+        kernel,
+        shape,
+        prepass,
+        scratch.allocate,
+      );
+      encodeInto(values, outDtype, kernel, out.subarray(at * outSize, (at + n) * outSize));
+    }
+    return out;
+  }
+  // Whole-tensor methods: intermediate f32 values come from the pool; all but the one returned go
+  // back after encoding.
   const scratch: Uint8Array[] = [];
   const allocateF32 = (elements: number) => {
     const bytes = allocate(elements * 4);
@@ -162,6 +192,31 @@ function computeChunk(
     else pool?.release(bytes);
   }
   return out;
+}
+
+/** Elements of an elementwise plan evaluated at a time: 16 Ki elements, 64 KiB per f32 array. */
+export const PIECE_ELEMENTS = 1 << 14;
+
+/** f32 arrays for one piece, handed out in order and all reused by the next piece. */
+class PieceScratch {
+  private readonly arrays: Float32Array[] = [];
+  private used = 0;
+
+  reset(): void {
+    this.used = 0;
+  }
+
+  readonly allocate = (elements: number): Float32Array => {
+    if (this.used === this.arrays.length) this.arrays.push(new Float32Array(PIECE_ELEMENTS));
+    return this.arrays[this.used++]!.subarray(0, elements);
+  };
+}
+
+/** Stores f32 values into `out` (exactly values.length elements of `dtype`). */
+function encodeInto(values: Float32Array, dtype: DType, kernel: MergeKernel, out: Uint8Array): void {
+  if (dtype === "F32") out.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+  else if (KERNEL_DTYPES.has(dtype)) kernel.fromFloat32(values, dtype as FloatDType, out);
+  else out.set(encodeFromFloat32(values, dtype));
 }
 
 export function evaluateNode(
@@ -211,30 +266,13 @@ export function evaluateNode(
   return out;
 }
 
-/** NaN and ±Inf in encoded output (all-ones exponent). 16-bit types are scanned two at a time. */
-export function countNonFinite(bytes: Uint8Array, dtype: DType): number {
+/** NaN and ±Inf in encoded output (all-ones exponent): the kernel's SIMD count for kernel dtypes. */
+export function countNonFinite(bytes: Uint8Array, dtype: DType, kernel: MergeKernel): number {
+  if (KERNEL_DTYPES.has(dtype)) return kernel.countNonFinite(bytes, dtype as FloatDType);
+  if (dtype !== "F64") return 0; // integers and booleans are always finite
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let count = 0;
-  if (dtype === "F16" || dtype === "BF16") {
-    const mask = dtype === "F16" ? 0x7c00 : 0x7f80;
-    const pairs = bytes.byteOffset % 4 === 0 ? Math.floor(bytes.byteLength / 4) : 0;
-    if (pairs > 0) {
-      const words = new Uint32Array(bytes.buffer, bytes.byteOffset, pairs);
-      const high = mask << 16;
-      for (let i = 0; i < pairs; i++) {
-        const w = words[i]!;
-        if ((w & mask) === mask) count++;
-        if ((w & high) === high) count++;
-      }
-    }
-    const halves = new Uint16Array(
-      bytes.buffer,
-      bytes.byteOffset + pairs * 4,
-      (bytes.byteLength - pairs * 4) / 2,
-    );
-    for (let i = 0; i < halves.length; i++) if ((halves[i]! & mask) === mask) count++;
-  } else if (dtype === "F32") {
-    const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
-    for (let i = 0; i < words.length; i++) if ((words[i]! & 0x7f800000) === 0x7f800000) count++;
-  }
+  for (let at = 0; at + 8 <= bytes.byteLength; at += 8)
+    if (!Number.isFinite(view.getFloat64(at, true))) count++;
   return count;
 }

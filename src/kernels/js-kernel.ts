@@ -82,7 +82,36 @@ const jsBackend: KernelBackend = {
       encode(x, outType, elements(out, outType, start, n));
     }
   },
+  countNonFinite,
 };
+
+/** The all-ones exponent of each dtype: NaN and ±Inf are exactly the elements with these bits set. */
+const EXPONENT_MASKS: Record<FloatDType, number> = { F16: 0x7c00, BF16: 0x7f80, F32: 0x7f800000 };
+
+/** NaN and ±Inf in encoded values; 16-bit types are scanned two at a time. */
+function countNonFinite(bytes: Uint8Array, dtype: FloatDType): number {
+  const mask = EXPONENT_MASKS[dtype];
+  let count = 0;
+  if (dtype === "F32") {
+    const source = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
+    const words = new Uint32Array(source.buffer, source.byteOffset, source.byteLength / 4);
+    for (let i = 0; i < words.length; i++) if ((words[i]! & mask) === mask) count++;
+    return count;
+  }
+  const halves = halfView(bytes);
+  const pairs = halves.byteOffset % 4 === 0 ? halves.length >>> 1 : 0;
+  if (pairs > 0) {
+    const words = new Uint32Array(halves.buffer, halves.byteOffset, pairs);
+    const high = (mask << 16) >>> 0;
+    for (let i = 0; i < pairs; i++) {
+      const w = words[i]!;
+      if ((w & mask) === mask) count++;
+      if ((w & high) >>> 0 === high) count++;
+    }
+  }
+  for (let i = pairs * 2; i < halves.length; i++) if ((halves[i]! & mask) === mask) count++;
+  return count;
+}
 
 function elements(bytes: Uint8Array, dtype: FloatDType, start: number, count: number): Uint8Array {
   const size = floatDTypeBytes(dtype);

@@ -207,10 +207,36 @@ for (const { title, load, skip } of candidates) {
         }
       },
     );
+
+    it.skipIf(skip)("counts NaN and infinities like the reference, for every length and alignment", () => {
+      for (const dtype of FLOAT_DTYPES) {
+        for (const length of [...LENGTHS, 100_003]) {
+          const bytes = mixedEncoded(dtype, length, length + 29);
+          const context = `${dtype}, length ${length}`;
+          expect(kernel.countNonFinite(bytes, dtype), context).toBe(reference.countNonFinite(bytes, dtype));
+          expect(kernel.countNonFinite(viewAt(bytes, 1), dtype), `${context}, unaligned`).toBe(
+            reference.countNonFinite(bytes, dtype),
+          );
+        }
+        const specials = new Uint8Array(40_000 * floatDTypeBytes(dtype)).fill(0xff);
+        expect(kernel.countNonFinite(specials, dtype), `${dtype}, all NaN`).toBe(40_000);
+      }
+    });
   });
 }
 
 describe("the TypeScript reference kernel", () => {
+  it("counts exactly the NaN and infinite elements, checked against decoded values", () => {
+    for (const dtype of FLOAT_DTYPES) {
+      const bytes = mixedEncoded(dtype, 5003, 17);
+      const values = new Float32Array(5003);
+      reference.toFloat32(bytes, dtype, values);
+      const expected = values.filter((value) => !Number.isFinite(value)).length;
+      expect(expected, `${dtype} test data holds non-finite values`).toBeGreaterThan(0);
+      expect(reference.countNonFinite(bytes, dtype), dtype).toBe(expected);
+    }
+  });
+
   it("gives the same bits fused as decode → weightedSumF32 → encode", () => {
     for (const [aType, bType, outType] of [
       ["F16", "F16", "F16"],

@@ -48,6 +48,8 @@ export interface MergeKernel {
     out: Uint8Array,
     outType: FloatDType,
   ): void;
+  /** Elements of little-endian `dtype` bytes that are NaN or ±Inf (all-ones exponent). */
+  countNonFinite(bytes: Uint8Array, dtype: FloatDType): number;
 }
 
 /**
@@ -71,6 +73,7 @@ export interface KernelBackend {
     out: Uint8Array,
     outType: FloatDType,
   ): void;
+  countNonFinite(bytes: Uint8Array, dtype: FloatDType): number;
 }
 
 export function floatDTypeBytes(dtype: FloatDType): number {
@@ -115,6 +118,12 @@ export function createMergeKernel(backend: KernelBackend): MergeKernel {
       checkEncoded(out, outType, count, "out");
       const { w0, w1 } = weightedSumWeights(alpha);
       backend.weightedSum(a, aType, b, bType, w0, w1, out, outType);
+    },
+    countNonFinite(bytes, dtype) {
+      checkDType(dtype);
+      const count = bytes.byteLength / floatDTypeBytes(dtype);
+      checkEncoded(bytes, dtype, count, "bytes");
+      return backend.countNonFinite(bytes, dtype);
     },
   };
 }

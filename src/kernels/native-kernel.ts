@@ -21,6 +21,7 @@ interface NativeTable {
     out: Uint8Array,
     outType: number,
   ): void;
+  countNonFinite(src: Uint8Array, dtype: number): number;
 }
 
 interface NativeAddon {
@@ -82,5 +83,6 @@ function nativeBackend(table: NativeTable): KernelBackend {
     addDifferenceF32: (a, b, c, alpha, out) => table.addDifferenceF32(a, b, c, alpha, out),
     weightedSum: (a, aType, b, bType, w0, w1, out, outType) =>
       table.weightedSum(a, DTYPE_CODES[aType], b, DTYPE_CODES[bType], w0, w1, out, DTYPE_CODES[outType]),
+    countNonFinite: (bytes, dtype) => table.countNonFinite(bytes, DTYPE_CODES[dtype]),
   };
 }

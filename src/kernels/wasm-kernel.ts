@@ -35,6 +35,7 @@ interface WasmExports {
   lerpF32(weight: number, count: number): void;
   addDifferenceF32(alpha: number, count: number): void;
   weightedSum(aType: number, bType: number, outType: number, w0: number, w1: number, count: number): void;
+  countNonFinite(dtype: number, count: number): number;
 }
 
 const DTYPE_CODES: Record<FloatDType, number> = { F16: 0, BF16: 1, F32: 2 };
@@ -151,6 +152,15 @@ function wasmBackend(wasm: WasmExports): KernelBackend {
         wasm.weightedSum(DTYPE_CODES[aType], DTYPE_CODES[bType], DTYPE_CODES[outType], w0, w1, count);
         take(out, outSize, start, count);
       });
+    },
+    countNonFinite(bytes, dtype) {
+      const size = floatDTypeBytes(dtype);
+      let found = 0;
+      eachChunk(bytes.byteLength / size, (start, count) => {
+        put(bytes, size, start, count, regionA);
+        found += wasm.countNonFinite(DTYPE_CODES[dtype], count);
+      });
+      return found;
     },
   };
 }
