@@ -4,7 +4,8 @@
  *     native and the WebAssembly kernel, input hashes (for the provenance) from the hash cache as a
  *     second merge of the same models has them, and once with the inputs hashed alongside;
  *  2. the three-input GyozaMix recipe (reverse-cosine composition, cosine texture, VAE bake, prune, fp16).
- * The floor reads every input while writing an output of the same size, concurrently, fsync at the end.
+ * The floor reads every input while writing an output of the same size, concurrently, fsync at the end,
+ * in a Node child process started like gyoza's (bench/io-floor.ts), so both include a cold start-up.
  * This disk's write speed varies from run to run, so floor and runs alternate and each keeps its best.
  *
  *   npm run bench:merge [-- --dir DIR] [--rounds N]   (inputs are generated once into DIR and reused)
