@@ -85,10 +85,13 @@ export function memoryBytesNeeded(): usize {
   return !v128.any_true(v128.or(i16x8.eq(exponent, i16x8.splat(0)), i16x8.eq(exponent, i16x8.splat(0x7c00))));
 }
 
-/** halfToFloat for normal halves only: rebias the exponent, keep the sign. */
-@inline function normalHalfToFloat(half: v128): v128 {
-  const sign = i32x4.shl(v128.and(half, i32x4.splat(0x8000)), 16);
-  return v128.or(i32x4.add(i32x4.shl(v128.and(half, i32x4.splat(0x7fff)), 13), i32x4.splat(0x38000000)), sign);
+/**
+ * halfToFloat for normal halves only, from sign-extended lanes: shifting moves exponent and mantissa
+ * into place (bits 27..13) with copies of the sign above; the mask keeps the sign bit alone and the
+ * add rebiases the exponent (15 → 127), which cannot carry into the sign for a normal half.
+ */
+@inline function normalHalfToFloat(signExtended: v128): v128 {
+  return i32x4.add(v128.and(i32x4.shl(signExtended, 13), i32x4.splat(0x8fffe000)), i32x4.splat(0x38000000));
 }
 
 /** Whether 8 f32 values all land in the normal f16 range (and none is NaN): the common case. */
@@ -117,8 +120,8 @@ export function memoryBytesNeeded(): usize {
 
 @inline function loadLow(base: usize, index: i32, dtype: i32, fast: bool): v128 {
   if (dtype == F16) {
-    const half = i32x4.extend_low_i16x8_u(v128.load(base + ((index as usize) << 1)));
-    return fast ? normalHalfToFloat(half) : halfToFloat(half);
+    const raw = v128.load(base + ((index as usize) << 1));
+    return fast ? normalHalfToFloat(i32x4.extend_low_i16x8_s(raw)) : halfToFloat(i32x4.extend_low_i16x8_u(raw));
   }
   if (dtype == BF16) return i32x4.shl(i32x4.extend_low_i16x8_u(v128.load(base + ((index as usize) << 1))), 16);
   return v128.load(base + ((index as usize) << 2));
@@ -126,8 +129,8 @@ export function memoryBytesNeeded(): usize {
 
 @inline function loadHigh(base: usize, index: i32, dtype: i32, fast: bool): v128 {
   if (dtype == F16) {
-    const half = i32x4.extend_high_i16x8_u(v128.load(base + ((index as usize) << 1)));
-    return fast ? normalHalfToFloat(half) : halfToFloat(half);
+    const raw = v128.load(base + ((index as usize) << 1));
+    return fast ? normalHalfToFloat(i32x4.extend_high_i16x8_s(raw)) : halfToFloat(i32x4.extend_high_i16x8_u(raw));
   }
   if (dtype == BF16) return i32x4.shl(i32x4.extend_high_i16x8_u(v128.load(base + ((index as usize) << 1))), 16);
   return v128.load(base + ((index as usize) << 2), 16);
