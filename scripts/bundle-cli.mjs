@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+// Bundles the compiled CLI (dist/cli/main.js and everything it imports, npm packages included) into
+// one file, dist/cli/gyoza.mjs, the `gyoza` bin. Node's ES module loader resolves, stats and reads
+// each of the ~300 files of an unbundled start separately: measured here, `gyoza --version` starts
+// in 0.24 s instead of 0.37 s with a cold page cache (0.20 s vs 0.26 s warm), paid by every command.
+// Packages with native binaries stay outside and load from node_modules as before.
+import { renameSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const output = join(root, "dist", "cli", "gyoza.mjs");
+// written next to the target and renamed into place, so a concurrent reader never sees half a file
+const temporary = `${output}.${process.pid}.tmp`;
+
+await build({
+  entryPoints: [join(root, "dist", "cli", "main.js")],
+  outfile: temporary,
+  bundle: true,
+  platform: "node",
+  format: "esm",
+  target: "node20",
+  external: ["@napi-rs/blake-hash", "@resvg/resvg-js"],
+  // CommonJS packages inside the bundle call require(); give the ES module one
+  banner: {
+    js: "import { createRequire as __gyozaCreateRequire } from 'node:module'; const require = __gyozaCreateRequire(import.meta.url);",
+  },
+  logLevel: "warning",
+});
+renameSync(temporary, output);
