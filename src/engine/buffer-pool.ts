@@ -4,7 +4,8 @@
  * which at disk speed adds up to seconds per model. Buffers come in power-of-two capacity classes
  * (SD tensors have hundreds of distinct sizes) and are handed out as views of exactly the size
  * asked for. `release` ignores buffers it did not hand out, so producers may mix pooled and
- * one-off buffers freely.
+ * one-off buffers freely. The memory is shared (SharedArrayBuffer), so the output hasher's worker
+ * thread reads written chunks in place instead of a copy (src/io/chunk-sha256.ts).
  */
 const MIN_CLASS_BYTES = 64 << 10;
 
@@ -20,7 +21,7 @@ export class BufferPool {
     const capacity = Math.max(MIN_CLASS_BYTES, 2 ** Math.ceil(Math.log2(Math.max(1, byteLength))));
     let backing = this.free.get(capacity)?.pop();
     if (backing) this.retainedBytes -= capacity;
-    else backing = Buffer.allocUnsafeSlow(capacity); // every byte handed out is overwritten by its user
+    else backing = Buffer.from(new SharedArrayBuffer(capacity));
     const view = backing.subarray(0, byteLength);
     this.backingOf.set(view, backing);
     return view;

@@ -1,7 +1,7 @@
 import { GyozaError } from "../../errors.js";
 import { AtomicFileWriter } from "../atomic-file.js";
+import { ChunkSha256 } from "../chunk-sha256.js";
 import { type DType, tensorByteLength } from "../dtype.js";
-import { FileTailSha256 } from "../file-tail-sha256.js";
 
 export interface TensorSpec {
   readonly key: string;
@@ -78,7 +78,7 @@ export function encodeSafetensorsHeader(
  */
 export class SafetensorsWriter {
   readonly order: readonly PlannedTensor[];
-  private readonly dataHash: FileTailSha256;
+  private readonly dataHash = new ChunkSha256();
   private tensorIndex = 0;
   private writtenInTensor = 0;
   private readonly dataOffset: number;
@@ -94,7 +94,6 @@ export class SafetensorsWriter {
     this.order = order;
     this.dataOffset = header.byteLength;
     this.header = Buffer.from(header.buffer, header.byteOffset, header.byteLength);
-    this.dataHash = new FileTailSha256(file.tempPath, header.byteLength);
     this.selfHashPosition = selfHashPosition;
   }
 
@@ -155,8 +154,7 @@ export class SafetensorsWriter {
         `write of ${bytes.byteLength} bytes does not fit tensor ${tensor?.key ?? "(none left)"}`,
       );
     }
-    await this.file.write(bytes);
-    this.dataHash.advance(this.file.bytesWritten);
+    await this.writeAndHash([bytes], () => this.file.write(bytes));
     this.account(tensor, bytes.byteLength);
   }
 
@@ -173,8 +171,20 @@ export class SafetensorsWriter {
       }
       this.account(tensor, chunk.byteLength);
     }
-    await this.file.writev(chunks);
-    this.dataHash.advance(this.file.bytesWritten);
+    await this.writeAndHash(chunks, () => this.file.writev(chunks));
+  }
+
+  /** Writes and hashes the same chunks side by side; returns when both are done with their memory. */
+  private async writeAndHash(chunks: readonly Uint8Array[], write: () => Promise<void>): Promise<void> {
+    const hashed = this.dataHash.update(chunks);
+    hashed.catch(() => {}); // awaited below; the write's error, if any, comes first
+    await write();
+    try {
+      await hashed;
+    } catch (error) {
+      await this.abort();
+      throw error;
+    }
   }
 
   private account(tensor: PlannedTensor, bytes: number): void {
@@ -199,7 +209,7 @@ export class SafetensorsWriter {
     }
     let dataSha256: string;
     try {
-      dataSha256 = await this.dataHash.digest(this.file.bytesWritten);
+      dataSha256 = await this.dataHash.digest();
     } catch (error) {
       await this.abort();
       throw error;
