@@ -8,8 +8,8 @@ import { convertBytes, float32View } from "./convert-bytes.js";
 import { isElementwise, type KeyPlan, type PlannedKey } from "./merge-graph.js";
 import { tensorChunks } from "./tensor-chunks.js";
 
-/** Elements per step when streaming a merged tensor: 2 Mi elements = 8 MiB per f32 buffer. */
-export const MERGE_CHUNK_ELEMENTS = 2 << 20;
+/** Elements per step when streaming a merged tensor: 1 Mi elements = 2 MiB of f16, 4 MiB of f32 per buffer (2 Mi measured no faster, 17 MB more peak RSS). */
+export const MERGE_CHUNK_ELEMENTS = 1 << 20;
 
 const KERNEL_DTYPES = new Set<DType>(["F16", "BF16", "F32"]);
 
