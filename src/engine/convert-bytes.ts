@@ -24,13 +24,24 @@ export function convertBytes(
   if (from === to) return bytes;
   if (!KERNEL_DTYPES.has(from) || !KERNEL_DTYPES.has(to)) return convertElements(bytes, from, to);
   const count = bytes.byteLength / (from === "F32" ? 4 : 2);
+  if (to === "F32") {
+    // 16-bit → f32: decode straight into the output buffer
+    const out = allocate(count * 4); // fully written by the kernel
+    if (out.byteOffset % 4 === 0)
+      kernel.toFloat32(bytes, from as FloatDType, new Float32Array(out.buffer, out.byteOffset, count));
+    else {
+      const values = new Float32Array(count);
+      kernel.toFloat32(bytes, from as FloatDType, values);
+      out.set(new Uint8Array(values.buffer));
+    }
+    return out;
+  }
   let values: Float32Array;
   if (from === "F32") values = float32View(bytes);
   else {
     values = new Float32Array(count);
     kernel.toFloat32(bytes, from as FloatDType, values);
   }
-  if (to === "F32") return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
   const out = allocate(count * 2); // fully written by the kernel
   kernel.fromFloat32(values, to as FloatDType, out);
   return out;
