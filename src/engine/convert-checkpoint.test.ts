@@ -140,6 +140,33 @@ describe("convert options", () => {
     expect(readFileSync(model).equals(before)).toBe(true);
   });
 
+  it("widens fp16 and bf16 to fp32 exactly, and records the data sha256 it wrote", async () => {
+    const { convertElements } = await import("../io/float-convert.js");
+    const { loadKernel } = await import("../kernels/index.js");
+    const { hashFile } = await import("../hash/index.js");
+    for (const dtype of ["F16", "BF16"] as const) {
+      const model = join(dir, `half-${dtype}.safetensors`);
+      await writeSyntheticCheckpoint(model, { layout: "sd1-ldm", size: "micro", dtype, seed: 4 });
+      const output = join(dir, `wide-${dtype}.safetensors`);
+      await convertCheckpoint({ input: model, output, dtype: "F32", kernel: await loadKernel() });
+      const [source, out] = [await openCheckpoint(model), await openCheckpoint(output)];
+      let widened = 0;
+      for (const [key, tensor] of source.tensors) {
+        if (tensor.dtype !== dtype) continue;
+        const got = out.tensors.get(key)!;
+        expect(got.dtype, key).toBe("F32");
+        const want = Buffer.from(convertElements(await readTensorBytes(tensor), dtype, "F32"));
+        expect(Buffer.from(await readTensorBytes(got)).equals(want), key).toBe(true);
+        widened++;
+      }
+      expect(widened).toBeGreaterThan(1000);
+      const selfHash = out.metadata["modelspec.hash_sha256"];
+      const hashes = await hashFile(output, { algorithms: ["autov3"], cacheDir: false });
+      expect(selfHash).toBe(`0x${hashes.autoV3Full!.toLowerCase()}`);
+      await Promise.all([source.close(), out.close()]);
+    }
+  });
+
   it("flags corrupted position_ids and repairs them with fixClip", async () => {
     const { SafetensorsWriter } = await import("../io/safetensors/write-safetensors.js");
     const path = join(dir, "bad-clip.safetensors");
