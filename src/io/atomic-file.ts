@@ -7,24 +7,12 @@ import { ioError } from "./byte-source.js";
 const pendingTempFiles = new Set<string>();
 
 /**
- * Written bytes after which the writer asks the OS to put them on disk (fdatasync on a pool thread,
- * not awaited). Linux starts writeback only past vm.dirty_background_ratio (10% of memory, more
- * than a whole SD 1.5 checkpoint on a 24 GiB machine), so without this a multi-GB output reaches
- * the disk only at the final fsync: the disk idles while the merge computes, then the merge waits
- * for all of it (measured: 0.6–0.7 s of a 7 s merge). Flushing as it goes overlaps the two.
- */
-export const FLUSH_EVERY_BYTES = 64 << 20;
-
-/**
  * Writes a file so that it either appears complete or not at all: bytes go to a temp file beside
  * the target, are fsynced, then renamed over it. `abort()` (or a failure) removes the temp file.
  */
 export class AtomicFileWriter {
   private position = 0;
   private finished = false;
-  private flushedUpTo = 0;
-  private flushing: Promise<void> | null = null;
-  private flushError: unknown = null;
 
   private constructor(
     readonly path: string,
@@ -59,7 +47,6 @@ export class AtomicFileWriter {
         done += bytesWritten;
         this.position += bytesWritten;
       }
-      this.flushInBackground();
     } catch (cause) {
       await this.abort();
       throw ioError(this.path, cause);
@@ -77,7 +64,6 @@ export class AtomicFileWriter {
       throw ioError(this.path, cause);
     }
     this.position += written;
-    this.flushInBackground();
     if (written === total) return;
     // a short write: finish buffer by buffer from where it stopped
     let skip = written;
@@ -101,26 +87,9 @@ export class AtomicFileWriter {
     }
   }
 
-  /** Starts an fdatasync when FLUSH_EVERY_BYTES more were written since the last one (one at a time). */
-  private flushInBackground(): void {
-    if (this.flushing || this.position - this.flushedUpTo < FLUSH_EVERY_BYTES) return;
-    this.flushedUpTo = this.position;
-    this.flushing = this.handle.datasync().then(
-      () => {
-        this.flushing = null;
-      },
-      (error: unknown) => {
-        this.flushing = null;
-        this.flushError ??= error; // reported by commit(): a failed flush means the data may not be on disk
-      },
-    );
-  }
-
   async commit(): Promise<void> {
     if (this.finished) return;
     try {
-      await this.flushing;
-      if (this.flushError) throw this.flushError;
       await this.handle.sync();
       await this.handle.close();
       this.finished = true;
@@ -135,7 +104,6 @@ export class AtomicFileWriter {
   async abort(): Promise<void> {
     if (!this.finished) {
       this.finished = true;
-      await this.flushing;
       await this.handle.close().catch(() => {});
     }
     await unlink(this.tempPath).catch(() => {});
