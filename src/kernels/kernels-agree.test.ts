@@ -14,6 +14,7 @@ import {
   weightLikeEncoded,
 } from "./test-support/kernel-test-data.js";
 import { expectSameBits } from "./test-support/same-bits.js";
+import { SPLIT_MIN_ELEMENTS } from "./wasm-helper.js";
 import { createWasmKernel } from "./wasm-kernel.js";
 
 /** Lengths around the SIMD widths (4, 8, 16 lanes) and the wasm chunk (16384 elements). */
@@ -204,6 +205,31 @@ for (const { title, load, skip } of candidates) {
               }
             }
           }
+        }
+      },
+    );
+
+    it.skipIf(skip)(
+      "fuses large weighted sums in shared memory with the same bits (wasm splits them across two threads)",
+      () => {
+        const shared = (bytes: Uint8Array, offset = 0) => {
+          const view = new Uint8Array(new SharedArrayBuffer(bytes.byteLength + offset), offset);
+          view.set(bytes);
+          return view;
+        };
+        for (const [aType, bType, outType] of [
+          ["F16", "F16", "F16"],
+          ["BF16", "F32", "F16"],
+          ["F32", "F16", "BF16"],
+        ] as const) {
+          const length = SPLIT_MIN_ELEMENTS * 2 + 12_345;
+          const a = shared(mixedEncoded(aType, length, 101));
+          const b = shared(mixedEncoded(bType, length, 202), 2);
+          const expected = new Uint8Array(length * floatDTypeBytes(outType));
+          reference.weightedSum(a, aType, b, bType, 0.3, expected, outType);
+          const actual = shared(new Uint8Array(expected.byteLength), 6);
+          kernel.weightedSum(a, aType, b, bType, 0.3, actual, outType);
+          expectSameBits(actual, expected, floatDTypeBytes(outType), `${aType} + ${bType} → ${outType}`);
         }
       },
     );

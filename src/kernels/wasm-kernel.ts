@@ -8,6 +8,7 @@ import {
   type KernelBackend,
   type MergeKernel,
 } from "./merge-kernel.js";
+import { WasmHelper } from "./wasm-helper.js";
 
 /**
  * The parts of the WebAssembly JS API used here, typed locally: the project's TypeScript libs
@@ -19,7 +20,8 @@ interface WasmMemory {
 }
 interface WasmApi {
   validate(bytes: Uint8Array): boolean;
-  instantiate(bytes: Uint8Array, imports: object): Promise<{ instance: { exports: unknown } }>;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: unknown };
 }
 const wasmApi = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
 
@@ -64,11 +66,12 @@ export async function createWasmKernel(file: string = WASM_KERNEL_FILE): Promise
     });
   }
   if (!wasmApi) throw new GyozaError("usage", "this JavaScript engine has no WebAssembly");
-  const { instance } = await wasmApi.instantiate(bytes, {});
-  return createMergeKernel(wasmBackend(instance.exports as unknown as WasmExports));
+  const module = new wasmApi.Module(bytes);
+  const instance = new wasmApi.Instance(module, {});
+  return createMergeKernel(wasmBackend(instance.exports as unknown as WasmExports, new WasmHelper(module)));
 }
 
-function wasmBackend(wasm: WasmExports): KernelBackend {
+function wasmBackend(wasm: WasmExports, helper: WasmHelper): KernelBackend {
   const missing = wasm.memoryBytesNeeded() - wasm.memory.buffer.byteLength;
   if (missing > 0) wasm.memory.grow(Math.ceil(missing / WASM_PAGE_BYTES));
   const memory = new Uint8Array(wasm.memory.buffer);
@@ -146,12 +149,18 @@ function wasmBackend(wasm: WasmExports): KernelBackend {
         floatDTypeBytes(bType),
         floatDTypeBytes(outType),
       ];
-      eachChunk(a.byteLength / aSize, (start, count) => {
-        put(a, aSize, start, count, regionA);
-        put(b, bSize, start, count, regionB);
-        wasm.weightedSum(DTYPE_CODES[aType], DTYPE_CODES[bType], DTYPE_CODES[outType], w0, w1, count);
-        take(out, outSize, start, count);
-      });
+      const [aCode, bCode, outCode] = [DTYPE_CODES[aType], DTYPE_CODES[bType], DTYPE_CODES[outType]];
+      const front = (total: number) =>
+        eachChunk(total, (start, count) => {
+          put(a, aSize, start, count, regionA);
+          put(b, bSize, start, count, regionB);
+          wasm.weightedSum(aCode, bCode, outCode, w0, w1, count);
+          take(out, outSize, start, count);
+        });
+      const total = a.byteLength / aSize;
+      if (!helper.canSplit(total, [a, b, out])) return front(total);
+      const call = { a, aSize, aType: aCode, b, bSize, bType: bCode, out, outSize, outType: outCode, w0, w1 };
+      helper.split(call, total, front);
     },
     countNonFinite(bytes, dtype) {
       const size = floatDTypeBytes(dtype);
