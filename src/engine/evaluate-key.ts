@@ -157,6 +157,22 @@ function computeChunk(
         pieceReads.set(tensor, bytes.subarray(at * size, (at + n) * size));
       }
       scratch.reset();
+      const target = out.subarray(at * outSize, (at + n) * outSize);
+      if (isFusedWeightedSum(plan) && KERNEL_DTYPES.has(outDtype)) {
+        const [a, b] = plan.args.map((arg) =>
+          operandOf(key, arg, pieceReads, begin + at, n, kernel, shape, prepass, scratch.allocate),
+        );
+        kernel.weightedSum(
+          a!.bytes,
+          a!.dtype,
+          b!.bytes,
+          b!.dtype,
+          plan.params.alpha!,
+          target,
+          outDtype as FloatDType,
+        );
+        continue;
+      }
       const values = evaluateNode(
         key,
         plan,
@@ -168,7 +184,7 @@ function computeChunk(
         prepass,
         scratch.allocate,
       );
-      encodeInto(values, outDtype, kernel, out.subarray(at * outSize, (at + n) * outSize));
+      encodeInto(values, outDtype, kernel, target);
     }
     return out;
   }
@@ -241,6 +257,15 @@ export function evaluateNode(
     }
     return decodeToFloat32(bytes, dtype);
   }
+  if (isFusedWeightedSum(node)) {
+    // decode, weight and add in one kernel pass: the same bits as toFloat32 → weightedSumF32
+    const out = allocateF32(count);
+    const [a, b] = node.args.map((arg) =>
+      operandOf(key, arg, reads, begin, count, kernel, shape, prepass, allocateF32),
+    );
+    kernel.weightedSum(a!.bytes, a!.dtype, b!.bytes, b!.dtype, node.params.alpha!, bytesOf(out), "F32");
+    return out;
+  }
   const args = node.args.map((arg) =>
     evaluateNode(key, arg, reads, begin, count, kernel, shape, prepass, allocateF32),
   );
@@ -264,6 +289,38 @@ export function evaluateNode(
     });
   }
   return out;
+}
+
+/** A weighted sum in fp32 mode: the fused kernel computes it from operands in any kernel dtype. */
+function isFusedWeightedSum(node: KeyPlan): node is KeyPlan & { kind: "merge" } {
+  return node.kind === "merge" && node.step.method.id === "weighted_sum" && node.step.arithmetic === "fp32";
+}
+
+interface Operand {
+  bytes: Uint8Array;
+  dtype: FloatDType;
+}
+
+/** An argument as the fused kernel takes it: a read's own bytes when the kernel decodes its dtype, else f32 values. */
+function operandOf(
+  key: string,
+  node: KeyPlan,
+  reads: Map<StoredTensor, Uint8Array>,
+  begin: number,
+  count: number,
+  kernel: MergeKernel,
+  shape: readonly number[],
+  prepass: PrepassParams,
+  allocateF32: (elements: number) => Float32Array,
+): Operand {
+  if (node.kind === "read" && KERNEL_DTYPES.has(node.tensor.dtype))
+    return { bytes: reads.get(node.tensor)!, dtype: node.tensor.dtype as FloatDType };
+  const values = evaluateNode(key, node, reads, begin, count, kernel, shape, prepass, allocateF32);
+  return { bytes: bytesOf(values), dtype: "F32" };
+}
+
+function bytesOf(values: Float32Array): Uint8Array {
+  return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
 }
 
 /** NaN and ±Inf in encoded output (all-ones exponent): the kernel's SIMD count for kernel dtypes. */

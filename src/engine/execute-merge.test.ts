@@ -238,6 +238,54 @@ describe("executeMerge against the DOMAIN.md formulas", () => {
     await out.close();
   });
 
+  it("evaluates a GyozaMix-shaped recipe (a weighted sum over a weighted sum) bit for bit, in fp16 and bf16", async () => {
+    const { f32BitsToBf16Bits } = await import("../io/float-convert.js");
+    const inner = presetAlpha("REVERSE_COSINE", 0.25);
+    const outer = presetAlpha("COSINE", 0.6);
+    for (const dtype of ["fp16", "bf16"] as const) {
+      const output = join(dir, `gyozamix-shape-${dtype}.safetensors`);
+      const steps = {
+        composition: {
+          method: "weighted_sum",
+          inputs: { a: "b", b: "c" },
+          alpha: { preset: "REVERSE_COSINE", base: 0.25 },
+        },
+        final: {
+          method: "weighted_sum",
+          inputs: { a: "a", b: "composition" },
+          alpha: { preset: "COSINE", base: 0.6 },
+        },
+      };
+      await runRecipe(recipe(steps, { path: output, dtype, step: "final" }, ["a", "b", "c"]), {
+        kernel: await loadKernel(),
+      });
+      const out = await openCheckpoint(output);
+      if (dtype === "fp16") {
+        const merged = await compareAll(out, (key, a, b, c) => {
+          const [w1, w2] = [inner(key), outer(key)];
+          if (w1 === null || w2 === null || key.startsWith("first_stage_model.")) return "copy-a";
+          return a.map((x, i) => referenceFp32(x, referenceFp32(b[i]!, c[i]!, w1), w2));
+        });
+        expect(merged).toBeGreaterThan(500);
+      } else {
+        // bf16: check the largest merged tensor (it spans many 16 Ki-element pieces) against the formula
+        const key = "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight";
+        const inputs = await Promise.all(["a", "b", "c"].map((name) => openCheckpoint(models[name]!)));
+        const [a, b, c] = await Promise.all(
+          inputs.map(async (input) => decodeF16(await readTensorBytes(input.tensors.get(key)!))),
+        );
+        const want = Uint16Array.from(a!, (x, i) =>
+          f32BitsToBf16Bits(f32Bits(referenceFp32(x, referenceFp32(b![i]!, c![i]!, 0.25), 0.6))),
+        );
+        const got = new Uint16Array((await readTensorBytes(out.tensors.get(key)!)).slice().buffer);
+        expect(want.length).toBeGreaterThan(16384 * 4);
+        expect(Buffer.from(got.buffer).equals(Buffer.from(want.buffer))).toBe(true);
+        await Promise.all(inputs.map((input) => input.close()));
+      }
+      await out.close();
+    }
+  });
+
   it("gives byte-identical files with the native, WebAssembly and TypeScript kernels", async () => {
     const hashes = new Set<string>();
     for (const kernel of [createJsKernel(), await loadKernel("wasm"), await loadKernel("auto")]) {
