@@ -123,21 +123,28 @@ function computeChunk(
 ): Uint8Array {
   const count = end - begin;
   const allocate = (bytes: number) => (pool ? pool.acquire(bytes) : Buffer.allocUnsafeSlow(bytes));
-  // Fused fast path: a two-model weighted sum in fp32 straight from and to 16/32-bit floats.
+  const context = (at: number, n: number, allocateF32: RangeContext["allocateF32"]): RangeContext => ({
+    key,
+    reads,
+    begin: begin + at,
+    count: n,
+    kernel,
+    shape,
+    prepass,
+    allocateF32,
+  });
+  // Fast path: a weighted sum of two reads straight from and to 16/32-bit floats, the whole chunk in
+  // one kernel call (which the wasm kernel may split across two threads).
   if (
-    plan.step.method.id === "weighted_sum" &&
-    plan.step.arithmetic === "fp32" &&
+    isFusedWeightedSum(plan) &&
     KERNEL_DTYPES.has(outDtype) &&
     plan.args.every((arg) => arg.kind === "read" && KERNEL_DTYPES.has(arg.tensor.dtype))
   ) {
-    const [a, b] = plan.args as (KeyPlan & { kind: "read" })[];
     const out = allocate(count * dtypeBytes(outDtype)); // fully written by the kernel
-    kernel.weightedSum(
-      reads.get(a!.tensor)!,
-      a!.tensor.dtype as FloatDType,
-      reads.get(b!.tensor)!,
-      b!.tensor.dtype as FloatDType,
-      plan.params.alpha!,
+    // both operands are reads, so no f32 intermediate is ever allocated
+    fusedWeightedSum(
+      plan,
+      context(0, count, (n) => new Float32Array(n)),
       out,
       outDtype as FloatDType,
     );
@@ -145,7 +152,7 @@ function computeChunk(
   }
   if (isElementwise(plan)) {
     // Piece by piece: the f32 intermediates of a multi-step recipe stay in the CPU cache instead of
-    // streaming several 8 MiB arrays through memory per chunk. Results do not depend on the split.
+    // streaming several multi-MiB arrays through memory per chunk. Results do not depend on the split.
     const out = allocate(count * dtypeBytes(outDtype));
     const scratch = new PieceScratch();
     const outSize = dtypeBytes(outDtype);
@@ -157,34 +164,11 @@ function computeChunk(
         pieceReads.set(tensor, bytes.subarray(at * size, (at + n) * size));
       }
       scratch.reset();
+      const piece = { ...context(at, n, scratch.allocate), reads: pieceReads };
       const target = out.subarray(at * outSize, (at + n) * outSize);
-      if (isFusedWeightedSum(plan) && KERNEL_DTYPES.has(outDtype)) {
-        const [a, b] = plan.args.map((arg) =>
-          operandOf(key, arg, pieceReads, begin + at, n, kernel, shape, prepass, scratch.allocate),
-        );
-        kernel.weightedSum(
-          a!.bytes,
-          a!.dtype,
-          b!.bytes,
-          b!.dtype,
-          plan.params.alpha!,
-          target,
-          outDtype as FloatDType,
-        );
-        continue;
-      }
-      const values = evaluateNode(
-        key,
-        plan,
-        pieceReads,
-        begin + at,
-        n,
-        kernel,
-        shape,
-        prepass,
-        scratch.allocate,
-      );
-      encodeInto(values, outDtype, kernel, target);
+      if (isFusedWeightedSum(plan) && KERNEL_DTYPES.has(outDtype))
+        fusedWeightedSum(plan, piece, target, outDtype as FloatDType);
+      else encodeInto(evaluateNode(plan, piece), outDtype, kernel, target);
     }
     return out;
   }
@@ -196,7 +180,7 @@ function computeChunk(
     scratch.push(bytes);
     return new Float32Array(bytes.buffer, bytes.byteOffset, elements);
   };
-  const values = evaluateNode(key, plan, reads, begin, count, kernel, shape, prepass, allocateF32);
+  const values = evaluateNode(plan, context(0, count, allocateF32));
   let out: Uint8Array;
   if (outDtype === "F32") out = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
   else if (KERNEL_DTYPES.has(outDtype)) {
@@ -235,17 +219,24 @@ function encodeInto(values: Float32Array, dtype: DType, kernel: MergeKernel, out
   else out.set(encodeFromFloat32(values, dtype));
 }
 
-export function evaluateNode(
-  key: string,
-  node: KeyPlan,
-  reads: Map<StoredTensor, Uint8Array>,
-  begin: number,
-  count: number,
-  kernel: MergeKernel,
-  shape: readonly number[],
-  prepass: PrepassParams,
-  allocateF32: (elements: number) => Float32Array = (elements) => new Float32Array(elements),
-): Float32Array {
+/** One element range of one key, as the plan's nodes are evaluated over it. */
+export interface RangeContext {
+  readonly key: string;
+  /** Each leaf tensor's bytes for the range. */
+  readonly reads: ReadonlyMap<StoredTensor, Uint8Array>;
+  /** The range's first element within the tensor. */
+  readonly begin: number;
+  readonly count: number;
+  readonly kernel: MergeKernel;
+  readonly shape: readonly number[];
+  readonly prepass: PrepassParams;
+  /** Where f32 intermediates come from. */
+  readonly allocateF32: (elements: number) => Float32Array;
+}
+
+/** A node's values over the context's range, in f32. */
+export function evaluateNode(node: KeyPlan, context: RangeContext): Float32Array {
+  const { key, reads, begin, count, kernel, shape, prepass, allocateF32 } = context;
   if (node.kind === "read") {
     const bytes = reads.get(node.tensor)!;
     const dtype = node.tensor.dtype;
@@ -258,27 +249,19 @@ export function evaluateNode(
     return decodeToFloat32(bytes, dtype);
   }
   if (isFusedWeightedSum(node)) {
-    // decode, weight and add in one kernel pass: the same bits as toFloat32 → weightedSumF32
     const out = allocateF32(count);
-    const [a, b] = node.args.map((arg) =>
-      operandOf(key, arg, reads, begin, count, kernel, shape, prepass, allocateF32),
-    );
-    kernel.weightedSum(a!.bytes, a!.dtype, b!.bytes, b!.dtype, node.params.alpha!, bytesOf(out), "F32");
+    fusedWeightedSum(node, context, bytesOf(out), "F32");
     return out;
   }
-  const args = node.args.map((arg) =>
-    evaluateNode(key, arg, reads, begin, count, kernel, shape, prepass, allocateF32),
-  );
+  const args = node.args.map((arg) => evaluateNode(arg, context));
   const out = allocateF32(count);
   const { method, arithmetic } = node.step;
   const alpha = node.params.alpha!;
   // The kernels implement the hot methods bit-identically to the method files (tested in engine tests).
-  if (method.id === "weighted_sum") {
-    if (arithmetic === "fp32") kernel.weightedSumF32(args[0]!, args[1]!, alpha, out);
-    else kernel.lerpF32(args[0]!, args[1]!, alpha, out);
-  } else if (method.id === "add_difference") {
-    kernel.addDifferenceF32(args[0]!, args[1]!, args[2]!, alpha, out);
-  } else {
+  if (method.id === "weighted_sum")
+    kernel.lerpF32(args[0]!, args[1]!, alpha, out); // fp32 mode is fused above
+  else if (method.id === "add_difference") kernel.addDifferenceF32(args[0]!, args[1]!, args[2]!, alpha, out);
+  else {
     const measured = prepass.get(node.step.name);
     method.apply(args, measured ? { ...node.params, ...measured } : node.params, out, {
       key,
@@ -296,27 +279,23 @@ function isFusedWeightedSum(node: KeyPlan): node is KeyPlan & { kind: "merge" } 
   return node.kind === "merge" && node.step.method.id === "weighted_sum" && node.step.arithmetic === "fp32";
 }
 
-interface Operand {
-  bytes: Uint8Array;
-  dtype: FloatDType;
-}
-
-/** An argument as the fused kernel takes it: a read's own bytes when the kernel decodes its dtype, else f32 values. */
-function operandOf(
-  key: string,
-  node: KeyPlan,
-  reads: Map<StoredTensor, Uint8Array>,
-  begin: number,
-  count: number,
-  kernel: MergeKernel,
-  shape: readonly number[],
-  prepass: PrepassParams,
-  allocateF32: (elements: number) => Float32Array,
-): Operand {
-  if (node.kind === "read" && KERNEL_DTYPES.has(node.tensor.dtype))
-    return { bytes: reads.get(node.tensor)!, dtype: node.tensor.dtype as FloatDType };
-  const values = evaluateNode(key, node, reads, begin, count, kernel, shape, prepass, allocateF32);
-  return { bytes: bytesOf(values), dtype: "F32" };
+/**
+ * Decodes, weights and adds in one kernel pass into `out` (in `outDtype`): the same bits as
+ * toFloat32 → weightedSumF32 → fromFloat32. Each operand goes in as stored when the kernel decodes
+ * its dtype, else as f32 values evaluated first.
+ */
+function fusedWeightedSum(
+  node: KeyPlan & { kind: "merge" },
+  context: RangeContext,
+  out: Uint8Array,
+  outDtype: FloatDType,
+): void {
+  const [a, b] = node.args.map((arg): { bytes: Uint8Array; dtype: FloatDType } =>
+    arg.kind === "read" && KERNEL_DTYPES.has(arg.tensor.dtype)
+      ? { bytes: context.reads.get(arg.tensor)!, dtype: arg.tensor.dtype as FloatDType }
+      : { bytes: bytesOf(evaluateNode(arg, context)), dtype: "F32" },
+  );
+  context.kernel.weightedSum(a!.bytes, a!.dtype, b!.bytes, b!.dtype, node.params.alpha!, out, outDtype);
 }
 
 function bytesOf(values: Float32Array): Uint8Array {

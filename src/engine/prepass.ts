@@ -24,9 +24,17 @@ export async function runPrepasses(
       for (const node of nodesOf(planned.plan, step)) {
         const count = elementCount(planned.shape);
         const reads = await readLeaves(node, 0, count, new Map<StoredTensor, Uint8Array>());
-        const inputs = node.args.map((arg) =>
-          evaluateNode(planned.key, arg, reads, 0, count, kernel, planned.shape, result),
-        );
+        const context = {
+          key: planned.key,
+          reads,
+          begin: 0,
+          count,
+          kernel,
+          shape: planned.shape,
+          prepass: result,
+          allocateF32: (elements: number) => new Float32Array(elements),
+        };
+        const inputs = node.args.map((arg) => evaluateNode(arg, context));
         measurements.push(
           prepass.measure(inputs, {
             key: planned.key,
