@@ -4,20 +4,11 @@
 //
 //   node bench/io-floor-child.mjs OUTPUT BYTES INPUT...
 import { open } from "node:fs/promises";
+import { READ_CHUNK_BYTES, readWholeFile } from "./read-file.mjs";
 
 const [, , output, bytesText, ...inputs] = process.argv;
 const outputBytes = Number(bytesText);
-const chunk = 16 << 20;
-
-async function readAll(path) {
-  const handle = await open(path, "r");
-  const buffer = Buffer.alloc(chunk);
-  try {
-    while ((await handle.read(buffer, 0, chunk, null)).bytesRead > 0);
-  } finally {
-    await handle.close();
-  }
-}
+const chunk = READ_CHUNK_BYTES;
 
 async function writeAll() {
   const handle = await open(output, "w");
@@ -31,4 +22,4 @@ async function writeAll() {
   }
 }
 
-await Promise.all([...inputs.map(readAll), writeAll()]);
+await Promise.all([...inputs.map(readWholeFile), writeAll()]);

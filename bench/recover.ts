@@ -7,7 +7,7 @@
  *
  *   npx tsx bench/recover.ts [--dir DIR]      (inputs are generated once into DIR and reused)
  */
-import { open, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { type Recovery, recoverWeights, withCheckpoints } from "../src/analysis/index.js";
 import { runRecipe } from "../src/engine/run-recipe.js";
@@ -15,6 +15,7 @@ import { loadKernel } from "../src/kernels/index.js";
 import { recipeFromData } from "../src/recipe/index.js";
 import { ensureSynthetic, ratio } from "./bench-support.js";
 import { dropPageCache } from "./io-floor.js";
+import { readWholeFile } from "./read-file.mjs";
 
 /** Cold runs of each side; the best counts (other work on a shared machine only ever slows a run down). */
 const ROUNDS = 3;
@@ -25,19 +26,8 @@ const WEIGHTS = Array.from({ length: 26 }, (_, i) =>
 );
 
 async function readOnce(paths: readonly string[]): Promise<number> {
-  const chunk = 16 << 20;
   const started = performance.now();
-  await Promise.all(
-    paths.map(async (path) => {
-      const handle = await open(path, "r");
-      const buffer = Buffer.alloc(chunk);
-      try {
-        while ((await handle.read(buffer, 0, chunk, null)).bytesRead > 0);
-      } finally {
-        await handle.close();
-      }
-    }),
-  );
+  await Promise.all(paths.map(readWholeFile));
   return (performance.now() - started) / 1000;
 }
 
