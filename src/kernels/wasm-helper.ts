@@ -1,4 +1,4 @@
-import { Worker } from "node:worker_threads";
+import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from "node:worker_threads";
 import { GyozaError } from "../errors.js";
 
 /**
@@ -11,16 +11,23 @@ import { GyozaError } from "../errors.js";
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require("node:worker_threads");
-const wasm = new WebAssembly.Instance(workerData.module, {}).exports;
-const missing = wasm.memoryBytesNeeded() - wasm.memory.buffer.byteLength;
-if (missing > 0) wasm.memory.grow(Math.ceil(missing / 65536));
-const memory = new Uint8Array(wasm.memory.buffer);
-const chunk = wasm.chunkElements();
-const base = wasm.regionBase();
-const regionA = base, regionB = base + chunk * 4, regionOut = base + 3 * chunk * 4;
+const { errors } = workerData;
+let wasm, memory, chunk, regionA, regionB, regionOut, setupError;
+try {
+  wasm = new WebAssembly.Instance(workerData.module, {}).exports;
+  const missing = wasm.memoryBytesNeeded() - wasm.memory.buffer.byteLength;
+  if (missing > 0) wasm.memory.grow(Math.ceil(missing / 65536));
+  memory = new Uint8Array(wasm.memory.buffer);
+  chunk = wasm.chunkElements();
+  const base = wasm.regionBase();
+  [regionA, regionB, regionOut] = [base, base + chunk * 4, base + 3 * chunk * 4];
+} catch (error) {
+  setupError = error;
+}
 parentPort.on("message", ({ control, a, aSize, aType, b, bSize, bType, out, outSize, outType, w0, w1, count }) => {
-  let status = 0;
+  let status = 1;
   try {
+    if (setupError) throw setupError;
     for (let start = 0; start < count; start += chunk) {
       const n = Math.min(chunk, count - start);
       memory.set(a.subarray(start * aSize, (start + n) * aSize), regionA);
@@ -28,10 +35,11 @@ parentPort.on("message", ({ control, a, aSize, aType, b, bSize, bType, out, outS
       wasm.weightedSum(aType, bType, outType, w0, w1, n);
       out.set(memory.subarray(regionOut, regionOut + n * outSize), start * outSize);
     }
-  } catch {
+  } catch (error) {
     status = 2;
+    errors.postMessage(String(error && error.stack ? error.stack : error)); // read by the waiting caller
   }
-  Atomics.store(control, 0, status === 0 ? 1 : status);
+  Atomics.store(control, 0, status);
   Atomics.notify(control, 0);
 });
 `;
@@ -57,6 +65,7 @@ export interface SplitCall {
 
 export class WasmHelper {
   private worker: Worker | null = null;
+  private errors: MessagePort | null = null;
   private readonly control = new Int32Array(new SharedArrayBuffer(4));
 
   constructor(private readonly module: object) {}
@@ -84,17 +93,30 @@ export class WasmHelper {
     });
     front(split);
     const waited = Atomics.wait(this.control, 0, 0, WAIT_TIMEOUT_MS);
-    const status = Atomics.load(this.control, 0);
-    if (waited === "timed-out" || status !== 1) {
-      this.worker?.terminate();
-      this.worker = null;
-      throw new GyozaError("io", "the WebAssembly helper thread failed");
-    }
+    if (Atomics.load(this.control, 0) === 1) return;
+    // the helper's own error, posted before it woke us (the event loop is not running here)
+    const cause = this.errors && receiveMessageOnPort(this.errors)?.message;
+    this.worker?.terminate();
+    this.worker = null;
+    const reason =
+      waited === "timed-out"
+        ? `did not answer in ${WAIT_TIMEOUT_MS / 1000} s`
+        : `failed: ${String(cause ?? "no reason given").split("\n")[0]}`;
+    throw new GyozaError("io", `the WebAssembly helper thread ${reason}`, {
+      fix: "use the native kernel (--kernel native) if it is built",
+      cause: cause ? new Error(String(cause)) : undefined,
+    });
   }
 
   private start(): Worker {
     if (!this.worker) {
-      this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { module: this.module } });
+      const { port1, port2 } = new MessageChannel();
+      this.errors = port1;
+      this.worker = new Worker(WORKER_SOURCE, {
+        eval: true,
+        workerData: { module: this.module, errors: port2 },
+        transferList: [port2],
+      });
       this.worker.unref(); // the caller waits for it synchronously; it never keeps the process alive
     }
     return this.worker;
