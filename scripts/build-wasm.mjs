@@ -6,6 +6,8 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import asc from "assemblyscript/asc";
 
+/** 1 GiB: the most the kernel's memory may grow to (src/kernels/wasm-kernel.ts uses the same). */
+const WASM_MAXIMUM_PAGES = 16384;
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const output = join(root, "build", "kernels.wasm");
 // written next to the target and renamed into place, so a concurrent reader never sees half a file
@@ -23,7 +25,14 @@ const { error, stderr } = await asc.main(
     "stub",
     "--noAssert",
     "--enable",
-    "simd",
+    "simd,threads",
+    // memory comes from the host, shared, so host buffers are worked on in place from any thread
+    "--importMemory",
+    "--sharedMemory",
+    "--initialMemory",
+    "1",
+    "--maximumMemory",
+    String(WASM_MAXIMUM_PAGES),
     "--use",
     "abort=",
   ],

@@ -4,32 +4,18 @@
 // even and no flush-to-zero, and has no fused multiply-add outside relaxed SIMD, so every product and
 // sum is rounded on its own like torch's (lerp, fused in torch, is emulated exactly).
 //
-// Memory: four regions of REGION_BYTES after the heap base: A, B, C (inputs) and OUT. The host copies
-// up to CHUNK_ELEMENTS elements in, calls one function, and copies the result out. Loops run over
-// whole groups of 8 lanes; lanes past `count` hold garbage the host never reads.
+// Memory: imported and shared (src/kernels/wasm-kernel.ts owns it), so buffers the host allocates in it
+// are worked on in place by pointer, from any thread. Every function takes pointers into that memory
+// and an element count; the SIMD loops run over whole groups of 8 (or 4) lanes, so the host passes a
+// multiple of 8 or stages a tail in scratch space large enough for a whole group.
 
-const CHUNK_ELEMENTS: i32 = 16384;
-const REGION_BYTES: i32 = CHUNK_ELEMENTS * 4;
 const F16: i32 = 0;
 const BF16: i32 = 1;
 const CANONICAL_NAN: i32 = 0x7fc00000;
 
-export function chunkElements(): i32 {
-  return CHUNK_ELEMENTS;
-}
-
-/** Start of region A; B, C and OUT follow at REGION_BYTES steps. */
-export function regionBase(): usize {
+/** The first free byte of memory after the module's own data, 16-byte aligned: the host's from there. */
+export function heapBase(): usize {
   return (__heap_base + 15) & ~(15 as usize);
-}
-
-/** Bytes of linear memory the regions need (the host grows memory to this size). */
-export function memoryBytesNeeded(): usize {
-  return regionBase() + 4 * (REGION_BYTES as usize);
-}
-
-@inline function region(index: i32): usize {
-  return regionBase() + (index as usize) * (REGION_BYTES as usize);
 }
 
 @inline function canonical(value: v128): v128 {
@@ -150,27 +136,20 @@ export function memoryBytesNeeded(): usize {
   }
 }
 
-export function toFloat32(dtype: i32, count: i32): void {
-  const src = region(0);
-  const out = region(3);
+export function toFloat32(src: usize, dtype: i32, out: usize, count: i32): void {
   for (let i = 0; i < count; i += 8) {
     const fast = fastToDecode(src, i, dtype);
     store8(out, i, 2, loadLow(src, i, dtype, fast), loadHigh(src, i, dtype, fast));
   }
 }
 
-export function fromFloat32(dtype: i32, count: i32): void {
-  const src = region(0);
-  const out = region(3);
+export function fromFloat32(src: usize, dtype: i32, out: usize, count: i32): void {
   for (let i = 0; i < count; i += 8) store8(out, i, dtype, loadLow(src, i, 2, true), loadHigh(src, i, 2, true));
 }
 
-export function weightedSumF32(w0: f32, w1: f32, count: i32): void {
+export function weightedSumF32(a: usize, b: usize, out: usize, w0: f32, w1: f32, count: i32): void {
   const left = f32x4.splat(w0);
   const right = f32x4.splat(w1);
-  const a = region(0);
-  const b = region(1);
-  const out = region(3);
   for (let i = 0; i < count; i += 4) {
     const offset = (i as usize) << 2;
     const sum = f32x4.add(f32x4.mul(v128.load(a + offset), left), f32x4.mul(v128.load(b + offset), right));
@@ -181,12 +160,9 @@ export function weightedSumF32(w0: f32, w1: f32, count: i32): void {
 // torch's CPU lerp_vec (aten/src/ATen/native/cpu/LerpKernel.cpp) is a fused multiply-add, which
 // WebAssembly lacks (relaxed SIMD's madd may or may not fuse), so each lane computes it exactly in
 // f64 like src/kernels/fused-multiply-add.ts: scalar code, as lerp is not the hot path.
-export function lerpF32(weight: f32, count: i32): void {
+export function lerpF32(a: usize, b: usize, out: usize, weight: f32, count: i32): void {
   const small = Mathf.abs(weight) < 0.5;
   const coefficient: f32 = small ? weight : weight - 1.0;
-  const a = region(0);
-  const b = region(1);
-  const out = region(3);
   for (let i = 0; i < count; i++) {
     const offset = (i as usize) << 2;
     const start = load<f32>(a + offset);
@@ -227,12 +203,8 @@ const F32_MAX: f64 = 3.4028234663852886e38;
   return reinterpret<f32>(awayFromZero ? bits + 1 : bits - 1);
 }
 
-export function addDifferenceF32(alpha: f32, count: i32): void {
+export function addDifferenceF32(a: usize, b: usize, c: usize, out: usize, alpha: f32, count: i32): void {
   const scale = f32x4.splat(alpha);
-  const a = region(0);
-  const b = region(1);
-  const c = region(2);
-  const out = region(3);
   for (let i = 0; i < count; i += 4) {
     const offset = (i as usize) << 2;
     const difference = f32x4.sub(v128.load(b + offset), v128.load(c + offset));
@@ -241,12 +213,19 @@ export function addDifferenceF32(alpha: f32, count: i32): void {
   }
 }
 
-export function weightedSum(aType: i32, bType: i32, outType: i32, w0: f32, w1: f32, count: i32): void {
+export function weightedSum(
+  a: usize,
+  aType: i32,
+  b: usize,
+  bType: i32,
+  out: usize,
+  outType: i32,
+  w0: f32,
+  w1: f32,
+  count: i32,
+): void {
   const left = f32x4.splat(w0);
   const right = f32x4.splat(w1);
-  const a = region(0);
-  const b = region(1);
-  const out = region(3);
   for (let i = 0; i < count; i += 8) {
     const fastA = fastToDecode(a, i, aType);
     const fastB = fastToDecode(b, i, bType);
@@ -259,21 +238,23 @@ export function weightedSum(aType: i32, bType: i32, outType: i32, w0: f32, w1: f
   }
 }
 
-/** Elements of region A (`count` of `dtype`) whose exponent is all ones: NaN or ±Inf. */
-export function countNonFinite(dtype: i32, count: i32): i32 {
-  const src = region(0);
+/** Elements at `src` (`count` of `dtype`, exactly) whose exponent is all ones: NaN or ±Inf. */
+export function countNonFinite(src: usize, dtype: i32, count: i32): i32 {
   let found: i32 = 0;
   let i: i32 = 0;
   if (dtype == F16 || dtype == BF16) {
     const mask = i16x8.splat(dtype == F16 ? 0x7c00 : 0x7f80);
-    // a special lane compares as −1, so subtracting the comparison counts it, 8 lanes at a time; a
-    // lane sees at most CHUNK_ELEMENTS / 8 = 2048 elements per call, far from 16-bit overflow
-    let lanes = i16x8.splat(0);
-    for (; i + 8 <= count; i += 8) {
-      const exponent = v128.and(v128.load(src + ((i as usize) << 1)), mask);
-      lanes = i16x8.sub(lanes, i16x8.eq(exponent, mask));
+    // a special lane compares as −1, so subtracting the comparison counts it, 8 lanes at a time; the
+    // 16-bit lane counts are added up every 16 Ki elements (2048 per lane), far from overflow
+    while (i + 8 <= count) {
+      let lanes = i16x8.splat(0);
+      const stop = min(count - 7, i + 16384);
+      for (; i < stop; i += 8) {
+        const exponent = v128.and(v128.load(src + ((i as usize) << 1)), mask);
+        lanes = i16x8.sub(lanes, i16x8.eq(exponent, mask));
+      }
+      found += horizontalSum16(lanes);
     }
-    found += horizontalSum16(lanes);
     const scalarMask: i32 = dtype == F16 ? 0x7c00 : 0x7f80;
     for (; i < count; i++) if ((load<u16>(src + ((i as usize) << 1)) & scalarMask) == scalarMask) found++;
     return found;
@@ -292,4 +273,9 @@ export function countNonFinite(dtype: i32, count: i32): i32 {
 @inline function horizontalSum16(lanes: v128): i32 {
   const wide = i32x4.extadd_pairwise_i16x8_u(lanes);
   return i32x4.extract_lane(wide, 0) + i32x4.extract_lane(wide, 1) + i32x4.extract_lane(wide, 2) + i32x4.extract_lane(wide, 3);
+}
+
+/** Copies `count` bytes from `src` to `dst` (memmove semantics): bulk memory, fast whatever the alignment. */
+export function copyBytes(dst: usize, src: usize, count: usize): void {
+  memory.copy(dst, src, count);
 }

@@ -1,3 +1,5 @@
+import type { MergeKernel } from "../kernels/merge-kernel.js";
+
 /**
  * Reuses the buffers a streaming pass churns through (reads, kernel outputs). Fresh large
  * allocations are fresh pages: every one costs page faults and, freed, garbage-collector work,
@@ -5,23 +7,38 @@
  * (SD tensors have hundreds of distinct sizes) and are handed out as views of exactly the size
  * asked for. `release` ignores buffers it did not hand out, so producers may mix pooled and
  * one-off buffers freely. The memory is shared (SharedArrayBuffer), so the output hasher's worker
- * thread reads written chunks in place instead of a copy (src/io/chunk-sha256.ts).
+ * thread reads written chunks in place instead of a copy (src/io/chunk-sha256.ts). Given the merge
+ * kernel's `allocate`, buffers come from the kernel's own memory while it has room (the wasm kernel
+ * then works on reads in place, with no copies in and out of its memory).
  */
 const MIN_CLASS_BYTES = 64 << 10;
 
 export class BufferPool {
   private readonly free = new Map<number, Buffer[]>();
   private readonly backingOf = new WeakMap<Uint8Array, Buffer>();
+  /** Buffers from `allocate`: never freed by dropping them, so always kept for reuse. */
+  private readonly kernelOwned = new WeakSet<Buffer>();
   private retainedBytes = 0;
 
-  /** Buffers kept for reuse beyond this are dropped (the pool never grows past it). */
-  constructor(private readonly maxRetainedBytes = 256 << 20) {}
+  /**
+   * Buffers kept for reuse beyond `maxRetainedBytes` are dropped (the pool never grows past it).
+   * `kernel.allocate` (a merge kernel's) is asked for new buffers first; `dispose` gives them back.
+   */
+  constructor(
+    private readonly maxRetainedBytes = 256 << 20,
+    private readonly kernel: Pick<MergeKernel, "allocate" | "free"> = {},
+  ) {}
 
   acquire(byteLength: number): Uint8Array {
     const capacity = Math.max(MIN_CLASS_BYTES, 2 ** Math.ceil(Math.log2(Math.max(1, byteLength))));
     let backing = this.free.get(capacity)?.pop();
-    if (backing) this.retainedBytes -= capacity;
-    else backing = Buffer.from(new SharedArrayBuffer(capacity));
+    if (backing) {
+      if (!this.kernelOwned.has(backing)) this.retainedBytes -= capacity;
+    } else {
+      backing = this.kernel.allocate?.(capacity);
+      if (backing) this.kernelOwned.add(backing);
+      else backing = Buffer.from(new SharedArrayBuffer(capacity));
+    }
     const view = backing.subarray(0, byteLength);
     this.backingOf.set(view, backing);
     return view;
@@ -31,10 +48,20 @@ export class BufferPool {
     const backing = this.backingOf.get(buffer);
     if (!backing) return;
     this.backingOf.delete(buffer);
-    if (this.retainedBytes + backing.byteLength > this.maxRetainedBytes) return;
+    const owned = this.kernelOwned.has(backing);
+    if (!owned && this.retainedBytes + backing.byteLength > this.maxRetainedBytes) return;
     const list = this.free.get(backing.byteLength) ?? [];
     list.push(backing);
     this.free.set(backing.byteLength, list);
-    this.retainedBytes += backing.byteLength;
+    if (!owned) this.retainedBytes += backing.byteLength;
+  }
+
+  /** Gives the kernel's memory back (all buffers must have been released); the pool stays usable. */
+  dispose(): void {
+    for (const list of this.free.values()) {
+      for (const backing of list) if (this.kernelOwned.has(backing)) this.kernel.free?.(backing);
+    }
+    this.free.clear();
+    this.retainedBytes = 0;
   }
 }

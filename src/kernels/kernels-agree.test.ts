@@ -209,31 +209,6 @@ for (const { title, load, skip } of candidates) {
       },
     );
 
-    it.skipIf(skip)(
-      "fuses large weighted sums in shared memory with the same bits (wasm splits them across two threads)",
-      () => {
-        const shared = (bytes: Uint8Array, offset = 0) => {
-          const view = new Uint8Array(new SharedArrayBuffer(bytes.byteLength + offset), offset);
-          view.set(bytes);
-          return view;
-        };
-        for (const [aType, bType, outType] of [
-          ["F16", "F16", "F16"],
-          ["BF16", "F32", "F16"],
-          ["F32", "F16", "BF16"],
-        ] as const) {
-          const length = SPLIT_MIN_ELEMENTS * 2 + 12_345;
-          const a = shared(mixedEncoded(aType, length, 101));
-          const b = shared(mixedEncoded(bType, length, 202), 2);
-          const expected = new Uint8Array(length * floatDTypeBytes(outType));
-          reference.weightedSum(a, aType, b, bType, 0.3, expected, outType);
-          const actual = shared(new Uint8Array(expected.byteLength), 6);
-          kernel.weightedSum(a, aType, b, bType, 0.3, actual, outType);
-          expectSameBits(actual, expected, floatDTypeBytes(outType), `${aType} + ${bType} → ${outType}`);
-        }
-      },
-    );
-
     it.skipIf(skip)("counts NaN and infinities like the reference, for every length and alignment", () => {
       for (const dtype of FLOAT_DTYPES) {
         for (const length of [...LENGTHS, 100_003]) {
@@ -250,6 +225,106 @@ for (const { title, load, skip } of candidates) {
     });
   });
 }
+
+describe("the WebAssembly kernel on buffers in its own memory (in place, no copies)", () => {
+  let kernel: MergeKernel;
+  beforeAll(async () => {
+    kernel = await createWasmKernel();
+  });
+  /** A copy of `bytes` in the kernel's memory, `offset` bytes into a fresh buffer. */
+  const inMemory = (bytes: Uint8Array, offset = 0): Uint8Array => {
+    const view = kernel.allocate!(bytes.byteLength + offset)!.subarray(offset);
+    view.set(bytes);
+    return view;
+  };
+  const f32InMemory = (values: Float32Array, offset = 0): Float32Array => {
+    const bytes = inMemory(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), offset * 4);
+    return new Float32Array(bytes.buffer, bytes.byteOffset, values.length);
+  };
+
+  it("decodes, encodes and counts with the reference's bits for every length and alignment", () => {
+    for (const length of LENGTHS) {
+      for (const dtype of FLOAT_DTYPES) {
+        const context = `${dtype}, length ${length}`;
+        const encoded = mixedEncoded(dtype, length, length + 41);
+        const expected = new Float32Array(length);
+        reference.toFloat32(encoded, dtype, expected);
+        const decoded = f32InMemory(new Float32Array(length), 1);
+        kernel.toFloat32(inMemory(encoded, 2), dtype, decoded);
+        expectSameBits(decoded, expected, 4, `decode ${context}`);
+        const values = mixedFloat32(length, length + 43);
+        const stored = new Uint8Array(length * floatDTypeBytes(dtype));
+        reference.fromFloat32(values, dtype, stored);
+        const target = inMemory(new Uint8Array(stored.byteLength), 2);
+        kernel.fromFloat32(f32InMemory(values), dtype, target);
+        expectSameBits(target, stored, floatDTypeBytes(dtype), `encode ${context}`);
+        expect(kernel.countNonFinite(inMemory(encoded, 6), dtype), `count ${context}`).toBe(
+          reference.countNonFinite(encoded, dtype),
+        );
+      }
+    }
+  });
+
+  it("computes the f32 methods and the fused weighted sum with the reference's bits, in place", () => {
+    for (const length of LENGTHS) {
+      const [a, b, c] = [mixedFloat32(length, 3), mixedFloat32(length, 4), mixedFloat32(length, 5)];
+      const [x, y, z] = [f32InMemory(a, 1), f32InMemory(b), f32InMemory(c, 3)];
+      for (const alpha of [0.3, 0.7]) {
+        const context = `length ${length}, alpha ${alpha}`;
+        const expected = new Float32Array(length);
+        const actual = f32InMemory(new Float32Array(length), 2);
+        reference.weightedSumF32(a, b, alpha, expected);
+        kernel.weightedSumF32(x, y, alpha, actual);
+        expectSameBits(actual, expected, 4, `weightedSumF32, ${context}`);
+        reference.lerpF32(a, b, alpha, expected);
+        kernel.lerpF32(x, y, alpha, actual);
+        expectSameBits(actual, expected, 4, `lerpF32, ${context}`);
+        reference.addDifferenceF32(a, b, c, alpha, expected);
+        kernel.addDifferenceF32(x, y, z, alpha, actual);
+        expectSameBits(actual, expected, 4, `addDifferenceF32, ${context}`);
+      }
+      for (const [aType, bType, outType] of [
+        ["F16", "F16", "F16"],
+        ["BF16", "F32", "F16"],
+        ["F32", "F16", "BF16"],
+      ] as const) {
+        const context = `${aType} + ${bType} → ${outType}, length ${length}`;
+        const [p, q] = [mixedEncoded(aType, length, 7), mixedEncoded(bType, length, 8)];
+        const expected = new Uint8Array(length * floatDTypeBytes(outType));
+        reference.weightedSum(p, aType, q, bType, 0.3, expected, outType);
+        const actual = inMemory(new Uint8Array(expected.byteLength), 2);
+        kernel.weightedSum(inMemory(p, 2), aType, inMemory(q), bType, 0.3, actual, outType);
+        expectSameBits(actual, expected, floatDTypeBytes(outType), context);
+      }
+    }
+  });
+
+  it("splits large fused weighted sums across two threads with the same bits", () => {
+    for (const [aType, bType, outType] of [
+      ["F16", "F16", "F16"],
+      ["BF16", "F32", "F16"],
+      ["F32", "F16", "BF16"],
+    ] as const) {
+      const length = SPLIT_MIN_ELEMENTS * 2 + 12_345;
+      const a = mixedEncoded(aType, length, 101);
+      const b = mixedEncoded(bType, length, 202);
+      const expected = new Uint8Array(length * floatDTypeBytes(outType));
+      reference.weightedSum(a, aType, b, bType, 0.3, expected, outType);
+      const actual = inMemory(new Uint8Array(expected.byteLength), 6);
+      kernel.weightedSum(inMemory(a), aType, inMemory(b, 2), bType, 0.3, actual, outType);
+      expectSameBits(actual, expected, floatDTypeBytes(outType), `${aType} + ${bType} → ${outType}`);
+    }
+  });
+
+  it("hands out memory up to its 1 GiB maximum and then none, so callers fall back to their own", () => {
+    const taken: Uint8Array[] = [];
+    for (let buffer = kernel.allocate!(256 << 20); buffer; buffer = kernel.allocate!(256 << 20))
+      taken.push(buffer);
+    expect(taken.length).toBeGreaterThanOrEqual(2);
+    expect(taken.length).toBeLessThanOrEqual(4);
+    expect(kernel.allocate!(64 << 10)).toBeDefined(); // smaller requests still fit in what is left
+  });
+});
 
 describe("the TypeScript reference kernel", () => {
   it("counts exactly the NaN and infinite elements, checked against decoded values", () => {

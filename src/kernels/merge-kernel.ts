@@ -50,6 +50,18 @@ export interface MergeKernel {
   ): void;
   /** Elements of little-endian `dtype` bytes that are NaN or ±Inf (all-ones exponent). */
   countNonFinite(bytes: Uint8Array, dtype: FloatDType): number;
+  /**
+   * Shared memory the kernel works on in place (the wasm kernel's own; other buffers it copies in
+   * and out), or undefined when it has none left. Absent for kernels that work on any memory.
+   */
+  readonly allocate?: (bytes: number) => Buffer | undefined;
+  /** Gives back a buffer from `allocate` for reuse; it must not be used after. */
+  readonly free?: (buffer: Buffer) => void;
+  /**
+   * Copies `source` into `target` (same length) at memory speed whatever their alignment: V8 copies
+   * between shared buffers with relaxed atomics, byte by byte when the two are unequally aligned.
+   */
+  readonly copy?: (target: Uint8Array, source: Uint8Array) => void;
 }
 
 /**
@@ -74,6 +86,9 @@ export interface KernelBackend {
     outType: FloatDType,
   ): void;
   countNonFinite(bytes: Uint8Array, dtype: FloatDType): number;
+  readonly allocate?: (bytes: number) => Buffer | undefined;
+  readonly free?: (buffer: Buffer) => void;
+  readonly copy?: (target: Uint8Array, source: Uint8Array) => void;
 }
 
 export function floatDTypeBytes(dtype: FloatDType): number {
@@ -89,6 +104,9 @@ export function weightedSumWeights(alpha: number): { w0: number; w1: number } {
 export function createMergeKernel(backend: KernelBackend): MergeKernel {
   return {
     name: backend.name,
+    ...(backend.allocate ? { allocate: backend.allocate } : {}),
+    ...(backend.free ? { free: backend.free } : {}),
+    ...(backend.copy ? { copy: checkedCopy(backend.copy) } : {}),
     toFloat32(src, dtype, out) {
       checkEncoded(src, dtype, out.length, "src");
       backend.toFloat32(src, dtype, out);
@@ -125,6 +143,15 @@ export function createMergeKernel(backend: KernelBackend): MergeKernel {
       checkEncoded(bytes, dtype, count, "bytes");
       return backend.countNonFinite(bytes, dtype);
     },
+  };
+}
+
+function checkedCopy(copy: (target: Uint8Array, source: Uint8Array) => void) {
+  return (target: Uint8Array, source: Uint8Array): void => {
+    if (target.byteLength !== source.byteLength) {
+      throw new GyozaError("usage", `copy of ${source.byteLength} bytes into ${target.byteLength}`);
+    }
+    copy(target, source);
   };
 }
 

@@ -29,6 +29,8 @@ interface NativeAddon {
   scalar: NativeTable;
   /** AVX2 + F16C, null when the build or the CPU lacks them. */
   simd: NativeTable | null;
+  /** memmove (absent from addons built before it was added). */
+  copyBytes?: (target: Uint8Array, source: Uint8Array) => void;
 }
 
 const DTYPE_CODES: Record<FloatDType, number> = { F16: 0, BF16: 1, F32: 2 };
@@ -70,12 +72,13 @@ export function createNativeKernel(
 ): MergeKernel {
   const addon = loadNativeAddon(file);
   const table = variant === "best" ? (addon.simd ?? addon.scalar) : addon.scalar;
-  return createMergeKernel(nativeBackend(table));
+  return createMergeKernel(nativeBackend(table, addon.copyBytes));
 }
 
-function nativeBackend(table: NativeTable): KernelBackend {
+function nativeBackend(table: NativeTable, copyBytes: NativeAddon["copyBytes"]): KernelBackend {
   return {
     name: "native",
+    ...(copyBytes ? { copy: copyBytes } : {}),
     toFloat32: (src, dtype, out) => table.toFloat32(src, DTYPE_CODES[dtype], out),
     fromFloat32: (src, dtype, out) => table.fromFloat32(src, DTYPE_CODES[dtype], out),
     weightedSumF32: (a, b, w0, w1, out) => table.weightedSumF32(a, b, w0, w1, out),

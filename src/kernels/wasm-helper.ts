@@ -4,37 +4,25 @@ import { GyozaError } from "../errors.js";
 /**
  * A second thread for the WebAssembly kernel's fused weighted sum. Without a compiler there is no
  * native kernel, and the wasm one (≈2 GB/s) is the main thread's largest cost in a merge, while the
- * other core is partly idle. A large call is split: this helper computes the back part in its own
- * instance of the same module (so the bits are the same) while the caller computes the front part;
- * the caller then blocks in Atomics.wait until the helper is done, so the kernel call stays
- * synchronous. Only buffers in shared memory (the merge engine's pool) can be split.
+ * other core is partly idle. A large call on buffers in the kernel's shared memory is split: this
+ * helper computes the back part in its own instance of the same module over the same memory (so the
+ * bits are the same, and nothing is copied) while the caller computes the front part; the caller then
+ * blocks in Atomics.wait until the helper is done, so the kernel call stays synchronous.
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require("node:worker_threads");
 const { errors } = workerData;
-let wasm, memory, chunk, regionA, regionB, regionOut, setupError;
+let wasm, setupError;
 try {
-  wasm = new WebAssembly.Instance(workerData.module, {}).exports;
-  const missing = wasm.memoryBytesNeeded() - wasm.memory.buffer.byteLength;
-  if (missing > 0) wasm.memory.grow(Math.ceil(missing / 65536));
-  memory = new Uint8Array(wasm.memory.buffer);
-  chunk = wasm.chunkElements();
-  const base = wasm.regionBase();
-  [regionA, regionB, regionOut] = [base, base + chunk * 4, base + 3 * chunk * 4];
+  wasm = new WebAssembly.Instance(workerData.module, { env: { memory: workerData.memory } }).exports;
 } catch (error) {
   setupError = error;
 }
-parentPort.on("message", ({ control, a, aSize, aType, b, bSize, bType, out, outSize, outType, w0, w1, count }) => {
+parentPort.on("message", ({ control, a, aType, b, bType, out, outType, w0, w1, count }) => {
   let status = 1;
   try {
     if (setupError) throw setupError;
-    for (let start = 0; start < count; start += chunk) {
-      const n = Math.min(chunk, count - start);
-      memory.set(a.subarray(start * aSize, (start + n) * aSize), regionA);
-      memory.set(b.subarray(start * bSize, (start + n) * bSize), regionB);
-      wasm.weightedSum(aType, bType, outType, w0, w1, n);
-      out.set(memory.subarray(regionOut, regionOut + n * outSize), start * outSize);
-    }
+    wasm.weightedSum(a, aType, b, bType, out, outType, w0, w1, count);
   } catch (error) {
     status = 2;
     errors.postMessage(String(error && error.stack ? error.stack : error)); // read by the waiting caller
@@ -49,14 +37,15 @@ export const SPLIT_MIN_ELEMENTS = 1 << 17;
 /** Far longer than any split half takes; reaching it means the helper thread is gone. */
 const WAIT_TIMEOUT_MS = 60_000;
 
+/** A fused weighted sum on pointers into the kernel's memory; sizes are bytes per element. */
 export interface SplitCall {
-  a: Uint8Array;
+  a: number;
   aSize: number;
   aType: number;
-  b: Uint8Array;
+  b: number;
   bSize: number;
   bType: number;
-  out: Uint8Array;
+  out: number;
   outSize: number;
   outType: number;
   w0: number;
@@ -68,27 +57,30 @@ export class WasmHelper {
   private errors: MessagePort | null = null;
   private readonly control = new Int32Array(new SharedArrayBuffer(4));
 
-  constructor(private readonly module: object) {}
+  /** `module` is instantiated on the helper thread over `memory`, the caller's own. */
+  constructor(
+    private readonly module: object,
+    private readonly memory: object,
+  ) {}
 
-  /** Whether `weightedSum` over these buffers can be split (all in shared memory, large enough). */
-  canSplit(count: number, buffers: readonly Uint8Array[]): boolean {
-    return count >= SPLIT_MIN_ELEMENTS && buffers.every((bytes) => bytes.buffer instanceof SharedArrayBuffer);
+  /** Whether a weighted sum of `count` elements is worth splitting. */
+  canSplit(count: number): boolean {
+    return count >= SPLIT_MIN_ELEMENTS;
   }
 
   /**
-   * Runs `front(0, split)` here and the fused weighted sum of [split, count) on the helper, and
-   * returns when both are done.
+   * Runs `front(split)` (elements [0, split)) here and the fused weighted sum of [split, count) on
+   * the helper, and returns when both are done. `count` is a multiple of 8, like every in-place call.
    */
   split(call: SplitCall, count: number, front: (count: number) => void): void {
     const split = Math.floor(count / 2 / 16) * 16;
-    const part = (bytes: Uint8Array, size: number) => bytes.subarray(split * size, count * size);
     Atomics.store(this.control, 0, 0);
     this.start().postMessage({
       ...call,
       control: this.control,
-      a: part(call.a, call.aSize),
-      b: part(call.b, call.bSize),
-      out: part(call.out, call.outSize),
+      a: call.a + split * call.aSize,
+      b: call.b + split * call.bSize,
+      out: call.out + split * call.outSize,
       count: count - split,
     });
     front(split);
@@ -114,7 +106,7 @@ export class WasmHelper {
       this.errors = port1;
       this.worker = new Worker(WORKER_SOURCE, {
         eval: true,
-        workerData: { module: this.module, errors: port2 },
+        workerData: { module: this.module, memory: this.memory, errors: port2 },
         transferList: [port2],
       });
       this.worker.unref(); // the caller waits for it synchronously; it never keeps the process alive

@@ -14,34 +14,53 @@ import { WasmHelper } from "./wasm-helper.js";
  * The parts of the WebAssembly JS API used here, typed locally: the project's TypeScript libs
  * (ES2022 + @types/node 20) do not declare the `WebAssembly` global.
  */
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
+export interface WasmMemory {
+  readonly buffer: SharedArrayBuffer;
   grow(pages: number): number;
 }
 interface WasmApi {
   validate(bytes: Uint8Array): boolean;
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: object) => { exports: unknown };
+  Memory: new (descriptor: { initial: number; maximum: number; shared: true }) => WasmMemory;
 }
 const wasmApi = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
 
-/** Exports of build/kernels.wasm (wasm/kernels.ts); it works on fixed regions of its own memory. */
-interface WasmExports {
-  memory: WasmMemory;
-  chunkElements(): number;
-  regionBase(): number;
-  memoryBytesNeeded(): number;
-  toFloat32(dtype: number, count: number): void;
-  fromFloat32(dtype: number, count: number): void;
-  weightedSumF32(w0: number, w1: number, count: number): void;
-  lerpF32(weight: number, count: number): void;
-  addDifferenceF32(alpha: number, count: number): void;
-  weightedSum(aType: number, bType: number, outType: number, w0: number, w1: number, count: number): void;
-  countNonFinite(dtype: number, count: number): number;
+/**
+ * Exports of build/kernels.wasm (wasm/kernels.ts): each works on pointers into the shared memory and
+ * an element count (a multiple of 8, except for lerpF32 and countNonFinite, which take any count).
+ */
+export interface WasmExports {
+  heapBase(): number;
+  toFloat32(src: number, dtype: number, out: number, count: number): void;
+  fromFloat32(src: number, dtype: number, out: number, count: number): void;
+  weightedSumF32(a: number, b: number, out: number, w0: number, w1: number, count: number): void;
+  lerpF32(a: number, b: number, out: number, weight: number, count: number): void;
+  addDifferenceF32(a: number, b: number, c: number, out: number, alpha: number, count: number): void;
+  weightedSum(
+    a: number,
+    aType: number,
+    b: number,
+    bType: number,
+    out: number,
+    outType: number,
+    w0: number,
+    w1: number,
+    count: number,
+  ): void;
+  countNonFinite(src: number, dtype: number, count: number): number;
+  copyBytes(dst: number, src: number, count: number): void;
 }
 
 const DTYPE_CODES: Record<FloatDType, number> = { F16: 0, BF16: 1, F32: 2 };
 const WASM_PAGE_BYTES = 65536;
+/** 1 GiB, as declared by the module (scripts/build-wasm.mjs): past it, buffers are copied in and out. */
+const WASM_MAXIMUM_PAGES = 16384;
+/** Elements of one staging region; the kernel's loops work in groups of this many lanes. */
+const STAGE_ELEMENTS = 16384;
+const LANES = 8;
+/** Arena buffers start on this boundary (the buffer pool's smallest class). */
+const ARENA_ALIGN = 64 << 10;
 
 /** Whether this JavaScript engine runs WebAssembly SIMD (a module using one v128 op validates). */
 export function hasWasmSimd(): boolean {
@@ -53,7 +72,12 @@ export function hasWasmSimd(): boolean {
   return wasmApi?.validate(probe) ?? false;
 }
 
-/** Loads the WebAssembly SIMD kernel from build/kernels.wasm. */
+/**
+ * Loads the WebAssembly SIMD kernel from build/kernels.wasm. Its memory is shared: buffers allocated
+ * in it (`allocate`, used by the merge engine's buffer pool) are read into by the file reads and
+ * worked on in place, by this thread and a helper thread; other buffers are copied through staging
+ * regions.
+ */
 export async function createWasmKernel(file: string = WASM_KERNEL_FILE): Promise<MergeKernel> {
   let bytes: Buffer;
   try {
@@ -67,111 +91,193 @@ export async function createWasmKernel(file: string = WASM_KERNEL_FILE): Promise
   }
   if (!wasmApi) throw new GyozaError("usage", "this JavaScript engine has no WebAssembly");
   const module = new wasmApi.Module(bytes);
-  const instance = new wasmApi.Instance(module, {});
-  return createMergeKernel(wasmBackend(instance.exports as unknown as WasmExports, new WasmHelper(module)));
+  const memory = new wasmApi.Memory({ initial: 1, maximum: WASM_MAXIMUM_PAGES, shared: true });
+  const wasm = new wasmApi.Instance(module, { env: { memory } }).exports as unknown as WasmExports;
+  const space = new KernelMemory(memory, wasm.heapBase());
+  return createMergeKernel(wasmBackend(wasm, space, new WasmHelper(module, memory)));
 }
 
-function wasmBackend(wasm: WasmExports, helper: WasmHelper): KernelBackend {
-  const missing = wasm.memoryBytesNeeded() - wasm.memory.buffer.byteLength;
-  if (missing > 0) wasm.memory.grow(Math.ceil(missing / WASM_PAGE_BYTES));
-  const memory = new Uint8Array(wasm.memory.buffer);
-  const chunk = wasm.chunkElements();
-  const base = wasm.regionBase();
-  const regionBytes = chunk * 4;
-  const [regionA, regionB, regionC, regionOut] = [0, 1, 2, 3].map((index) => base + index * regionBytes) as [
-    number,
-    number,
-    number,
-    number,
-  ];
+/**
+ * The kernel's linear memory: four staging regions (A, B, C, OUT) after the module's own data, then
+ * an arena of buffers handed out for good (the buffer pool reuses them), growing the memory as needed.
+ */
+export class KernelMemory {
+  readonly regions: readonly [number, number, number, number];
+  /** Every SharedArrayBuffer object the memory has had (a new one after each grow, same memory). */
+  private readonly buffers = new WeakSet<SharedArrayBuffer>();
+  private readonly staging: Uint8Array;
+  private next: number;
+  /** Buffers given back, by length, handed out again before the arena grows. */
+  private readonly freed = new Map<number, Buffer[]>();
 
-  /** Copies elements [start, start + count) of `bytes` (elements of `size` bytes) into a region. */
-  const put = (bytes: Uint8Array, size: number, start: number, count: number, region: number): void => {
-    memory.set(bytes.subarray(start * size, (start + count) * size), region);
+  constructor(
+    private readonly memory: WasmMemory,
+    heapBase: number,
+  ) {
+    const regionBytes = STAGE_ELEMENTS * 4;
+    this.regions = [0, 1, 2, 3].map((index) => heapBase + index * regionBytes) as unknown as [
+      number,
+      number,
+      number,
+      number,
+    ];
+    this.next = Math.ceil((heapBase + 4 * regionBytes) / ARENA_ALIGN) * ARENA_ALIGN;
+    this.ensure(this.next);
+    // the regions lie below the first arena buffer, so a view taken now covers them for good
+    this.staging = new Uint8Array(this.memory.buffer);
+  }
+
+  /** `bytes` bytes in the memory (64 KiB aligned), or undefined when the memory cannot grow that far. */
+  allocate(bytes: number): Buffer | undefined {
+    const reused = this.freed.get(bytes)?.pop();
+    if (reused) return reused;
+    const start = this.next;
+    const end = start + Math.ceil(bytes / ARENA_ALIGN) * ARENA_ALIGN;
+    if (!this.ensure(end)) return undefined;
+    this.next = end;
+    return Buffer.from(this.memory.buffer, start, bytes);
+  }
+
+  /** Takes back a buffer `allocate` handed out. */
+  free(buffer: Buffer): void {
+    if (this.pointer(buffer) === undefined) return;
+    const list = this.freed.get(buffer.byteLength) ?? [];
+    list.push(buffer);
+    this.freed.set(buffer.byteLength, list);
+  }
+
+  /** The address of a view in the memory, or undefined for a view of other memory. */
+  pointer(view: Uint8Array): number | undefined {
+    return view.buffer instanceof SharedArrayBuffer && this.buffers.has(view.buffer)
+      ? view.byteOffset
+      : undefined;
+  }
+
+  /** Copies `bytes` into staging region `index`. */
+  stage(index: number, bytes: Uint8Array): void {
+    this.staging.set(bytes, this.regions[index]!);
+  }
+
+  /** The first `length` bytes of staging region `index`. */
+  staged(index: number, length: number): Uint8Array {
+    const at = this.regions[index]!;
+    return this.staging.subarray(at, at + length);
+  }
+
+  private ensure(end: number): boolean {
+    const missing = end - this.memory.buffer.byteLength;
+    if (missing > 0) {
+      try {
+        this.memory.grow(Math.ceil(missing / WASM_PAGE_BYTES));
+      } catch {
+        return false; // at the maximum, or no address space left
+      }
+    }
+    this.buffers.add(this.memory.buffer);
+    return true;
+  }
+}
+
+/** One array argument of a kernel call: its bytes and the size of its elements. */
+interface Operand {
+  bytes: Uint8Array;
+  size: number;
+}
+
+function wasmBackend(wasm: WasmExports, space: KernelMemory, helper: WasmHelper): KernelBackend {
+  /**
+   * Calls `call` with pointers to the inputs and the output (last): in place over the whole groups
+   * of `lanes` when every operand lies in the kernel's memory, and through the staging regions (input
+   * i in region i, output in region 3) for everything else. Returns the sum of what `call` returned.
+   */
+  const run = (
+    inputs: readonly Operand[],
+    output: Operand | undefined,
+    count: number,
+    lanes: number,
+    call: (pointers: number[], count: number, inPlace: boolean) => unknown,
+  ): number => {
+    let result = 0;
+    let done = 0;
+    const operands = output ? [...inputs, output] : inputs;
+    const pointers = operands.map((operand) => space.pointer(operand.bytes));
+    if (pointers.every((pointer) => pointer !== undefined)) {
+      done = count - (count % lanes);
+      if (done > 0) result += numberOr0(call(pointers, done, true));
+    }
+    const staged = [...inputs.map((_, index) => space.regions[index]!), space.regions[3]];
+    for (let start = done; start < count; start += STAGE_ELEMENTS) {
+      const n = Math.min(STAGE_ELEMENTS, count - start);
+      for (const [index, { bytes, size }] of inputs.entries())
+        space.stage(index, bytes.subarray(start * size, (start + n) * size));
+      result += numberOr0(call(staged, n, false));
+      if (output) output.bytes.set(space.staged(3, n * output.size), start * output.size);
+    }
+    return result;
   };
-  const take = (bytes: Uint8Array, size: number, start: number, count: number): void => {
-    bytes.set(memory.subarray(regionOut, regionOut + count * size), start * size);
-  };
-  const eachChunk = (total: number, step: (start: number, count: number) => void): void => {
-    for (let start = 0; start < total; start += chunk) step(start, Math.min(chunk, total - start));
-  };
+  const f32 = (values: Float32Array): Operand => ({ bytes: bytesOf(values), size: 4 });
+  const encoded = (bytes: Uint8Array, dtype: FloatDType): Operand => ({
+    bytes,
+    size: floatDTypeBytes(dtype),
+  });
 
   return {
     name: "wasm",
+    allocate: (bytes) => space.allocate(bytes),
+    free: (buffer) => space.free(buffer),
+    copy(target, source) {
+      const [to, from] = [space.pointer(target), space.pointer(source)];
+      if (to === undefined || from === undefined) target.set(source);
+      else wasm.copyBytes(to, from, source.byteLength);
+    },
     toFloat32(src, dtype, out) {
-      const size = floatDTypeBytes(dtype);
-      const target = bytesOf(out);
-      eachChunk(out.length, (start, count) => {
-        put(src, size, start, count, regionA);
-        wasm.toFloat32(DTYPE_CODES[dtype], count);
-        take(target, 4, start, count);
-      });
+      run([encoded(src, dtype)], f32(out), out.length, LANES, ([s, o], n) =>
+        wasm.toFloat32(s!, DTYPE_CODES[dtype], o!, n),
+      );
     },
     fromFloat32(src, dtype, out) {
-      const source = bytesOf(src);
-      eachChunk(src.length, (start, count) => {
-        put(source, 4, start, count, regionA);
-        wasm.fromFloat32(DTYPE_CODES[dtype], count);
-        take(out, floatDTypeBytes(dtype), start, count);
-      });
+      run([f32(src)], encoded(out, dtype), src.length, LANES, ([s, o], n) =>
+        wasm.fromFloat32(s!, DTYPE_CODES[dtype], o!, n),
+      );
     },
     weightedSumF32(a, b, w0, w1, out) {
-      const [x, y, target] = [bytesOf(a), bytesOf(b), bytesOf(out)];
-      eachChunk(out.length, (start, count) => {
-        put(x, 4, start, count, regionA);
-        put(y, 4, start, count, regionB);
-        wasm.weightedSumF32(w0, w1, count);
-        take(target, 4, start, count);
-      });
+      run([f32(a), f32(b)], f32(out), out.length, LANES, ([x, y, o], n) =>
+        wasm.weightedSumF32(x!, y!, o!, w0, w1, n),
+      );
     },
     lerpF32(a, b, weight, out) {
-      const [x, y, target] = [bytesOf(a), bytesOf(b), bytesOf(out)];
-      eachChunk(out.length, (start, count) => {
-        put(x, 4, start, count, regionA);
-        put(y, 4, start, count, regionB);
-        wasm.lerpF32(weight, count);
-        take(target, 4, start, count);
-      });
+      run([f32(a), f32(b)], f32(out), out.length, 1, ([x, y, o], n) => wasm.lerpF32(x!, y!, o!, weight, n));
     },
     addDifferenceF32(a, b, c, alpha, out) {
-      const [x, y, z, target] = [bytesOf(a), bytesOf(b), bytesOf(c), bytesOf(out)];
-      eachChunk(out.length, (start, count) => {
-        put(x, 4, start, count, regionA);
-        put(y, 4, start, count, regionB);
-        put(z, 4, start, count, regionC);
-        wasm.addDifferenceF32(alpha, count);
-        take(target, 4, start, count);
-      });
+      run([f32(a), f32(b), f32(c)], f32(out), out.length, LANES, ([x, y, z, o], n) =>
+        wasm.addDifferenceF32(x!, y!, z!, o!, alpha, n),
+      );
     },
     weightedSum(a, aType, b, bType, w0, w1, out, outType) {
-      const [aSize, bSize, outSize] = [
-        floatDTypeBytes(aType),
-        floatDTypeBytes(bType),
-        floatDTypeBytes(outType),
-      ];
       const [aCode, bCode, outCode] = [DTYPE_CODES[aType], DTYPE_CODES[bType], DTYPE_CODES[outType]];
-      const front = (total: number) =>
-        eachChunk(total, (start, count) => {
-          put(a, aSize, start, count, regionA);
-          put(b, bSize, start, count, regionB);
-          wasm.weightedSum(aCode, bCode, outCode, w0, w1, count);
-          take(out, outSize, start, count);
-        });
-      const total = a.byteLength / aSize;
-      if (!helper.canSplit(total, [a, b, out])) return front(total);
-      const call = { a, aSize, aType: aCode, b, bSize, bType: bCode, out, outSize, outType: outCode, w0, w1 };
-      helper.split(call, total, front);
+      const [x, y, o] = [encoded(a, aType), encoded(b, bType), encoded(out, outType)];
+      run([x, y], o, a.byteLength / x.size, LANES, ([pa, pb, po], n, inPlace) => {
+        const front = (count: number) =>
+          wasm.weightedSum(pa!, aCode, pb!, bCode, po!, outCode, w0, w1, count);
+        // only in-place calls are split (the helper shares the memory, not the staging regions)
+        if (inPlace && helper.canSplit(n)) {
+          const call = { a: pa!, aSize: x.size, aType: aCode, b: pb!, bSize: y.size, bType: bCode };
+          helper.split({ ...call, out: po!, outSize: o.size, outType: outCode, w0, w1 }, n, front);
+        } else front(n);
+      });
     },
     countNonFinite(bytes, dtype) {
-      const size = floatDTypeBytes(dtype);
-      let found = 0;
-      eachChunk(bytes.byteLength / size, (start, count) => {
-        put(bytes, size, start, count, regionA);
-        found += wasm.countNonFinite(DTYPE_CODES[dtype], count);
-      });
-      return found;
+      const operand = encoded(bytes, dtype);
+      return run([operand], undefined, bytes.byteLength / operand.size, 1, ([s], n) =>
+        wasm.countNonFinite(s!, DTYPE_CODES[dtype], n),
+      );
     },
   };
+}
+
+/** What a kernel export returned, as a count (0 for the ones that return nothing). */
+function numberOr0(value: unknown): number {
+  return typeof value === "number" ? value : 0;
 }
 
 /** The raw bytes of a float array: copies through them keep NaN payloads bit for bit. */
