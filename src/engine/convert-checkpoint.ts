@@ -45,6 +45,7 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
   });
   const kernel = options.kernel ?? (await loadKernel());
   const opened: Checkpoint[] = [];
+  const pool = new BufferPool(undefined, kernel);
   try {
     const model = await openCheckpoint(options.input);
     opened.push(model);
@@ -56,7 +57,6 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
       { ...options, ...(vae ? { bakeVae: vae } : { bakeVae: undefined }) },
       detection,
     );
-    const pool = new BufferPool();
     const tensors: OutputTensor[] = planned.map(({ key, source, dtype }) => ({
       key,
       dtype,
@@ -78,6 +78,7 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
       ...(metadata ? { metadata } : {}),
       task: `convert → ${options.output}`,
       release: (chunk) => pool.release(chunk),
+      blockMemory: kernel,
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });
     return {
@@ -89,6 +90,7 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
       ...report,
     };
   } finally {
+    pool.dispose(); // the kernel's memory back, for its next job
     await Promise.all(opened.map((c) => c.close()));
   }
 }

@@ -51,10 +51,18 @@ export async function* evaluateKey(
   }
   const total = elementCount(planned.shape);
   const step = isElementwise(plan) ? chunkElements : Math.max(total, 1);
-  const wholeTensors = new Map<StoredTensor, Uint8Array>();
+  const wholeTensors = new Map<StoredTensor, Promise<Uint8Array>>();
+  const read = (begin: number) => {
+    const reading = readLeaves(plan, begin, Math.min(total, begin + step), wholeTensors, pool);
+    reading.catch(() => {}); // awaited in turn below; no unhandled rejection meanwhile
+    return reading;
+  };
+  // the next range is read while this one is computed (double buffering)
+  let next = total > 0 ? read(0) : undefined;
   for (let begin = 0; begin < total; begin += step) {
     const end = Math.min(total, begin + step);
-    const reads = await readLeaves(plan, begin, end, wholeTensors, pool);
+    const reads = await next!;
+    next = end < total ? read(end) : undefined;
     const out = computeChunk(
       planned.key,
       plan,
@@ -78,7 +86,7 @@ export async function readLeaves(
   plan: KeyPlan,
   begin: number,
   end: number,
-  wholeTensors: Map<StoredTensor, Uint8Array>,
+  wholeTensors: Map<StoredTensor, Promise<Uint8Array>>,
   pool?: BufferPool,
 ): Promise<Map<StoredTensor, Uint8Array>> {
   const leaves = new Set<StoredTensor>();
@@ -93,10 +101,10 @@ export async function readLeaves(
       if (tensor.strides) {
         let whole = wholeTensors.get(tensor);
         if (!whole) {
-          whole = await readTensorBytes(tensor);
+          whole = readTensorBytes(tensor);
           wholeTensors.set(tensor, whole);
         }
-        return [tensor, whole.subarray(begin * size, end * size)] as const;
+        return [tensor, (await whole).subarray(begin * size, end * size)] as const;
       }
       const length = (end - begin) * size;
       const position = tensor.byteOffset + begin * size;
@@ -154,7 +162,7 @@ function computeChunk(
     // Piece by piece: the f32 intermediates of a multi-step recipe stay in the CPU cache instead of
     // streaming several multi-MiB arrays through memory per chunk. Results do not depend on the split.
     const out = allocate(count * dtypeBytes(outDtype));
-    const scratch = new PieceScratch();
+    const scratch = new PieceScratch(pool);
     const outSize = dtypeBytes(outDtype);
     for (let at = 0; at < count; at += PIECE_ELEMENTS) {
       const n = Math.min(PIECE_ELEMENTS, count - at);
@@ -170,6 +178,7 @@ function computeChunk(
         fusedWeightedSum(plan, piece, target, outDtype as FloatDType);
       else encodeInto(evaluateNode(plan, piece), outDtype, kernel, target);
     }
+    scratch.dispose();
     return out;
   }
   // Whole-tensor methods: intermediate f32 values come from the pool; all but the one returned go
@@ -197,19 +206,34 @@ function computeChunk(
 /** Elements of an elementwise plan evaluated at a time: 16 Ki elements, 64 KiB per f32 array. */
 export const PIECE_ELEMENTS = 1 << 14;
 
-/** f32 arrays for one piece, handed out in order and all reused by the next piece. */
+/**
+ * f32 arrays for one piece, handed out in order and all reused by the next piece. From the pool
+ * when there is one (in the wasm kernel's memory, where it works on them without copies).
+ */
 class PieceScratch {
   private readonly arrays: Float32Array[] = [];
+  private readonly pooled: Uint8Array[] = [];
   private used = 0;
+
+  constructor(private readonly pool?: BufferPool) {}
 
   reset(): void {
     this.used = 0;
   }
 
   readonly allocate = (elements: number): Float32Array => {
-    if (this.used === this.arrays.length) this.arrays.push(new Float32Array(PIECE_ELEMENTS));
+    if (this.used === this.arrays.length) {
+      const bytes = this.pool?.acquire(PIECE_ELEMENTS * 4);
+      if (bytes) this.pooled.push(bytes);
+      this.arrays.push(bytes ? float32View(bytes) : new Float32Array(PIECE_ELEMENTS));
+    }
     return this.arrays[this.used++]!.subarray(0, elements);
   };
+
+  /** Gives pooled arrays back; none may be used after. */
+  dispose(): void {
+    for (const bytes of this.pooled) this.pool?.release(bytes);
+  }
 }
 
 /** Stores f32 values into `out` (exactly values.length elements of `dtype`). */

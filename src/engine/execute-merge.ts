@@ -126,7 +126,7 @@ export async function executeMerge(
     })),
   });
   const prepass = await runPrepasses(keys, graph.steps, kernel);
-  const pool = new BufferPool();
+  const pool = new BufferPool(undefined, kernel);
   const stats = new Map<string, KeyStats>();
   const tensors: OutputTensor[] = keys.map((planned) => {
     const dtype = outputDtypeOf(planned, output.dtype);
@@ -142,27 +142,36 @@ export async function executeMerge(
     };
   });
   let hashes: FileHashes[] = [];
-  const written = await writeOutput(output.path, tensors, {
-    format,
-    metadata,
-    task: `merge → ${output.path}`,
-    onProgress,
-    release: (chunk) => pool.release(chunk),
-    finalReplacements: async () => {
-      hashes = await Promise.all(hashing);
-      const replacements = new Map<string, string>();
-      hashes.forEach((h, i) => {
-        replacements.set(hashPlaceholder("sha256", i), h.sha256!.toLowerCase());
-        replacements.set(
-          hashPlaceholder("autov3", i),
-          (h.autoV3Full ?? "").toLowerCase().padEnd(64, "0").slice(0, 64),
-        );
-        replacements.set(hashPlaceholder("legacy", i), (h.a1111?.modelHash ?? "").padEnd(8, "0").slice(0, 8));
-        replacements.set(hashPlaceholder("autov2", i), h.sha256!.slice(0, 10).toLowerCase());
-      });
-      return replacements;
-    },
-  });
+  let written: Awaited<ReturnType<typeof writeOutput>>;
+  try {
+    written = await writeOutput(output.path, tensors, {
+      format,
+      metadata,
+      task: `merge → ${output.path}`,
+      onProgress,
+      release: (chunk) => pool.release(chunk),
+      blockMemory: kernel,
+      finalReplacements: async () => {
+        hashes = await Promise.all(hashing);
+        const replacements = new Map<string, string>();
+        hashes.forEach((h, i) => {
+          replacements.set(hashPlaceholder("sha256", i), h.sha256!.toLowerCase());
+          replacements.set(
+            hashPlaceholder("autov3", i),
+            (h.autoV3Full ?? "").toLowerCase().padEnd(64, "0").slice(0, 64),
+          );
+          replacements.set(
+            hashPlaceholder("legacy", i),
+            (h.a1111?.modelHash ?? "").padEnd(8, "0").slice(0, 8),
+          );
+          replacements.set(hashPlaceholder("autov2", i), h.sha256!.slice(0, 10).toLowerCase());
+        });
+        return replacements;
+      },
+    });
+  } finally {
+    pool.dispose(); // the kernel's memory back, for its next job
+  }
   if (hashes.length === 0) hashes = await Promise.all(hashing);
   return {
     output: output.path,

@@ -23,7 +23,7 @@ export async function runPrepasses(
       if (!prepass.includes(planned.key)) continue;
       for (const node of nodesOf(planned.plan, step)) {
         const count = elementCount(planned.shape);
-        const reads = await readLeaves(node, 0, count, new Map<StoredTensor, Uint8Array>());
+        const reads = await readLeaves(node, 0, count, new Map<StoredTensor, Promise<Uint8Array>>());
         const context = {
           key: planned.key,
           reads,

@@ -1,4 +1,5 @@
 import { GyozaError } from "../errors.js";
+import type { BlockMemory } from "../io/direct-appender.js";
 import type { DType } from "../io/dtype.js";
 import { SafetensorsWriter } from "../io/safetensors/write-safetensors.js";
 import { writeTorchCheckpoint } from "../io/torch/index.js";
@@ -34,6 +35,8 @@ export interface WriteOutputOptions {
   finalReplacements?: () => Promise<ReadonlyMap<string, string>>;
   /** Called with each chunk once it is written (to return pooled buffers). */
   release?: (chunk: Uint8Array) => void;
+  /** safetensors only: memory for the O_DIRECT write blocks (the merge kernel's). */
+  blockMemory?: BlockMemory;
 }
 
 export interface WriteOutputResult {
@@ -83,6 +86,7 @@ export async function writeOutput(
   const writer = await SafetensorsWriter.create(path, tensors, {
     ...(options.metadata ? { metadata: options.metadata } : {}),
     selfHash: options.selfHash ?? true,
+    ...(options.blockMemory ? { blockMemory: options.blockMemory } : {}),
   });
   const totalBytes = writer.order.reduce((sum, t) => sum + t.byteLength, 0);
   try {

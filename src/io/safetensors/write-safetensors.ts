@@ -1,6 +1,7 @@
 import { GyozaError } from "../../errors.js";
 import { AtomicFileWriter } from "../atomic-file.js";
 import { ChunkSha256 } from "../chunk-sha256.js";
+import type { BlockMemory } from "../direct-appender.js";
 import { type DType, tensorByteLength } from "../dtype.js";
 
 export interface TensorSpec {
@@ -78,7 +79,7 @@ export function encodeSafetensorsHeader(
  */
 export class SafetensorsWriter {
   readonly order: readonly PlannedTensor[];
-  private readonly dataHash = new ChunkSha256();
+  private readonly dataHash: ChunkSha256;
   private tensorIndex = 0;
   private writtenInTensor = 0;
   private readonly dataOffset: number;
@@ -90,7 +91,9 @@ export class SafetensorsWriter {
     order: PlannedTensor[],
     header: Uint8Array,
     selfHashPosition: number | null,
+    dataHash: ChunkSha256,
   ) {
+    this.dataHash = dataHash;
     this.order = order;
     this.dataOffset = header.byteLength;
     this.header = Buffer.from(header.buffer, header.byteOffset, header.byteLength);
@@ -100,7 +103,13 @@ export class SafetensorsWriter {
   static async create(
     path: string,
     tensors: readonly TensorSpec[],
-    options: { metadata?: Record<string, string>; selfHash?: boolean; keepOrder?: boolean } = {},
+    options: {
+      metadata?: Record<string, string>;
+      selfHash?: boolean;
+      keepOrder?: boolean;
+      /** Memory for the O_DIRECT write blocks (a merge kernel's, so its chunks copy in fast). */
+      blockMemory?: BlockMemory;
+    } = {},
   ): Promise<SafetensorsWriter> {
     const seen = new Set<string>();
     for (const tensor of tensors) {
@@ -123,8 +132,19 @@ export class SafetensorsWriter {
       const at = Buffer.from(header.buffer, header.byteOffset, header.byteLength).indexOf(needle);
       selfHashPosition = at + needle.byteLength - 1 - SELF_HASH_PLACEHOLDER.length;
     }
-    const file = await AtomicFileWriter.create(path);
-    const writer = new SafetensorsWriter(file, order, header, selfHashPosition);
+    // the file hashes the data section's blocks as it writes them (the data sha256 = AutoV3)
+    const dataHash = new ChunkSha256();
+    let file: AtomicFileWriter;
+    try {
+      file = await AtomicFileWriter.create(path, {
+        direct: options.blockMemory ?? {},
+        hash: { hasher: dataHash, from: header.byteLength },
+      });
+    } catch (error) {
+      await dataHash.dispose();
+      throw error;
+    }
+    const writer = new SafetensorsWriter(file, order, header, selfHashPosition, dataHash);
     try {
       await file.write(header);
     } catch (error) {
@@ -154,7 +174,7 @@ export class SafetensorsWriter {
         `write of ${bytes.byteLength} bytes does not fit tensor ${tensor?.key ?? "(none left)"}`,
       );
     }
-    await this.writeAndHash([bytes], () => this.file.write(bytes));
+    await this.file.write(bytes);
     this.account(tensor, bytes.byteLength);
   }
 
@@ -171,20 +191,7 @@ export class SafetensorsWriter {
       }
       this.account(tensor, chunk.byteLength);
     }
-    await this.writeAndHash(chunks, () => this.file.writev(chunks));
-  }
-
-  /** Writes and hashes the same chunks side by side; returns when both are done with their memory. */
-  private async writeAndHash(chunks: readonly Uint8Array[], write: () => Promise<void>): Promise<void> {
-    const hashed = this.dataHash.update(chunks);
-    hashed.catch(() => {}); // awaited below; the write's error, if any, comes first
-    await write();
-    try {
-      await hashed;
-    } catch (error) {
-      await this.abort();
-      throw error;
-    }
+    await this.file.writev(chunks);
   }
 
   private account(tensor: PlannedTensor, bytes: number): void {
@@ -208,6 +215,7 @@ export class SafetensorsWriter {
       throw new GyozaError("usage", `tensor ${this.current.key} was not fully written`);
     }
     let dataSha256: string;
+    await this.file.endAppends(); // every block written and hashed
     try {
       dataSha256 = await this.dataHash.digest();
     } catch (error) {
