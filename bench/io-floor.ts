@@ -7,15 +7,18 @@ const CHILD = new URL("./io-floor-child.mjs", import.meta.url).pathname;
  * The raw I/O floor of a merge or conversion: a Node process that reads every input front to back
  * while writing an output of the same size, all concurrently, fsync at the end; nothing is computed.
  * It runs as a child process, timed from spawn to exit, like the gyoza runs it is compared with, so
- * both pay a (cold) Node start-up; what gyoza spends beyond it is its own.
+ * both pay a (cold) Node start-up; what gyoza spends beyond it is its own. `direct` writes the output
+ * with O_DIRECT, as gyoza does for safetensors: no page-cache copy, so a lower (stricter) floor.
  */
 export async function ioFloorSeconds(
   inputs: readonly string[],
   outputPath: string,
   outputBytes: number,
+  direct = false,
 ): Promise<number> {
   const started = performance.now();
-  const run = spawnSync(process.execPath, [CHILD, outputPath, String(outputBytes), ...inputs], {
+  const flags = direct ? ["--direct"] : [];
+  const run = spawnSync(process.execPath, [CHILD, ...flags, outputPath, String(outputBytes), ...inputs], {
     stdio: ["ignore", "ignore", "pipe"],
   });
   const seconds = (performance.now() - started) / 1000;
