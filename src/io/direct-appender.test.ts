@@ -1,9 +1,11 @@
+import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AtomicFileWriter } from "./atomic-file.js";
+import { ChunkSha256 } from "./chunk-sha256.js";
 import { DIRECT_ALIGN, DIRECT_BLOCK_BYTES } from "./direct-appender.js";
 
 /** Deterministic bytes (xorshift), so a misplaced block cannot match by accident. */
@@ -66,6 +68,23 @@ describe("direct appends (O_DIRECT, bypassing the page cache)", () => {
         await writer.commit();
         expect((await readFile(path)).equals(expected), `${dir}, ${length} bytes`).toBe(true);
       }
+    }
+  });
+
+  it("hash exactly the bytes from the given offset on, across blocks, as sha256 of that part of the file", async () => {
+    const dir = directories[0]!;
+    const bytes = pattern(DIRECT_BLOCK_BYTES * 2 + 999, 11);
+    for (const from of [0, 8 + 4093, DIRECT_BLOCK_BYTES + 1]) {
+      const hasher = new ChunkSha256();
+      const path = join(dir, `hashed-${from}.bin`);
+      const writer = await AtomicFileWriter.create(path, { direct: {}, hash: { hasher, from } });
+      for (let at = 0; at < bytes.byteLength; at += 1_000_003)
+        await writer.write(bytes.subarray(at, at + 1_000_003));
+      await writer.endAppends();
+      const digest = await hasher.digest();
+      await writer.commit();
+      expect(digest, `from ${from}`).toBe(createHash("sha256").update(bytes.subarray(from)).digest("hex"));
+      expect((await readFile(path)).equals(bytes)).toBe(true);
     }
   });
 

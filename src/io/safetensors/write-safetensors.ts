@@ -174,7 +174,7 @@ export class SafetensorsWriter {
         `write of ${bytes.byteLength} bytes does not fit tensor ${tensor?.key ?? "(none left)"}`,
       );
     }
-    await this.file.write(bytes);
+    await this.orAbort(() => this.file.write(bytes));
     this.account(tensor, bytes.byteLength);
   }
 
@@ -191,7 +191,7 @@ export class SafetensorsWriter {
       }
       this.account(tensor, chunk.byteLength);
     }
-    await this.file.writev(chunks);
+    await this.orAbort(() => this.file.writev(chunks));
   }
 
   private account(tensor: PlannedTensor, bytes: number): void {
@@ -215,7 +215,7 @@ export class SafetensorsWriter {
       throw new GyozaError("usage", `tensor ${this.current.key} was not fully written`);
     }
     let dataSha256: string;
-    await this.file.endAppends(); // every block written and hashed
+    await this.orAbort(() => this.file.endAppends()); // every block written and hashed
     try {
       dataSha256 = await this.dataHash.digest();
     } catch (error) {
@@ -238,6 +238,16 @@ export class SafetensorsWriter {
     const bytes = this.file.bytesWritten;
     await this.file.commit();
     return { dataSha256, bytes };
+  }
+
+  /** Runs a file operation; on failure also stops the hashing thread (the file removes itself). */
+  private async orAbort(operation: () => Promise<void>): Promise<void> {
+    try {
+      await operation();
+    } catch (error) {
+      await this.abort();
+      throw error;
+    }
   }
 
   async abort(): Promise<void> {
