@@ -111,6 +111,7 @@ export async function executeMerge(
     hashFile(job.inputPaths[input.name]!, {
       algorithms: ["sha256", "autov3", "autov1"],
       cacheDir: job.hashCacheDir ?? false,
+      maxThreads: 1,
     }),
   );
   for (const pending of hashing) pending.catch(() => {}); // awaited at the end; no unhandled rejection meanwhile

@@ -8,11 +8,6 @@ import { prefetch } from "./prefetch.js";
 
 export type OutputFormat = "safetensors" | "ckpt";
 
-/** Bytes gathered before one write system call: the size the I/O floor writes with. */
-export const WRITE_BATCH_BYTES = 8 << 20;
-/** Chunks per write call, well under the IOV_MAX (1024) of one writev. */
-const MAX_BATCH_CHUNKS = 256;
-
 /** A tensor of the output: its description and a producer of its bytes, in order, in any chunking. */
 export interface OutputTensor {
   readonly key: string;
@@ -94,22 +89,13 @@ export async function writeOutput(
     async function* allChunks(): AsyncGenerator<Uint8Array> {
       for (const planned of writer.order) yield* byKey.get(planned.key)!.chunks();
     }
-    // Chunks are written in batches of WRITE_BATCH_BYTES with one system call: fewer, larger writes.
-    let batch: Uint8Array[] = [];
-    let batchBytes = 0;
-    const flush = async () => {
-      await writer.writeMany(batch);
-      onProgress({ type: "advance", bytes: batchBytes });
-      for (const chunk of batch) options.release?.(chunk);
-      batch = [];
-      batchBytes = 0;
-    };
+    // Each chunk is handed on as soon as it is produced: the writer copies it into its own aligned
+    // blocks (written 4 MiB at a time), after which the chunk's buffer goes straight back to the pool.
     for await (const chunk of prefetch(allChunks(), options.readAhead ?? 4)) {
-      batch.push(chunk);
-      batchBytes += chunk.byteLength;
-      if (batchBytes >= WRITE_BATCH_BYTES || batch.length >= MAX_BATCH_CHUNKS) await flush();
+      await writer.writeMany([chunk]);
+      onProgress({ type: "advance", bytes: chunk.byteLength });
+      options.release?.(chunk);
     }
-    if (batch.length > 0) await flush();
 
     const result = await writer.finish(
       options.finalReplacements ? await options.finalReplacements() : undefined,

@@ -1,13 +1,20 @@
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, rm, truncate, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { blake3 as nobleBlake3 } from "@noble/hashes/blake3.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isGyozaError } from "../errors.js";
 import { BufferByteSource } from "../io/byte-source.js";
 import type { ProgressEvent } from "../progress.js";
-import { hashBytes, hashFile, hashFiles, PROGRESS_MIN_BYTES } from "./hash-file.js";
+import {
+  hashBytes,
+  hashFile,
+  hashFiles,
+  hashThreadCount,
+  IN_THREAD_MAX_BYTES,
+  PROGRESS_MIN_BYTES,
+} from "./hash-file.js";
 import { READ_BYTES, runHashPass } from "./hash-pass.js";
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex").toUpperCase();
@@ -151,6 +158,21 @@ describe("hashBytes", () => {
       crc32Civitai: "85114A0D",
       a1111: { shorthash: "b94d27b993" },
     });
+  });
+});
+
+describe("hashThreadCount", () => {
+  const big = 4 * IN_THREAD_MAX_BYTES;
+  it("hashes a small file on the calling thread and a big one on a thread per core, at most one per stream", () => {
+    expect(hashThreadCount(IN_THREAD_MAX_BYTES - 1, 2)).toBe(0);
+    expect(hashThreadCount(big, 2)).toBe(Math.min(availableParallelism(), 2));
+    expect(hashThreadCount(big, 1)).toBe(1);
+  });
+
+  it("keeps to maxThreads and lets an explicit thread count win", () => {
+    expect(hashThreadCount(big, 4, { maxThreads: 1 })).toBe(1);
+    expect(hashThreadCount(IN_THREAD_MAX_BYTES - 1, 4, { maxThreads: 1 })).toBe(0);
+    expect(hashThreadCount(big, 4, { threads: 3, maxThreads: 1 })).toBe(3);
   });
 });
 

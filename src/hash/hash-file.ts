@@ -34,6 +34,12 @@ export interface HashOptions {
   algorithms?: readonly HashAlgorithm[];
   /** Worker threads for one file; by default none for small files, else one per core (capped by streams). */
   threads?: number;
+  /**
+   * At most this many worker threads for one file when `threads` is not given. A merge hashing its
+   * inputs alongside sets 1: its own threads already keep the cores busy, and each worker holds a
+   * JavaScript heap of its own (≈14 MB), which counts against the merge's memory bound.
+   */
+  maxThreads?: number;
   onProgress?: ProgressListener;
 }
 
@@ -69,11 +75,8 @@ export async function hashBytes(bytes: Uint8Array, options: HashOptions = {}): P
 /** Hashes any byte source in one front-to-back pass; the AutoV1 window and AutoV3 prefix are read first. */
 export async function hashSource(source: ByteSource, options: HashOptions = {}): Promise<FileHashes> {
   const progress = progressReporter(source.size, basename(source.name), options.onProgress);
-  const hashes = await hashInOnePass(
-    source,
-    options.algorithms ?? HASH_ALGORITHMS,
-    options.threads,
-    (bytes) => progress.advance(bytes),
+  const hashes = await hashInOnePass(source, options.algorithms ?? HASH_ALGORITHMS, options, (bytes) =>
+    progress.advance(bytes),
   );
   progress.finish();
   return hashes;
@@ -114,7 +117,7 @@ export async function hashFiles(
     const source = await FileByteSource.open(file.path);
     let hashes: FileHashes;
     try {
-      hashes = await hashInOnePass(source, algorithms, options.threads, (bytes) =>
+      hashes = await hashInOnePass(source, algorithms, options, (bytes) =>
         progress.advance(bytes, file.path),
       );
     } finally {
@@ -142,7 +145,7 @@ export async function hashFiles(
 async function hashInOnePass(
   source: ByteSource,
   algorithms: readonly HashAlgorithm[],
-  threads: number | undefined,
+  threads: ThreadsOption,
   onBytes: (bytes: number) => void,
 ): Promise<FileHashes> {
   const streams = streamsFor(algorithms);
@@ -159,15 +162,23 @@ async function hashInOnePass(
   const digests = await runHashPass(source, {
     streams,
     autoV3Start: autoV3Start(prefix, source.size),
-    threads: threads ?? defaultThreads(source.size, streams.length),
+    threads: hashThreadCount(source.size, streams.length, threads),
     path: source instanceof FileByteSource ? source.name : undefined,
     onBytes,
   });
   return formatFileHashes({ ...raw, ...digests }, source.size, algorithms);
 }
 
-function defaultThreads(size: number, streamCount: number): number {
-  return size < IN_THREAD_MAX_BYTES ? 0 : Math.min(availableParallelism(), streamCount);
+type ThreadsOption = Pick<HashOptions, "threads" | "maxThreads">;
+
+/**
+ * Worker threads for hashing one file of `size` bytes into `streamCount` streams: `threads` when
+ * given; else none for a small file, one per core (at most one per stream, and at most `maxThreads`).
+ */
+export function hashThreadCount(size: number, streamCount: number, options: ThreadsOption = {}): number {
+  if (options.threads !== undefined) return options.threads;
+  if (size < IN_THREAD_MAX_BYTES) return 0;
+  return Math.min(availableParallelism(), streamCount, options.maxThreads ?? Number.POSITIVE_INFINITY);
 }
 
 interface StatedFile {
