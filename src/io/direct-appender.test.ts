@@ -88,6 +88,32 @@ describe("direct appends (O_DIRECT, bypassing the page cache)", () => {
     }
   });
 
+  it("go on through the ordinary descriptor, bytes unchanged, when the kernel refuses an O_DIRECT write", async () => {
+    const dir = directories[0]!;
+    // blocks 8 bytes off a page boundary: a file system that takes O_DIRECT refuses writes from them
+    // (EINVAL) at the first block, after the descriptor opened fine
+    const backing = Buffer.from(new SharedArrayBuffer(8 * DIRECT_BLOCK_BYTES));
+    let next = 8;
+    const misaligned = {
+      allocate: (bytes: number) => {
+        const block = backing.subarray(next, next + bytes);
+        next += bytes;
+        return block;
+      },
+    };
+    const expected = pattern(3 * DIRECT_BLOCK_BYTES + 4321, 5);
+    const path = join(dir, "refused.bin");
+    const writer = await AtomicFileWriter.create(path, { direct: misaligned });
+    const openedDirect = writer.writingDirect;
+    for (let at = 0; at < expected.byteLength; at += 1_048_573)
+      await writer.write(expected.subarray(at, at + 1_048_573));
+    await writer.commit();
+    expect((await readFile(path)).equals(expected)).toBe(true);
+    // where the descriptor opened with O_DIRECT, the refusal switched the rest to ordinary writes
+    expect(writer.writingDirect).toBe(false);
+    if (!openedDirect) process.stdout.write("this file system does not open files with O_DIRECT\n");
+  });
+
   it("leave nothing behind when aborted with blocks still being written", async () => {
     for (const dir of directories) {
       const path = join(dir, "aborted.bin");
