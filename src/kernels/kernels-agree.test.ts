@@ -21,6 +21,30 @@ import { createWasmKernel } from "./wasm-kernel.js";
 const LENGTHS = [0, 1, 3, 7, 8, 9, 15, 16, 17, 33, 1001, 16384 + 13];
 
 const reference = createJsKernel();
+
+/**
+ * weightedSumF32, lerpF32 and addDifferenceF32 of `kernel` on `operands` (the values of `inputs`,
+ * wherever they live) into `actual`, each checked bit for bit against the reference on `inputs`.
+ */
+function expectF32MethodsMatch(
+  kernel: MergeKernel,
+  [a, b, c]: readonly [Float32Array, Float32Array, Float32Array],
+  [x, y, z]: readonly [Float32Array, Float32Array, Float32Array],
+  alpha: number,
+  actual: Float32Array,
+  context: string,
+): void {
+  const expected = new Float32Array(actual.length);
+  reference.weightedSumF32(a, b, alpha, expected);
+  kernel.weightedSumF32(x, y, alpha, actual);
+  expectSameBits(actual, expected, 4, `weightedSumF32, ${context}`);
+  reference.lerpF32(a, b, alpha, expected);
+  kernel.lerpF32(x, y, alpha, actual);
+  expectSameBits(actual, expected, 4, `lerpF32, ${context}`);
+  reference.addDifferenceF32(a, b, c, alpha, expected);
+  kernel.addDifferenceF32(x, y, z, alpha, actual);
+  expectSameBits(actual, expected, 4, `addDifferenceF32, ${context}`);
+}
 const nativeBuilt = nativeKernelBuilt();
 const nativeSkipReason = nativeBuilt ? "" : " [SKIPPED: native addon not built; run `npm run build:native`]";
 
@@ -123,18 +147,15 @@ for (const { title, load, skip } of candidates) {
           a.set(EDGE_F32.subarray(0, Math.min(length, EDGE_F32.length)));
           b.set(EDGE_F32.slice().reverse().subarray(0, Math.min(length, EDGE_F32.length)));
           for (const alpha of EDGE_ALPHAS) {
-            const context = `length ${length}, alpha ${alpha}`;
-            const expected = new Float32Array(length);
             const actual = new Float32Array(length);
-            reference.weightedSumF32(a, b, alpha, expected);
-            kernel.weightedSumF32(a, b, alpha, actual);
-            expectSameBits(actual, expected, 4, `weightedSumF32, ${context}`);
-            reference.lerpF32(a, b, alpha, expected);
-            kernel.lerpF32(a, b, alpha, actual);
-            expectSameBits(actual, expected, 4, `lerpF32, ${context}`);
-            reference.addDifferenceF32(a, b, c, alpha, expected);
-            kernel.addDifferenceF32(a, b, c, alpha, actual);
-            expectSameBits(actual, expected, 4, `addDifferenceF32, ${context}`);
+            expectF32MethodsMatch(
+              kernel,
+              [a, b, c],
+              [a, b, c],
+              alpha,
+              actual,
+              `length ${length}, alpha ${alpha}`,
+            );
           }
         }
       },
@@ -270,18 +291,15 @@ describe("the WebAssembly kernel on buffers in its own memory (in place, no copi
       const [a, b, c] = [mixedFloat32(length, 3), mixedFloat32(length, 4), mixedFloat32(length, 5)];
       const [x, y, z] = [f32InMemory(a, 1), f32InMemory(b), f32InMemory(c, 3)];
       for (const alpha of [0.3, 0.7]) {
-        const context = `length ${length}, alpha ${alpha}`;
-        const expected = new Float32Array(length);
         const actual = f32InMemory(new Float32Array(length), 2);
-        reference.weightedSumF32(a, b, alpha, expected);
-        kernel.weightedSumF32(x, y, alpha, actual);
-        expectSameBits(actual, expected, 4, `weightedSumF32, ${context}`);
-        reference.lerpF32(a, b, alpha, expected);
-        kernel.lerpF32(x, y, alpha, actual);
-        expectSameBits(actual, expected, 4, `lerpF32, ${context}`);
-        reference.addDifferenceF32(a, b, c, alpha, expected);
-        kernel.addDifferenceF32(x, y, z, alpha, actual);
-        expectSameBits(actual, expected, 4, `addDifferenceF32, ${context}`);
+        expectF32MethodsMatch(
+          kernel,
+          [a, b, c],
+          [x, y, z],
+          alpha,
+          actual,
+          `length ${length}, alpha ${alpha}`,
+        );
       }
       for (const [aType, bType, outType] of [
         ["F16", "F16", "F16"],
