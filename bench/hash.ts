@@ -11,11 +11,12 @@
 import { execFile } from "node:child_process";
 import { randomFillSync } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdtemp, open, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, open, readFile, rm, stat } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { blake3Implementation, hashFile } from "../src/hash/index.js";
+import { coldStart, dropPageCache } from "./io-floor.js";
 
 const run = promisify(execFile);
 /** About the size of an SD 1.5 fp16 checkpoint. */
@@ -38,7 +39,7 @@ async function main(): Promise<void> {
       await writeRandomFile(file, GENERATED_FILE_BYTES);
     }
     const size = (await stat(file)).size;
-    const canDrop = await dropPageCache();
+    const canDrop = dropPageCache();
     process.stdout.write(
       `${file}: ${gib(size)}, ${availableParallelism()} cores, BLAKE3 ${blake3Implementation()}, best of ${rounds}\n`,
     );
@@ -56,9 +57,9 @@ async function compare(file: string, size: number, rounds: number, label: string
   let baseline = { wall: Number.POSITIVE_INFINITY, cpu: Number.NaN };
   let gyoza = { wall: Number.POSITIVE_INFINITY, cpu: Number.NaN };
   for (let round = 1; round <= rounds; round++) {
-    if (cold) await dropPageCache();
+    if (cold) coldStart(size);
     const sha256sum = await measured(() => run("sha256sum", [file], { maxBuffer: 1 << 20 }));
-    if (cold) await dropPageCache();
+    if (cold) coldStart(size);
     const ours = await measured(() => hashFile(file, { cacheDir: false }));
     if (sha256sum.wall < baseline.wall) baseline = sha256sum;
     if (ours.wall < gyoza.wall) gyoza = ours;
@@ -120,17 +121,6 @@ async function writeRandomFile(path: string, bytes: number): Promise<void> {
     }
   } finally {
     await handle.close();
-  }
-}
-
-/** Needs root on Linux; anywhere else this fails and the benchmark runs warm. */
-async function dropPageCache(): Promise<boolean> {
-  try {
-    await run("sync");
-    await writeFile("/proc/sys/vm/drop_caches", "3");
-    return true;
-  } catch {
-    return false;
   }
 }
 
