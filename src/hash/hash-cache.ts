@@ -1,9 +1,9 @@
 import { mkdir, readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { z } from "zod";
 import { AtomicFileWriter } from "../io/atomic-file.js";
 import { ioError } from "../io/byte-source.js";
+import * as z from "../zod.js";
 import type { FileHashes } from "./file-hashes.js";
 import { mergeFileHashes } from "./file-hashes.js";
 
@@ -19,20 +19,21 @@ export function defaultHashCacheDir(env: NodeJS.ProcessEnv = process.env): strin
   return env.GYOZA_CACHE_DIR || join(homedir(), ".cache", "gyoza");
 }
 
-const hex = z.string().regex(/^[0-9a-fA-F]+$/);
+const hexString = z.string().check(z.regex(/^[0-9a-fA-F]+$/));
+const hex = z.optional(hexString);
 const cachedHashesSchema = z.object({
-  sha256: hex.optional(),
-  autoV1: hex.nullable().optional(),
-  autoV2: hex.optional(),
-  autoV3: hex.optional(),
-  autoV3Full: hex.optional(),
-  blake3: hex.optional(),
-  crc32: hex.optional(),
-  crc32Civitai: hex.optional(),
-  a1111: z.object({ modelHash: hex.optional(), shorthash: hex.optional() }).optional(),
+  sha256: hex,
+  autoV1: z.optional(z.nullable(hexString)),
+  autoV2: hex,
+  autoV3: hex,
+  autoV3Full: hex,
+  blake3: hex,
+  crc32: hex,
+  crc32Civitai: hex,
+  a1111: z.optional(z.object({ modelHash: hex, shorthash: hex })),
 });
 const cacheEntrySchema = z.object({
-  size: z.number().int().nonnegative(),
+  size: z.int().check(z.nonnegative()),
   mtimeMs: z.number(),
   hashes: cachedHashesSchema,
 });

@@ -280,6 +280,21 @@ describe("loadRecipe rejects", () => {
       message: /number/,
     },
     {
+      name: "a fractional seed",
+      text: base("  mix: {method: weighted_sum, inputs: {a: anime, b: comp}, seed: 1.5}"),
+      path: "steps.mix.seed",
+      message: /expected int/,
+    },
+    {
+      name: "a clip skip above 12, naming the bound",
+      text: base(
+        "  mix: {method: weighted_sum, inputs: {a: anime, b: comp}}",
+        "output: {path: o.safetensors, clip_skip: 13}",
+      ),
+      path: "output.clip_skip",
+      message: /<=12/,
+    },
+    {
       name: "a step named like an input",
       text: base("  anime: {method: weighted_sum, inputs: {a: comp, b: tex}}"),
       path: "steps.anime",

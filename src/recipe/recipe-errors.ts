@@ -1,5 +1,5 @@
-import type { z } from "zod";
 import { didYouMean, GyozaError } from "../errors.js";
+import type * as z from "../zod.js";
 import { KNOWN_KEYS } from "./recipe-schema.js";
 import { RECIPE_VERSION } from "./recipe-types.js";
 

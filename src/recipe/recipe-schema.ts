@@ -1,5 +1,5 @@
-import { z } from "zod";
 import { BLOCK_RULES } from "../merge/index.js";
+import * as z from "../zod.js";
 import { RECIPE_VERSION } from "./recipe-types.js";
 
 /**
@@ -8,64 +8,71 @@ import { RECIPE_VERSION } from "./recipe-types.js";
  */
 const name = z
   .string()
-  .regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, "names are letters, digits, _ and -, not starting with a digit");
+  .check(
+    z.regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, "names are letters, digits, _ and -, not starting with a digit"),
+  );
 const hex = (min: number, max: number) =>
-  z
-    .string()
-    .regex(
-      new RegExp(`^[0-9a-fA-F]{${min},${max}}$`),
-      `expected ${min === max ? min : `${min}–${max}`} hex digits`,
-    )
-    .transform((value) => value.toLowerCase());
+  z.pipe(
+    z
+      .string()
+      .check(
+        z.regex(
+          new RegExp(`^[0-9a-fA-F]{${min},${max}}$`),
+          `expected ${min === max ? min : `${min}–${max}`} hex digits`,
+        ),
+      ),
+    z.transform((value: string) => value.toLowerCase()),
+  );
+const nonEmpty = () => z.string().check(z.minLength(1));
 
 const weightSpec = z
   .unknown()
-  .refine((value) => value !== undefined && value !== null, "a weight is required");
+  .check(z.refine((value) => value !== undefined && value !== null, "a weight is required"));
 
 export const inputSchema = z.strictObject({
-  path: z.string().min(1),
-  sha256: hex(64, 64).optional(),
-  autov3: hex(10, 64).optional(),
+  path: nonEmpty(),
+  sha256: z.optional(hex(64, 64)),
+  autov3: z.optional(hex(10, 64)),
 });
 
 export const overrideSchema = z.strictObject({
-  block: z.string().min(1),
+  block: nonEmpty(),
   pattern: z.string(),
-  value: z.number().finite(),
-  param: z.string().optional(),
+  value: z.number(),
+  param: z.optional(z.string()),
 });
 
 export const stepSchema = z.strictObject({
-  method: z.string().min(1),
-  inputs: z.record(z.string(), z.string().min(1)),
-  alpha: weightSpec.optional(),
-  beta: weightSpec.optional(),
-  params: z.record(z.string(), weightSpec).optional(),
-  block_rule: z.enum(BLOCK_RULES as ["classic", "sd-mecha"]).default("classic"),
-  overrides: z.array(overrideSchema).optional(),
-  arithmetic: z.enum(["fp32", "lerp"]).default("fp32"),
-  seed: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
+  method: nonEmpty(),
+  inputs: z.record(z.string(), nonEmpty()),
+  alpha: z.optional(weightSpec),
+  beta: z.optional(weightSpec),
+  params: z.optional(z.record(z.string(), weightSpec)),
+  block_rule: z._default(z.enum(BLOCK_RULES as ["classic", "sd-mecha"]), "classic"),
+  overrides: z.optional(z.array(overrideSchema)),
+  arithmetic: z._default(z.enum(["fp32", "lerp"]), "fp32"),
+  seed: z.optional(z.int().check(z.nonnegative(), z.maximum(Number.MAX_SAFE_INTEGER))),
 });
 
 export const vaeSchema = z.strictObject({
-  policy: z.enum(["keep-a", "take-b", "merge", "bake"]).default("keep-a"),
-  slot: z.string().optional(),
-  file: z.string().min(1).optional(),
+  policy: z._default(z.enum(["keep-a", "take-b", "merge", "bake"]), "keep-a"),
+  slot: z.optional(z.string()),
+  file: z.optional(nonEmpty()),
 });
 
 export const outputSchema = z.strictObject({
-  step: z.string().optional(),
-  path: z.string().min(1),
-  dtype: z.enum(["fp16", "bf16", "fp32"]).default("fp16"),
-  prune: z.boolean().default(true),
-  vae: vaeSchema.default({ policy: "keep-a" }),
-  metadata: z.enum(["full", "hashes", "none"]).default("full"),
-  title: z.string().optional(),
-  description: z.string().optional(),
-  author: z.string().optional(),
-  license: z.string().optional(),
-  tags: z.array(z.string()).optional(),
-  clip_skip: z.number().int().min(1).max(12).optional(),
+  step: z.optional(z.string()),
+  path: nonEmpty(),
+  dtype: z._default(z.enum(["fp16", "bf16", "fp32"]), "fp16"),
+  prune: z._default(z.boolean(), true),
+  vae: z._default(vaeSchema, { policy: "keep-a" }),
+  metadata: z._default(z.enum(["full", "hashes", "none"]), "full"),
+  title: z.optional(z.string()),
+  description: z.optional(z.string()),
+  author: z.optional(z.string()),
+  license: z.optional(z.string()),
+  tags: z.optional(z.array(z.string())),
+  clip_skip: z.optional(z.int().check(z.minimum(1), z.maximum(12))),
 });
 
 export const recipeSchema = z.strictObject({
