@@ -1,6 +1,10 @@
-import type { DType } from "../io/dtype.js";
+import { type DType, dtypeBytes } from "../io/dtype.js";
 import { aligned, convertElements } from "../io/float-convert.js";
+import type { StoredTensor } from "../io/tensor.js";
 import type { FloatDType, MergeKernel } from "../kernels/merge-kernel.js";
+import type { BufferPool } from "./buffer-pool.js";
+import { tensorChunks } from "./tensor-chunks.js";
+import type { DeferredChunk, OutputChunk } from "./write-output.js";
 
 const KERNEL_DTYPES = new Set<DType>(["F16", "BF16", "F32"]);
 
@@ -11,38 +15,80 @@ export function float32View(bytes: Uint8Array): Float32Array {
 }
 
 /**
- * Converts a run of elements between float dtypes with round-to-nearest-even, through the fast
- * kernel where it supports both dtypes and the reference conversion otherwise (F64).
+ * Converts every element of `bytes` into `out` (as many elements of `to`) with round-to-nearest-even,
+ * through the fast kernel (16/32-bit floats only).
  */
-export function convertBytes(
+export function convertInto(
   kernel: MergeKernel,
   bytes: Uint8Array,
-  from: DType,
-  to: DType,
-  allocate: (byteLength: number) => Uint8Array = (n) => Buffer.allocUnsafeSlow(n),
-): Uint8Array {
-  if (from === to) return bytes;
-  if (!KERNEL_DTYPES.has(from) || !KERNEL_DTYPES.has(to)) return convertElements(bytes, from, to);
+  from: FloatDType,
+  to: FloatDType,
+  out: Uint8Array,
+): void {
+  if (from === to) {
+    out.set(bytes);
+    return;
+  }
   const count = bytes.byteLength / (from === "F32" ? 4 : 2);
   if (to === "F32") {
-    // 16-bit → f32: decode straight into the output buffer
-    const out = allocate(count * 4); // fully written by the kernel
+    // 16-bit → f32: decode straight into the output
     if (out.byteOffset % 4 === 0)
-      kernel.toFloat32(bytes, from as FloatDType, new Float32Array(out.buffer, out.byteOffset, count));
+      kernel.toFloat32(bytes, from, new Float32Array(out.buffer, out.byteOffset, count));
     else {
       const values = new Float32Array(count);
-      kernel.toFloat32(bytes, from as FloatDType, values);
+      kernel.toFloat32(bytes, from, values);
       out.set(new Uint8Array(values.buffer));
     }
-    return out;
+    return;
   }
   let values: Float32Array;
   if (from === "F32") values = float32View(bytes);
   else {
     values = new Float32Array(count);
-    kernel.toFloat32(bytes, from as FloatDType, values);
+    kernel.toFloat32(bytes, from, values);
   }
-  const out = allocate(count * 2); // fully written by the kernel
-  kernel.fromFloat32(values, to as FloatDType, out);
-  return out;
+  kernel.fromFloat32(values, to, out);
+}
+
+/**
+ * A stored tensor's bytes converted to `to`, chunk by chunk: as read where the dtype is kept;
+ * deferred (converted straight into the writer's blocks) between kernel dtypes; else converted here.
+ */
+export async function* convertedChunks(
+  tensor: StoredTensor,
+  to: DType,
+  kernel: MergeKernel,
+  pool?: BufferPool,
+): AsyncGenerator<OutputChunk> {
+  const from = tensor.dtype;
+  const deferred = from !== to && KERNEL_DTYPES.has(from) && KERNEL_DTYPES.has(to);
+  for await (const chunk of tensorChunks(tensor, undefined, pool)) {
+    if (from === to) yield chunk;
+    else if (deferred) yield deferredConversion(kernel, chunk, from as FloatDType, to as FloatDType, pool);
+    else {
+      yield convertElements(chunk, from, to);
+      pool?.release(chunk);
+    }
+  }
+}
+
+function deferredConversion(
+  kernel: MergeKernel,
+  bytes: Uint8Array,
+  from: FloatDType,
+  to: FloatDType,
+  pool: BufferPool | undefined,
+): DeferredChunk {
+  const fromBytes = dtypeBytes(from);
+  const toBytes = dtypeBytes(to);
+  return {
+    byteLength: (bytes.byteLength / fromBytes) * toBytes,
+    elementBytes: toBytes,
+    fill(target, offset) {
+      const first = (offset / toBytes) * fromBytes;
+      const source = bytes.subarray(first, first + (target.byteLength / toBytes) * fromBytes);
+      convertInto(kernel, source, from, to, target);
+    },
+    release: () => pool?.release(bytes),
+  };
 }

@@ -6,10 +6,9 @@ import { loadKernel } from "../kernels/index.js";
 import type { MergeKernel } from "../kernels/merge-kernel.js";
 import type { ProgressListener } from "../progress.js";
 import { BufferPool } from "./buffer-pool.js";
-import { convertBytes } from "./convert-bytes.js";
+import { convertedChunks } from "./convert-bytes.js";
 import { modelspecDefaults } from "./modelspec.js";
 import { assertNotOverwritingInput, type FinishReport, planFinishedTensors } from "./output-plan.js";
-import { tensorChunks } from "./tensor-chunks.js";
 import { type OutputTensor, outputFormatOf, writeOutput } from "./write-output.js";
 
 export interface ConvertOptions {
@@ -61,13 +60,7 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
       key,
       dtype,
       shape: source.shape,
-      async *chunks() {
-        for await (const chunk of tensorChunks(source, undefined, pool)) {
-          const converted = convertBytes(kernel, chunk, source.dtype, dtype, (n) => pool.acquire(n));
-          if (converted !== chunk) pool.release(chunk);
-          yield converted;
-        }
-      },
+      chunks: () => convertedChunks(source, dtype, kernel, pool),
     }));
     const metadata =
       format === "safetensors"

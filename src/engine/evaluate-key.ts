@@ -4,9 +4,9 @@ import { readTensorBytes } from "../io/read-tensor.js";
 import type { StoredTensor } from "../io/tensor.js";
 import type { FloatDType, MergeKernel } from "../kernels/merge-kernel.js";
 import type { BufferPool } from "./buffer-pool.js";
-import { convertBytes, float32View } from "./convert-bytes.js";
+import { convertedChunks, float32View } from "./convert-bytes.js";
 import { isElementwise, type KeyPlan, type PlannedKey } from "./merge-graph.js";
-import { tensorChunks } from "./tensor-chunks.js";
+import type { DeferredChunk, OutputChunk } from "./write-output.js";
 
 /** Elements per step when streaming a merged tensor: 1 Mi elements = 2 MiB of f16, 4 MiB of f32 per buffer (2 Mi measured no faster, 17 MB more peak RSS). */
 export const MERGE_CHUNK_ELEMENTS = 1 << 20;
@@ -23,7 +23,9 @@ export type PrepassParams = ReadonlyMap<string, Readonly<Record<string, number>>
 
 /**
  * The output bytes of one key in `outDtype`, chunk by chunk. Elementwise plans stream in ranges of
- * MERGE_CHUNK_ELEMENTS; plans with a whole-tensor method (cosine, TIES, slerp…) read whole tensors.
+ * MERGE_CHUNK_ELEMENTS, each yielded as soon as its inputs are read and computed only when the writer
+ * has room for it, straight into the write block (a DeferredChunk); plans with a whole-tensor method
+ * (cosine, TIES, slerp…) read and compute whole tensors.
  */
 export async function* evaluateKey(
   planned: PlannedKey,
@@ -33,48 +35,33 @@ export async function* evaluateKey(
   prepass: PrepassParams = new Map(),
   pool?: BufferPool,
   chunkElements = MERGE_CHUNK_ELEMENTS,
-): AsyncGenerator<Uint8Array> {
+): AsyncGenerator<OutputChunk> {
   const { plan } = planned;
   if (plan.kind === "read") {
-    for await (const chunk of tensorChunks(plan.tensor, undefined, pool)) {
-      const converted = convertBytes(
-        kernel,
-        chunk,
-        plan.tensor.dtype,
-        outDtype,
-        pool && ((n) => pool.acquire(n)),
-      );
-      if (converted !== chunk) pool?.release(chunk);
-      yield converted;
-    }
+    yield* convertedChunks(plan.tensor, outDtype, kernel, pool);
     return;
   }
   const total = elementCount(planned.shape);
-  const step = isElementwise(plan) ? chunkElements : Math.max(total, 1);
+  const elementwise = isElementwise(plan);
+  const step = elementwise ? chunkElements : Math.max(total, 1);
   const wholeTensors = new Map<StoredTensor, Promise<Uint8Array>>();
   const read = (begin: number) => {
     const reading = readLeaves(plan, begin, Math.min(total, begin + step), wholeTensors, pool);
     reading.catch(() => {}); // awaited in turn below; no unhandled rejection meanwhile
     return reading;
   };
-  // the next range is read while this one is computed (double buffering)
+  // the next range is read while this one waits to be computed (double buffering)
   let next = total > 0 ? read(0) : undefined;
   for (let begin = 0; begin < total; begin += step) {
     const end = Math.min(total, begin + step);
     const reads = await next!;
     next = end < total ? read(end) : undefined;
-    const out = computeChunk(
-      planned.key,
-      plan,
-      reads,
-      begin,
-      end,
-      outDtype,
-      kernel,
-      planned.shape,
-      prepass,
-      pool,
-    );
+    const range = { key: planned.key, plan, reads, begin, kernel, shape: planned.shape, prepass, pool };
+    if (elementwise) {
+      yield deferredRange(range, end - begin, outDtype, stats);
+      continue;
+    }
+    const out = computeWhole(range, end - begin, outDtype);
     if (pool) for (const bytes of reads.values()) pool.release(bytes);
     stats.nonFinite += countNonFinite(out, outDtype, kernel);
     yield out;
@@ -117,79 +104,116 @@ export async function readLeaves(
   return new Map(entries);
 }
 
-function computeChunk(
-  key: string,
-  plan: KeyPlan & { kind: "merge" },
-  reads: Map<StoredTensor, Uint8Array>,
-  begin: number,
-  end: number,
+/** A range of one key's elements with its inputs read: what computing it needs. */
+interface ReadRange {
+  key: string;
+  plan: KeyPlan & { kind: "merge" };
+  reads: Map<StoredTensor, Uint8Array>;
+  /** The range's first element within the tensor. */
+  begin: number;
+  kernel: MergeKernel;
+  shape: readonly number[];
+  prepass: PrepassParams;
+  pool: BufferPool | undefined;
+}
+
+/** An elementwise range, computed into whatever part of the output the writer hands over. */
+function deferredRange(range: ReadRange, count: number, outDtype: DType, stats: KeyStats): DeferredChunk {
+  const outSize = dtypeBytes(outDtype);
+  return {
+    byteLength: count * outSize,
+    elementBytes: outSize,
+    fill(target, offset) {
+      computeElementwise(range, offset / outSize, target.byteLength / outSize, outDtype, target);
+      stats.nonFinite += countNonFinite(target, outDtype, range.kernel);
+    },
+    release() {
+      if (range.pool) for (const bytes of range.reads.values()) range.pool.release(bytes);
+    },
+  };
+}
+
+/**
+ * Elements [at, at + count) of an elementwise range (relative to its first element) into `out`.
+ * Results do not depend on how a range is split: every method here is elementwise.
+ */
+function computeElementwise(
+  range: ReadRange,
+  at: number,
+  count: number,
   outDtype: DType,
-  kernel: MergeKernel,
-  shape: readonly number[],
-  prepass: PrepassParams,
-  pool: BufferPool | undefined,
-): Uint8Array {
-  const count = end - begin;
-  const allocate = (bytes: number) => (pool ? pool.acquire(bytes) : Buffer.allocUnsafeSlow(bytes));
-  const context = (at: number, n: number, allocateF32: RangeContext["allocateF32"]): RangeContext => ({
-    key,
-    reads,
-    begin: begin + at,
-    count: n,
-    kernel,
-    shape,
-    prepass,
-    allocateF32,
-  });
-  // Fast path: a weighted sum of two reads straight from and to 16/32-bit floats, the whole chunk in
-  // one kernel call (which the wasm kernel may split across two threads).
+  out: Uint8Array,
+): void {
+  const { plan, reads, pool } = range;
+  // One context for every piece, its reads re-pointed piece by piece: per-piece objects, allocated
+  // tens of thousands of times per model, would be promoted out of V8's young generation (tens of MB).
+  const pieceReads = new Map<StoredTensor, Uint8Array>();
+  const context: Mutable<RangeContext> = {
+    key: range.key,
+    reads: pieceReads,
+    begin: 0,
+    count: 0,
+    kernel: range.kernel,
+    shape: range.shape,
+    prepass: range.prepass,
+    allocateF32: (n) => new Float32Array(n),
+  };
+  const select = (from: number, n: number) => {
+    for (const [tensor, bytes] of reads) {
+      const size = dtypeBytes(tensor.dtype);
+      pieceReads.set(tensor, bytes.subarray(from * size, (from + n) * size));
+    }
+    context.begin = range.begin + from;
+    context.count = n;
+    return context;
+  };
+  // Fast path: a weighted sum of two reads straight from and to 16/32-bit floats, in one kernel call
+  // (which the wasm kernel may split across two threads); both operands are reads, so no f32
+  // intermediate is ever allocated.
   if (
     isFusedWeightedSum(plan) &&
     KERNEL_DTYPES.has(outDtype) &&
     plan.args.every((arg) => arg.kind === "read" && KERNEL_DTYPES.has(arg.tensor.dtype))
   ) {
-    const out = allocate(count * dtypeBytes(outDtype)); // fully written by the kernel
-    // both operands are reads, so no f32 intermediate is ever allocated
-    fusedWeightedSum(
-      plan,
-      context(0, count, (n) => new Float32Array(n)),
-      out,
-      outDtype as FloatDType,
-    );
-    return out;
+    fusedWeightedSum(plan, select(at, count), out, outDtype as FloatDType);
+    return;
   }
-  if (isElementwise(plan)) {
-    // Piece by piece: the f32 intermediates of a multi-step recipe stay in the CPU cache instead of
-    // streaming several multi-MiB arrays through memory per chunk. Results do not depend on the split.
-    const out = allocate(count * dtypeBytes(outDtype));
-    const scratch = new PieceScratch(pool);
-    const outSize = dtypeBytes(outDtype);
-    for (let at = 0; at < count; at += PIECE_ELEMENTS) {
-      const n = Math.min(PIECE_ELEMENTS, count - at);
-      const pieceReads = new Map<StoredTensor, Uint8Array>();
-      for (const [tensor, bytes] of reads) {
-        const size = dtypeBytes(tensor.dtype);
-        pieceReads.set(tensor, bytes.subarray(at * size, (at + n) * size));
-      }
+  // Piece by piece: the f32 intermediates of a multi-step recipe stay in the CPU cache instead of
+  // streaming several multi-MiB arrays through memory per chunk.
+  const scratch = new PieceScratch(pool);
+  context.allocateF32 = scratch.allocate;
+  const outSize = dtypeBytes(outDtype);
+  try {
+    for (let done = 0; done < count; done += PIECE_ELEMENTS) {
+      const n = Math.min(PIECE_ELEMENTS, count - done);
       scratch.reset();
-      const piece = { ...context(at, n, scratch.allocate), reads: pieceReads };
-      const target = out.subarray(at * outSize, (at + n) * outSize);
+      const piece = select(at + done, n);
+      const target = out.subarray(done * outSize, (done + n) * outSize);
       if (isFusedWeightedSum(plan) && KERNEL_DTYPES.has(outDtype))
         fusedWeightedSum(plan, piece, target, outDtype as FloatDType);
-      else encodeInto(evaluateNode(plan, piece), outDtype, kernel, target);
+      else encodeInto(evaluateNode(plan, piece), outDtype, range.kernel, target);
     }
+  } finally {
     scratch.dispose();
-    return out;
   }
-  // Whole-tensor methods: intermediate f32 values come from the pool; all but the one returned go
-  // back after encoding.
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/**
+ * A whole-tensor method's output: intermediate f32 values come from the pool; all but the one
+ * returned go back after encoding.
+ */
+function computeWhole(range: ReadRange, count: number, outDtype: DType): Uint8Array {
+  const { pool, kernel } = range;
+  const allocate = (bytes: number) => (pool ? pool.acquire(bytes) : Buffer.allocUnsafeSlow(bytes));
   const scratch: Uint8Array[] = [];
   const allocateF32 = (elements: number) => {
     const bytes = allocate(elements * 4);
     scratch.push(bytes);
     return new Float32Array(bytes.buffer, bytes.byteOffset, elements);
   };
-  const values = evaluateNode(plan, context(0, count, allocateF32));
+  const values = evaluateNode(range.plan, { ...range, count, allocateF32 });
   let out: Uint8Array;
   if (outDtype === "F32") out = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
   else if (KERNEL_DTYPES.has(outDtype)) {

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isGyozaError } from "../errors.js";
+import { DIRECT_BLOCK_BYTES } from "../io/direct-appender.js";
 import { F16_TO_F32, f32BitsToF16Bits } from "../io/float-convert.js";
 import { openCheckpoint } from "../io/open-checkpoint.js";
 import { readTensorBytes } from "../io/read-tensor.js";
@@ -11,6 +12,7 @@ import type { Checkpoint } from "../io/tensor.js";
 import { createJsKernel, loadKernel } from "../kernels/index.js";
 import { recipeFromData } from "../recipe/index.js";
 import { writeSyntheticCheckpoint } from "../synth/write-synthetic.js";
+import { MERGE_CHUNK_ELEMENTS } from "./evaluate-key.js";
 import { runRecipe } from "./run-recipe.js";
 
 /**
@@ -48,9 +50,18 @@ function presetAlpha(preset: string, base: number): (key: string) => number | nu
   };
 }
 
-const decodeF16 = (bytes: Uint8Array) =>
-  Array.from(new Uint16Array(bytes.slice().buffer), (h) => F16_TO_F32[h]!);
-const f32Bits = (value: number) => new Uint32Array(new Float32Array([value]).buffer)[0]!;
+const decodeF16 = (bytes: Uint8Array) => {
+  const halves = new Uint16Array(bytes.slice().buffer);
+  const values = new Array<number>(halves.length);
+  for (let i = 0; i < halves.length; i++) values[i] = F16_TO_F32[halves[i]!]!;
+  return values;
+};
+const f32Scratch = new Float32Array(1);
+const u32Scratch = new Uint32Array(f32Scratch.buffer);
+const f32Bits = (value: number) => {
+  f32Scratch[0] = value;
+  return u32Scratch[0]!;
+};
 
 function referenceFp32(a: number, b: number, alpha: number): number {
   const w0 = Math.fround(1 - alpha);
@@ -83,6 +94,15 @@ beforeAll(async () => {
     models[name] = join(dir, `${name}.safetensors`);
     await writeSyntheticCheckpoint(models[name]!, { layout: "sd1-ldm", size: "micro", dtype: "F16", seed });
   }
+  // tiny models: several 4 MiB write blocks, and tensors of several merge chunks
+  for (const [name, seed] of [
+    ["tinyA", 11],
+    ["tinyB", 12],
+    ["tinyC", 13],
+  ] as const) {
+    models[name] = join(dir, `${name}.safetensors`);
+    await writeSyntheticCheckpoint(models[name]!, { layout: "sd1-ldm", size: "tiny", dtype: "F16", seed });
+  }
   models.xl = join(dir, "xl.safetensors");
   await writeSyntheticCheckpoint(models.xl, { layout: "sdxl-sgm", size: "micro", dtype: "F16", seed: 5 });
 });
@@ -105,8 +125,9 @@ function recipe(steps: Record<string, unknown>, output: Record<string, unknown>,
 async function compareAll(
   out: Checkpoint,
   expected: (key: string, a: number[], b: number[], c: number[]) => number[] | "copy-a",
+  names = ["a", "b", "c"],
 ): Promise<number> {
-  const inputs = await Promise.all(["a", "b", "c"].map((name) => openCheckpoint(models[name]!)));
+  const inputs = await Promise.all(names.map((name) => openCheckpoint(models[name]!)));
   let merged = 0;
   try {
     for (const [key, tensor] of out.tensors) {
@@ -159,6 +180,67 @@ describe("executeMerge against the DOMAIN.md formulas", () => {
     });
     await out.close();
     expect(merged).toBeGreaterThan(800);
+  });
+
+  it("computes outputs spanning many write blocks and merge chunks bit for bit, one step and two", async () => {
+    const single = presetAlpha("COSINE", 0.3);
+    const inner = presetAlpha("REVERSE_COSINE", 0.25);
+    const outer = presetAlpha("COSINE", 0.6);
+    const tiny = ["tinyA", "tinyB", "tinyC"];
+    const cases = [
+      {
+        steps: {
+          m: {
+            method: "weighted_sum",
+            inputs: { a: "tinyA", b: "tinyB" },
+            alpha: { preset: "COSINE", base: 0.3 },
+          },
+        },
+        step: "m",
+        want: (key: string, a: number[], b: number[]) => {
+          const w = single(key);
+          return w === null ? null : a.map((x, i) => referenceFp32(x, b[i]!, w));
+        },
+      },
+      {
+        steps: {
+          composition: {
+            method: "weighted_sum",
+            inputs: { a: "tinyB", b: "tinyC" },
+            alpha: { preset: "REVERSE_COSINE", base: 0.25 },
+          },
+          final: {
+            method: "weighted_sum",
+            inputs: { a: "tinyA", b: "composition" },
+            alpha: { preset: "COSINE", base: 0.6 },
+          },
+        },
+        step: "final",
+        want: (key: string, a: number[], b: number[], c: number[]) => {
+          const [w1, w2] = [inner(key), outer(key)];
+          if (w1 === null || w2 === null) return null;
+          return a.map((x, i) => referenceFp32(x, referenceFp32(b[i]!, c[i]!, w1), w2));
+        },
+      },
+    ];
+    for (const [index, { steps, step, want }] of cases.entries()) {
+      const output = join(dir, `tiny-${index}.safetensors`);
+      const result = await runRecipe(recipe(steps, { path: output, dtype: "fp16", step }, tiny), {
+        kernel: await loadKernel(),
+      });
+      expect(result.bytes).toBeGreaterThan(3 * DIRECT_BLOCK_BYTES);
+      const out = await openCheckpoint(output);
+      const largest = Math.max(...[...out.tensors.values()].map((t) => t.shape.reduce((x, y) => x * y, 1)));
+      expect(largest).toBeGreaterThan(2 * MERGE_CHUNK_ELEMENTS);
+      const merged = await compareAll(
+        out,
+        (key, a, b, c) =>
+          key.startsWith("first_stage_model.") ? "copy-a" : (want(key, a, b, c) ?? "copy-a"),
+        tiny,
+      );
+      await out.close();
+      expect(merged).toBeGreaterThan(800);
+    }
   });
 
   it("reproduces supermerger's torch.lerp in lerp mode", async () => {

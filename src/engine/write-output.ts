@@ -8,12 +8,41 @@ import { prefetch } from "./prefetch.js";
 
 export type OutputFormat = "safetensors" | "ckpt";
 
+/**
+ * Output bytes computed only once the writer has room for them: `fill` writes them straight into the
+ * writer's aligned write block, so the finished bytes are never copied from a buffer of their own.
+ */
+export interface DeferredChunk {
+  readonly byteLength: number;
+  /** Fills are split only at multiples of this (a chunk's element size). */
+  readonly elementBytes: number;
+  /** Computes bytes [offset, offset + target.byteLength) of the chunk into `target`. */
+  fill(target: Uint8Array, offset: number): void;
+  /** Called once, when the chunk is written or the write failed: gives back what the chunk holds. */
+  release(): void;
+}
+
+/** Finished bytes, or bytes computed on demand. */
+export type OutputChunk = Uint8Array | DeferredChunk;
+
 /** A tensor of the output: its description and a producer of its bytes, in order, in any chunking. */
 export interface OutputTensor {
   readonly key: string;
   readonly dtype: DType;
   readonly shape: readonly number[];
-  chunks(): AsyncIterable<Uint8Array>;
+  chunks(): AsyncIterable<OutputChunk>;
+}
+
+/** The chunk's bytes in a buffer of their own. */
+export function materialize(chunk: OutputChunk): Uint8Array {
+  if (chunk instanceof Uint8Array) return chunk;
+  try {
+    const bytes = Buffer.allocUnsafeSlow(chunk.byteLength); // fully written by fill
+    chunk.fill(bytes, 0);
+    return bytes;
+  } finally {
+    chunk.release();
+  }
 }
 
 export interface WriteOutputOptions {
@@ -70,7 +99,7 @@ export async function writeOutput(
         shape: tensor.shape,
         read: async () => {
           const parts: Uint8Array[] = [];
-          for await (const chunk of tensor.chunks()) parts.push(chunk);
+          for await (const chunk of tensor.chunks()) parts.push(materialize(chunk));
           return Buffer.concat(parts);
         },
       })),
@@ -86,15 +115,18 @@ export async function writeOutput(
   const totalBytes = writer.order.reduce((sum, t) => sum + t.byteLength, 0);
   try {
     onProgress({ type: "start", task: options.task ?? `write ${path}`, totalBytes });
-    async function* allChunks(): AsyncGenerator<Uint8Array> {
+    async function* allChunks(): AsyncGenerator<OutputChunk> {
       for (const planned of writer.order) yield* byKey.get(planned.key)!.chunks();
     }
-    // Each chunk is handed on as soon as it is produced: the writer copies it into its own aligned
-    // blocks (written 4 MiB at a time), after which the chunk's buffer goes straight back to the pool.
+    // Finished chunks are handed on as soon as they are produced: the writer copies them into its own
+    // aligned blocks (written 4 MiB at a time), after which the buffer goes straight back to the pool.
+    // Deferred chunks (their inputs read ahead) are computed into the blocks themselves.
     for await (const chunk of prefetch(allChunks(), options.readAhead ?? 4)) {
-      await writer.writeMany([chunk]);
+      if (chunk instanceof Uint8Array) {
+        await writer.writeMany([chunk]);
+        options.release?.(chunk);
+      } else await writeDeferred(writer, chunk);
       onProgress({ type: "advance", bytes: chunk.byteLength });
-      options.release?.(chunk);
     }
 
     const result = await writer.finish(
@@ -105,5 +137,34 @@ export async function writeOutput(
   } catch (error) {
     await writer.abort();
     throw error;
+  }
+}
+
+/**
+ * Computes a deferred chunk into the writer's blocks, a block's free part at a time. Where an element
+ * would straddle two blocks (only with tensors out of the usual size order), or the file is not
+ * written in blocks, that part is computed into a buffer and copied.
+ */
+export async function writeDeferred(writer: SafetensorsWriter, chunk: DeferredChunk): Promise<void> {
+  try {
+    let done = 0;
+    while (done < chunk.byteLength) {
+      const space = await writer.reserveAppend(chunk.byteLength - done);
+      const fits = space ? space.byteLength - (space.byteLength % chunk.elementBytes) : 0;
+      if (fits > 0) {
+        chunk.fill(space!.subarray(0, fits), done);
+        writer.commitAppend(fits);
+        done += fits;
+        continue;
+      }
+      if (space) writer.commitAppend(0);
+      const n = space ? chunk.elementBytes : chunk.byteLength - done;
+      const bytes = Buffer.allocUnsafeSlow(n); // fully written by fill
+      chunk.fill(bytes, done);
+      await writer.write(bytes);
+      done += n;
+    }
+  } finally {
+    chunk.release();
   }
 }

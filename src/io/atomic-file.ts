@@ -107,6 +107,26 @@ export class AtomicFileWriter {
     }
   }
 
+  /**
+   * Up to `max` bytes of the current append block, to be written in place and then passed to `commitAppend`;
+   * undefined when appends do not go through blocks (write a buffer instead).
+   */
+  async reserveAppend(max: number): Promise<Uint8Array | undefined> {
+    if (!this.appender) return undefined;
+    try {
+      return await this.appender.reserve(max);
+    } catch (cause) {
+      await this.abort();
+      throw ioError(this.path, cause);
+    }
+  }
+
+  /** Appends the first `bytes` of what `reserveAppend` returned, which the caller has written. */
+  commitAppend(bytes: number): void {
+    this.appender!.commit(bytes);
+    this.position += bytes;
+  }
+
   private async appendDirect(buffers: readonly Uint8Array[]): Promise<void> {
     try {
       for (const bytes of buffers) {

@@ -53,6 +53,8 @@ export class DirectAppender {
   private readonly free: Buffer[];
   private current: Buffer | null = null;
   private fill = 0;
+  /** Bytes of the current block handed out by `reserve` and not yet committed. */
+  private reserved = 0;
   /** File offset of the block being filled. */
   private position: number;
   private readonly inFlight = new Set<Promise<void>>();
@@ -121,16 +123,34 @@ export class DirectAppender {
   async append(bytes: Uint8Array): Promise<void> {
     let at = 0;
     while (at < bytes.byteLength) {
-      this.throwIfFailed();
-      if (!this.current) this.current = await this.takeBlock();
-      const n = Math.min(bytes.byteLength - at, DIRECT_BLOCK_BYTES - this.fill);
-      const target = this.current.subarray(this.fill, this.fill + n);
+      const target = await this.reserve(bytes.byteLength - at);
+      const n = target.byteLength;
       if (this.memory.copy) this.memory.copy(target, bytes.subarray(at, at + n));
       else target.set(bytes.subarray(at, at + n));
-      this.fill += n;
+      this.commit(n);
       at += n;
-      if (this.fill === DIRECT_BLOCK_BYTES) this.submit(DIRECT_BLOCK_BYTES, DIRECT_BLOCK_BYTES);
     }
+  }
+
+  /**
+   * The free part of the block being filled, at most `max` bytes (at least one while `max` > 0), for a
+   * producer to write the next bytes into in place instead of handing over a buffer to copy. It is in
+   * the block memory (the merge kernel's, where it had room). `commit` then says how many were written.
+   */
+  async reserve(max: number): Promise<Uint8Array> {
+    this.throwIfFailed();
+    if (!this.current) this.current = await this.takeBlock();
+    this.reserved = Math.min(max, DIRECT_BLOCK_BYTES - this.fill);
+    return this.current.subarray(this.fill, this.fill + this.reserved);
+  }
+
+  /** Appends the first `bytes` of the range `reserve` returned (written in place by the caller). */
+  commit(bytes: number): void {
+    if (!this.current || !Number.isInteger(bytes) || bytes < 0 || bytes > this.reserved)
+      throw new RangeError(`cannot commit ${bytes} bytes: ${this.reserved} reserved`);
+    this.reserved = 0;
+    this.fill += bytes;
+    if (this.fill === DIRECT_BLOCK_BYTES) this.submit(DIRECT_BLOCK_BYTES, DIRECT_BLOCK_BYTES);
   }
 
   /**

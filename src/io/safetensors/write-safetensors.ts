@@ -194,6 +194,27 @@ export class SafetensorsWriter {
     await this.orAbort(() => this.file.writev(chunks));
   }
 
+  /**
+   * Up to `max` bytes of the output's next write block (never past the current tensor's end), for the
+   * producer to compute the bytes straight into, then `commitAppend`; undefined when the file is not
+   * written in blocks (hand a buffer to `write` instead).
+   */
+  async reserveAppend(max: number): Promise<Uint8Array | undefined> {
+    const tensor = this.current;
+    if (!tensor) return undefined;
+    let space: Uint8Array | undefined;
+    await this.orAbort(async () => {
+      space = await this.file.reserveAppend(Math.min(max, tensor.byteLength - this.writtenInTensor));
+    });
+    return space;
+  }
+
+  /** Appends the first `bytes` of what `reserveAppend` returned, written in place. */
+  commitAppend(bytes: number): void {
+    this.file.commitAppend(bytes);
+    this.account(this.current!, bytes);
+  }
+
   private account(tensor: PlannedTensor, bytes: number): void {
     this.writtenInTensor += bytes;
     if (this.writtenInTensor === tensor.byteLength) {

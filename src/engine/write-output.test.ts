@@ -1,0 +1,152 @@
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { DIRECT_BLOCK_BYTES } from "../io/direct-appender.js";
+import { openCheckpoint } from "../io/open-checkpoint.js";
+import { readTensorBytes } from "../io/read-tensor.js";
+import { SafetensorsWriter } from "../io/safetensors/write-safetensors.js";
+import { type DeferredChunk, type OutputTensor, writeDeferred, writeOutput } from "./write-output.js";
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "gyoza-write-output-"));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Byte `i` of a deterministic stream (so a misplaced range cannot match by accident). */
+const byteAt = (i: number, seed: number) => (Math.imul(i + seed, 2654435761) >>> 24) & 0xff;
+const expectedBytes = (length: number, seed: number) =>
+  Uint8Array.from({ length }, (_, i) => byteAt(i, seed));
+
+interface Fill {
+  offset: number;
+  length: number;
+}
+
+/** A deferred chunk of bytes [first, first + length) of the stream, recording every fill (from `first`). */
+function deferred(first: number, length: number, seed: number, elementBytes: number, fills: Fill[] = []) {
+  const chunk: DeferredChunk & { released: number } = {
+    byteLength: length,
+    elementBytes,
+    released: 0,
+    fill(target, offset) {
+      fills.push({ offset: first + offset, length: target.byteLength });
+      for (let i = 0; i < target.byteLength; i++) target[i] = byteAt(first + offset + i, seed);
+    },
+    release() {
+      chunk.released++;
+    },
+  };
+  return chunk;
+}
+
+describe("deferred chunks (computed straight into the write blocks)", () => {
+  it("are split only at element boundaries, an element straddling two blocks computed on its own", async () => {
+    // a 3-byte tensor first (kept in this order) puts every f32 element 3 bytes off the block boundaries
+    const elements = (DIRECT_BLOCK_BYTES * 3) / 8 + 5; // 1.5 blocks of f32 and a little more
+    const path = join(dir, "straddle.safetensors");
+    const writer = await SafetensorsWriter.create(
+      path,
+      [
+        { key: "odd", dtype: "U8", shape: [3] },
+        { key: "values", dtype: "F32", shape: [elements] },
+      ],
+      { keepOrder: true },
+    );
+    await writer.write(Uint8Array.of(1, 2, 3));
+    const fills: Fill[] = [];
+    const half = Math.floor(elements / 2) * 4;
+    const chunks = [deferred(0, half, 7, 4, fills), deferred(half, elements * 4 - half, 7, 4, fills)];
+    for (const chunk of chunks) await writeDeferred(writer, chunk);
+    await writer.finish();
+
+    expect(chunks.map((chunk) => chunk.released)).toEqual([1, 1]);
+    for (const fill of fills) {
+      expect(fill.offset % 4).toBe(0);
+      expect(fill.length % 4).toBe(0);
+    }
+    // the element across the first block boundary went alone; every other fill went straight in
+    const blockEnd = DIRECT_BLOCK_BYTES - writer.headerBytes - 3; // in the tensor's bytes
+    const across = fills.filter((fill) => fill.offset < blockEnd && blockEnd < fill.offset + fill.length);
+    expect(across).toEqual([{ offset: blockEnd - (blockEnd % 4), length: 4 }]);
+    expect(fills.length).toBeLessThan(10);
+
+    const checkpoint = await openCheckpoint(path);
+    try {
+      expect([...(await readTensorBytes(checkpoint.tensors.get("odd")!))]).toEqual([1, 2, 3]);
+      const values = await readTensorBytes(checkpoint.tensors.get("values")!);
+      expect(Buffer.from(values).equals(Buffer.from(expectedBytes(elements * 4, 7)))).toBe(true);
+    } finally {
+      await checkpoint.close();
+    }
+  });
+
+  it("give the same file as finished buffers, as safetensors and as a ckpt", async () => {
+    const shapes = [
+      { key: "big", dtype: "F16" as const, shape: [DIRECT_BLOCK_BYTES + 3] }, // spans blocks
+      { key: "small", dtype: "F16" as const, shape: [5, 7] },
+    ];
+    const tensors = (asDeferred: boolean): OutputTensor[] =>
+      shapes.map((spec, index) => ({
+        ...spec,
+        async *chunks() {
+          const total = spec.shape.reduce((x, y) => x * y) * 2;
+          // uneven chunks, so chunk and block boundaries fall in different places
+          for (let at = 0; at < total; at += 1_000_002) {
+            const n = Math.min(1_000_002, total - at);
+            yield asDeferred ? deferred(at, n, index, 2) : expectedBytes(at + n, index).subarray(at);
+          }
+        },
+      }));
+    for (const extension of ["safetensors", "ckpt"] as const) {
+      const written: Record<string, Uint8Array>[] = [];
+      for (const asDeferred of [false, true]) {
+        const path = join(dir, `${asDeferred ? "deferred" : "buffers"}.${extension}`);
+        await writeOutput(path, tensors(asDeferred), { format: extension, metadata: { title: "t" } });
+        const checkpoint = await openCheckpoint(path);
+        try {
+          const bytes: Record<string, Uint8Array> = {};
+          for (const [key, tensor] of checkpoint.tensors) bytes[key] = await readTensorBytes(tensor);
+          written.push(bytes);
+        } finally {
+          await checkpoint.close();
+        }
+      }
+      expect(Object.keys(written[1]!).sort(), extension).toEqual(["big", "small"]);
+      for (const key of ["big", "small"])
+        expect(
+          Buffer.from(written[1]![key]!).equals(Buffer.from(written[0]![key]!)),
+          `${extension} ${key}`,
+        ).toBe(true);
+    }
+  });
+
+  it("are released and leave no partial file when computing one throws", async () => {
+    const path = join(dir, "failing.safetensors");
+    const failing = deferred(0, 1 << 20, 1, 2);
+    failing.fill = () => {
+      throw new Error("the method failed");
+    };
+    await expect(
+      writeOutput(
+        path,
+        [
+          {
+            key: "x",
+            dtype: "F16",
+            shape: [1 << 19],
+            async *chunks() {
+              yield failing;
+            },
+          },
+        ],
+        { format: "safetensors" },
+      ),
+    ).rejects.toThrow("the method failed");
+    expect(failing.released).toBe(1);
+    expect(await readdir(dir)).toEqual([]);
+  });
+});
