@@ -1,4 +1,5 @@
 import type { MergeKernel } from "../kernels/merge-kernel.js";
+import { StreamRing } from "./stream-ring.js";
 
 /**
  * Reuses the buffers a streaming pass churns through (reads, kernel outputs). Fresh large
@@ -13,6 +14,9 @@ import type { MergeKernel } from "../kernels/merge-kernel.js";
  */
 const MIN_CLASS_BYTES = 64 << 10;
 
+/** The stream ring: twice the writer's read-ahead (src/engine/write-output.ts), so a range always fits. */
+export const STREAM_RING_BYTES = 32 << 20;
+
 export class BufferPool {
   private readonly free = new Map<number, Buffer[]>();
   private readonly backingOf = new WeakMap<Uint8Array, Buffer>();
@@ -24,10 +28,29 @@ export class BufferPool {
    * Buffers kept for reuse beyond `maxRetainedBytes` are dropped (the pool never grows past it).
    * `kernel.allocate` (a merge kernel's) is asked for new buffers first; `dispose` gives them back.
    */
+  /** The ring stream buffers come from, made at the first `acquireStream`. */
+  private ring: StreamRing | undefined;
+  private ringMemory: Buffer | undefined;
+
   constructor(
     private readonly maxRetainedBytes = 256 << 20,
     private readonly kernel: Pick<MergeKernel, "allocate" | "free"> = {},
+    /** Size of the ring for stream buffers. */
+    private readonly streamBytes = STREAM_RING_BYTES,
   ) {}
+
+  /**
+   * A buffer given back in about the order taken (a streaming pass's reads): from one ring of memory
+   * (src/engine/stream-ring.ts), or, when the ring has no stretch that long, as `acquire` gives.
+   */
+  acquireStream(byteLength: number): Uint8Array {
+    if (!this.ring) {
+      const memory = this.kernel.allocate?.(this.streamBytes);
+      if (memory) this.ringMemory = memory;
+      this.ring = new StreamRing(memory ?? Buffer.from(new SharedArrayBuffer(this.streamBytes)));
+    }
+    return this.ring.take(byteLength) ?? this.acquire(byteLength);
+  }
 
   acquire(byteLength: number): Uint8Array {
     const capacity = Math.max(MIN_CLASS_BYTES, 2 ** Math.ceil(Math.log2(Math.max(1, byteLength))));
@@ -45,6 +68,7 @@ export class BufferPool {
   }
 
   release(buffer: Uint8Array): void {
+    if (this.ring?.give(buffer)) return;
     const backing = this.backingOf.get(buffer);
     if (!backing) return;
     this.backingOf.delete(buffer);
@@ -63,5 +87,8 @@ export class BufferPool {
     }
     this.free.clear();
     this.retainedBytes = 0;
+    if (this.ringMemory) this.kernel.free?.(this.ringMemory);
+    this.ring = undefined;
+    this.ringMemory = undefined;
   }
 }

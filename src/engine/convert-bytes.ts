@@ -4,7 +4,7 @@ import type { StoredTensor } from "../io/tensor.js";
 import type { FloatDType, MergeKernel } from "../kernels/merge-kernel.js";
 import type { BufferPool } from "./buffer-pool.js";
 import { tensorChunks } from "./tensor-chunks.js";
-import type { DeferredChunk, OutputChunk } from "./write-output.js";
+import type { DeferredChunk, OutputChunk, PendingChunk } from "./write-output.js";
 
 const KERNEL_DTYPES = new Set<DType>(["F16", "BF16", "F32"]);
 
@@ -51,24 +51,29 @@ export function convertInto(
 }
 
 /**
- * A stored tensor's bytes converted to `to`, chunk by chunk: as read where the dtype is kept;
- * deferred (converted straight into the writer's blocks) between kernel dtypes; else converted here.
+ * A stored tensor's bytes converted to `to`, chunk by chunk (taking a chunk starts its read): as read
+ * where the dtype is kept; deferred (converted straight into the writer's blocks) between kernel
+ * dtypes; else converted here.
  */
-export async function* convertedChunks(
+export function* convertedChunks(
   tensor: StoredTensor,
   to: DType,
   kernel: MergeKernel,
   pool?: BufferPool,
-): AsyncGenerator<OutputChunk> {
+): Generator<PendingChunk> {
   const from = tensor.dtype;
   const deferred = from !== to && KERNEL_DTYPES.has(from) && KERNEL_DTYPES.has(to);
-  for await (const chunk of tensorChunks(tensor, undefined, pool)) {
-    if (from === to) yield chunk;
-    else if (deferred) yield deferredConversion(kernel, chunk, from as FloatDType, to as FloatDType, pool);
-    else {
-      yield convertElements(chunk, from, to);
-      pool?.release(chunk);
-    }
+  for (const { holds, ready } of tensorChunks(tensor, undefined, pool)) {
+    yield {
+      holds,
+      ready: ready.then((chunk): OutputChunk => {
+        if (from === to) return chunk;
+        if (deferred) return deferredConversion(kernel, chunk, from as FloatDType, to as FloatDType, pool);
+        const converted = convertElements(chunk, from, to);
+        pool?.release(chunk);
+        return converted;
+      }),
+    };
   }
 }
 

@@ -6,7 +6,7 @@ import type { FloatDType, MergeKernel } from "../kernels/merge-kernel.js";
 import type { BufferPool } from "./buffer-pool.js";
 import { convertedChunks, float32View } from "./convert-bytes.js";
 import { isElementwise, type KeyPlan, type PlannedKey } from "./merge-graph.js";
-import type { DeferredChunk, OutputChunk } from "./write-output.js";
+import type { DeferredChunk, PendingChunk } from "./write-output.js";
 
 /** Elements per step when streaming a merged tensor: 1 Mi elements = 2 MiB of f16, 4 MiB of f32 per buffer (2 Mi measured no faster, 17 MB more peak RSS). */
 export const MERGE_CHUNK_ELEMENTS = 1 << 20;
@@ -22,12 +22,12 @@ export interface KeyStats {
 export type PrepassParams = ReadonlyMap<string, Readonly<Record<string, number>>>;
 
 /**
- * The output bytes of one key in `outDtype`, chunk by chunk. Elementwise plans stream in ranges of
- * MERGE_CHUNK_ELEMENTS, each yielded as soon as its inputs are read and computed only when the writer
- * has room for it, straight into the write block (a DeferredChunk); plans with a whole-tensor method
+ * The output bytes of one key in `outDtype`, chunk by chunk; taking a chunk starts its reads.
+ * Elementwise plans stream in ranges of MERGE_CHUNK_ELEMENTS, each computed only when the writer has
+ * room for it, straight into the write block (a DeferredChunk); plans with a whole-tensor method
  * (cosine, TIES, slerp…) read and compute whole tensors.
  */
-export async function* evaluateKey(
+export function* evaluateKey(
   planned: PlannedKey,
   outDtype: DType,
   kernel: MergeKernel,
@@ -35,7 +35,7 @@ export async function* evaluateKey(
   prepass: PrepassParams = new Map(),
   pool?: BufferPool,
   chunkElements = MERGE_CHUNK_ELEMENTS,
-): AsyncGenerator<OutputChunk> {
+): Generator<PendingChunk> {
   const { plan } = planned;
   if (plan.kind === "read") {
     yield* convertedChunks(plan.tensor, outDtype, kernel, pool);
@@ -45,27 +45,28 @@ export async function* evaluateKey(
   const elementwise = isElementwise(plan);
   const step = elementwise ? chunkElements : Math.max(total, 1);
   const wholeTensors = new Map<StoredTensor, Promise<Uint8Array>>();
-  const read = (begin: number) => {
-    const reading = readLeaves(plan, begin, Math.min(total, begin + step), wholeTensors, pool);
-    reading.catch(() => {}); // awaited in turn below; no unhandled rejection meanwhile
-    return reading;
-  };
-  // the next range is read while this one waits to be computed (double buffering)
-  let next = total > 0 ? read(0) : undefined;
   for (let begin = 0; begin < total; begin += step) {
-    const end = Math.min(total, begin + step);
-    const reads = await next!;
-    next = end < total ? read(end) : undefined;
-    const range = { key: planned.key, plan, reads, begin, kernel, shape: planned.shape, prepass, pool };
-    if (elementwise) {
-      yield deferredRange(range, end - begin, outDtype, stats);
-      continue;
-    }
-    const out = computeWhole(range, end - begin, outDtype);
-    if (pool) for (const bytes of reads.values()) pool.release(bytes);
-    stats.nonFinite += countNonFinite(out, outDtype, kernel);
-    yield out;
+    const count = Math.min(total, begin + step) - begin;
+    const reading = readLeaves(plan, begin, begin + count, wholeTensors, pool);
+    const holds = leafBytes(plan, count);
+    yield {
+      holds,
+      ready: reading.then((reads) => {
+        const range = { key: planned.key, plan, reads, begin, kernel, shape: planned.shape, prepass, pool };
+        if (elementwise) return deferredRange(range, count, outDtype, stats);
+        const out = computeWhole(range, count, outDtype);
+        if (pool) for (const bytes of reads.values()) pool.release(bytes);
+        stats.nonFinite += countNonFinite(out, outDtype, kernel);
+        return out;
+      }),
+    };
   }
+}
+
+/** Bytes the reads of `count` elements of every leaf take. */
+function leafBytes(plan: KeyPlan, count: number): number {
+  if (plan.kind === "read") return count * dtypeBytes(plan.tensor.dtype);
+  return plan.args.reduce((sum, arg) => sum + leafBytes(arg, count), 0);
 }
 
 /** Reads every leaf's bytes for elements [begin, end) concurrently (one read per distinct tensor). */
@@ -96,7 +97,7 @@ export async function readLeaves(
       const length = (end - begin) * size;
       const position = tensor.byteOffset + begin * size;
       const bytes = pool
-        ? await tensor.source.readInto(pool.acquire(length), position)
+        ? await tensor.source.readInto(pool.acquireStream(length), position)
         : await tensor.source.read(position, length);
       return [tensor, bytes] as const;
     }),

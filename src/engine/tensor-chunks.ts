@@ -4,28 +4,36 @@ import type { StoredTensor } from "../io/tensor.js";
 import type { BufferPool } from "./buffer-pool.js";
 
 /** Bytes per read when streaming a tensor: large enough for sequential disk speed, small enough to bound memory. */
-export const STREAM_CHUNK_BYTES = 8 << 20;
+export const STREAM_CHUNK_BYTES = 4 << 20;
 
 /**
- * A tensor's contiguous bytes in chunks that end on element boundaries. Strided (view) tensors are
+ * A tensor's contiguous bytes in chunks that end on element boundaries, each read when it is taken
+ * (so a consumer that takes several ahead has several reads in flight). Strided (view) tensors are
  * gathered whole first; they are small in real checkpoints (views are rare, weights are contiguous).
  */
-export async function* tensorChunks(
+export function* tensorChunks(
   tensor: StoredTensor,
   chunkBytes = STREAM_CHUNK_BYTES,
   pool?: BufferPool,
-): AsyncGenerator<Uint8Array> {
+): Generator<{ holds: number; ready: Promise<Uint8Array> }> {
   if (tensor.strides) {
-    const whole = await readTensorBytes(tensor);
-    for (let at = 0; at < whole.byteLength; at += chunkBytes) yield whole.subarray(at, at + chunkBytes);
+    const whole = readTensorBytes(tensor);
+    for (let at = 0; at < tensor.byteLength; at += chunkBytes)
+      yield {
+        holds: at === 0 ? tensor.byteLength : 0,
+        ready: whole.then((bytes) => bytes.subarray(at, at + chunkBytes)),
+      };
     return;
   }
   const step = Math.max(dtypeBytes(tensor.dtype), chunkBytes - (chunkBytes % dtypeBytes(tensor.dtype)));
   for (let at = 0; at < tensor.byteLength; at += step) {
     const length = Math.min(step, tensor.byteLength - at);
     const position = tensor.byteOffset + at;
-    yield pool
-      ? await tensor.source.readInto(pool.acquire(length), position)
-      : await tensor.source.read(position, length);
+    yield {
+      holds: length,
+      ready: pool
+        ? tensor.source.readInto(pool.acquireStream(length), position)
+        : tensor.source.read(position, length),
+    };
   }
 }

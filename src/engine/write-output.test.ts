@@ -92,12 +92,13 @@ describe("deferred chunks (computed straight into the write blocks)", () => {
     const tensors = (asDeferred: boolean): OutputTensor[] =>
       shapes.map((spec, index) => ({
         ...spec,
-        async *chunks() {
+        *chunks() {
           const total = spec.shape.reduce((x, y) => x * y) * 2;
           // uneven chunks, so chunk and block boundaries fall in different places
           for (let at = 0; at < total; at += 1_000_002) {
             const n = Math.min(1_000_002, total - at);
-            yield asDeferred ? deferred(at, n, index, 2) : expectedBytes(at + n, index).subarray(at);
+            const chunk = asDeferred ? deferred(at, n, index, 2) : expectedBytes(at + n, index).subarray(at);
+            yield { holds: n, ready: Promise.resolve(chunk) };
           }
         },
       }));
@@ -138,8 +139,8 @@ describe("deferred chunks (computed straight into the write blocks)", () => {
             key: "x",
             dtype: "F16",
             shape: [1 << 19],
-            async *chunks() {
-              yield failing;
+            *chunks() {
+              yield { holds: 0, ready: Promise.resolve(failing) };
             },
           },
         ],
@@ -147,6 +148,78 @@ describe("deferred chunks (computed straight into the write blocks)", () => {
       ),
     ).rejects.toThrow("the method failed");
     expect(failing.released).toBe(1);
+    expect(await readdir(dir)).toEqual([]);
+  });
+});
+
+describe("read-ahead", () => {
+  it("starts the reads of later chunks, across tensors, while the first is still being read, up to its budget", async () => {
+    const taken: number[] = [];
+    const resolvers: (() => void)[] = [];
+    const tensors: OutputTensor[] = Array.from({ length: 10 }, (_, index) => ({
+      key: `t${index}`,
+      dtype: "U8" as const,
+      shape: [1 << 20],
+      *chunks() {
+        taken.push(index);
+        const bytes = expectedBytes(1 << 20, index);
+        yield {
+          holds: bytes.byteLength,
+          ready: new Promise<Uint8Array>((resolve) => resolvers.push(() => resolve(bytes))),
+        };
+      },
+    }));
+    const path = join(dir, "ahead.safetensors");
+    const writing = writeOutput(path, tensors, { format: "safetensors", readAheadBytes: 4 << 20 });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(taken).toEqual([0, 1, 2, 3]); // 4 MiB of 1 MiB chunks, none read yet
+    while (resolvers.length > 0) {
+      resolvers.shift()!();
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await writing;
+    expect(taken).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    const checkpoint = await openCheckpoint(path);
+    try {
+      for (let index = 0; index < 10; index++) {
+        const bytes = await readTensorBytes(checkpoint.tensors.get(`t${index}`)!);
+        expect(Buffer.from(bytes).equals(Buffer.from(expectedBytes(1 << 20, index)))).toBe(true);
+      }
+    } finally {
+      await checkpoint.close();
+    }
+  });
+
+  it("gives back the buffers of chunks read ahead when a read fails, and leaves no partial file", async () => {
+    const released: Uint8Array[] = [];
+    const later = deferred(0, 1024, 3, 1);
+    const tensors: OutputTensor[] = [
+      {
+        key: "a",
+        dtype: "U8",
+        shape: [1024],
+        *chunks() {
+          yield { holds: 1024, ready: Promise.reject(new Error("read failed: disk gone")) };
+        },
+      },
+      {
+        key: "b",
+        dtype: "U8",
+        shape: [2048],
+        *chunks() {
+          yield { holds: 1024, ready: Promise.resolve(expectedBytes(1024, 1)) };
+          yield { holds: 1024, ready: Promise.resolve(later) };
+        },
+      },
+    ];
+    await expect(
+      writeOutput(join(dir, "failed.safetensors"), tensors, {
+        format: "safetensors",
+        release: (chunk) => released.push(chunk),
+      }),
+    ).rejects.toThrow("read failed: disk gone");
+    expect(released.length).toBe(1);
+    expect(later.released).toBe(1);
     expect(await readdir(dir)).toEqual([]);
   });
 });

@@ -4,7 +4,7 @@ import type { DType } from "../io/dtype.js";
 import { SafetensorsWriter } from "../io/safetensors/write-safetensors.js";
 import { writeTorchCheckpoint } from "../io/torch/index.js";
 import { noProgress, type ProgressListener } from "../progress.js";
-import { prefetch } from "./prefetch.js";
+import { STREAM_RING_BYTES } from "./buffer-pool.js";
 
 export type OutputFormat = "safetensors" | "ckpt";
 
@@ -25,12 +25,23 @@ export interface DeferredChunk {
 /** Finished bytes, or bytes computed on demand. */
 export type OutputChunk = Uint8Array | DeferredChunk;
 
-/** A tensor of the output: its description and a producer of its bytes, in order, in any chunking. */
+/** A chunk whose inputs are being read: its reads started when it was taken from `chunks()`. */
+export interface PendingChunk {
+  /** Bytes of memory the chunk holds until written (its reads): bounds how far ahead the writer reads. */
+  readonly holds: number;
+  readonly ready: Promise<OutputChunk>;
+}
+
+/**
+ * A tensor of the output: its description and its bytes, in order, in any chunking. `chunks()` is
+ * lazy: taking the next chunk starts its reads, so the writer reads as far ahead as its budget allows,
+ * across tensors, with many reads in flight at once.
+ */
 export interface OutputTensor {
   readonly key: string;
   readonly dtype: DType;
   readonly shape: readonly number[];
-  chunks(): AsyncIterable<OutputChunk>;
+  chunks(): Iterable<PendingChunk>;
 }
 
 /** The chunk's bytes in a buffer of their own. */
@@ -53,8 +64,8 @@ export interface WriteOutputOptions {
   selfHash?: boolean;
   onProgress?: ProgressListener;
   task?: string;
-  /** Chunks produced ahead of the writer (bounds memory: depth × chunk size). */
-  readAhead?: number;
+  /** Bytes of input the writer reads ahead of what it writes (READ_AHEAD_BYTES by default). */
+  readAheadBytes?: number;
   /** safetensors only: metadata placeholders → values (same length) known only once the data is written. */
   finalReplacements?: () => Promise<ReadonlyMap<string, string>>;
   /** Called with each chunk once it is written (to return pooled buffers). */
@@ -99,7 +110,7 @@ export async function writeOutput(
         shape: tensor.shape,
         read: async () => {
           const parts: Uint8Array[] = [];
-          for await (const chunk of tensor.chunks()) parts.push(materialize(chunk));
+          for (const pending of tensor.chunks()) parts.push(materialize(await pending.ready));
           return Buffer.concat(parts);
         },
       })),
@@ -115,18 +126,27 @@ export async function writeOutput(
   const totalBytes = writer.order.reduce((sum, t) => sum + t.byteLength, 0);
   try {
     onProgress({ type: "start", task: options.task ?? `write ${path}`, totalBytes });
-    async function* allChunks(): AsyncGenerator<OutputChunk> {
+    function* allChunks(): Generator<PendingChunk> {
       for (const planned of writer.order) yield* byKey.get(planned.key)!.chunks();
     }
-    // Finished chunks are handed on as soon as they are produced: the writer copies them into its own
-    // aligned blocks (written 4 MiB at a time), after which the buffer goes straight back to the pool.
-    // Deferred chunks (their inputs read ahead) are computed into the blocks themselves.
-    for await (const chunk of prefetch(allChunks(), options.readAhead ?? 4)) {
-      if (chunk instanceof Uint8Array) {
-        await writer.writeMany([chunk]);
-        options.release?.(chunk);
-      } else await writeDeferred(writer, chunk);
-      onProgress({ type: "advance", bytes: chunk.byteLength });
+    // Chunks are taken (their reads started) up to the read-ahead budget ahead of the one being
+    // written. Finished chunks are copied into the writer's aligned blocks (written 4 MiB at a time),
+    // after which the buffer goes straight back to the pool; deferred chunks are computed into the
+    // blocks themselves.
+    const ahead = new ReadAhead(allChunks(), options.readAheadBytes ?? READ_AHEAD_BYTES);
+    try {
+      for (let pending = ahead.next(); pending; pending = ahead.next()) {
+        const chunk = await pending.ready;
+        if (chunk instanceof Uint8Array) {
+          await writer.writeMany([chunk]);
+          options.release?.(chunk);
+        } else await writeDeferred(writer, chunk);
+        ahead.done(pending);
+        onProgress({ type: "advance", bytes: chunk.byteLength });
+      }
+    } catch (error) {
+      await ahead.drain(options.release);
+      throw error;
     }
 
     const result = await writer.finish(
@@ -166,5 +186,64 @@ export async function writeDeferred(writer: SafetensorsWriter, chunk: DeferredCh
     }
   } finally {
     chunk.release();
+  }
+}
+
+/**
+ * Input bytes read ahead of the chunk being written: several reads in flight on every input, across
+ * tensors (a model has hundreds of small ones, each a read). Half the buffer pool's stream ring, so
+ * one more range always fits in it; twice this cost ~30 MB more peak RSS and was not measurably faster.
+ */
+export const READ_AHEAD_BYTES = STREAM_RING_BYTES / 2;
+/** Chunks taken ahead at most (many small tensors hold little memory but cost a read each). */
+const READ_AHEAD_CHUNKS = 64;
+
+/** Takes chunks from a lazy sequence (starting their reads) while the ones taken hold less than the budget. */
+class ReadAhead {
+  private readonly queue: PendingChunk[] = [];
+  private held = 0;
+  private exhausted = false;
+
+  constructor(
+    private readonly source: Iterator<PendingChunk>,
+    private readonly budget: number,
+  ) {}
+
+  /** The next chunk in order (taking more behind it), or undefined at the end. */
+  next(): PendingChunk | undefined {
+    this.top();
+    return this.queue.shift();
+  }
+
+  /** The chunk is written: its memory no longer counts against the budget. */
+  done(pending: PendingChunk): void {
+    this.held -= pending.holds;
+  }
+
+  /** After a failure: waits for the reads still in flight and gives their buffers back. */
+  async drain(release?: (chunk: Uint8Array) => void): Promise<void> {
+    const left = this.queue.splice(0);
+    for (const result of await Promise.allSettled(left.map((pending) => pending.ready))) {
+      if (result.status !== "fulfilled") continue;
+      if (result.value instanceof Uint8Array) release?.(result.value);
+      else result.value.release();
+    }
+  }
+
+  private top(): void {
+    while (
+      !this.exhausted &&
+      this.queue.length < READ_AHEAD_CHUNKS &&
+      (this.queue.length === 0 || this.held < this.budget)
+    ) {
+      const next = this.source.next();
+      if (next.done) {
+        this.exhausted = true;
+        return;
+      }
+      next.value.ready.catch(() => {}); // awaited in turn; no unhandled rejection meanwhile
+      this.queue.push(next.value);
+      this.held += next.value.holds;
+    }
   }
 }
