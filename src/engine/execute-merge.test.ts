@@ -81,6 +81,22 @@ function referenceLerp(a: number, b: number, alpha: number): number {
   return Math.fround(Math.fround(w - 1) * diff + b);
 }
 
+/** GyozaMix's shape: b and c merged with REVERSE_COSINE (base 0.25), then a over that with COSINE (base 0.6). */
+function gyozamixSteps(a: string, b: string, c: string) {
+  return {
+    composition: {
+      method: "weighted_sum",
+      inputs: { a: b, b: c },
+      alpha: { preset: "REVERSE_COSINE", base: 0.25 },
+    },
+    final: {
+      method: "weighted_sum",
+      inputs: { a, b: "composition" },
+      alpha: { preset: "COSINE", base: 0.6 },
+    },
+  };
+}
+
 let dir: string;
 const models: Record<string, string> = {};
 
@@ -203,18 +219,7 @@ describe("executeMerge against the DOMAIN.md formulas", () => {
         },
       },
       {
-        steps: {
-          composition: {
-            method: "weighted_sum",
-            inputs: { a: "tinyB", b: "tinyC" },
-            alpha: { preset: "REVERSE_COSINE", base: 0.25 },
-          },
-          final: {
-            method: "weighted_sum",
-            inputs: { a: "tinyA", b: "composition" },
-            alpha: { preset: "COSINE", base: 0.6 },
-          },
-        },
+        steps: gyozamixSteps("tinyA", "tinyB", "tinyC"),
         step: "final",
         want: (key: string, a: number[], b: number[], c: number[]) => {
           const [w1, w2] = [inner(key), outer(key)];
@@ -326,18 +331,7 @@ describe("executeMerge against the DOMAIN.md formulas", () => {
     const outer = presetAlpha("COSINE", 0.6);
     for (const dtype of ["fp16", "bf16"] as const) {
       const output = join(dir, `gyozamix-shape-${dtype}.safetensors`);
-      const steps = {
-        composition: {
-          method: "weighted_sum",
-          inputs: { a: "b", b: "c" },
-          alpha: { preset: "REVERSE_COSINE", base: 0.25 },
-        },
-        final: {
-          method: "weighted_sum",
-          inputs: { a: "a", b: "composition" },
-          alpha: { preset: "COSINE", base: 0.6 },
-        },
-      };
+      const steps = gyozamixSteps("a", "b", "c");
       await runRecipe(recipe(steps, { path: output, dtype, step: "final" }, ["a", "b", "c"]), {
         kernel: await loadKernel(),
       });

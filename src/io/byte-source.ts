@@ -54,6 +54,37 @@ export class BufferByteSource implements ByteSource {
   async close(): Promise<void> {}
 }
 
+/**
+ * Counts file reads in flight; the rest wait their turn, in order. Node runs file reads and writes on
+ * one pool of four threads: a writer reading far ahead would otherwise queue dozens of reads in front
+ * of the output's block writes, and the pipeline would stall on writes while the disk reads ahead.
+ */
+class Slots {
+  private used = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly count: number) {}
+
+  take(): Promise<void> | undefined {
+    if (this.used < this.count) {
+      this.used++;
+      return undefined;
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  /** Hands the slot straight to the next waiting read, if any. */
+  give(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.used--;
+  }
+}
+
+/** File reads in flight at once, over every open file. */
+export const READS_IN_FLIGHT = 2;
+const readSlots = new Slots(READS_IN_FLIGHT);
+
 export class FileByteSource implements ByteSource {
   private constructor(
     private readonly handle: FileHandle,
@@ -85,13 +116,18 @@ export class FileByteSource implements ByteSource {
   /** Fills `target` from `offset`; lets hot loops reuse one buffer. */
   async readInto(target: Uint8Array, offset: number): Promise<Uint8Array> {
     checkRange(this, offset, target.byteLength);
-    let done = 0;
-    while (done < target.byteLength) {
-      const { bytesRead } = await this.handle.read(target, done, target.byteLength - done, offset + done);
-      if (bytesRead === 0) throw new GyozaError("io", "file shrank while being read", { file: this.name });
-      done += bytesRead;
+    await readSlots.take();
+    try {
+      let done = 0;
+      while (done < target.byteLength) {
+        const { bytesRead } = await this.handle.read(target, done, target.byteLength - done, offset + done);
+        if (bytesRead === 0) throw new GyozaError("io", "file shrank while being read", { file: this.name });
+        done += bytesRead;
+      }
+      return target;
+    } finally {
+      readSlots.give();
     }
-    return target;
   }
 
   async close(): Promise<void> {
