@@ -102,22 +102,17 @@ const models: Record<string, string> = {};
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "gyoza-engine-"));
-  for (const [name, seed] of [
-    ["a", 1],
-    ["b", 2],
-    ["c", 3],
+  // micro models, and tiny ones: several 4 MiB write blocks, tensors of several merge chunks
+  for (const [name, seed, size] of [
+    ["a", 1, "micro"],
+    ["b", 2, "micro"],
+    ["c", 3, "micro"],
+    ["tinyA", 11, "tiny"],
+    ["tinyB", 12, "tiny"],
+    ["tinyC", 13, "tiny"],
   ] as const) {
     models[name] = join(dir, `${name}.safetensors`);
-    await writeSyntheticCheckpoint(models[name]!, { layout: "sd1-ldm", size: "micro", dtype: "F16", seed });
-  }
-  // tiny models: several 4 MiB write blocks, and tensors of several merge chunks
-  for (const [name, seed] of [
-    ["tinyA", 11],
-    ["tinyB", 12],
-    ["tinyC", 13],
-  ] as const) {
-    models[name] = join(dir, `${name}.safetensors`);
-    await writeSyntheticCheckpoint(models[name]!, { layout: "sd1-ldm", size: "tiny", dtype: "F16", seed });
+    await writeSyntheticCheckpoint(models[name]!, { layout: "sd1-ldm", size, dtype: "F16", seed });
   }
   models.xl = join(dir, "xl.safetensors");
   await writeSyntheticCheckpoint(models.xl, { layout: "sdxl-sgm", size: "micro", dtype: "F16", seed: 5 });
