@@ -14,7 +14,10 @@ import { StreamRing } from "./stream-ring.js";
  */
 const MIN_CLASS_BYTES = 64 << 10;
 
-/** The stream ring: twice the writer's read-ahead (src/engine/write-output.ts), so a range always fits. */
+/**
+ * The stream ring: twice the writer's read-ahead (src/engine/write-output.ts), so the range taken past
+ * the budget fits too; a read that finds no free stretch comes from the size classes instead.
+ */
 export const STREAM_RING_BYTES = 32 << 20;
 
 export class BufferPool {

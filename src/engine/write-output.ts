@@ -111,7 +111,9 @@ export async function writeOutput(
         read: async () => {
           const parts: Uint8Array[] = [];
           for (const pending of tensor.chunks()) parts.push(materialize(await pending.ready));
-          return Buffer.concat(parts);
+          const whole = Buffer.concat(parts);
+          for (const part of parts) options.release?.(part); // read buffers back to the pool
+          return whole;
         },
       })),
       { onProgress },
