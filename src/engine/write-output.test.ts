@@ -171,7 +171,10 @@ describe("read-ahead", () => {
     }));
     const path = join(dir, "ahead.safetensors");
     const writing = writeOutput(path, tensors, { format: "safetensors", readAheadBytes: 4 << 20 });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // the writer starts (temp file, hashing thread), takes chunks up to its budget and waits on the first
+    for (let waited = 0; taken.length === 0 && waited < 10_000; waited += 10)
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    await new Promise((resolve) => setTimeout(resolve, 50));
     expect(taken).toEqual([0, 1, 2, 3]); // 4 MiB of 1 MiB chunks, none read yet
     while (resolvers.length > 0) {
       resolvers.shift()!();
