@@ -5,7 +5,7 @@ import type { SyntheticOptions } from "../src/synth/synthetic-model.js";
 import { type SyntheticFormat, writeSyntheticCheckpoint } from "../src/synth/write-synthetic.js";
 
 export const REPO_ROOT = new URL("..", import.meta.url).pathname;
-export const CLI = join(REPO_ROOT, "dist/cli/gyoza.mjs");
+export const CLI = join(REPO_ROOT, "dist/cli/gyoza.cjs");
 
 /** Writes a synthetic checkpoint unless a file of that name already exists (reused across runs). */
 export async function ensureSynthetic(

@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { readFile, writeFile } from "node:fs/promises";
+import { copyFile, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
@@ -13,7 +13,7 @@ import { useTempDirWithHashCache } from "../test-support/temp-dir.js";
  * would, so a bundling mistake (a path resolved from the wrong place, a native package pulled in)
  * fails here: kernels, hashing workers with their BLAKE3 module, and the PNG renderer.
  */
-const BIN = new URL("../../dist/cli/gyoza.mjs", import.meta.url).pathname;
+const BIN = new URL("../../dist/cli/gyoza.cjs", import.meta.url).pathname;
 const run = promisify(execFile);
 
 let dir = "";
@@ -64,4 +64,23 @@ describe("the bundled gyoza bin", () => {
     await gyoza("diff", a, b, "--plot", png);
     expect((await readFile(png)).subarray(1, 4).toString()).toBe("PNG");
   }, 60_000);
+
+  it("starts libuv with eight threads, or as many as UV_THREADPOOL_SIZE asks for", async () => {
+    // the launcher beside a stand-in CLI that counts its threads once the pool has started
+    await copyFile(BIN, join(dir, "gyoza.cjs"));
+    await writeFile(
+      join(dir, "gyoza.mjs"),
+      'import { readdir, stat } from "node:fs/promises";\nawait stat(".");\nconsole.log((await readdir("/proc/self/task")).length);\n',
+    );
+    const threads = async (env: NodeJS.ProcessEnv) =>
+      Number((await run(process.execPath, [join(dir, "gyoza.cjs")], { env })).stdout);
+    const { UV_THREADPOOL_SIZE: _, ...unset } = process.env;
+    const [byDefault, four, twelve] = await Promise.all([
+      threads(unset),
+      threads({ ...unset, UV_THREADPOOL_SIZE: "4" }),
+      threads({ ...unset, UV_THREADPOOL_SIZE: "12" }),
+    ]);
+    expect(byDefault - four).toBe(4);
+    expect(twelve - four).toBe(8);
+  });
 });
