@@ -35,7 +35,9 @@ renameSync(temporary, output);
 // for an ES module entry that is before the module's first line: Node reads the file through it. A
 // CommonJS entry runs first, so it can still choose. Four threads (the default) are too few for a
 // merge: two input reads, output block writes that can block for tens of ms while the disk flushes,
-// and the final fsync. With eight, cold A+B merges here went from a median 4.6 s to 4.0 s.
+// and the final fsync. In cold A+B probes here, eight threads (with ten write blocks instead of six,
+// in that probe) took the median from 4.6 s to 4.0 s; `npm run bench:merge` with eight threads and
+// six blocks then gave native 1.00× its floor against 1.23× before (the disk's noise is ±30 %).
 const LAUNCHER = `#!/usr/bin/env node
 // The gyoza bin (written by scripts/bundle-cli.mjs): sizes libuv's thread pool, then starts the CLI.
 process.env.UV_THREADPOOL_SIZE ??= "8";
