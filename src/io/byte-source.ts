@@ -55,9 +55,10 @@ export class BufferByteSource implements ByteSource {
 }
 
 /**
- * Counts file reads in flight; the rest wait their turn, in order. Node runs file reads and writes on
- * one pool of four threads: a writer reading far ahead would otherwise queue dozens of reads in front
- * of the output's block writes, and the pipeline would stall on writes while the disk reads ahead.
+ * Counts file reads in flight; the rest wait their turn, in order. Node runs file reads, writes and
+ * fsyncs on one small pool of threads (four by default, eight from the `gyoza` bin): a writer reading
+ * far ahead would otherwise queue dozens of reads in front of the output's block writes, and the
+ * pipeline would stall on writes while the disk reads ahead.
  */
 class Slots {
   private used = 0;
