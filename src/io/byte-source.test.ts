@@ -1,15 +1,12 @@
-import { mkdtemp, rm, truncate, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { useTempDirWithHashCache } from "../test-support/temp-dir.js";
 import { FileByteSource, READS_IN_FLIGHT } from "./byte-source.js";
 
-let dir: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "gyoza-byte-source-"));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
+let dir = "";
+useTempDirWithHashCache("gyoza-byte-source-", (path) => {
+  dir = path;
 });
 
 describe("FileByteSource", () => {
