@@ -66,26 +66,31 @@ async function main(): Promise<void> {
   const cold = () => coldStart(footprint);
   const measures: {
     label: string;
+    short: string;
     floor: string;
     run: (cache: () => Promise<string>) => Promise<ChildRun>;
   }[] = [
     {
       label: "merge A+B COSINE, native kernel, input hashes cached",
+      short: "A+B native",
       floor: "two",
       run: () => merge("native", warmCache),
     },
     {
       label: "merge A+B COSINE, wasm kernel, input hashes cached",
+      short: "A+B wasm",
       floor: "two",
       run: () => merge("wasm", warmCache),
     },
     {
       label: "merge A+B COSINE, native kernel, inputs hashed alongside",
+      short: "A+B hashing inputs",
       floor: "two",
       run: async (fresh) => merge("native", await fresh()),
     },
     {
       label: "GyozaMix recipe (3 inputs + VAE bake, one pass), input hashes cached",
+      short: "GyozaMix",
       floor: "three",
       run: () => runCli(["merge", recipe, "--json"], { GYOZA_CACHE_DIR: warmCache }),
     },
@@ -105,11 +110,15 @@ async function main(): Promise<void> {
     threeDirect: Number.POSITIVE_INFINITY,
   };
   const best = measures.map(() => ({ seconds: Number.POSITIVE_INFINITY, peakRssMb: 0 }));
+  const all = measures.map((): number[] => []);
+  const floorRuns = { two: [] as number[], three: [] as number[] };
   for (let round = 0; round < rounds; round++) {
     cold();
-    floors.two = Math.min(floors.two, await ioFloorSeconds([a, b], out, size));
+    floorRuns.two.push(await ioFloorSeconds([a, b], out, size));
+    floors.two = Math.min(...floorRuns.two);
     cold();
-    floors.three = Math.min(floors.three, await ioFloorSeconds([a, b, c, vae], out, size));
+    floorRuns.three.push(await ioFloorSeconds([a, b, c, vae], out, size));
+    floors.three = Math.min(...floorRuns.three);
     cold();
     floors.twoDirect = Math.min(floors.twoDirect, await ioFloorSeconds([a, b], out, size, true));
     cold();
@@ -123,7 +132,10 @@ async function main(): Promise<void> {
       const run = await measure.run(coldCache);
       best[i]!.seconds = Math.min(best[i]!.seconds, run.seconds);
       best[i]!.peakRssMb = Math.max(best[i]!.peakRssMb, run.maxRssMb);
-      process.stdout.write(`round ${round + 1}: ${measure.label}: ${run.seconds.toFixed(2)} s\n`);
+      all[i]!.push(run.seconds);
+      process.stdout.write(
+        `round ${round + 1}: ${measure.label}: ${run.seconds.toFixed(2)} s${breakdown(run)}\n`,
+      );
     }
   }
   await rm(out, { force: true });
@@ -137,8 +149,35 @@ async function main(): Promise<void> {
       const seconds = best[i]!.seconds;
       return `${measure.label}: ${seconds.toFixed(2)} s = ${ratio(seconds, floor)} the floor (${ratio(seconds, direct)} the O_DIRECT floor), peak RSS ${best[i]!.peakRssMb.toFixed(0)} MB`;
     }),
+    // this disk's speed varies by tens of percent from one run to the next: medians, beside the bests
+    `medians: I/O floor, 2 inputs ${median(floorRuns.two).toFixed(2)} s, 3 inputs + VAE ${median(floorRuns.three).toFixed(2)} s; ${measures
+      .map((measure, i) => {
+        const floor = median(measure.floor === "two" ? floorRuns.two : floorRuns.three);
+        return `${measure.short} ${median(all[i]!).toFixed(2)} s (${ratio(median(all[i]!), floor)})`;
+      })
+      .join("; ")}`,
   ];
   process.stdout.write(`\n${rows.join("\n")}\n`);
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/** "(inputs 1.9 s, output 0.7 s, compute 1.0 s, finish 0.2 s)" from a merge's --json timings. */
+function breakdown(run: ChildRun): string {
+  try {
+    const { timings } = JSON.parse(run.stdout) as { timings?: Record<string, number> };
+    if (!timings) return "";
+    const parts = ["inputs", "output", "compute", "finish"].map(
+      (name) => `${name} ${(timings[name] ?? Number.NaN).toFixed(2)} s`,
+    );
+    return ` (waiting for ${parts.slice(0, 2).join(", ")}; ${parts.slice(2).join(", ")})`;
+  } catch {
+    return "";
+  }
 }
 
 function gyozamixRecipe(a: string, b: string, c: string, vae: string, out: string): string {

@@ -42,9 +42,17 @@ describe("the bundled gyoza bin", () => {
         await gyoza("merge", a, b, "--alpha", "COSINE", "--kernel", kernel, "-o", out, "--json"),
       ) as Record<string, unknown>;
       expect(JSON.stringify(result)).toContain(out);
+      // where the time went: disjoint parts of the whole
+      const { total, ...parts } = result.timings as Record<string, number>;
+      expect(Object.keys(parts).sort()).toEqual(["compute", "finish", "inputs", "output"]);
+      const sum = Object.values(parts).reduce((x, y) => x + y);
+      expect(Math.min(...Object.values(parts))).toBeGreaterThanOrEqual(0);
+      expect(sum).toBeLessThanOrEqual(total!);
       shas.add((await hashFile(out, { algorithms: ["autov3"], cacheDir: false })).autoV3Full!);
     }
     expect(shas.size).toBe(1);
+    const human = await gyoza("merge", a, b, "-o", join(dir, "m-human.safetensors"));
+    expect(human).toMatch(/^time [\d.]+ s: [\d.]+ s waiting for input reads, [\d.]+ s for output writes/m);
     // large enough for worker threads, which load their BLAKE3 module by path
     const big = join(dir, "big.bin");
     await writeFile(big, Buffer.alloc(IN_THREAD_MAX_BYTES + 4096, "gyoza"));

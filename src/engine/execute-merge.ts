@@ -13,7 +13,7 @@ import { type GraphPlan, type MergeGraph, type PlannedKey, planGraph } from "./m
 import { assertNotOverwritingInput, freshPositionIds, prunedKeep } from "./output-plan.js";
 import { runPrepasses } from "./prepass.js";
 import { buildProvenance, hashPlaceholder, type ProvenanceOptions } from "./provenance.js";
-import { type OutputTensor, outputFormatOf, writeOutput } from "./write-output.js";
+import { type OutputTensor, outputFormatOf, type WriteTimings, writeOutput } from "./write-output.js";
 
 export type VaePolicy =
   | { policy: "keep-a" }
@@ -51,6 +51,11 @@ export interface MergeResult {
   nonFinite: { key: string; count: number }[];
   inputHashes: Record<string, { sha256: string; autoV3: string }>;
   pruned: number;
+  /**
+   * Where the time went, in seconds: `total` from planning to the renamed output; the rest as
+   * WriteTimings says (safetensors outputs only).
+   */
+  timings: { total: number } & Partial<WriteTimings>;
 }
 
 /** Fails before anything is read when the inputs cannot be merged (SD1 + SDXL, a VAE as a model…). */
@@ -97,6 +102,7 @@ export async function executeMerge(
   kernel: MergeKernel,
   onProgress: ProgressListener = noProgress,
 ): Promise<MergeResult> {
+  const started = performance.now();
   const { graph, output } = job;
   const format = outputFormatOf(output.path);
   const vaeFile: Record<string, string> =
@@ -191,6 +197,7 @@ export async function executeMerge(
       ]),
     ),
     pruned: plan.keys.length - keys.length,
+    timings: { total: (performance.now() - started) / 1000, ...written.timings },
   };
 }
 

@@ -226,3 +226,53 @@ describe("read-ahead", () => {
     expect(await readdir(dir)).toEqual([]);
   });
 });
+
+describe("timings", () => {
+  it("tell time spent waiting for reads from time spent computing", async () => {
+    const busy = (ms: number) => {
+      const until = performance.now() + ms;
+      while (performance.now() < until);
+    };
+    const slowRead = <T>(value: T, ms: number) => new Promise<T>((resolve) => setTimeout(resolve, ms, value));
+    const tensor = (
+      key: string,
+      bytes: number,
+      seed: number,
+      readMs: number,
+      computeMs: number,
+    ): OutputTensor => ({
+      key,
+      dtype: "U8",
+      shape: [bytes],
+      *chunks() {
+        const chunk = deferred(0, bytes, seed, 1);
+        const fill = chunk.fill.bind(chunk);
+        chunk.fill = (target, offset) => {
+          busy(computeMs);
+          fill(target, offset);
+        };
+        yield { holds: bytes, ready: slowRead(chunk, readMs) };
+      },
+    });
+    // reads of 80 ms, each started only when the one before is written (a tiny read-ahead budget)
+    const readBound = await writeOutput(
+      join(dir, "reads.safetensors"),
+      [tensor("a", 1000, 1, 80, 0), tensor("b", 1000, 2, 80, 0)],
+      { format: "safetensors", readAheadBytes: 1 },
+    );
+    // reads at once, 60 ms of computing each
+    const computeBound = await writeOutput(
+      join(dir, "compute.safetensors"),
+      [tensor("a", 1000, 1, 0, 60), tensor("b", 1000, 2, 0, 60)],
+      { format: "safetensors", readAheadBytes: 1 },
+    );
+    expect(readBound.timings!.inputs).toBeGreaterThanOrEqual(0.15);
+    expect(readBound.timings!.compute).toBeLessThan(0.05);
+    expect(computeBound.timings!.compute).toBeGreaterThanOrEqual(0.11);
+    expect(computeBound.timings!.inputs).toBeLessThan(0.05);
+    for (const { timings } of [readBound, computeBound]) {
+      expect(timings!.output).toBeGreaterThanOrEqual(0);
+      expect(timings!.finish).toBeGreaterThan(0); // fsync and rename
+    }
+  });
+});

@@ -78,6 +78,24 @@ export interface WriteOutputResult {
   bytes: number;
   /** sha256 of the safetensors data section (the file's AutoV3), when written as safetensors. */
   dataSha256?: string;
+  /** Where the write's time went (safetensors only). */
+  timings?: WriteTimings;
+}
+
+/**
+ * Where a streamed write's wall time went, in seconds: tells a disk that cannot keep up (time spent
+ * waiting) from a kernel that cannot (time spent computing). Only the writing loop's own waits count:
+ * reads, block writes and hashing otherwise run alongside it.
+ */
+export interface WriteTimings {
+  /** Waiting for input chunks whose reads were still in flight (conversions on arrival included). */
+  inputs: number;
+  /** Waiting for the output: a free write block, or the write of a finished chunk. */
+  output: number;
+  /** Computing merged bytes into the write blocks. */
+  compute: number;
+  /** After the last chunk: the last block, the hashes, the header patch, fsync and rename. */
+  finish: number;
 }
 
 export function outputFormatOf(path: string): OutputFormat {
@@ -136,13 +154,14 @@ export async function writeOutput(
     // after which the buffer goes straight back to the pool; deferred chunks are computed into the
     // blocks themselves.
     const ahead = new ReadAhead(allChunks(), options.readAheadBytes ?? READ_AHEAD_BYTES);
+    const clock = new WriteClock();
     try {
       for (let pending = ahead.next(); pending; pending = ahead.next()) {
-        const chunk = await pending.ready;
+        const chunk = await clock.time("inputs", pending.ready);
         if (chunk instanceof Uint8Array) {
-          await writer.writeMany([chunk]);
+          await clock.time("output", writer.writeMany([chunk]));
           options.release?.(chunk);
-        } else await writeDeferred(writer, chunk);
+        } else await writeDeferred(writer, chunk, clock);
         ahead.done(pending);
         onProgress({ type: "advance", bytes: chunk.byteLength });
       }
@@ -151,11 +170,13 @@ export async function writeOutput(
       throw error;
     }
 
+    const finishing = performance.now();
     const result = await writer.finish(
       options.finalReplacements ? await options.finalReplacements() : undefined,
     );
+    clock.seconds.finish = (performance.now() - finishing) / 1000;
     onProgress({ type: "finish", task: options.task ?? `write ${path}` });
-    return { bytes: result.bytes, dataSha256: result.dataSha256 };
+    return { bytes: result.bytes, dataSha256: result.dataSha256, timings: clock.seconds };
   } catch (error) {
     await writer.abort();
     throw error;
@@ -167,14 +188,20 @@ export async function writeOutput(
  * would straddle two blocks (only with tensors out of the usual size order), or the file is not
  * written in blocks, that part is computed into a buffer and copied.
  */
-export async function writeDeferred(writer: SafetensorsWriter, chunk: DeferredChunk): Promise<void> {
+export async function writeDeferred(
+  writer: SafetensorsWriter,
+  chunk: DeferredChunk,
+  clock = new WriteClock(),
+): Promise<void> {
   try {
     let done = 0;
     while (done < chunk.byteLength) {
-      const space = await writer.reserveAppend(chunk.byteLength - done);
+      const space = await clock.time("output", writer.reserveAppend(chunk.byteLength - done));
       const fits = space ? space.byteLength - (space.byteLength % chunk.elementBytes) : 0;
       if (fits > 0) {
+        const computing = performance.now();
         chunk.fill(space!.subarray(0, fits), done);
+        clock.seconds.compute += (performance.now() - computing) / 1000;
         writer.commitAppend(fits);
         done += fits;
         continue;
@@ -182,12 +209,29 @@ export async function writeDeferred(writer: SafetensorsWriter, chunk: DeferredCh
       if (space) writer.commitAppend(0);
       const n = space ? chunk.elementBytes : chunk.byteLength - done;
       const bytes = Buffer.allocUnsafeSlow(n); // fully written by fill
+      const computing = performance.now();
       chunk.fill(bytes, done);
-      await writer.write(bytes);
+      clock.seconds.compute += (performance.now() - computing) / 1000;
+      await clock.time("output", writer.write(bytes));
       done += n;
     }
   } finally {
     chunk.release();
+  }
+}
+
+/** Adds up the writing loop's waits and computing (WriteTimings). */
+class WriteClock {
+  readonly seconds: WriteTimings = { inputs: 0, output: 0, compute: 0, finish: 0 };
+
+  /** What `promise` resolves to; the time spent waiting for it is added to `what`. */
+  async time<T>(what: "inputs" | "output", promise: Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      return await promise;
+    } finally {
+      this.seconds[what] += (performance.now() - started) / 1000;
+    }
   }
 }
 

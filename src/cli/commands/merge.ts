@@ -1,6 +1,7 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Command } from "commander";
+import type { MergeResult } from "../../engine/execute-merge.js";
 import { runRecipe } from "../../engine/run-recipe.js";
 import { defaultHashCacheDir } from "../../hash/hash-cache.js";
 import { ioError } from "../../io/byte-source.js";
@@ -110,6 +111,8 @@ export function registerMerge(program: Command): void {
           `AutoV3 ${result.dataSha256.slice(0, 12)}  (modelspec.hash_sha256 0x${result.dataSha256})`,
         );
       if (result.pruned) lines.push(`pruned ${result.pruned} tensors`);
+      const time = timingsLine(result.timings);
+      if (time) lines.push(time);
       if (result.onlyInLaterInputs.length) {
         lines.push(
           `${result.onlyInLaterInputs.length} keys exist only in a later input and were copied from it (e.g. ${result.onlyInLaterInputs[0]!.key})`,
@@ -118,4 +121,15 @@ export function registerMerge(program: Command): void {
       for (const { key, count } of result.nonFinite) lines.push(`warning: ${count} NaN/Inf values in ${key}`);
       process.stdout.write(`${lines.join("\n")}\n`);
     });
+}
+
+/**
+ * "time 4.3 s: 1.9 s waiting for input reads, 0.7 s for output writes, 1.0 s computing, 0.2 s finishing":
+ * which of disk and kernel held the merge up.
+ */
+export function timingsLine(timings: MergeResult["timings"]): string | undefined {
+  const { total, inputs, output, compute, finish } = timings;
+  if (inputs === undefined || output === undefined || compute === undefined || finish === undefined) return;
+  const s = (seconds: number) => `${seconds.toFixed(1)} s`;
+  return `time ${s(total)}: ${s(inputs)} waiting for input reads, ${s(output)} for output writes, ${s(compute)} computing, ${s(finish)} finishing (fsync, rename)`;
 }
