@@ -52,7 +52,9 @@ describe("the bundled gyoza bin", () => {
     }
     expect(shas.size).toBe(1);
     const human = await gyoza("merge", a, b, "-o", join(dir, "m-human.safetensors"));
-    expect(human).toMatch(/^time [\d.]+ s: [\d.]+ s waiting for input reads, [\d.]+ s for output writes/m);
+    expect(human).toMatch(
+      /^time [\d.]+ s: [\d.]+ s waiting for inputs, [\d.]+ s for output writes, [\d.]+ s computing, [\d.]+ s finishing/m,
+    );
     // large enough for worker threads, which load their BLAKE3 module by path
     const big = join(dir, "big.bin");
     await writeFile(big, Buffer.alloc(IN_THREAD_MAX_BYTES + 4096, "gyoza"));

@@ -88,7 +88,10 @@ export interface WriteOutputResult {
  * reads, block writes and hashing otherwise run alongside it.
  */
 export interface WriteTimings {
-  /** Waiting for input chunks whose reads were still in flight (conversions on arrival included). */
+  /**
+   * Waiting for input chunks: their reads, and what runs as they arrive (dtype conversions, and the
+   * whole-tensor methods such as cosine, TIES or slerp, which compute once a tensor is read).
+   */
   inputs: number;
   /** Waiting for the output: a free write block, or the write of a finished chunk. */
   output: number;

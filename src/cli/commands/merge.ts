@@ -124,12 +124,12 @@ export function registerMerge(program: Command): void {
 }
 
 /**
- * "time 4.3 s: 1.9 s waiting for input reads, 0.7 s for output writes, 1.0 s computing, 0.2 s finishing":
- * which of disk and kernel held the merge up.
+ * "time 4.3 s: 1.9 s waiting for inputs, 0.7 s for output writes, 1.0 s computing, 0.2 s finishing
+ * (last hashes, fsync, rename)": which of disk and kernel held the merge up (see WriteTimings).
  */
 export function timingsLine(timings: MergeResult["timings"]): string | undefined {
   const { total, inputs, output, compute, finish } = timings;
   if (inputs === undefined || output === undefined || compute === undefined || finish === undefined) return;
   const s = (seconds: number) => `${seconds.toFixed(1)} s`;
-  return `time ${s(total)}: ${s(inputs)} waiting for input reads, ${s(output)} for output writes, ${s(compute)} computing, ${s(finish)} finishing (fsync, rename)`;
+  return `time ${s(total)}: ${s(inputs)} waiting for inputs, ${s(output)} for output writes, ${s(compute)} computing, ${s(finish)} finishing (last hashes, fsync, rename)`;
 }
