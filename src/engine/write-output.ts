@@ -160,9 +160,13 @@ export async function writeOutput(
     const clock = new WriteClock();
     try {
       for (let pending = ahead.next(); pending; pending = ahead.next()) {
-        const chunk = await clock.time("inputs", pending.ready);
+        const waiting = performance.now();
+        const chunk = await pending.ready;
+        clock.add("inputs", waiting);
         if (chunk instanceof Uint8Array) {
-          await clock.time("output", writer.writeMany([chunk]));
+          const writing = performance.now();
+          await writer.writeMany([chunk]);
+          clock.add("output", writing);
           options.release?.(chunk);
         } else await writeDeferred(writer, chunk, clock);
         ahead.done(pending);
@@ -177,7 +181,7 @@ export async function writeOutput(
     const result = await writer.finish(
       options.finalReplacements ? await options.finalReplacements() : undefined,
     );
-    clock.seconds.finish = (performance.now() - finishing) / 1000;
+    clock.add("finish", finishing);
     onProgress({ type: "finish", task: options.task ?? `write ${path}` });
     return { bytes: result.bytes, dataSha256: result.dataSha256, timings: clock.seconds };
   } catch (error) {
@@ -199,12 +203,14 @@ export async function writeDeferred(
   try {
     let done = 0;
     while (done < chunk.byteLength) {
-      const space = await clock.time("output", writer.reserveAppend(chunk.byteLength - done));
+      const waiting = performance.now();
+      const space = await writer.reserveAppend(chunk.byteLength - done);
+      clock.add("output", waiting);
       const fits = space ? space.byteLength - (space.byteLength % chunk.elementBytes) : 0;
       if (fits > 0) {
         const computing = performance.now();
         chunk.fill(space!.subarray(0, fits), done);
-        clock.seconds.compute += (performance.now() - computing) / 1000;
+        clock.add("compute", computing);
         writer.commitAppend(fits);
         done += fits;
         continue;
@@ -214,8 +220,10 @@ export async function writeDeferred(
       const bytes = Buffer.allocUnsafeSlow(n); // fully written by fill
       const computing = performance.now();
       chunk.fill(bytes, done);
-      clock.seconds.compute += (performance.now() - computing) / 1000;
-      await clock.time("output", writer.write(bytes));
+      clock.add("compute", computing);
+      const writing = performance.now();
+      await writer.write(bytes);
+      clock.add("output", writing);
       done += n;
     }
   } finally {
@@ -227,14 +235,9 @@ export async function writeDeferred(
 class WriteClock {
   readonly seconds: WriteTimings = { inputs: 0, output: 0, compute: 0, finish: 0 };
 
-  /** What `promise` resolves to; the time spent waiting for it is added to `what`. */
-  async time<T>(what: "inputs" | "output", promise: Promise<T>): Promise<T> {
-    const started = performance.now();
-    try {
-      return await promise;
-    } finally {
-      this.seconds[what] += (performance.now() - started) / 1000;
-    }
+  /** Adds the time since `started` (a performance.now() reading) to `what`. */
+  add(what: keyof WriteTimings, started: number): void {
+    this.seconds[what] += (performance.now() - started) / 1000;
   }
 }
 
