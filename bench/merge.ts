@@ -103,36 +103,34 @@ async function main(): Promise<void> {
       },
     );
   }
-  const floors = {
-    two: Number.POSITIVE_INFINITY,
-    three: Number.POSITIVE_INFINITY,
-    twoDirect: Number.POSITIVE_INFINITY,
-    threeDirect: Number.POSITIVE_INFINITY,
+  // every run's seconds, kept for the bests and the medians
+  const floorRuns = {
+    two: [] as number[],
+    three: [] as number[],
+    twoDirect: [] as number[],
+    threeDirect: [] as number[],
   };
-  const best = measures.map(() => ({ seconds: Number.POSITIVE_INFINITY, peakRssMb: 0 }));
-  const all = measures.map((): number[] => []);
-  const floorRuns = { two: [] as number[], three: [] as number[] };
+  const best = (runs: readonly number[]) => Math.min(...runs);
+  const runs = measures.map((): number[] => []);
+  const peakRssMb = measures.map(() => 0);
   for (let round = 0; round < rounds; round++) {
     cold();
     floorRuns.two.push(await ioFloorSeconds([a, b], out, size));
-    floors.two = Math.min(...floorRuns.two);
     cold();
     floorRuns.three.push(await ioFloorSeconds([a, b, c, vae], out, size));
-    floors.three = Math.min(...floorRuns.three);
     cold();
-    floors.twoDirect = Math.min(floors.twoDirect, await ioFloorSeconds([a, b], out, size, true));
+    floorRuns.twoDirect.push(await ioFloorSeconds([a, b], out, size, true));
     cold();
-    floors.threeDirect = Math.min(floors.threeDirect, await ioFloorSeconds([a, b, c, vae], out, size, true));
+    floorRuns.threeDirect.push(await ioFloorSeconds([a, b, c, vae], out, size, true));
     process.stdout.write(
-      `round ${round + 1}: best floors so far: 2 inputs ${floors.two.toFixed(2)} s (O_DIRECT ${floors.twoDirect.toFixed(2)} s), 3 inputs + VAE ${floors.three.toFixed(2)} s (O_DIRECT ${floors.threeDirect.toFixed(2)} s)\n`,
+      `round ${round + 1}: best floors so far: 2 inputs ${best(floorRuns.two).toFixed(2)} s (O_DIRECT ${best(floorRuns.twoDirect).toFixed(2)} s), 3 inputs + VAE ${best(floorRuns.three).toFixed(2)} s (O_DIRECT ${best(floorRuns.threeDirect).toFixed(2)} s)\n`,
     );
     for (const [i, measure] of measures.entries()) {
       await rm(out, { force: true });
       cold();
       const run = await measure.run(coldCache);
-      best[i]!.seconds = Math.min(best[i]!.seconds, run.seconds);
-      best[i]!.peakRssMb = Math.max(best[i]!.peakRssMb, run.maxRssMb);
-      all[i]!.push(run.seconds);
+      runs[i]!.push(run.seconds);
+      peakRssMb[i] = Math.max(peakRssMb[i]!, run.maxRssMb);
       process.stdout.write(
         `round ${round + 1}: ${measure.label}: ${run.seconds.toFixed(2)} s${breakdown(run)}\n`,
       );
@@ -141,19 +139,21 @@ async function main(): Promise<void> {
   await rm(out, { force: true });
   const rows = [
     `best of ${rounds} rounds, cold page cache every run (after touching ${(footprint / 1e9).toFixed(1)} GB of memory)`,
-    `I/O floor, 2 inputs: ${floors.two.toFixed(2)} s; 3 inputs + VAE: ${floors.three.toFixed(2)} s`,
-    `I/O floor with O_DIRECT writes, 2 inputs: ${floors.twoDirect.toFixed(2)} s; 3 inputs + VAE: ${floors.threeDirect.toFixed(2)} s`,
+    `I/O floor, 2 inputs: ${best(floorRuns.two).toFixed(2)} s; 3 inputs + VAE: ${best(floorRuns.three).toFixed(2)} s`,
+    `I/O floor with O_DIRECT writes, 2 inputs: ${best(floorRuns.twoDirect).toFixed(2)} s; 3 inputs + VAE: ${best(floorRuns.threeDirect).toFixed(2)} s`,
     ...measures.map((measure, i) => {
       const [floor, direct] =
-        measure.floor === "two" ? [floors.two, floors.twoDirect] : [floors.three, floors.threeDirect];
-      const seconds = best[i]!.seconds;
-      return `${measure.label}: ${seconds.toFixed(2)} s = ${ratio(seconds, floor)} the floor (${ratio(seconds, direct)} the O_DIRECT floor), peak RSS ${best[i]!.peakRssMb.toFixed(0)} MB`;
+        measure.floor === "two"
+          ? [floorRuns.two, floorRuns.twoDirect]
+          : [floorRuns.three, floorRuns.threeDirect];
+      const seconds = best(runs[i]!);
+      return `${measure.label}: ${seconds.toFixed(2)} s = ${ratio(seconds, best(floor))} the floor (${ratio(seconds, best(direct))} the O_DIRECT floor), peak RSS ${peakRssMb[i]!.toFixed(0)} MB`;
     }),
     // this disk's speed varies by tens of percent from one run to the next: medians, beside the bests
     `medians: I/O floor, 2 inputs ${median(floorRuns.two).toFixed(2)} s, 3 inputs + VAE ${median(floorRuns.three).toFixed(2)} s; ${measures
       .map((measure, i) => {
         const floor = median(measure.floor === "two" ? floorRuns.two : floorRuns.three);
-        return `${measure.short} ${median(all[i]!).toFixed(2)} s (${ratio(median(all[i]!), floor)})`;
+        return `${measure.short} ${median(runs[i]!).toFixed(2)} s (${ratio(median(runs[i]!), floor)})`;
       })
       .join("; ")}`,
   ];
