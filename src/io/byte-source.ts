@@ -1,5 +1,6 @@
 import { type FileHandle, open } from "node:fs/promises";
 import { GyozaError } from "../errors.js";
+import { type QueuedFile, ReadQueue } from "./read-queue.js";
 
 /**
  * Random-access bytes. Every parser reads through this interface and never touches `fs`, so the
@@ -54,44 +55,22 @@ export class BufferByteSource implements ByteSource {
   async close(): Promise<void> {}
 }
 
-/**
- * Counts file reads in flight; the rest wait their turn, in order. Node runs file reads, writes and
- * fsyncs on one small pool of threads (four by default, eight from the `gyoza` bin): a writer reading
- * far ahead would otherwise queue dozens of reads in front of the output's block writes, and the
- * pipeline would stall on writes while the disk reads ahead.
- */
-class Slots {
-  private used = 0;
-  private readonly waiting: (() => void)[] = [];
-
-  constructor(private readonly count: number) {}
-
-  take(): Promise<void> | undefined {
-    if (this.used < this.count) {
-      this.used++;
-      return undefined;
-    }
-    return new Promise((resolve) => this.waiting.push(resolve));
-  }
-
-  /** Hands the slot straight to the next waiting read, if any. */
-  give(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.used--;
-  }
-}
-
-/** File reads in flight at once, over every open file. */
+/** File reads in flight at once, over every open file (see ReadQueue). */
 export const READS_IN_FLIGHT = 2;
-const readSlots = new Slots(READS_IN_FLIGHT);
+/** Every file read goes through this queue: a few at a time, neighbouring ranges joined. */
+export const fileReads = new ReadQueue(READS_IN_FLIGHT);
 
 export class FileByteSource implements ByteSource {
+  /** The handle and name as the read queue takes them. */
+  private readonly file: QueuedFile;
+
   private constructor(
     private readonly handle: FileHandle,
     readonly name: string,
     readonly size: number,
-  ) {}
+  ) {
+    this.file = { handle, name };
+  }
 
   static async open(path: string): Promise<FileByteSource> {
     let handle: FileHandle;
@@ -117,18 +96,7 @@ export class FileByteSource implements ByteSource {
   /** Fills `target` from `offset`; lets hot loops reuse one buffer. */
   async readInto(target: Uint8Array, offset: number): Promise<Uint8Array> {
     checkRange(this, offset, target.byteLength);
-    await readSlots.take();
-    try {
-      let done = 0;
-      while (done < target.byteLength) {
-        const { bytesRead } = await this.handle.read(target, done, target.byteLength - done, offset + done);
-        if (bytesRead === 0) throw new GyozaError("io", "file shrank while being read", { file: this.name });
-        done += bytesRead;
-      }
-      return target;
-    } finally {
-      readSlots.give();
-    }
+    return fileReads.read(this.file, target, offset);
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,138 @@
+import { open, truncate, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { useTempDirWithHashCache } from "../test-support/temp-dir.js";
+import { type QueuedFile, ReadQueue } from "./read-queue.js";
+
+let dir = "";
+useTempDirWithHashCache("gyoza-read-queue-", (path) => {
+  dir = path;
+});
+
+/** A file of `length` bytes whose every byte tells its position (and the file's seed). */
+async function patternFile(name: string, length: number, seed: number) {
+  const bytes = Uint8Array.from({ length }, (_, i) => (i * 31 + (i >> 8) * 7 + seed) & 0xff);
+  const path = join(dir, name);
+  await writeFile(path, bytes);
+  const handle = await open(path, "r");
+  const file: QueuedFile = { handle, name: path };
+  return { bytes, path, file, handle };
+}
+
+describe("ReadQueue", () => {
+  it("joins waiting reads of neighbouring bytes into far fewer calls, each caller getting its own bytes", async () => {
+    const a = await patternFile("a.bin", 1 << 20, 1);
+    const b = await patternFile("b.bin", 1 << 20, 2);
+    try {
+      const queue = new ReadQueue(1);
+      // as a merge asks: A's next range, B's next range, A's, B's… of uneven sizes
+      const sizes = Array.from({ length: 60 }, (_, n) => 1000 + ((n * 7919) % 9000));
+      const reads: { bytes: Uint8Array; done: Promise<Uint8Array> }[] = [];
+      let at = 0;
+      for (const size of sizes) {
+        for (const { file, bytes } of [a, b])
+          reads.push({
+            bytes: bytes.subarray(at, at + size),
+            done: queue.read(file, new Uint8Array(size), at),
+          });
+        at += size;
+      }
+      for (const { bytes, done } of reads) expect(Buffer.from(await done).equals(bytes)).toBe(true);
+      // one slot: the first read runs alone, then the waiting ones go in batches per file
+      expect(queue.calls).toBeLessThanOrEqual(1 + 2 * Math.ceil(sizes.length / 64) + 2);
+      expect(queue.calls).toBeLessThan(reads.length / 10);
+    } finally {
+      await Promise.all([a.handle.close(), b.handle.close()]);
+    }
+  });
+
+  it("never joins across a gap or past the batch limits", async () => {
+    const a = await patternFile("a.bin", 1 << 20, 3);
+    try {
+      const queue = new ReadQueue(1, 64 << 10, 4);
+      const blocker = queue.read(a.file, new Uint8Array(10), 0);
+      // 8 neighbours of 16 KiB (two batches of 4 by count), then 4 of 40 KiB (one per batch by
+      // bytes), then a range that starts one byte after the last one ends
+      const ranges: [number, number][] = [];
+      let at = 1000;
+      for (let n = 0; n < 8; n++, at += 16 << 10) ranges.push([at, 16 << 10]);
+      for (let n = 0; n < 4; n++, at += 40 << 10) ranges.push([at, 40 << 10]);
+      ranges.push([at + 1, 500]);
+      const done = ranges.map(([offset, length]) => queue.read(a.file, new Uint8Array(length), offset));
+      await blocker;
+      for (const [n, [offset, length]] of ranges.entries())
+        expect(Buffer.from(await done[n]!).equals(a.bytes.subarray(offset, offset + length))).toBe(true);
+      expect(queue.calls).toBe(1 + 2 + 4 + 1);
+    } finally {
+      await a.handle.close();
+    }
+  });
+
+  it("fills the ranges before the end of a file that shrank and fails the ones after it", async () => {
+    const a = await patternFile("a.bin", 1 << 20, 4);
+    try {
+      await truncate(a.path, 45_000); // after the caller checked the ranges against the old size
+      const queue = new ReadQueue(1);
+      const blocker = queue.read(a.file, new Uint8Array(10), 0);
+      // the ten wait behind the first read, so they go as one batch
+      const ranges = Array.from({ length: 10 }, (_, n) => [n * 10_000, 10_000] as const);
+      const done = ranges.map(([offset, length]) => queue.read(a.file, new Uint8Array(length), offset));
+      await blocker;
+      const results = await Promise.allSettled(done);
+      for (const [n, result] of results.entries()) {
+        if (n < 4) {
+          expect(result.status).toBe("fulfilled");
+          const bytes = (result as PromiseFulfilledResult<Uint8Array>).value;
+          expect(Buffer.from(bytes).equals(a.bytes.subarray(n * 10_000, (n + 1) * 10_000))).toBe(true);
+        } else {
+          expect(result.status).toBe("rejected");
+          expect(String((result as PromiseRejectedResult).reason)).toMatch(/shrank/);
+        }
+      }
+      expect(queue.calls).toBe(3); // the first read, the batch's short read, the read that found the end
+      // the queue goes on after a failed batch
+      expect([...(await queue.read(a.file, new Uint8Array(3), 100))]).toEqual([
+        ...a.bytes.subarray(100, 103),
+      ]);
+    } finally {
+      await a.handle.close();
+    }
+  });
+
+  it("answers an empty read at once and keeps at most `slots` calls in flight", async () => {
+    const a = await patternFile("a.bin", 1 << 16, 5);
+    try {
+      const queue = new ReadQueue(2);
+      expect((await queue.read(a.file, new Uint8Array(0), 0)).byteLength).toBe(0);
+      expect(queue.calls).toBe(0);
+      let inFlight = 0;
+      let most = 0;
+      const counted: QueuedFile = {
+        name: a.path,
+        handle: new Proxy(a.handle, {
+          get(target, property) {
+            const value = Reflect.get(target, property, target) as unknown;
+            if (property !== "read" && property !== "readv") return value;
+            return async (...args: unknown[]) => {
+              most = Math.max(most, ++inFlight);
+              try {
+                return await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+              } finally {
+                inFlight--;
+              }
+            };
+          },
+        }),
+      };
+      // scattered ranges: nothing to join, so each is a call of its own
+      const done = Array.from({ length: 30 }, (_, n) =>
+        queue.read(counted, new Uint8Array(100), ((n * 7) % 30) * 1000),
+      );
+      await Promise.all(done);
+      expect(most).toBe(2);
+      expect(queue.calls).toBe(30);
+    } finally {
+      await a.handle.close();
+    }
+  });
+});
