@@ -58,7 +58,7 @@ export class BufferByteSource implements ByteSource {
 /** File reads in flight at once, over every open file (see ReadQueue). */
 export const READS_IN_FLIGHT = 2;
 /** Every file read goes through this queue: a few at a time, neighbouring ranges joined. */
-export const fileReads = new ReadQueue(READS_IN_FLIGHT);
+const fileReads = new ReadQueue(READS_IN_FLIGHT);
 
 export class FileByteSource implements ByteSource {
   /** The handle and name as the read queue takes them. */
