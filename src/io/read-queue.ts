@@ -18,9 +18,9 @@ interface ReadRequest {
 }
 
 /** A batch reads at most this many bytes: 16 MiB, like `cat`-style sequential readers. */
-export const MAX_BATCH_BYTES = 16 << 20;
+const MAX_BATCH_BYTES = 16 << 20;
 /** A batch fills at most this many buffers (far below the kernel's IOV_MAX of 1024). */
-export const MAX_BATCH_READS = 64;
+const MAX_BATCH_READS = 64;
 
 /**
  * Runs file reads a few at a time, in the order asked, and joins waiting reads of neighbouring bytes
