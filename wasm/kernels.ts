@@ -238,6 +238,41 @@ export function weightedSum(
   }
 }
 
+/** (a·w0 + b·w1)·u + c·v, every product and sum rounded on its own: a weighted sum of a weighted sum. */
+export function nestedWeightedSum(
+  a: usize,
+  aType: i32,
+  b: usize,
+  bType: i32,
+  c: usize,
+  cType: i32,
+  out: usize,
+  outType: i32,
+  w0: f32,
+  w1: f32,
+  u: f32,
+  v: f32,
+  count: i32,
+): void {
+  const first = f32x4.splat(w0);
+  const second = f32x4.splat(w1);
+  const inner = f32x4.splat(u);
+  const other = f32x4.splat(v);
+  for (let i = 0; i < count; i += 8) {
+    const fastA = fastToDecode(a, i, aType);
+    const fastB = fastToDecode(b, i, bType);
+    const fastC = fastToDecode(c, i, cType);
+    const innerLow = f32x4.add(f32x4.mul(loadLow(a, i, aType, fastA), first), f32x4.mul(loadLow(b, i, bType, fastB), second));
+    const innerHigh = f32x4.add(
+      f32x4.mul(loadHigh(a, i, aType, fastA), first),
+      f32x4.mul(loadHigh(b, i, bType, fastB), second),
+    );
+    const low = f32x4.add(f32x4.mul(innerLow, inner), f32x4.mul(loadLow(c, i, cType, fastC), other));
+    const high = f32x4.add(f32x4.mul(innerHigh, inner), f32x4.mul(loadHigh(c, i, cType, fastC), other));
+    store8(out, i, outType, canonical(low), canonical(high));
+  }
+}
+
 /** Elements at `src` (`count` of `dtype`, exactly) whose exponent is all ones: NaN or ±Inf. */
 export function countNonFinite(src: usize, dtype: i32, count: i32): i32 {
   let found: i32 = 0;

@@ -1,6 +1,6 @@
 /*
  * N-API glue: exposes `scalar` (always) and `simd` (AVX2 + F16C, only when this CPU has both) kernel
- * tables with the same seven functions. Arguments are checked in TypeScript (src/kernels/merge-kernel.ts);
+ * tables with the same eight functions. Arguments are checked in TypeScript (src/kernels/merge-kernel.ts);
  * here only enough is checked that a wrong call throws instead of touching memory it does not own.
  */
 #define NAPI_VERSION 8
@@ -9,7 +9,7 @@
 
 #include "kernels.h"
 
-#define MAX_ARGS 8
+#define MAX_ARGS 12
 
 typedef struct {
   void *data;
@@ -143,6 +143,26 @@ static napi_value weighted_sum(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value nested_weighted_sum(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  const gyoza_kernel_table *table = get_args(env, info, 12, argv);
+  view a, b, c, out;
+  int a_type, b_type, c_type, out_type;
+  double w0, w1, u, v;
+  if (!table || !get_view(env, argv[0], &a) || !get_dtype(env, argv[1], &a_type) || !get_view(env, argv[2], &b) ||
+      !get_dtype(env, argv[3], &b_type) || !get_view(env, argv[4], &c) || !get_dtype(env, argv[5], &c_type) ||
+      !get_number(env, argv[6], &w0) || !get_number(env, argv[7], &w1) || !get_number(env, argv[8], &u) ||
+      !get_number(env, argv[9], &v) || !get_view(env, argv[10], &out) || !get_dtype(env, argv[11], &out_type))
+    return NULL;
+  size_t n = a.bytes / gyoza_dtype_bytes(a_type);
+  if (!check_bytes(env, a.bytes, n * gyoza_dtype_bytes(a_type)) || !check_bytes(env, b.bytes, n * gyoza_dtype_bytes(b_type)) ||
+      !check_bytes(env, c.bytes, n * gyoza_dtype_bytes(c_type)) ||
+      !check_bytes(env, out.bytes, n * gyoza_dtype_bytes(out_type))) return NULL;
+  table->nested_weighted_sum(a.data, a_type, b.data, b_type, c.data, c_type, (float)w0, (float)w1, (float)u, (float)v,
+                             out.data, out_type, n);
+  return NULL;
+}
+
 static napi_value count_non_finite(napi_env env, napi_callback_info info) {
   napi_value argv[MAX_ARGS];
   const gyoza_kernel_table *table = get_args(env, info, 2, argv);
@@ -188,6 +208,7 @@ static napi_value make_table(napi_env env, const gyoza_kernel_table *table) {
       {"lerpF32", NULL, lerp_f32, NULL, NULL, NULL, napi_enumerable, (void *)table},
       {"addDifferenceF32", NULL, add_difference_f32, NULL, NULL, NULL, napi_enumerable, (void *)table},
       {"weightedSum", NULL, weighted_sum, NULL, NULL, NULL, napi_enumerable, (void *)table},
+      {"nestedWeightedSum", NULL, nested_weighted_sum, NULL, NULL, NULL, napi_enumerable, (void *)table},
       {"countNonFinite", NULL, count_non_finite, NULL, NULL, NULL, napi_enumerable, (void *)table},
   };
   napi_create_object(env, &object);

@@ -157,6 +157,57 @@ static void weighted_sum(const uint8_t *a, int a_type, const uint8_t *b, int b_t
                                     b_type, w0, w1, out + body * gyoza_dtype_bytes(out_type), out_type, n - body);
 }
 
+/* The nested weighted sum: (a·w0 + b·w1)·u + c·v, every product and sum rounded on its own, one loop
+ * per (a, b, c, out) dtype combination like the fused weighted sum above. */
+typedef void (*nested_fn)(const uint8_t *a, const uint8_t *b, const uint8_t *c, __m256 w0, __m256 w1, __m256 u,
+                          __m256 v, uint8_t *out, size_t n);
+
+#define NESTED8(A, B, C, at)                                                                           \
+  canonical8(_mm256_add_ps(                                                                            \
+      _mm256_mul_ps(_mm256_add_ps(_mm256_mul_ps(load8_##A(a + (at) * SIZE_##A), w0),                   \
+                                  _mm256_mul_ps(load8_##B(b + (at) * SIZE_##B), w1)),                  \
+                    u),                                                                                \
+      _mm256_mul_ps(load8_##C(c + (at) * SIZE_##C), v)))
+
+#define DEFINE_NESTED(A, B, C, O)                                                                      \
+  static void nested_##A##_##B##_##C##_##O(const uint8_t *a, const uint8_t *b, const uint8_t *c,       \
+                                           __m256 w0, __m256 w1, __m256 u, __m256 v, uint8_t *out,     \
+                                           size_t n) {                                                 \
+    size_t i = 0;                                                                                      \
+    for (; i + 2 * LANES <= n; i += 2 * LANES) {                                                       \
+      __m256 first = NESTED8(A, B, C, i);                                                              \
+      __m256 second = NESTED8(A, B, C, i + LANES);                                                     \
+      store8_##O(out + i * SIZE_##O, first);                                                           \
+      store8_##O(out + (i + LANES) * SIZE_##O, second);                                                \
+    }                                                                                                  \
+    for (; i + LANES <= n; i += LANES) store8_##O(out + i * SIZE_##O, NESTED8(A, B, C, i));            \
+  }
+
+#define DEFINE_NESTED_OUT(A, B, C) DEFINE_NESTED(A, B, C, F16) DEFINE_NESTED(A, B, C, BF16) DEFINE_NESTED(A, B, C, F32)
+#define DEFINE_NESTED_C(A, B) DEFINE_NESTED_OUT(A, B, F16) DEFINE_NESTED_OUT(A, B, BF16) DEFINE_NESTED_OUT(A, B, F32)
+#define DEFINE_NESTED_B(A) DEFINE_NESTED_C(A, F16) DEFINE_NESTED_C(A, BF16) DEFINE_NESTED_C(A, F32)
+DEFINE_NESTED_B(F16)
+DEFINE_NESTED_B(BF16)
+DEFINE_NESTED_B(F32)
+
+#define NESTED_OUT(A, B, C) {nested_##A##_##B##_##C##_F16, nested_##A##_##B##_##C##_BF16, nested_##A##_##B##_##C##_F32}
+#define NESTED_C(A, B) {NESTED_OUT(A, B, F16), NESTED_OUT(A, B, BF16), NESTED_OUT(A, B, F32)}
+#define NESTED_B(A) {NESTED_C(A, F16), NESTED_C(A, BF16), NESTED_C(A, F32)}
+static const nested_fn NESTED[GYOZA_DTYPE_COUNT][GYOZA_DTYPE_COUNT][GYOZA_DTYPE_COUNT][GYOZA_DTYPE_COUNT] = {
+    NESTED_B(F16), NESTED_B(BF16), NESTED_B(F32)};
+
+static void nested_weighted_sum(const uint8_t *a, int a_type, const uint8_t *b, int b_type, const uint8_t *c,
+                                int c_type, float w0, float w1, float u, float v, uint8_t *out, int out_type,
+                                size_t n) {
+  size_t body = n - n % LANES;
+  NESTED[a_type][b_type][c_type][out_type](a, b, c, _mm256_set1_ps(w0), _mm256_set1_ps(w1), _mm256_set1_ps(u),
+                                           _mm256_set1_ps(v), out, body);
+  gyoza_scalar_kernels.nested_weighted_sum(
+      a + body * gyoza_dtype_bytes(a_type), a_type, b + body * gyoza_dtype_bytes(b_type), b_type,
+      c + body * gyoza_dtype_bytes(c_type), c_type, w0, w1, u, v, out + body * gyoza_dtype_bytes(out_type), out_type,
+      n - body);
+}
+
 /* 32 bytes at a time: lanes whose exponent bits are all set, counted from a byte mask. A 16-bit
  * lane sets two mask bits, a 32-bit lane four. */
 static size_t count_non_finite(const uint8_t *src, int dtype, size_t n) {
@@ -175,5 +226,6 @@ static size_t count_non_finite(const uint8_t *src, int dtype, size_t n) {
 }
 
 const gyoza_kernel_table gyoza_avx2_kernels = {
-    to_f32, from_f32, weighted_sum_f32, lerp_f32, add_difference_f32, weighted_sum, count_non_finite,
+    to_f32, from_f32, weighted_sum_f32, lerp_f32, add_difference_f32, weighted_sum, nested_weighted_sum,
+    count_non_finite,
 };

@@ -45,6 +45,19 @@ static void weighted_sum(const uint8_t *a, int a_type, const uint8_t *b, int b_t
   }
 }
 
+static void nested_weighted_sum(const uint8_t *a, int a_type, const uint8_t *b, int b_type, const uint8_t *c,
+                                int c_type, float w0, float w1, float u, float v, uint8_t *out, int out_type,
+                                size_t n) {
+  size_t a_size = gyoza_dtype_bytes(a_type), b_size = gyoza_dtype_bytes(b_type);
+  size_t c_size = gyoza_dtype_bytes(c_type), out_size = gyoza_dtype_bytes(out_type);
+  for (size_t i = 0; i < n; i++) {
+    float x = gyoza_load_scalar(a + i * a_size, a_type);
+    float y = gyoza_load_scalar(b + i * b_size, b_type);
+    float z = gyoza_load_scalar(c + i * c_size, c_type);
+    gyoza_store_scalar(out + i * out_size, out_type, gyoza_nested_weighted_sum_one(x, y, z, w0, w1, u, v));
+  }
+}
+
 static size_t count_non_finite(const uint8_t *src, int dtype, size_t n) {
   uint32_t mask = gyoza_exponent_mask(dtype);
   size_t count = 0;
@@ -62,5 +75,6 @@ static size_t count_non_finite(const uint8_t *src, int dtype, size_t n) {
 }
 
 const gyoza_kernel_table gyoza_scalar_kernels = {
-    to_f32, from_f32, weighted_sum_f32, lerp_f32, add_difference_f32, weighted_sum, count_non_finite,
+    to_f32, from_f32, weighted_sum_f32, lerp_f32, add_difference_f32, weighted_sum, nested_weighted_sum,
+    count_non_finite,
 };

@@ -30,6 +30,10 @@ typedef struct {
   void (*add_difference_f32)(const float *a, const float *b, const float *c, float alpha, float *out, size_t n);
   void (*weighted_sum)(const uint8_t *a, int a_type, const uint8_t *b, int b_type, float w0, float w1,
                        uint8_t *out, int out_type, size_t n);
+  /* A weighted sum of a weighted sum and c: inner = a·w0 + b·w1 kept in f32, out = inner·u + c·v. */
+  void (*nested_weighted_sum)(const uint8_t *a, int a_type, const uint8_t *b, int b_type, const uint8_t *c,
+                              int c_type, float w0, float w1, float u, float v, uint8_t *out, int out_type,
+                              size_t n);
   /* Elements whose exponent is all ones (NaN or ±Inf). */
   size_t (*count_non_finite)(const uint8_t *src, int dtype, size_t n);
 } gyoza_kernel_table;
@@ -143,6 +147,17 @@ static inline float gyoza_weighted_sum_one(float a, float b, float w0, float w1)
   float left = a * w0;
   float right = b * w1;
   return gyoza_canonical(left + right);
+}
+
+/* Two weighted sums in a row, the inner one never stored: the same bits as computing the inner sum into
+ * an f32 array and the outer one from it. Addition is commutative in IEEE arithmetic, so whether the
+ * inner sum was the outer step's first or second operand is only a matter of which weight is `u`. */
+static inline float gyoza_nested_weighted_sum_one(float a, float b, float c, float w0, float w1, float u,
+                                                  float v) {
+  float left = a * w0;
+  float right = b * w1;
+  float inner = left + right; /* a NaN here stays NaN through the outer sum, which canonicalizes it */
+  return gyoza_weighted_sum_one(inner, c, u, v);
 }
 
 /* torch's CPU lerp_vec (aten/src/ATen/native/cpu/LerpKernel.cpp): |w| < 0.5 ? fmadd(w, b − a, a)

@@ -2,7 +2,7 @@ import { type DType, dtypeBytes, elementCount } from "../io/dtype.js";
 import { decodeToFloat32, encodeFromFloat32 } from "../io/float-convert.js";
 import { readTensorBytes } from "../io/read-tensor.js";
 import type { StoredTensor } from "../io/tensor.js";
-import type { FloatDType, MergeKernel } from "../kernels/merge-kernel.js";
+import type { EncodedArray, FloatDType, MergeKernel } from "../kernels/merge-kernel.js";
 import type { BufferPool } from "./buffer-pool.js";
 import { convertedChunks, float32View } from "./convert-bytes.js";
 import { isElementwise, type KeyPlan, type PlannedKey } from "./merge-graph.js";
@@ -168,16 +168,33 @@ function computeElementwise(
     context.count = n;
     return context;
   };
-  // Fast path: a weighted sum of two reads straight from and to 16/32-bit floats, in one kernel call
-  // (which the wasm kernel may split across two threads); both operands are reads, so no f32
-  // intermediate is ever allocated.
-  if (
-    isFusedWeightedSum(plan) &&
-    KERNEL_DTYPES.has(outDtype) &&
-    plan.args.every((arg) => arg.kind === "read" && KERNEL_DTYPES.has(arg.tensor.dtype))
-  ) {
-    fusedWeightedSum(plan, select(at, count), out, outDtype as FloatDType);
-    return;
+  // Fast paths: a weighted sum of two reads, or of a weighted sum of two reads and a read (GyozaMix's
+  // two steps), straight from and to 16/32-bit floats in one kernel call over the whole range (which
+  // the wasm kernel may split across two threads), with no f32 intermediate in memory.
+  if (isFusedWeightedSum(plan) && KERNEL_DTYPES.has(outDtype)) {
+    if (plan.args.every(isKernelRead)) {
+      fusedWeightedSum(plan, select(at, count), out, outDtype as FloatDType);
+      return;
+    }
+    const nested = asNestedSum(plan);
+    if (nested) {
+      const { reads: bytes } = select(at, count);
+      const operand = (read: KernelRead): EncodedArray => ({
+        bytes: bytes.get(read.tensor)!,
+        dtype: read.tensor.dtype as FloatDType,
+      });
+      const { inner, other, innerFirst } = nested;
+      range.kernel.nestedWeightedSum(
+        operand(inner.args[0]),
+        operand(inner.args[1]),
+        inner.params.alpha!,
+        operand(other),
+        plan.params.alpha!,
+        innerFirst,
+        { bytes: out, dtype: outDtype as FloatDType },
+      );
+      return;
+    }
   }
   // Piece by piece: the f32 intermediates of a multi-step recipe stay in the CPU cache instead of
   // streaming several multi-MiB arrays through memory per chunk.
@@ -326,6 +343,34 @@ export function evaluateNode(node: KeyPlan, context: RangeContext): Float32Array
 /** A weighted sum in fp32 mode: the fused kernel computes it from operands in any kernel dtype. */
 function isFusedWeightedSum(node: KeyPlan): node is KeyPlan & { kind: "merge" } {
   return node.kind === "merge" && node.step.method.id === "weighted_sum" && node.step.arithmetic === "fp32";
+}
+
+/** A leaf read of a dtype the kernels decode themselves. */
+type KernelRead = KeyPlan & { kind: "read" };
+
+function isKernelRead(node: KeyPlan): node is KernelRead {
+  return node.kind === "read" && KERNEL_DTYPES.has(node.tensor.dtype);
+}
+
+/** A weighted sum (fp32) of two kernel reads. */
+type InnerSum = KeyPlan & { kind: "merge"; args: readonly [KernelRead, KernelRead] };
+
+function isInnerSum(node: KeyPlan): node is InnerSum {
+  return isFusedWeightedSum(node) && node.args.length === 2 && node.args.every(isKernelRead);
+}
+
+/**
+ * The parts of a weighted sum (fp32) of an InnerSum and a kernel read, in either order, or undefined
+ * when `node` is not that shape.
+ */
+function asNestedSum(
+  node: KeyPlan & { kind: "merge" },
+): { inner: InnerSum; other: KernelRead; innerFirst: boolean } | undefined {
+  if (node.args.length !== 2) return undefined;
+  const [first, second] = node.args as [KeyPlan, KeyPlan];
+  if (isInnerSum(first) && isKernelRead(second)) return { inner: first, other: second, innerFirst: true };
+  if (isInnerSum(second) && isKernelRead(first)) return { inner: second, other: first, innerFirst: false };
+  return undefined;
 }
 
 /**

@@ -222,8 +222,27 @@ describe("executeMerge against the DOMAIN.md formulas", () => {
           return a.map((x, i) => referenceFp32(x, referenceFp32(b[i]!, c[i]!, w1), w2));
         },
       },
+      {
+        // the inner sum as the outer step's first operand (GyozaMix has it second)
+        steps: {
+          composition: gyozamixSteps("tinyA", "tinyB", "tinyC").composition,
+          final: {
+            method: "weighted_sum",
+            inputs: { a: "composition", b: "tinyA" },
+            alpha: { preset: "COSINE", base: 0.6 },
+          },
+        },
+        step: "final",
+        // its first model is tinyB now (A's VAE and unmerged keys come from there)
+        names: ["tinyB", "tinyC", "tinyA"],
+        want: (key: string, b: number[], c: number[], a: number[]) => {
+          const [w1, w2] = [inner(key), outer(key)];
+          if (w1 === null || w2 === null) return null;
+          return b.map((x, i) => referenceFp32(referenceFp32(x, c[i]!, w1), a[i]!, w2));
+        },
+      },
     ];
-    for (const [index, { steps, step, want }] of cases.entries()) {
+    for (const [index, { steps, step, want, names }] of cases.entries()) {
       const output = join(dir, `tiny-${index}.safetensors`);
       const result = await runRecipe(recipe(steps, { path: output, dtype: "fp16", step }, tiny), {
         kernel: await loadKernel(),
@@ -236,7 +255,7 @@ describe("executeMerge against the DOMAIN.md formulas", () => {
         out,
         (key, a, b, c) =>
           key.startsWith("first_stage_model.") ? "copy-a" : (want(key, a, b, c) ?? "copy-a"),
-        tiny,
+        names ?? tiny,
       );
       await out.close();
       expect(merged).toBeGreaterThan(800);
@@ -357,20 +376,27 @@ describe("executeMerge against the DOMAIN.md formulas", () => {
     }
   });
 
-  it("gives byte-identical files with the native, WebAssembly and TypeScript kernels", async () => {
-    const hashes = new Set<string>();
-    for (const kernel of [createJsKernel(), await loadKernel("wasm"), await loadKernel("auto")]) {
-      const output = join(dir, `kernel-${kernel.name}.safetensors`);
-      const result = await runRecipe(
-        recipe(
-          { m: { method: "weighted_sum", inputs: { a: "a", b: "b" }, alpha: "FLAT_25" } },
-          { path: output, dtype: "bf16" },
-        ),
-        { kernel },
-      );
-      hashes.add(result.dataSha256!);
+  it("gives byte-identical files with the native, WebAssembly and TypeScript kernels, one step and nested", async () => {
+    const tiny = ["tinyA", "tinyB", "tinyC"];
+    const cases = [
+      {
+        steps: { m: { method: "weighted_sum", inputs: { a: "a", b: "b" }, alpha: "FLAT_25" } },
+        names: undefined,
+      },
+      // tiny models: merge chunks large enough for the wasm kernel to split them over its helper thread
+      { steps: gyozamixSteps("tinyA", "tinyB", "tinyC"), names: tiny, step: "final" },
+    ];
+    for (const [index, { steps, names, step }] of cases.entries()) {
+      const hashes = new Set<string>();
+      for (const kernel of [createJsKernel(), await loadKernel("wasm"), await loadKernel("auto")]) {
+        const output = join(dir, `kernel-${index}-${kernel.name}.safetensors`);
+        const result = await runRecipe(recipe(steps, { path: output, dtype: "bf16", step }, names), {
+          kernel,
+        });
+        hashes.add(result.dataSha256!);
+      }
+      expect(hashes.size, `case ${index}`).toBe(1);
     }
-    expect(hashes.size).toBe(1);
   });
 });
 

@@ -82,6 +82,25 @@ const jsBackend: KernelBackend = {
       encode(x, outType, elements(out, outType, start, n));
     }
   },
+  nestedWeightedSum(a, b, c, { w0, w1, u, v }, out) {
+    const count = a.bytes.byteLength / floatDTypeBytes(a.dtype);
+    const chunk = Math.min(count, CHUNK_ELEMENTS);
+    const [first, second, third] = [
+      new Float32Array(chunk),
+      new Float32Array(chunk),
+      new Float32Array(chunk),
+    ];
+    for (let start = 0; start < count; start += chunk) {
+      const n = Math.min(chunk, count - start);
+      const [x, y, z] = [first.subarray(0, n), second.subarray(0, n), third.subarray(0, n)];
+      decode(elements(a.bytes, a.dtype, start, n), a.dtype, x);
+      decode(elements(b.bytes, b.dtype, start, n), b.dtype, y);
+      decode(elements(c.bytes, c.dtype, start, n), c.dtype, z);
+      jsBackend.weightedSumF32(x, y, w0, w1, x);
+      jsBackend.weightedSumF32(x, z, u, v, x);
+      encode(x, out.dtype, elements(out.bytes, out.dtype, start, n));
+    }
+  },
   countNonFinite,
 };
 

@@ -1,7 +1,13 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { encodeFromFloat32, f32BitsToF16Bits } from "../io/float-convert.js";
 import { createJsKernel, f32BitsToF16BitsFast } from "./js-kernel.js";
-import { FLOAT_DTYPES, type FloatDType, floatDTypeBytes, type MergeKernel } from "./merge-kernel.js";
+import {
+  type EncodedArray,
+  FLOAT_DTYPES,
+  type FloatDType,
+  floatDTypeBytes,
+  type MergeKernel,
+} from "./merge-kernel.js";
 import { createNativeKernel, nativeKernelBuilt, nativeSimdAvailable } from "./native-kernel.js";
 import { ensureWasmKernelBuilt, WASM_BUILD_TIMEOUT_MS } from "./test-support/ensure-wasm-built.js";
 import {
@@ -45,6 +51,33 @@ function expectF32MethodsMatch(
   kernel.addDifferenceF32(x, y, z, alpha, actual);
   expectSameBits(actual, expected, 4, `addDifferenceF32, ${context}`);
 }
+/**
+ * The nested weighted sum as the two steps it replaces, with the reference kernel: the inner sum into
+ * an f32 array, then the outer sum from it, the inner sum first or second.
+ */
+function twoStepNested(
+  [a, b, c]: readonly [EncodedArray, EncodedArray, EncodedArray],
+  alpha: number,
+  beta: number,
+  innerFirst: boolean,
+  outType: FloatDType,
+): Uint8Array {
+  const count = a.bytes.byteLength / floatDTypeBytes(a.dtype);
+  const inner = new Uint8Array(count * 4);
+  reference.weightedSum(a.bytes, a.dtype, b.bytes, b.dtype, alpha, inner, "F32");
+  const out = new Uint8Array(count * floatDTypeBytes(outType));
+  if (innerFirst) reference.weightedSum(inner, "F32", c.bytes, c.dtype, beta, out, outType);
+  else reference.weightedSum(c.bytes, c.dtype, inner, "F32", beta, out, outType);
+  return out;
+}
+
+/** Alpha and beta pairs for nested sums: plain, the ends, and outside [0, 1]. */
+const NESTED_WEIGHTS = [
+  [0.3, 0.7],
+  [0, 1],
+  [-0.25, 2.5],
+] as const;
+
 const nativeBuilt = nativeKernelBuilt();
 const nativeSkipReason = nativeBuilt ? "" : " [SKIPPED: native addon not built; run `npm run build:native`]";
 
@@ -230,6 +263,62 @@ for (const { title, load, skip } of candidates) {
       },
     );
 
+    it.skipIf(skip)(
+      "nests weighted sums for all 81 dtype combinations, both operand orders, odd lengths and unaligned views",
+      () => {
+        for (const aType of FLOAT_DTYPES) {
+          for (const bType of FLOAT_DTYPES) {
+            for (const cType of FLOAT_DTYPES) {
+              for (const outType of FLOAT_DTYPES) {
+                // the longest length (past the wasm staging region) only for the all-f16 GyozaMix case
+                const lengths =
+                  aType === "F16" && bType === "F16" && cType === "F16" ? LENGTHS : LENGTHS.slice(0, -1);
+                for (const length of lengths) {
+                  const data = [aType, bType, cType].map((dtype, index) =>
+                    length % 2 === 0
+                      ? weightLikeEncoded(dtype, length, length * 7 + index)
+                      : mixedEncoded(dtype, length, length * 7 + index),
+                  );
+                  const [a, b, c] = [aType, bType, cType].map((dtype, index) => ({
+                    bytes: data[index]!,
+                    dtype,
+                  }));
+                  const size = floatDTypeBytes(outType);
+                  for (const [alpha, beta] of NESTED_WEIGHTS) {
+                    for (const innerFirst of [true, false]) {
+                      const context = `(${aType} + ${bType}) + ${cType} → ${outType}, length ${length}, alpha ${alpha}, beta ${beta}, inner ${innerFirst ? "first" : "second"}`;
+                      const expected = twoStepNested([a!, b!, c!], alpha, beta, innerFirst, outType);
+                      const actual = { bytes: new Uint8Array(expected.byteLength), dtype: outType };
+                      kernel.nestedWeightedSum(a!, b!, alpha, c!, beta, innerFirst, actual);
+                      expectSameBits(actual.bytes, expected, size, context);
+                      const shifted = {
+                        bytes: viewAt(new Uint8Array(expected.byteLength), 1),
+                        dtype: outType,
+                      };
+                      const moved = (x: EncodedArray, by: number) => ({
+                        bytes: viewAt(x.bytes, by),
+                        dtype: x.dtype,
+                      });
+                      kernel.nestedWeightedSum(
+                        moved(a!, 3),
+                        moved(b!, 1),
+                        alpha,
+                        moved(c!, 2),
+                        beta,
+                        innerFirst,
+                        shifted,
+                      );
+                      expectSameBits(shifted.bytes, expected, size, `${context}, unaligned`);
+                    }
+                  }
+                }
+              }
+            }
+          }
+        }
+      },
+    );
+
     it.skipIf(skip)("counts NaN and infinities like the reference, for every length and alignment", () => {
       for (const dtype of FLOAT_DTYPES) {
         for (const length of [...LENGTHS, 100_003]) {
@@ -334,6 +423,30 @@ describe("the WebAssembly kernel on buffers in its own memory (in place, no copi
     }
   });
 
+  it("splits large nested weighted sums across two threads with the same bits, in place", () => {
+    for (const [aType, bType, cType, outType] of [
+      ["F16", "F16", "F16", "F16"],
+      ["BF16", "F32", "F16", "BF16"],
+      ["F32", "F16", "BF16", "F32"],
+    ] as const) {
+      const length = SPLIT_MIN_ELEMENTS * 2 + 12_345;
+      const data = [aType, bType, cType].map((dtype, index) => ({
+        bytes: mixedEncoded(dtype, length, 303 + index),
+        dtype,
+      }));
+      const expected = twoStepNested([data[0]!, data[1]!, data[2]!], 0.3, 0.6, false, outType);
+      const [a, b, c] = data.map(({ bytes, dtype }, index) => ({ bytes: inMemory(bytes, 2 * index), dtype }));
+      const actual = { bytes: inMemory(new Uint8Array(expected.byteLength), 6), dtype: outType };
+      kernel.nestedWeightedSum(a!, b!, 0.3, c!, 0.6, false, actual);
+      expectSameBits(
+        actual.bytes,
+        expected,
+        floatDTypeBytes(outType),
+        `(${aType} + ${bType}) + ${cType} → ${outType}`,
+      );
+    }
+  });
+
   it("hands out memory up to its 1 GiB maximum and then none, so callers fall back to their own", () => {
     const taken: Uint8Array[] = [];
     for (let buffer = kernel.allocate!(256 << 20); buffer; buffer = kernel.allocate!(256 << 20))
@@ -375,6 +488,52 @@ describe("the TypeScript reference kernel", () => {
       const stepwise = new Uint8Array(fused.byteLength);
       reference.fromFloat32(x, outType, stepwise);
       expectSameBits(fused, stepwise, floatDTypeBytes(outType), `${aType} + ${bType} → ${outType}`);
+    }
+  });
+
+  it("gives the same bits nested as two weighted sums through an f32 intermediate, NaN and infinities included", () => {
+    const length = EDGE_F32.length * EDGE_F32.length;
+    // every pair of edge values as (a, c), with b the edge values again: NaN, ±Inf, subnormals, ties
+    const a = new Float32Array(length);
+    const b = new Float32Array(length);
+    const c = new Float32Array(length);
+    for (let i = 0; i < length; i++) {
+      a[i] = EDGE_F32[Math.floor(i / EDGE_F32.length)]!;
+      b[i] = EDGE_F32[(i * 7) % EDGE_F32.length]!;
+      c[i] = EDGE_F32[i % EDGE_F32.length]!;
+    }
+    const operands = [a, b, c].map((values) => ({
+      bytes: new Uint8Array(values.buffer),
+      dtype: "F32" as const,
+    }));
+    for (const outType of FLOAT_DTYPES) {
+      for (const [alpha, beta] of [...NESTED_WEIGHTS, [0.5, 0.5]] as const) {
+        for (const innerFirst of [true, false]) {
+          const expected = twoStepNested(
+            [operands[0]!, operands[1]!, operands[2]!],
+            alpha,
+            beta,
+            innerFirst,
+            outType,
+          );
+          const nested = { bytes: new Uint8Array(expected.byteLength), dtype: outType };
+          reference.nestedWeightedSum(
+            operands[0]!,
+            operands[1]!,
+            alpha,
+            operands[2]!,
+            beta,
+            innerFirst,
+            nested,
+          );
+          expectSameBits(
+            nested.bytes,
+            expected,
+            floatDTypeBytes(outType),
+            `${outType}, ${alpha}/${beta}, ${innerFirst}`,
+          );
+        }
+      }
     }
   });
 

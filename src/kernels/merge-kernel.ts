@@ -13,6 +13,8 @@ import { GyozaError } from "../errors.js";
  *   multiply-add (one rounding). torch's scalar formula `b − (b − a)(1 − w)` rounds twice and differs
  *   in a third of the elements of a random test at w = 0.3; checked against torch 1.13 (matches-torch.test.ts);
  * - add difference: `r = f32(A + f32(f32(α) · f32(B − C)))`;
+ * - nested weighted sum: a weighted sum of a weighted sum and C, the inner sum kept in f32 between the
+ *   two, exactly as if it were computed into an f32 array first;
  * - storing rounds to nearest even exactly like src/io/float-convert.ts.
  *
  * NaN: a NaN produced by the arithmetic is stored as the canonical quiet NaN 0x7fc00000 (f16 0x7e00,
@@ -48,6 +50,20 @@ export interface MergeKernel {
     out: Uint8Array,
     outType: FloatDType,
   ): void;
+  /**
+   * A weighted sum with a weighted sum as one operand, in one pass: `inner = weightedSum(a, b, alpha)`
+   * (in f32), then `weightedSum(inner, c, beta)`, or `weightedSum(c, inner, beta)` when `innerFirst`
+   * is false, stored as `out.dtype`. The same bits as the two steps one after the other.
+   */
+  nestedWeightedSum(
+    a: EncodedArray,
+    b: EncodedArray,
+    alpha: number,
+    c: EncodedArray,
+    beta: number,
+    innerFirst: boolean,
+    out: EncodedArray,
+  ): void;
   /** Elements of little-endian `dtype` bytes that are NaN or ±Inf (all-ones exponent). */
   countNonFinite(bytes: Uint8Array, dtype: FloatDType): number;
   /**
@@ -62,6 +78,24 @@ export interface MergeKernel {
    * between shared buffers with relaxed atomics, byte by byte when the two are unequally aligned.
    */
   readonly copy?: (target: Uint8Array, source: Uint8Array) => void;
+}
+
+/** Elements of one dtype, little-endian. */
+export interface EncodedArray {
+  readonly bytes: Uint8Array;
+  readonly dtype: FloatDType;
+}
+
+/**
+ * The f32 weights of a nested weighted sum: `inner = a·w0 + b·w1`, `out = inner·u + c·v` (each
+ * product and sum rounded on its own). f32 addition is commutative, so the outer step's operand order
+ * only decides which of its weights is `u`.
+ */
+export interface NestedWeights {
+  readonly w0: number;
+  readonly w1: number;
+  readonly u: number;
+  readonly v: number;
 }
 
 /**
@@ -85,6 +119,13 @@ export interface KernelBackend {
     out: Uint8Array,
     outType: FloatDType,
   ): void;
+  nestedWeightedSum(
+    a: EncodedArray,
+    b: EncodedArray,
+    c: EncodedArray,
+    weights: NestedWeights,
+    out: EncodedArray,
+  ): void;
   countNonFinite(bytes: Uint8Array, dtype: FloatDType): number;
   readonly allocate?: (bytes: number) => Buffer | undefined;
   readonly free?: (buffer: Buffer) => void;
@@ -98,6 +139,15 @@ export function floatDTypeBytes(dtype: FloatDType): number {
 /** The weighted-sum weights as torch forms them: `(1 − α)` in double, then both rounded to f32. */
 export function weightedSumWeights(alpha: number): { w0: number; w1: number } {
   return { w0: Math.fround(1 - alpha), w1: Math.fround(alpha) };
+}
+
+/** The nested weighted sum's four f32 weights (see NestedWeights). */
+export function nestedWeightedSumWeights(alpha: number, beta: number, innerFirst: boolean): NestedWeights {
+  const inner = weightedSumWeights(alpha);
+  const outer = weightedSumWeights(beta);
+  return innerFirst
+    ? { w0: inner.w0, w1: inner.w1, u: outer.w0, v: outer.w1 }
+    : { w0: inner.w0, w1: inner.w1, u: outer.w1, v: outer.w0 };
 }
 
 /** Wraps a backend with the argument checks and weight rounding shared by all implementations. */
@@ -136,6 +186,15 @@ export function createMergeKernel(backend: KernelBackend): MergeKernel {
       checkEncoded(out, outType, count, "out");
       const { w0, w1 } = weightedSumWeights(alpha);
       backend.weightedSum(a, aType, b, bType, w0, w1, out, outType);
+    },
+    nestedWeightedSum(a, b, alpha, c, beta, innerFirst, out) {
+      checkDType(a.dtype);
+      const count = a.bytes.byteLength / floatDTypeBytes(a.dtype);
+      checkEncoded(a.bytes, a.dtype, count, "a");
+      checkEncoded(b.bytes, b.dtype, count, "b");
+      checkEncoded(c.bytes, c.dtype, count, "c");
+      checkEncoded(out.bytes, out.dtype, count, "out");
+      backend.nestedWeightedSum(a, b, c, nestedWeightedSumWeights(alpha, beta, innerFirst), out);
     },
     countNonFinite(bytes, dtype) {
       checkDType(dtype);

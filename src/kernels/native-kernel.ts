@@ -21,6 +21,20 @@ interface NativeTable {
     out: Uint8Array,
     outType: number,
   ): void;
+  nestedWeightedSum(
+    a: Uint8Array,
+    aType: number,
+    b: Uint8Array,
+    bType: number,
+    c: Uint8Array,
+    cType: number,
+    w0: number,
+    w1: number,
+    u: number,
+    v: number,
+    out: Uint8Array,
+    outType: number,
+  ): void;
   countNonFinite(src: Uint8Array, dtype: number): number;
 }
 
@@ -50,8 +64,9 @@ export function loadNativeAddon(file: string = NATIVE_KERNEL_FILE): NativeAddon 
       fix: "install a C compiler and run `npm run build:native`, or use the wasm kernel",
     });
   }
+  let addon: NativeAddon;
   try {
-    return createRequire(import.meta.url)(file) as NativeAddon;
+    addon = createRequire(import.meta.url)(file) as NativeAddon;
   } catch (cause) {
     throw new GyozaError("io", "the native kernel does not load in this Node", {
       file,
@@ -59,6 +74,14 @@ export function loadNativeAddon(file: string = NATIVE_KERNEL_FILE): NativeAddon 
       cause,
     });
   }
+  // an addon built from older sources lacks the newest functions: refuse it whole rather than fail mid-merge
+  if (typeof addon.scalar?.nestedWeightedSum !== "function") {
+    throw new GyozaError("io", "the native kernel was built from older sources than this gyoza", {
+      file,
+      fix: "rebuild it with `npm run build:native`",
+    });
+  }
+  return addon;
 }
 
 /** Whether this CPU runs the addon's AVX2 + F16C path. */
@@ -86,6 +109,21 @@ function nativeBackend(table: NativeTable, copyBytes: NativeAddon["copyBytes"]):
     addDifferenceF32: (a, b, c, alpha, out) => table.addDifferenceF32(a, b, c, alpha, out),
     weightedSum: (a, aType, b, bType, w0, w1, out, outType) =>
       table.weightedSum(a, DTYPE_CODES[aType], b, DTYPE_CODES[bType], w0, w1, out, DTYPE_CODES[outType]),
+    nestedWeightedSum: (a, b, c, { w0, w1, u, v }, out) =>
+      table.nestedWeightedSum(
+        a.bytes,
+        DTYPE_CODES[a.dtype],
+        b.bytes,
+        DTYPE_CODES[b.dtype],
+        c.bytes,
+        DTYPE_CODES[c.dtype],
+        w0,
+        w1,
+        u,
+        v,
+        out.bytes,
+        DTYPE_CODES[out.dtype],
+      ),
     countNonFinite: (bytes, dtype) => table.countNonFinite(bytes, DTYPE_CODES[dtype]),
   };
 }

@@ -2,7 +2,7 @@ import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from "
 import { GyozaError } from "../errors.js";
 
 /**
- * A second thread for the WebAssembly kernel's fused weighted sum. Without a compiler there is no
+ * A second thread for the WebAssembly kernel's fused (and nested) weighted sum. Without a compiler there is no
  * native kernel, and the wasm one (≈2 GB/s) is the main thread's largest cost in a merge, while the
  * other core is partly idle. A large call on buffers in the kernel's shared memory is split: this
  * helper computes the back part in its own instance of the same module over the same memory (so the
@@ -18,11 +18,14 @@ try {
 } catch (error) {
   setupError = error;
 }
-parentPort.on("message", ({ control, a, aType, b, bType, out, outType, w0, w1, count }) => {
+parentPort.on("message", ({ control, a, aType, b, bType, out, outType, w0, w1, nested, count }) => {
   let status = 1;
   try {
     if (setupError) throw setupError;
-    wasm.weightedSum(a, aType, b, bType, out, outType, w0, w1, count);
+    if (nested) {
+      const { c, cType, u, v } = nested;
+      wasm.nestedWeightedSum(a, aType, b, bType, c, cType, out, outType, w0, w1, u, v, count);
+    } else wasm.weightedSum(a, aType, b, bType, out, outType, w0, w1, count);
   } catch (error) {
     status = 2;
     errors.postMessage(String(error && error.stack ? error.stack : error)); // read by the waiting caller
@@ -37,7 +40,10 @@ export const SPLIT_MIN_ELEMENTS = 1 << 17;
 /** Far longer than any split half takes; reaching it means the helper thread is gone. */
 const WAIT_TIMEOUT_MS = 60_000;
 
-/** A fused weighted sum on pointers into the kernel's memory; sizes are bytes per element. */
+/**
+ * A fused weighted sum on pointers into the kernel's memory, or a nested one with `nested`'s third
+ * operand and outer weights; sizes are bytes per element.
+ */
 export interface SplitCall {
   a: number;
   aSize: number;
@@ -50,6 +56,7 @@ export interface SplitCall {
   outType: number;
   w0: number;
   w1: number;
+  nested?: { c: number; cSize: number; cType: number; u: number; v: number };
 }
 
 export class WasmHelper {
@@ -69,11 +76,12 @@ export class WasmHelper {
   }
 
   /**
-   * Runs `front(split)` (elements [0, split)) here and the fused weighted sum of [split, count) on
+   * Runs `front(split)` (elements [0, split)) here and the weighted sum of [split, count) on
    * the helper, and returns when both are done. `count` is a multiple of 8, like every in-place call.
    */
   split(call: SplitCall, count: number, front: (count: number) => void): void {
     const split = Math.floor(count / 2 / 16) * 16;
+    const { nested } = call;
     Atomics.store(this.control, 0, 0);
     this.start().postMessage({
       ...call,
@@ -81,6 +89,7 @@ export class WasmHelper {
       a: call.a + split * call.aSize,
       b: call.b + split * call.bSize,
       out: call.out + split * call.outSize,
+      ...(nested ? { nested: { ...nested, c: nested.c + split * nested.cSize } } : {}),
       count: count - split,
     });
     front(split);

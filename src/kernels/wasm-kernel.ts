@@ -48,6 +48,21 @@ export interface WasmExports {
     w1: number,
     count: number,
   ): void;
+  nestedWeightedSum(
+    a: number,
+    aType: number,
+    b: number,
+    bType: number,
+    c: number,
+    cType: number,
+    out: number,
+    outType: number,
+    w0: number,
+    w1: number,
+    u: number,
+    v: number,
+    count: number,
+  ): void;
   countNonFinite(src: number, dtype: number, count: number): number;
   copyBytes(dst: number, src: number, count: number): void;
 }
@@ -263,6 +278,19 @@ function wasmBackend(wasm: WasmExports, space: KernelMemory, helper: WasmHelper)
         if (inPlace && helper.canSplit(n)) {
           const call = { a: pa!, aSize: x.size, aType: aCode, b: pb!, bSize: y.size, bType: bCode };
           helper.split({ ...call, out: po!, outSize: o.size, outType: outCode, w0, w1 }, n, front);
+        } else front(n);
+      });
+    },
+    nestedWeightedSum(a, b, c, { w0, w1, u, v }, out) {
+      const [aCode, bCode, cCode, outCode] = [a, b, c, out].map(({ dtype }) => DTYPE_CODES[dtype]);
+      const [x, y, z, o] = [a, b, c, out].map(({ bytes, dtype }) => encoded(bytes, dtype));
+      run([x!, y!, z!], o, a.bytes.byteLength / x!.size, LANES, ([pa, pb, pc, po], n, inPlace) => {
+        const front = (count: number) =>
+          wasm.nestedWeightedSum(pa!, aCode!, pb!, bCode!, pc!, cCode!, po!, outCode!, w0, w1, u, v, count);
+        if (inPlace && helper.canSplit(n)) {
+          const nested = { c: pc!, cSize: z!.size, cType: cCode!, u, v };
+          const call = { a: pa!, aSize: x!.size, aType: aCode!, b: pb!, bSize: y!.size, bType: bCode! };
+          helper.split({ ...call, out: po!, outSize: o!.size, outType: outCode!, w0, w1, nested }, n, front);
         } else front(n);
       });
     },
