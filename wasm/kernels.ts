@@ -262,7 +262,10 @@ export function nestedWeightedSum(
     const fastA = fastToDecode(a, i, aType);
     const fastB = fastToDecode(b, i, bType);
     const fastC = fastToDecode(c, i, cType);
-    const innerLow = f32x4.add(f32x4.mul(loadLow(a, i, aType, fastA), first), f32x4.mul(loadLow(b, i, bType, fastB), second));
+    const innerLow = f32x4.add(
+      f32x4.mul(loadLow(a, i, aType, fastA), first),
+      f32x4.mul(loadLow(b, i, bType, fastB), second),
+    );
     const innerHigh = f32x4.add(
       f32x4.mul(loadHigh(a, i, aType, fastA), first),
       f32x4.mul(loadHigh(b, i, bType, fastB), second),

@@ -2,9 +2,9 @@ import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from "
 import { GyozaError } from "../errors.js";
 
 /**
- * A second thread for the WebAssembly kernel's fused (and nested) weighted sum. Without a compiler there is no
- * native kernel, and the wasm one (≈2 GB/s) is the main thread's largest cost in a merge, while the
- * other core is partly idle. A large call on buffers in the kernel's shared memory is split: this
+ * A second thread for the WebAssembly kernel's fused (and nested) weighted sums. Without a compiler
+ * there is no native kernel, and the wasm one (≈2 GB/s) is the main thread's largest cost in a merge,
+ * while the other core is partly idle. A large call on buffers in the kernel's shared memory is split: this
  * helper computes the back part in its own instance of the same module over the same memory (so the
  * bits are the same, and nothing is copied) while the caller computes the front part; the caller then
  * blocks in Atomics.wait until the helper is done, so the kernel call stays synchronous.
