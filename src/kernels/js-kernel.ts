@@ -3,6 +3,7 @@ import { fusedMultiplyAddF32 } from "./fused-multiply-add.js";
 import {
   CANONICAL_NAN_BITS,
   createMergeKernel,
+  type EncodedArray,
   type FloatDType,
   floatDTypeBytes,
   type KernelBackend,
@@ -68,38 +69,19 @@ const jsBackend: KernelBackend = {
     }
   },
   weightedSum(a, aType, b, bType, w0, w1, out, outType) {
-    const count = a.byteLength / floatDTypeBytes(aType);
-    const chunk = Math.min(count, CHUNK_ELEMENTS);
-    const left = new Float32Array(chunk);
-    const right = new Float32Array(chunk);
-    for (let start = 0; start < count; start += chunk) {
-      const n = Math.min(chunk, count - start);
-      const x = left.subarray(0, n);
-      const y = right.subarray(0, n);
-      decode(elements(a, aType, start, n), aType, x);
-      decode(elements(b, bType, start, n), bType, y);
-      jsBackend.weightedSumF32(x, y, w0, w1, x);
-      encode(x, outType, elements(out, outType, start, n));
-    }
+    const operands = [
+      { bytes: a, dtype: aType },
+      { bytes: b, dtype: bType },
+    ];
+    inChunks(operands, { bytes: out, dtype: outType }, ([x, y]) =>
+      jsBackend.weightedSumF32(x!, y!, w0, w1, x!),
+    );
   },
   nestedWeightedSum(a, b, c, { w0, w1, u, v }, out) {
-    const count = a.bytes.byteLength / floatDTypeBytes(a.dtype);
-    const chunk = Math.min(count, CHUNK_ELEMENTS);
-    const [first, second, third] = [
-      new Float32Array(chunk),
-      new Float32Array(chunk),
-      new Float32Array(chunk),
-    ];
-    for (let start = 0; start < count; start += chunk) {
-      const n = Math.min(chunk, count - start);
-      const [x, y, z] = [first.subarray(0, n), second.subarray(0, n), third.subarray(0, n)];
-      decode(elements(a.bytes, a.dtype, start, n), a.dtype, x);
-      decode(elements(b.bytes, b.dtype, start, n), b.dtype, y);
-      decode(elements(c.bytes, c.dtype, start, n), c.dtype, z);
-      jsBackend.weightedSumF32(x, y, w0, w1, x);
-      jsBackend.weightedSumF32(x, z, u, v, x);
-      encode(x, out.dtype, elements(out.bytes, out.dtype, start, n));
-    }
+    inChunks([a, b, c], out, ([x, y, z]) => {
+      jsBackend.weightedSumF32(x!, y!, w0, w1, x!);
+      jsBackend.weightedSumF32(x!, z!, u, v, x!);
+    });
   },
   countNonFinite,
 };
@@ -130,6 +112,29 @@ function countNonFinite(bytes: Uint8Array, dtype: FloatDType): number {
   }
   for (let i = pairs * 2; i < halves.length; i++) if ((halves[i]! & mask) === mask) count++;
   return count;
+}
+
+/**
+ * The fused paths' loop: decodes every operand CHUNK_ELEMENTS at a time into f32 scratch, lets
+ * `compute` leave the result in the first scratch array, and encodes that into `out`.
+ */
+function inChunks(
+  operands: readonly EncodedArray[],
+  out: EncodedArray,
+  compute: (decoded: Float32Array[]) => void,
+): void {
+  const count = operands[0]!.bytes.byteLength / floatDTypeBytes(operands[0]!.dtype);
+  const scratch = operands.map(() => new Float32Array(Math.min(count, CHUNK_ELEMENTS)));
+  for (let start = 0; start < count; start += CHUNK_ELEMENTS) {
+    const n = Math.min(CHUNK_ELEMENTS, count - start);
+    const decoded = operands.map(({ bytes, dtype }, i) => {
+      const values = scratch[i]!.subarray(0, n);
+      decode(elements(bytes, dtype, start, n), dtype, values);
+      return values;
+    });
+    compute(decoded);
+    encode(decoded[0]!, out.dtype, elements(out.bytes, out.dtype, start, n));
+  }
 }
 
 function elements(bytes: Uint8Array, dtype: FloatDType, start: number, count: number): Uint8Array {
