@@ -71,6 +71,14 @@ function twoStepNested(
   return out;
 }
 
+/** Every (a, b, c, out) dtype quadruple of a nested weighted sum, 81 of them. */
+type DTypeQuadruple = [FloatDType, FloatDType, FloatDType, FloatDType];
+const DTYPE_QUADRUPLES: DTypeQuadruple[] = FLOAT_DTYPES.flatMap((a) =>
+  FLOAT_DTYPES.flatMap((b) =>
+    FLOAT_DTYPES.flatMap((c) => FLOAT_DTYPES.map((out): DTypeQuadruple => [a, b, c, out])),
+  ),
+);
+
 /** Alpha and beta pairs for nested sums: plain, the ends, and outside [0, 1]. */
 const NESTED_WEIGHTS = [
   [0.3, 0.7],
@@ -266,52 +274,37 @@ for (const { title, load, skip } of candidates) {
     it.skipIf(skip)(
       "nests weighted sums for all 81 dtype combinations, both operand orders, odd lengths and unaligned views",
       () => {
-        for (const aType of FLOAT_DTYPES) {
-          for (const bType of FLOAT_DTYPES) {
-            for (const cType of FLOAT_DTYPES) {
-              for (const outType of FLOAT_DTYPES) {
-                // the longest length (past the wasm staging region) only for the all-f16 GyozaMix case
-                const lengths =
-                  aType === "F16" && bType === "F16" && cType === "F16" ? LENGTHS : LENGTHS.slice(0, -1);
-                for (const length of lengths) {
-                  const data = [aType, bType, cType].map((dtype, index) =>
-                    length % 2 === 0
-                      ? weightLikeEncoded(dtype, length, length * 7 + index)
-                      : mixedEncoded(dtype, length, length * 7 + index),
-                  );
-                  const [a, b, c] = [aType, bType, cType].map((dtype, index) => ({
-                    bytes: data[index]!,
-                    dtype,
-                  }));
-                  const size = floatDTypeBytes(outType);
-                  for (const [alpha, beta] of NESTED_WEIGHTS) {
-                    for (const innerFirst of [true, false]) {
-                      const context = `(${aType} + ${bType}) + ${cType} → ${outType}, length ${length}, alpha ${alpha}, beta ${beta}, inner ${innerFirst ? "first" : "second"}`;
-                      const expected = twoStepNested([a!, b!, c!], alpha, beta, innerFirst, outType);
-                      const actual = { bytes: new Uint8Array(expected.byteLength), dtype: outType };
-                      kernel.nestedWeightedSum(a!, b!, alpha, c!, beta, innerFirst, actual);
-                      expectSameBits(actual.bytes, expected, size, context);
-                      const shifted = {
-                        bytes: viewAt(new Uint8Array(expected.byteLength), 1),
-                        dtype: outType,
-                      };
-                      const moved = (x: EncodedArray, by: number) => ({
-                        bytes: viewAt(x.bytes, by),
-                        dtype: x.dtype,
-                      });
-                      kernel.nestedWeightedSum(
-                        moved(a!, 3),
-                        moved(b!, 1),
-                        alpha,
-                        moved(c!, 2),
-                        beta,
-                        innerFirst,
-                        shifted,
-                      );
-                      expectSameBits(shifted.bytes, expected, size, `${context}, unaligned`);
-                    }
-                  }
-                }
+        const moved = ({ bytes, dtype }: EncodedArray, by: number) => ({ bytes: viewAt(bytes, by), dtype });
+        for (const [aType, bType, cType, outType] of DTYPE_QUADRUPLES) {
+          // the longest length (past the wasm staging region) only for the all-f16 GyozaMix case
+          const allF16 = aType === "F16" && bType === "F16" && cType === "F16";
+          for (const length of allF16 ? LENGTHS : LENGTHS.slice(0, -1)) {
+            const [a, b, c] = [aType, bType, cType].map((dtype, index) => ({
+              bytes:
+                length % 2 === 0
+                  ? weightLikeEncoded(dtype, length, length * 7 + index)
+                  : mixedEncoded(dtype, length, length * 7 + index),
+              dtype,
+            })) as [EncodedArray, EncodedArray, EncodedArray];
+            const size = floatDTypeBytes(outType);
+            for (const [alpha, beta] of NESTED_WEIGHTS) {
+              for (const innerFirst of [true, false]) {
+                const context = `(${aType} + ${bType}) + ${cType} → ${outType}, length ${length}, alpha ${alpha}, beta ${beta}, inner ${innerFirst ? "first" : "second"}`;
+                const expected = twoStepNested([a, b, c], alpha, beta, innerFirst, outType);
+                const actual = { bytes: new Uint8Array(expected.byteLength), dtype: outType };
+                kernel.nestedWeightedSum(a, b, alpha, c, beta, innerFirst, actual);
+                expectSameBits(actual.bytes, expected, size, context);
+                const shifted = { bytes: viewAt(new Uint8Array(expected.byteLength), 1), dtype: outType };
+                kernel.nestedWeightedSum(
+                  moved(a, 3),
+                  moved(b, 1),
+                  alpha,
+                  moved(c, 2),
+                  beta,
+                  innerFirst,
+                  shifted,
+                );
+                expectSameBits(shifted.bytes, expected, size, `${context}, unaligned`);
               }
             }
           }
