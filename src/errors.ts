@@ -24,6 +24,10 @@ export interface GyozaErrorOptions {
   cause?: unknown;
 }
 
+/**
+ * The one error the library throws for anything a user can cause or fix: branch on `code` (stable),
+ * show `describe()` (message with file, location and a `fix:` line).
+ */
 export class GyozaError extends Error {
   readonly code: GyozaErrorCode;
   readonly file: string | undefined;
@@ -47,8 +51,18 @@ export class GyozaError extends Error {
   }
 }
 
+/** Whether `error` is a GyozaError (with this code, when one is given): how callers branch on failures. */
 export function isGyozaError(error: unknown, code?: GyozaErrorCode): error is GyozaError {
   return error instanceof GyozaError && (code === undefined || error.code === code);
+}
+
+/**
+ * Throws an "interrupted" GyozaError once `signal` is aborted (its reason as the cause): long
+ * operations call it between units of work, so a caller's AbortController stops them there.
+ */
+export function throwIfAborted(signal: AbortSignal | undefined, file?: string): void {
+  if (!signal?.aborted) return;
+  throw new GyozaError("interrupted", "stopped by the caller's AbortSignal", { file, cause: signal.reason });
 }
 
 /** Levenshtein-based "did you mean" for unknown ids. */

@@ -36,6 +36,8 @@ export interface MergeJob {
   provenance: Omit<ProvenanceOptions, "detection" | "outputPath" | "inputs">;
   /** Where the hash cache lives (false: none). */
   hashCacheDir?: string | false;
+  /** Stops the merge between chunks: the temp output is removed and the merge rejects ("interrupted"). */
+  signal?: AbortSignal;
 }
 
 export interface MergeResult {
@@ -158,6 +160,7 @@ export async function executeMerge(
       onProgress,
       release: (chunk) => pool.release(chunk),
       blockMemory: kernel,
+      signal: job.signal,
       finalReplacements: async () => {
         hashes = await Promise.all(hashing);
         const replacements = new Map<string, string>();

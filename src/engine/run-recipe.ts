@@ -1,5 +1,5 @@
 import { isAbsolute, resolve } from "node:path";
-import { GyozaError } from "../errors.js";
+import { GyozaError, throwIfAborted } from "../errors.js";
 import { hashFile } from "../hash/index.js";
 import { parsePrecision } from "../io/dtype.js";
 import { openCheckpoint } from "../io/open-checkpoint.js";
@@ -16,10 +16,20 @@ import type { GraphStep } from "./merge-graph.js";
 export interface RunRecipeOptions {
   /** Relative paths in the recipe are resolved from here (the recipe file's folder). */
   baseDir?: string;
+  /** The merge kernel (`loadKernel()`'s choice by default). */
   kernel?: MergeKernel;
+  /** The merge methods recipes may name (`builtinMethods` by default). */
   methods?: MethodRegistry;
+  /** Receives the merge's progress events (start, bytes written, finish). */
   onProgress?: ProgressListener;
+  /** Where input hashes are cached (`hashes.json`), or false (the default) for no cache. */
   hashCacheDir?: string | false;
+  /**
+   * Stops the merge: checked before the inputs are opened and between output chunks, so the merge
+   * rejects with an "interrupted" GyozaError soon after the abort, its temp output removed and no
+   * output written. (Hashing of the inputs, which runs alongside, reads on to its end unseen.)
+   */
+  signal?: AbortSignal;
 }
 
 /** The output step: named, or the only step no other step uses. */
@@ -41,12 +51,14 @@ export function outputStepOf(recipe: Recipe): string {
 
 /**
  * Evaluates a recipe: opens its inputs, checks expected hashes and architectures before anything
- * is allocated, resolves every step's weights for the detected family and streams the merge.
+ * is allocated, resolves every step's weights for the detected family and streams the merge into a
+ * temp file renamed over `output.path` only when complete (see `RunRecipeOptions.signal` to stop it).
  */
 export async function runRecipe(recipe: Recipe, options: RunRecipeOptions = {}): Promise<MergeResult> {
   const baseDir = options.baseDir ?? process.cwd();
   const at = (path: string) => (isAbsolute(path) ? path : resolve(baseDir, path));
   const methods = options.methods ?? builtinMethods;
+  throwIfAborted(options.signal);
   const opened: Checkpoint[] = [];
   try {
     const inputs = [];
@@ -136,6 +148,7 @@ export async function runRecipe(recipe: Recipe, options: RunRecipeOptions = {}):
           unetDtype: recipe.output.dtype,
         },
         hashCacheDir: options.hashCacheDir ?? false,
+        signal: options.signal,
       },
       options.kernel ?? (await loadKernel()),
       options.onProgress,

@@ -1,4 +1,4 @@
-import { GyozaError } from "../errors.js";
+import { GyozaError, throwIfAborted } from "../errors.js";
 import type { BlockMemory } from "../io/direct-appender.js";
 import type { DType } from "../io/dtype.js";
 import { SafetensorsWriter } from "../io/safetensors/write-safetensors.js";
@@ -72,6 +72,11 @@ export interface WriteOutputOptions {
   release?: (chunk: Uint8Array) => void;
   /** safetensors only: memory for the O_DIRECT write blocks (the merge kernel's). */
   blockMemory?: BlockMemory;
+  /**
+   * Checked between chunks and before the rename: once it is aborted, the temp file is removed and
+   * the write rejects with an "interrupted" GyozaError.
+   */
+  signal?: AbortSignal;
 }
 
 export interface WriteOutputResult {
@@ -130,6 +135,7 @@ export async function writeOutput(
         dtype: tensor.dtype,
         shape: tensor.shape,
         read: async () => {
+          throwIfAborted(options.signal, path);
           const parts: Uint8Array[] = [];
           for (const pending of tensor.chunks()) parts.push(materialize(await pending.ready));
           const whole = Buffer.concat(parts);
@@ -159,6 +165,8 @@ export async function writeOutput(
     const ahead = new ReadAhead(allChunks(), options.readAheadBytes ?? READ_AHEAD_BYTES);
     const clock = new WriteClock();
     try {
+      // checked between chunks, never between taking one and writing it: all taken are written or drained
+      throwIfAborted(options.signal, path);
       for (let pending = ahead.next(); pending; pending = ahead.next()) {
         const waiting = performance.now();
         const chunk = await pending.ready;
@@ -171,6 +179,7 @@ export async function writeOutput(
         } else await writeDeferred(writer, chunk, clock);
         ahead.done(pending);
         onProgress({ type: "advance", bytes: chunk.byteLength });
+        throwIfAborted(options.signal, path);
       }
     } catch (error) {
       await ahead.drain(options.release);
@@ -178,9 +187,9 @@ export async function writeOutput(
     }
 
     const finishing = performance.now();
-    const result = await writer.finish(
-      options.finalReplacements ? await options.finalReplacements() : undefined,
-    );
+    const replacements = options.finalReplacements ? await options.finalReplacements() : undefined;
+    throwIfAborted(options.signal, path);
+    const result = await writer.finish(replacements);
     clock.add("finish", finishing);
     onProgress({ type: "finish", task: options.task ?? `write ${path}` });
     return { bytes: result.bytes, dataSha256: result.dataSha256, timings: clock.seconds };
