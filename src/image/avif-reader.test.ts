@@ -5,39 +5,7 @@ import { detectGeneration } from "./detect-generation.js";
 import { buildExif } from "./exif-writer.js";
 import { textsByKey } from "./metadata-types.js";
 import { readImageMetadata } from "./read-image-metadata.js";
-import { buildPng } from "./test-support/test-images.js";
-
-function box(type: string, ...payload: Uint8Array[]): Buffer {
-  const body = Buffer.concat(payload);
-  const head = Buffer.alloc(8);
-  head.writeUInt32BE(8 + body.length, 0);
-  head.write(type, 4, "latin1");
-  return Buffer.concat([head, body]);
-}
-
-const fullBox = (type: string, version: number, ...payload: Uint8Array[]) =>
-  box(type, Buffer.from([version, 0, 0, 0]), ...payload);
-
-/** An AVIF-shaped file: ftyp, meta (iinf with one Exif item, iloc pointing into mdat), mdat. No pixels. */
-function buildAvif(exif: Uint8Array): Buffer {
-  const block = Buffer.concat([Buffer.from([0, 0, 0, 6]), Buffer.from("Exif\0\0", "latin1"), exif]);
-  const ftyp = box("ftyp", Buffer.from("avif\0\0\0\0avifmif1", "latin1"));
-  const infe = fullBox("infe", 2, Buffer.from([0, 1, 0, 0]), Buffer.from("Exif", "latin1"), Buffer.from([0]));
-  const iinf = fullBox("iinf", 0, Buffer.from([0, 1]), infe);
-  const ilocFor = (offset: number) => {
-    const entry = Buffer.alloc(2 + 2 + 2 + 4 + 4);
-    entry.writeUInt16BE(1, 0); // item id
-    entry.writeUInt16BE(0, 2); // data reference index
-    entry.writeUInt16BE(1, 4); // extent count
-    entry.writeUInt32BE(offset, 6);
-    entry.writeUInt32BE(block.length, 10);
-    return fullBox("iloc", 0, Buffer.from([0x44, 0x00, 0, 1]), entry);
-  };
-  const metaWith = (offset: number) =>
-    fullBox("meta", 0, fullBox("hdlr", 0, Buffer.alloc(20)), iinf, ilocFor(offset));
-  const mdatOffset = ftyp.length + metaWith(0).length + 8;
-  return Buffer.concat([ftyp, metaWith(mdatOffset), box("mdat", block)]);
-}
+import { buildAvif, buildPng } from "./test-support/test-images.js";
 
 describe("AVIF metadata", () => {
   const infotext =

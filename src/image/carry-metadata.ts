@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from "node:util";
 import { GyozaError } from "../errors.js";
 import { BufferByteSource } from "../io/byte-source.js";
+import { checkNameFitsContainer } from "./container-extensions.js";
 import { detectGeneration } from "./detect-generation.js";
 import { buildExif, type ExifTextFields } from "./exif-writer.js";
 import type { GenerationInfo } from "./generators/generation-info.js";
@@ -105,14 +106,18 @@ function comparable(info: GenerationInfo | undefined): Omit<GenerationInfo, "raw
  * containers, the conventions of each front end are used (infotext → UserComment, ComfyUI →
  * Make/Model). Refuses, rather than silently dropping anything: metadata the target container cannot
  * hold is an error unless `allowLoss`, and the written result is read back and must parse the same.
+ * The result keeps the target's container (pixels are never re-encoded): `outputName`, where the
+ * result will be written under another name than the target's, must have that container's extension.
  */
 export async function copyMetadata(
   source: ImageBytes,
   target: ImageBytes,
-  options: { allowLoss?: boolean } = {},
+  options: { allowLoss?: boolean; outputName?: string } = {},
 ): Promise<MetadataWriteResult> {
   const sourceContainer = containerOf(source, false);
   const targetContainer = containerOf(target, true);
+  if (options.outputName !== undefined)
+    checkNameFitsContainer(options.outputName, targetContainer, `the target ${target.name}`);
   const sourceMeta = await readMetadataOf(source);
   const sourceTexts = textsByKey(sourceMeta.texts);
   if (Object.keys(sourceTexts).length === 0) {

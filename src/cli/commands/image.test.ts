@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { hashBytes } from "../../hash/index.js";
 import { makePngTextChunk } from "../../image/png-writer.js";
 import { FIXTURE_IMAGE_DIR } from "../../image/test-support/fixture-images.js";
-import { buildPng } from "../../image/test-support/test-images.js";
+import { buildJpeg, buildPng, buildWebp } from "../../image/test-support/test-images.js";
 import { runCli } from "../../test-support/run-cli.js";
 
 let dir: string;
@@ -121,6 +121,42 @@ describe("gyoza image copy-meta and strip", () => {
     expect(code).toBe(0);
     expect(stdout).toMatch(/no metadata/);
     expect(stderr).toMatch(/still holds stealth_pngcomp data in its pixels/);
+  });
+});
+
+describe("gyoza image copy-meta -o: the output keeps the target's container", () => {
+  const infotext =
+    "a gyoza\nNegative prompt: blurry\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 9, Size: 4x4";
+
+  it("refuses to write a PNG target's bytes under a .jpg name, exits with 2 and writes nothing", async () => {
+    const source = join(dir, "source.png");
+    await writeFile(source, buildPng(4, 4, 0, [makePngTextChunk("parameters", infotext)]));
+    const target = join(dir, "resized.png");
+    await writeFile(target, buildPng(4, 4));
+    const output = join(dir, "x.jpg");
+    const { code, stderr } = await gyoza("image", "copy-meta", source, target, "-o", output);
+    expect(code).toBe(2);
+    expect(stderr).toBe(
+      `gyoza: ${output}: the output would be a PNG image (the container of the target ${target}, whose pixels are kept as they are) but its name ends in .jpg (a JPEG name)\nfix: name the output ${join(dir, "x.png")} (.png), or give a JPEG image as the target\n`,
+    );
+    expect((await readdir(dir)).sort()).toEqual(["resized.png", "source.png"]);
+  });
+
+  it("writes a JPEG target under a .jpeg name and a WebP target under a .webp name", async () => {
+    const source = join(dir, "source.png");
+    await writeFile(source, buildPng(4, 4, 0, [makePngTextChunk("parameters", infotext)]));
+    for (const [targetName, bytes, outputName, container] of [
+      ["resized.jpg", buildJpeg(4, 4), "out.jpeg", "jpeg"],
+      ["resized.webp", buildWebp(4, 4), "out.webp", "webp"],
+    ] as const) {
+      const target = join(dir, targetName);
+      await writeFile(target, bytes);
+      const output = join(dir, outputName);
+      expect((await gyoza("image", "copy-meta", source, target, "-o", output)).code).toBe(0);
+      const [report] = JSON.parse((await gyoza("image", "info", "--json", output)).stdout);
+      expect(report.container).toBe(container);
+      expect(report.generation).toMatchObject({ prompt: "a gyoza", seed: 9 });
+    }
   });
 });
 

@@ -62,11 +62,15 @@ export function registerImage(program: Command): void {
     .description("carry SRC's metadata onto DST (a re-encoded or resized copy); pixels are not touched")
     .argument("<src>", "image whose metadata to copy")
     .argument("<dst>", "image that receives it (rewritten atomically unless --output)")
-    .option("-o, --output <file>", "write the result here instead of replacing DST")
+    .option(
+      "-o, --output <file>",
+      "write the result here instead of replacing DST; it stays DST's container, so name it .png, .jpg or .webp to match",
+    )
     .option("--allow-loss", "drop metadata DST's format cannot hold instead of refusing")
     .action(async (src: string, dst: string, options: { output?: string; allowLoss?: boolean }) => {
       const result = await copyMetadata(await readImage(src), await readImage(dst), {
         allowLoss: options.allowLoss,
+        outputName: options.output,
       });
       await writeAtomically(options.output ?? dst, result.bytes);
       process.stdout.write(`${options.output ?? dst}: carried ${result.carried.join(", ")}\n`);
