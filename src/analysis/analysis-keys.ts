@@ -86,3 +86,40 @@ export function analysisKeys(checkpoints: readonly Checkpoint[], rule: BlockRule
   }
   return { family, architecture: detection.id, keys, missing, extra, skipped };
 }
+
+/** A tensor a model holds with another shape than the model it is compared with. */
+export interface ShapeMismatch {
+  readonly key: string;
+  readonly shape: readonly number[];
+  readonly expected: readonly number[];
+}
+
+/**
+ * The `keys` that `model` holds with another shape than `target` does (keys either lacks are not
+ * mismatches). A model that differs in any is no parent of the target: no weighted sum of it
+ * could have produced the target's tensors, and comparing the rest would fit on scraps.
+ */
+export function shapeMismatches(
+  target: Checkpoint,
+  model: Checkpoint,
+  keys: Iterable<string>,
+): ShapeMismatch[] {
+  const mismatches: ShapeMismatch[] = [];
+  for (const key of keys) {
+    const expected = target.tensors.get(key)?.shape;
+    const shape = model.tensors.get(key)?.shape;
+    if (!expected || !shape) continue;
+    if (shape.length !== expected.length || shape.some((dim, axis) => dim !== expected[axis]))
+      mismatches.push({ key, shape, expected });
+  }
+  return mismatches;
+}
+
+/** "812 of 830 compared tensors have other shapes than in the target (e.g. K is [20, 4] here, [320, 4] there)". */
+export function describeShapeMismatches(mismatches: readonly ShapeMismatch[], compared: number): string {
+  const first = mismatches[0];
+  const example = first
+    ? ` (e.g. ${first.key} is [${first.shape.join(", ")}] here, [${first.expected.join(", ")}] in the target)`
+    : "";
+  return `${mismatches.length} of ${compared} compared tensors have other shapes than in the target${example}`;
+}

@@ -8,7 +8,7 @@ import { loadKernel } from "../kernels/index.js";
 import type { MergeKernel } from "../kernels/merge-kernel.js";
 import { recipeFromData } from "../recipe/index.js";
 import { writeSyntheticCheckpoint } from "../synth/write-synthetic.js";
-import { rankParents } from "./rank-parents.js";
+import { compareFits, rankParents } from "./rank-parents.js";
 
 let dir: string;
 let kernel: MergeKernel;
@@ -25,6 +25,13 @@ beforeAll(async () => {
       seed,
     });
   }
+  // SD 1.x too, but at another size (widths ÷ 16, not ÷ 64): no weighted sum with it made the target
+  await writeSyntheticCheckpoint(path("bigger.safetensors"), {
+    layout: "sd1-ldm",
+    size: "tiny",
+    dtype: "F16",
+    seed: 6,
+  });
   await writeSyntheticCheckpoint(path("xl.safetensors"), {
     layout: "sdxl-sgm",
     size: "micro",
@@ -46,8 +53,10 @@ afterAll(async () => {
 });
 
 describe("rankParents", { timeout: 120_000 }, () => {
-  it("ranks the true parents first, flags the merged file itself as a copy and skips other architectures", async () => {
-    const files = ["m1", "m2", "m3", "m4", "merged", "xl"].map((name) => path(`${name}.safetensors`));
+  it("ranks the true parents first, flags the merged file itself as a copy and skips other architectures and shapes", async () => {
+    const files = ["m1", "m2", "m3", "bigger", "m4", "merged", "xl"].map((name) =>
+      path(`${name}.safetensors`),
+    );
     const merged = await openCheckpoint(path("merged.safetensors"));
     const candidates = await Promise.all(files.map(openCheckpoint));
     try {
@@ -63,7 +72,21 @@ describe("rankParents", { timeout: 120_000 }, () => {
       expect(best.recovery!.nearestPreset).toMatchObject({ name: "REVERSE_COSINE" });
       expect(ranking.pairs[1]!.sampledResidual).toBeGreaterThan(0.3);
       expect(ranking.candidates.find((c) => c.path.endsWith("merged.safetensors"))!.copy).toBe(true);
-      expect(ranking.skipped.map((s) => s.path)).toEqual([path("xl.safetensors")]);
+      expect(ranking.skipped.map((s) => [s.path, s.cause])).toEqual([
+        [path("bigger.safetensors"), "shapes"],
+        [path("xl.safetensors"), "architecture"],
+      ]);
+      expect(ranking.skipped[0]!.reason).toMatch(
+        /^\d+ of \d+ compared tensors have other shapes than in the target/,
+      );
+      expect(
+        ranking.pairs.every(
+          (pair) => pair.a !== path("bigger.safetensors") && pair.b !== path("bigger.safetensors"),
+        ),
+      ).toBe(true);
+      expect(best.sampledSolvedSlots).toBe(26);
+      expect(best.recovery!.solvedSlots).toBe(26);
+      expect(ranking.slotCount).toBe(26);
       expect(
         ranking.candidates
           .slice(0, 2)
@@ -73,5 +96,23 @@ describe("rankParents", { timeout: 120_000 }, () => {
     } finally {
       await Promise.all([merged, ...candidates].map((model) => model.close()));
     }
+  });
+});
+
+describe("compareFits", () => {
+  const none = (residual: number) => ({ solvedSlots: 0, residual });
+  const real = (solvedSlots: number, residual: number) => ({ solvedSlots, residual });
+  it.each([
+    { name: "a fit that solved no slot ranks after a poor real fit", x: none(0), y: real(26, 0.9), sign: 1 },
+    { name: "a real fit ranks before a fit that solved no slot", x: real(1, 0.5), y: none(0), sign: -1 },
+    { name: "between real fits the lower residual wins", x: real(26, 0.2), y: real(3, 0.1), sign: 1 },
+    {
+      name: "between fits that solved nothing the lower residual wins",
+      x: none(0.1),
+      y: none(0.3),
+      sign: -1,
+    },
+  ])("$name", ({ x, y, sign }) => {
+    expect(Math.sign(compareFits(x, y))).toBe(sign);
   });
 });

@@ -1,10 +1,11 @@
 import { basename } from "node:path";
+import { isGyozaError } from "../errors.js";
 import type { Checkpoint } from "../io/tensor.js";
 import type { MergeKernel } from "../kernels/merge-kernel.js";
 import { type BlockRule, slotsOf } from "../merge/slots.js";
 import type { ProgressListener } from "../progress.js";
-import { analysisKeys } from "./analysis-keys.js";
-import { type Recovery, recoverWeights } from "./recover-weights.js";
+import { analysisKeys, describeShapeMismatches, shapeMismatches } from "./analysis-keys.js";
+import { type Recovery, recoverWeights, VAE_GROUP } from "./recover-weights.js";
 import { DEFAULT_SAMPLE_ELEMENTS, readSamples, samplePlan } from "./sample-plan.js";
 import { residualOf } from "./solve-slot.js";
 
@@ -18,14 +19,16 @@ export interface PairScore {
   readonly b: string;
   /** √(unexplained / ‖M − A‖²) over the samples: 0 = a weighted sum of A and B explains M fully. */
   readonly sampledResidual: number;
+  /** Slots where A and B differ in the samples, so an α could be fitted; 0 = the fit says nothing. */
+  readonly sampledSolvedSlots: number;
   /** The exact recovery, for the best pairs. */
   readonly recovery?: Recovery;
 }
 
 export interface CandidateScore {
   readonly path: string;
-  /** The best sampled residual of any pair holding this candidate (lower explains more). */
-  readonly bestResidual: number;
+  /** The best sampled residual of any pair holding this candidate that solved a slot (lower explains more); null when none did. */
+  readonly bestResidual: number | null;
   /** Relative L2 distance of its samples from the merged model's. */
   readonly distance: number;
   /** True when it is the merged model itself (or a copy): excluded from pairs. */
@@ -35,9 +38,31 @@ export interface CandidateScore {
 export interface ParentRanking {
   readonly candidates: readonly CandidateScore[];
   readonly pairs: readonly PairScore[];
-  /** Files that could not be compared (another architecture, unreadable), with why. */
-  readonly skipped: readonly { path: string; reason: string }[];
+  /** Files that are no candidates (another architecture, other tensor shapes, unreadable), with why. */
+  readonly skipped: readonly SkippedCandidate[];
   readonly sampledElements: number;
+  /** Block slots each pair is fitted on (26 for SD 1.x/2.x): the most a fit can solve. */
+  readonly slotCount: number;
+}
+
+export interface SkippedCandidate {
+  readonly path: string;
+  readonly cause: "architecture" | "shapes" | "unreadable";
+  readonly reason: string;
+}
+
+/** What orders two fits: any fit that solved a slot before one that solved none, then the lower residual. */
+export interface FitOrder {
+  readonly solvedSlots: number;
+  readonly residual: number;
+}
+
+/**
+ * Fits that solved no slot (A and B never differ where they could be compared) explain nothing,
+ * whatever their residual: they rank after every fit that solved one.
+ */
+export function compareFits(x: FitOrder, y: FitOrder): number {
+  return Number(x.solvedSlots === 0) - Number(y.solvedSlots === 0) || x.residual - y.residual;
 }
 
 export interface RankParentsOptions {
@@ -70,35 +95,42 @@ export async function rankParents(
     slotOfSample.fill(slotNames.indexOf(entry.key.slot!), entry.offset, entry.offset + length);
   }
   const usable: { model: Checkpoint; values: Float32Array }[] = [];
-  const skipped: { path: string; reason: string }[] = [];
+  const skipped: SkippedCandidate[] = [];
   const mergedValues = await readSamples(merged, samples, options.kernel);
+  const comparedKeys = keys.map((key) => key.key);
   onProgress({ type: "start", task: "sample", totalBytes: candidates.length * samples.length * 2 });
   for (const model of candidates) {
     try {
       analysisKeys([merged, model], options.rule ?? "classic");
+    } catch (error) {
+      const cause = isGyozaError(error, "architecture-mismatch") ? "architecture" : "unreadable";
+      skipped.push({ path: model.path, cause, reason: (error as Error).message });
+      continue;
+    }
+    const mismatches = shapeMismatches(merged, model, comparedKeys);
+    if (mismatches.length > 0) {
+      const reason = describeShapeMismatches(mismatches, comparedKeys.length);
+      skipped.push({ path: model.path, cause: "shapes", reason });
+      continue;
+    }
+    try {
       usable.push({ model, values: await readSamples(model, samples, options.kernel, onProgress) });
     } catch (error) {
-      skipped.push({ path: model.path, reason: (error as Error).message });
+      skipped.push({ path: model.path, cause: "unreadable", reason: (error as Error).message });
     }
   }
   onProgress({ type: "finish", task: "sample" });
   const distance = usable.map(({ values }) => relativeDistance(mergedValues, values));
   const copy = distance.map((d) => d < COPY_DISTANCE);
-  const pairs: { i: number; j: number; residual: number }[] = [];
+  const pairs: ({ i: number; j: number } & FitOrder)[] = [];
   for (let i = 0; i < usable.length; i++) {
     for (let j = i + 1; j < usable.length; j++) {
       if (copy[i] || copy[j]) continue;
-      const residual = pairResidual(
-        mergedValues,
-        usable[i]!.values,
-        usable[j]!.values,
-        slotOfSample,
-        slotNames.length,
-      );
-      pairs.push({ i, j, residual });
+      const fit = pairFit(mergedValues, usable[i]!.values, usable[j]!.values, slotOfSample, slotNames.length);
+      pairs.push({ i, j, ...fit });
     }
   }
-  pairs.sort((x, y) => x.residual - y.residual);
+  pairs.sort(compareFits);
   const exact = options.exactPairs ?? DEFAULT_EXACT_PAIRS;
   const scored: PairScore[] = [];
   for (const [rank, pair] of pairs.entries()) {
@@ -108,24 +140,42 @@ export async function rankParents(
       rank < exact && family
         ? await recoverWeights(merged, [a, b], { kernel: options.kernel, rule: options.rule, onProgress })
         : undefined;
-    scored.push({ a: a.path, b: b.path, sampledResidual: pair.residual, ...(recovery ? { recovery } : {}) });
+    scored.push({
+      a: a.path,
+      b: b.path,
+      sampledResidual: pair.residual,
+      sampledSolvedSlots: pair.solvedSlots,
+      ...(recovery ? { recovery } : {}),
+    });
   }
-  // exact residuals, where known, decide the order of the pairs checked
-  scored.sort(
-    (x, y) => (x.recovery?.residual ?? x.sampledResidual) - (y.recovery?.residual ?? y.sampledResidual),
-  );
+  // exact results, where known, decide the order of the pairs checked
+  const order = (pair: PairScore): FitOrder =>
+    pair.recovery
+      ? { solvedSlots: pair.recovery.solvedSlots, residual: pair.recovery.residual }
+      : { solvedSlots: pair.sampledSolvedSlots, residual: pair.sampledResidual };
+  scored.sort((x, y) => compareFits(order(x), order(y)));
   const ranked = usable
-    .map(({ model }, i) => ({
-      path: model.path,
-      bestResidual: Math.min(
-        Number.POSITIVE_INFINITY,
-        ...pairs.filter((p) => p.i === i || p.j === i).map((p) => p.residual),
-      ),
-      distance: distance[i]!,
-      copy: copy[i]!,
-    }))
-    .sort((x, y) => x.bestResidual - y.bestResidual || basename(x.path).localeCompare(basename(y.path)));
-  return { candidates: ranked, pairs: scored, skipped, sampledElements: samples.length };
+    .map(({ model }, i) => {
+      const best = pairs.find((p) => (p.i === i || p.j === i) && p.solvedSlots > 0);
+      return {
+        path: model.path,
+        bestResidual: best?.residual ?? null,
+        distance: distance[i]!,
+        copy: copy[i]!,
+      };
+    })
+    .sort(
+      (x, y) =>
+        (x.bestResidual ?? Number.POSITIVE_INFINITY) - (y.bestResidual ?? Number.POSITIVE_INFINITY) ||
+        basename(x.path).localeCompare(basename(y.path)),
+    );
+  return {
+    candidates: ranked,
+    pairs: scored,
+    skipped,
+    sampledElements: samples.length,
+    slotCount: slotNames.filter((slot) => slot !== VAE_GROUP).length,
+  };
 }
 
 function relativeDistance(reference: Float32Array, values: Float32Array): number {
@@ -141,14 +191,17 @@ function relativeDistance(reference: Float32Array, values: Float32Array): number
   return norm > 0 ? Math.sqrt(distance / norm) : distance > 0 ? 1 : 0;
 }
 
-/** Per block: the best α for M − A ≈ α (B − A), then what is left over ‖M − A‖², pooled over blocks. */
-function pairResidual(
+/**
+ * Per block: the best α for M − A ≈ α (B − A), then what is left over ‖M − A‖², pooled over blocks;
+ * and how many blocks had a B − A to fit an α to.
+ */
+function pairFit(
   m: Float32Array,
   a: Float32Array,
   b: Float32Array,
   slotOf: Uint8Array,
   slots: number,
-): number {
+): FitOrder {
   const dot = new Float64Array(slots);
   const direction = new Float64Array(slots);
   const change = new Float64Array(slots);
@@ -163,9 +216,11 @@ function pairResidual(
   }
   let error = 0;
   let total = 0;
+  let solvedSlots = 0;
   for (let s = 0; s < slots; s++) {
+    if (direction[s]! > 0) solvedSlots++;
     error += direction[s]! > 0 ? Math.max(0, change[s]! - dot[s]! ** 2 / direction[s]!) : change[s]!;
     total += change[s]!;
   }
-  return residualOf(error, total);
+  return { residual: residualOf(error, total), solvedSlots };
 }

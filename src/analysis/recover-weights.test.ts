@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runRecipe } from "../engine/run-recipe.js";
-import { isGyozaError } from "../errors.js";
+import { type GyozaError, isGyozaError } from "../errors.js";
 import { openCheckpoint } from "../io/open-checkpoint.js";
 import type { Checkpoint } from "../io/tensor.js";
 import { loadKernel } from "../kernels/index.js";
@@ -91,6 +91,13 @@ beforeAll(async () => {
     { layout: "sd1-ldm", size: "micro", dtype: "F16", seed: 1 },
     "ckpt",
   );
+  // the same layout at another size (widths ÷ 16 instead of ÷ 64): the shape of no merge of the others
+  await writeSyntheticCheckpoint(path("bigger16.safetensors"), {
+    layout: "sd1-ldm",
+    size: "tiny",
+    dtype: "F16",
+    seed: 4,
+  });
   for (const [name, seed] of [
     ["xa", 11],
     ["xb", 12],
@@ -256,5 +263,23 @@ describe("recoverWeights", { timeout: 120_000 }, () => {
       (e: unknown) => e,
     );
     expect(isGyozaError(error, "architecture-mismatch")).toBe(true);
+  });
+
+  it("refuses a parent whose tensor shapes differ from the merged model's instead of fitting what is left", async () => {
+    const error = await recover("u16.safetensors", ["a16.safetensors", "bigger16.safetensors"]).catch(
+      (e: unknown) => e,
+    );
+    expect(isGyozaError(error, "architecture-mismatch")).toBe(true);
+    expect((error as Error).message).toMatch(
+      /cannot be a parent of .*u16\.safetensors: \d+ of \d+ compared tensors have other shapes/,
+    );
+    expect((error as GyozaError).file).toBe(path("bigger16.safetensors"));
+  });
+
+  it("never calls a fit explained when no slot was solved (the parents are identical)", async () => {
+    const recovery = await recover("u16.safetensors", ["a16.safetensors", "a16.ckpt"]);
+    expect(Object.values(recovery.alpha).every((alpha) => alpha === null)).toBe(true);
+    expect(recovery.explained).toBe(false);
+    expect(recovery.solvedSlots).toBe(0);
   });
 });

@@ -3,7 +3,12 @@ import type { Checkpoint } from "../io/tensor.js";
 import type { MergeKernel } from "../kernels/merge-kernel.js";
 import { type BlockRule, type Family, type Slot, slotsOf } from "../merge/slots.js";
 import type { ProgressListener } from "../progress.js";
-import { type AnalysisKeys, analysisKeys } from "./analysis-keys.js";
+import {
+  type AnalysisKeys,
+  analysisKeys,
+  describeShapeMismatches,
+  shapeMismatches,
+} from "./analysis-keys.js";
 import { type KeyFit, type MergeMode, measureKeyFits } from "./key-fits.js";
 import { type NearestPreset, nearestPreset } from "./nearest-preset.js";
 import { type DetectedOverride, residualOf, type SlotSolution, solveSlot } from "./solve-slot.js";
@@ -33,7 +38,9 @@ export interface Recovery {
   readonly overrides: readonly (DetectedOverride & { block: Slot })[];
   /** Over all slots: √(unexplained / ‖d‖²). */
   readonly residual: number;
-  /** False when the residual says this model is not a merge of these parents in this mode. */
+  /** Slots given an α (the parents differ there); the others fit any α, so they say nothing. */
+  readonly solvedSlots: number;
+  /** False when the residual says this model is not a merge of these parents in this mode, or no slot was solved. */
   readonly explained: boolean;
   readonly nearestPreset: NearestPreset | null;
   readonly keys: Pick<AnalysisKeys, "missing" | "extra" | "skipped">;
@@ -78,6 +85,7 @@ export async function recoverWeights(
       },
     );
   }
+  refuseOtherShapes(merged, parents, analysisKeys([merged], rule).keys);
   const keys = plan.keys.filter((key) => key.slot !== null);
   const fits = await measureKeyFits(keys, mode, options.kernel, options.onProgress);
   return solveRecovery(fits, plan.family, mode, rule, options.elemental ?? true, plan);
@@ -111,6 +119,7 @@ export function solveRecovery(
   }
   const residual = residualOf(error, direction);
   const alpha = Object.fromEntries(slots.map((s) => [s.slot, s.alpha]));
+  const solvedSlots = slots.filter((s) => s.alpha !== null).length;
   return {
     mode,
     family,
@@ -120,10 +129,29 @@ export function solveRecovery(
     vae,
     overrides: slots.flatMap((s) => s.overrides.map((o) => ({ block: s.slot, ...o }))),
     residual,
-    explained: residual <= UNEXPLAINED_RESIDUAL,
+    solvedSlots,
+    explained: solvedSlots > 0 && residual <= UNEXPLAINED_RESIDUAL,
     nearestPreset: mode === "weighted_sum" ? nearestPreset(slots, family) : null,
     keys: plan,
   };
+}
+
+/** A parent holding a merged tensor with another shape cannot have made it (analysisKeys would quietly leave the key out). */
+function refuseOtherShapes(
+  merged: Checkpoint,
+  parents: readonly Checkpoint[],
+  keys: readonly { key: string; slot: Slot | null }[],
+): void {
+  const merging = keys.filter((key) => key.slot !== null).map((key) => key.key);
+  for (const parent of parents) {
+    const mismatches = shapeMismatches(merged, parent, merging);
+    if (mismatches.length === 0) continue;
+    throw new GyozaError(
+      "architecture-mismatch",
+      `cannot be a parent of ${merged.path}: ${describeShapeMismatches(mismatches, merging.length)}`,
+      { file: parent.path, fix: "give the models the merge was made from (same architecture and size)" },
+    );
+  }
 }
 
 function vaePolicy(alpha: number | null): "keep-a" | "take-b" | "merge" {

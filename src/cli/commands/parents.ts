@@ -1,7 +1,12 @@
 import { readdir, stat } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import type { Command } from "commander";
-import { rankParents, withCheckpoints } from "../../analysis/index.js";
+import {
+  type NearestPreset,
+  rankParents,
+  type SkippedCandidate,
+  withCheckpoints,
+} from "../../analysis/index.js";
 import { GyozaError } from "../../errors.js";
 import { ioError } from "../../io/byte-source.js";
 import { loadKernel } from "../../kernels/index.js";
@@ -60,6 +65,8 @@ export function registerParents(program: Command): void {
         a: pair.a,
         b: pair.b,
         sampledResidual: pair.sampledResidual,
+        solvedSlots: pair.recovery?.solvedSlots ?? pair.sampledSolvedSlots,
+        slots: ranking.slotCount,
         ...(pair.recovery
           ? {
               residual: pair.recovery.residual,
@@ -81,26 +88,59 @@ export function registerParents(program: Command): void {
       const lines = [
         `best parent pairs for ${merged} (${ranking.sampledElements} sampled elements per model):`,
       ];
-      pairs.forEach((pair, i) => {
-        const exact =
-          pair.residual === undefined
-            ? ""
-            : `, exact ${pair.residual.toExponential(2)}${pair.explained ? " explained" : " not explained"}`;
-        const preset = pair.nearestPreset
-          ? `, nearest preset ${pair.nearestPreset.name}${pair.nearestPreset.swapped ? " (A/B exchanged)" : ""}`
-          : "";
-        lines.push(
-          `${i + 1}. ${pair.a} + ${pair.b}: sampled residual ${pair.sampledResidual.toExponential(2)}${exact}${preset}`,
-        );
-      });
+      for (const [i, pair] of pairs.entries())
+        lines.push(`${i + 1}. ${pair.a} + ${pair.b}: ${describeFit(pair)}`);
       lines.push("candidates:");
-      for (const candidate of ranking.candidates.slice(0, top))
-        lines.push(
-          `  ${candidate.path}: best pair residual ${candidate.bestResidual.toExponential(2)}${candidate.copy ? " (a copy of the merged model)" : ""}`,
-        );
-      for (const skip of ranking.skipped) lines.push(`skipped ${skip.path}: ${skip.reason}`);
+      for (const candidate of ranking.candidates.slice(0, top)) {
+        const best =
+          candidate.bestResidual === null
+            ? "no pair with a solved slot"
+            : `best pair residual ${candidate.bestResidual.toExponential(2)}`;
+        lines.push(`  ${candidate.path}: ${best}${candidate.copy ? " (a copy of the merged model)" : ""}`);
+      }
+      lines.push(...describeSkipped(ranking.skipped));
       process.stdout.write(`${lines.join("\n")}\n`);
     });
+}
+
+/** One pair's result, saying only what was solved: a fit without a solved slot explains nothing. */
+function describeFit(pair: {
+  sampledResidual: number;
+  solvedSlots: number;
+  slots: number;
+  residual?: number;
+  explained?: boolean;
+  nearestPreset?: NearestPreset | null;
+}): string {
+  const sampled = `sampled residual ${pair.sampledResidual.toExponential(2)}`;
+  if (pair.solvedSlots === 0)
+    return `${sampled}, no slot solved: the two never differ where they could be compared, so they explain nothing`;
+  const solved = `${pair.solvedSlots} of ${pair.slots} slots solved`;
+  if (pair.residual === undefined) return `${sampled} (${solved} in the samples)`;
+  const verdict = pair.explained ? "explained" : "not explained";
+  const preset = pair.nearestPreset
+    ? `, nearest preset ${pair.nearestPreset.name}${pair.nearestPreset.swapped ? " (A/B exchanged)" : ""}`
+    : "";
+  return `${sampled}, exact ${pair.residual.toExponential(2)} ${verdict} (${solved})${preset}`;
+}
+
+const SKIP_CAUSES: Record<SkippedCandidate["cause"], string> = {
+  shapes: "tensor shapes differ from the target",
+  architecture: "another architecture than the target",
+  unreadable: "could not be read",
+};
+
+/** "skipped 1 file: tensor shapes differ from the target (tiny.safetensors)", one line per cause, then each file's details. */
+function describeSkipped(skipped: readonly SkippedCandidate[]): string[] {
+  const lines: string[] = [];
+  for (const [cause, text] of Object.entries(SKIP_CAUSES)) {
+    const files = skipped.filter((skip) => skip.cause === cause);
+    if (files.length === 0) continue;
+    const names = files.map((skip) => basename(skip.path)).join(", ");
+    lines.push(`skipped ${files.length} file${files.length === 1 ? "" : "s"}: ${text} (${names})`);
+    for (const skip of files) lines.push(`  ${skip.path}: ${skip.reason}`);
+  }
+  return lines;
 }
 
 function positiveInteger(text: string, flag: string): number {
