@@ -31,6 +31,8 @@ export function recoveryRecipe(recovery: Recovery, options: RecoveryRecipeOption
   }));
   const policy = recovery.vae?.policy ?? "keep-a";
   const stem = basename(options.merged, extname(options.merged));
+  // An estimate may land a hair outside 0..1 (or a merge really extrapolated): say so, as a recipe must.
+  const extrapolates = [...alpha, ...overrides.map((override) => override.value)].some((v) => v < 0 || v > 1);
   return recipeFromData(
     {
       gyoza: 1,
@@ -42,6 +44,7 @@ export function recoveryRecipe(recovery: Recovery, options: RecoveryRecipeOption
           alpha,
           block_rule: recovery.rule,
           ...(overrides.length > 0 ? { overrides } : {}),
+          ...(extrapolates ? { extrapolate: true } : {}),
         },
       },
       output: {

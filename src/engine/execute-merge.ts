@@ -1,4 +1,5 @@
 import { type Detection, detectArchitecture } from "../arch/detect.js";
+import { assertMergeableKeyLayout } from "../arch/layout-conversion.js";
 import { checkVaeFits, VAE_PREFIX, vaeTensorsForBaking } from "../arch/vae.js";
 import { GyozaError } from "../errors.js";
 import type { FileHashes } from "../hash/file-hashes.js";
@@ -65,6 +66,7 @@ export function checkCompatible(inputs: readonly { name: string; checkpoint: Che
   let first: { name: string; detection: Detection } | undefined;
   for (const input of inputs) {
     const detection = detectArchitecture(input.checkpoint.tensors);
+    assertMergeableKeyLayout(detection, input.checkpoint.path, input.name);
     if (detection.family !== "sd1" && detection.family !== "sdxl") {
       throw new GyozaError(
         "architecture-mismatch",
@@ -183,6 +185,7 @@ export async function executeMerge(
     pool.dispose(); // the kernel's memory back, for its next job
   }
   if (hashes.length === 0) hashes = await Promise.all(hashing);
+  const kept = new Set(keys.map((planned) => planned.key));
   return {
     output: output.path,
     bytes: written.bytes,
@@ -191,7 +194,8 @@ export async function executeMerge(
     architecture: detection.id,
     merged: keys.filter((k) => k.plan.kind === "merge").length,
     copied: keys.filter((k) => k.plan.kind === "read").length,
-    onlyInLaterInputs: dedupe(plan.copiedFromLaterInputs),
+    // keys pruned away were not copied from anywhere: only what the output holds counts here
+    onlyInLaterInputs: dedupe(plan.copiedFromLaterInputs).filter((entry) => kept.has(entry.key)),
     nonFinite: [...stats].filter(([, s]) => s.nonFinite > 0).map(([key, s]) => ({ key, count: s.nonFinite })),
     inputHashes: Object.fromEntries(
       graph.inputs.map((input, i) => [

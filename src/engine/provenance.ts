@@ -38,6 +38,8 @@ export interface ProvenanceOptions {
   inputs: readonly ProvenanceInput[];
   /** The gyoza recipe as a plain object (inputs are given hashes from the placeholders). */
   recipe: Record<string, unknown>;
+  /** Recipe fields the command line changed (`{"output.dtype": "fp32"}`): the recipe above already holds them. */
+  overrides?: Record<string, unknown>;
   /** A1111-style summary of the final step. */
   summary: {
     method: string;
@@ -87,6 +89,11 @@ export function buildProvenance(options: ProvenanceOptions): Record<string, stri
   });
   recipe.inputs = recipeInputs;
   metadata.gyoza_recipe = JSON.stringify(recipe);
+  if (options.overrides && Object.keys(options.overrides).length > 0) {
+    const overrides = { ...options.overrides };
+    if (!full) delete overrides["output.path"];
+    metadata.gyoza_overrides = JSON.stringify(overrides);
+  }
 
   const mergeRecipe: Record<string, unknown> = {
     type: "gyoza",

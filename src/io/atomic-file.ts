@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { type FileHandle, open, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import { GyozaError } from "../errors.js";
 import { ioError } from "./byte-source.js";
 import { type BlockHash, type BlockMemory, DirectAppender } from "./direct-appender.js";
 
@@ -38,6 +39,13 @@ export class AtomicFileWriter {
     try {
       handle = await open(tempPath, "wx", 0o644);
     } catch (cause) {
+      if ((cause as NodeJS.ErrnoException).code === "ENOENT") {
+        throw new GyozaError("io", `output folder ${dirname(path)} does not exist`, {
+          file: path,
+          fix: "create it first (the gyoza CLI: --mkdir)",
+          cause,
+        });
+      }
       throw ioError(path, cause);
     }
     pendingTempFiles.add(tempPath);

@@ -136,6 +136,8 @@ export function ioError(file: string, cause: unknown): GyozaError {
           ? "no space left on the device"
           : code === "EISDIR"
             ? "is a directory"
-            : String((cause as Error | undefined)?.message ?? cause);
+            : code === "ENOTDIR"
+              ? "a part of this path is a file, not a folder"
+              : String((cause as Error | undefined)?.message ?? cause);
   return new GyozaError("io", reason, { file, cause });
 }

@@ -221,7 +221,7 @@ describe("parseWeightArgument", () => {
   it.each([
     { text: "0.3", spec: 0.3 },
     { text: "COSINE", spec: "COSINE" },
-    { text: "0, 0.5,1", spec: [0, 0.5, 1] },
+    { text: ` ${"0, 0.5,".repeat(12)}1`, spec: [...new Array(12).fill([0, 0.5]).flat(), 1] },
   ])("reads $text", ({ text, spec }) => {
     expect(parseWeightArgument(text)).toEqual(spec);
   });

@@ -4,6 +4,7 @@ import { type CompiledOverride, compileOverrides, type ElementalOverride, overri
 import { builtinPresets, findPreset, type PresetTable, translateSd1ToSdxl } from "./presets.js";
 import { type BlockRule, type Family, type Slot, slotsOf, unetSlotsOf } from "./slots.js";
 import { CURVE_NAMES, type CurveName, curveValues } from "./weight-curves.js";
+import { parseWeightText } from "./weight-text.js";
 
 /**
  * How a recipe or the CLI states a weight:
@@ -59,7 +60,12 @@ function unetAndBase(
     checkFinite(spec, path);
     return { base: spec, unet: new Array(unetCount).fill(spec), vae: spec };
   }
-  if (typeof spec === "string") return fromPreset(spec, undefined, family, options, path);
+  if (typeof spec === "string") {
+    // A recipe may write a vector or a number as supermerger's text: `alpha: "1,0.9,…"`.
+    const parsed = parseWeightText(spec, { where: path, code: "recipe" });
+    if (typeof parsed !== "string") return unetAndBase(parsed, family, options, path);
+    return fromPreset(parsed, undefined, family, options, path);
+  }
   if (isVector(spec)) return fromVector(spec, family, path);
   if (typeof spec !== "object" || spec === null) {
     throw new GyozaError("recipe", "a weight is a number, a list of numbers, a preset name or a curve", {
@@ -223,11 +229,9 @@ export function alphaForKey(
 
 /**
  * Parses a weight as typed on the command line: `0.3`, `0,0.1,…` (supermerger's comma list,
- * BASE first when 26 values), or a preset name.
+ * BASE first when 26 values), or a preset name. Malformed lists are usage errors naming the field
+ * (see `parseWeightText`); `flag` names the option in them.
  */
-export function parseWeightArgument(text: string): WeightSpec {
-  const trimmed = text.trim();
-  if (trimmed.includes(",")) return trimmed.split(",").map((part) => Number(part.trim()));
-  const number = Number(trimmed);
-  return trimmed !== "" && Number.isFinite(number) ? number : trimmed;
+export function parseWeightArgument(text: string, flag = "--alpha"): WeightSpec {
+  return parseWeightText(text, { where: flag });
 }

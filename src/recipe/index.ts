@@ -1,7 +1,9 @@
 export { INLINE_STEP, type InlineMergeArgs, recipeFromInlineArgs } from "./inline-recipe.js";
 export { type LoadRecipeOptions, loadRecipe, MAX_RECIPE_BYTES, recipeFromData } from "./load-recipe.js";
+export { type OutputOverrides, withOutputOverrides } from "./output-overrides.js";
 export { finalSteps, rootInput, topologicalSteps } from "./recipe-dag.js";
 export { formatPath } from "./recipe-errors.js";
+export { relocateRecipe } from "./recipe-paths.js";
 export type {
   MetadataPolicy,
   OutputDtype,

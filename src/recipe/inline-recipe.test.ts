@@ -114,8 +114,8 @@ describe("recipeFromInlineArgs", () => {
       recipeFromInlineArgs({ a: "a", b: "b", method: "add_difference", output: "o" });
       expect.unreachable();
     } catch (error) {
-      expect(isGyozaError(error, "recipe")).toBe(true);
-      expect((error as Error).message).toMatch(/needs input "c"/);
+      expect(isGyozaError(error, "usage")).toBe(true);
+      expect((error as Error).message).toMatch(/takes 3 models \(a, b, c\), got 2/);
     }
   });
 });

@@ -1,4 +1,4 @@
-import { GyozaError } from "../errors.js";
+import { GyozaError, isGyozaError } from "../errors.js";
 import {
   type BlockRule,
   builtinMethods,
@@ -38,6 +38,8 @@ export interface InlineMergeArgs {
   seed?: number;
   overrides?: ElementalOverride[];
   title?: string;
+  /** Allow mixing weights outside 0..1 (`--allow-extrapolation`). */
+  extrapolate?: boolean;
 }
 
 export const INLINE_STEP = "merge";
@@ -53,6 +55,13 @@ export function recipeFromInlineArgs(
     throw new GyozaError(
       "usage",
       `${method.id} takes ${method.inputs.length} models (${method.inputs.map((i) => i.name).join(", ")}), got ${files.length}`,
+    );
+  }
+  if (files.length < method.inputs.length) {
+    throw new GyozaError(
+      "usage",
+      `${method.id} takes ${method.inputs.length} models (${method.inputs.map((i) => i.name).join(", ")}), got ${files.length}`,
+      { fix: `gyoza merge ${method.inputs.map((i) => i.name.toUpperCase()).join(" ")} --method ${method.id} -o OUT` },
     );
   }
   if (args.output.trim() === "") {
@@ -72,23 +81,24 @@ export function recipeFromInlineArgs(
     method: method.id,
     inputs: stepInputs,
   };
-  const alpha = parseSpec(args.alpha);
+  const alpha = parseSpec(args.alpha, "--alpha");
   const hasAlpha = method.params.some((param) => param.name === "alpha");
   if (args.base !== undefined && hasAlpha) {
     step.alpha = withBase(alpha ?? method.params.find((p) => p.name === "alpha")!.default, args.base);
   } else if (alpha !== undefined) {
     step.alpha = alpha;
   }
-  const beta = parseSpec(args.beta);
+  const beta = parseSpec(args.beta, "--beta");
   if (beta !== undefined) step.beta = beta;
   if (args.params && Object.keys(args.params).length > 0) {
     step.params = Object.fromEntries(
-      Object.entries(args.params).map(([name, value]) => [name, parseSpec(value)!]),
+      Object.entries(args.params).map(([name, value]) => [name, parseSpec(value, `--${name}`)!]),
     );
   }
   if (args.blockRule) step.block_rule = args.blockRule;
   if (args.arithmetic) step.arithmetic = args.arithmetic;
   if (args.seed !== undefined) step.seed = args.seed;
+  if (args.extrapolate) step.extrapolate = true;
   if (args.overrides && args.overrides.length > 0) step.overrides = args.overrides;
   const vae = {
     policy: args.vae ?? "keep-a",
@@ -104,11 +114,50 @@ export function recipeFromInlineArgs(
     ...(args.title ? { title: args.title } : {}),
   };
   const data = { gyoza: RECIPE_VERSION, inputs, steps: { [INLINE_STEP]: step }, output };
-  return recipeFromData(data, { sourceName: "command line", methods });
+  try {
+    return recipeFromData(data, { methods });
+  } catch (error) {
+    throw isGyozaError(error, "recipe") ? asFlagError(error) : error;
+  }
 }
 
-function parseSpec(value: string | WeightSpec | undefined): WeightSpec | undefined {
-  return typeof value === "string" ? parseWeightArgument(value) : value;
+function parseSpec(value: string | WeightSpec | undefined, flag: string): WeightSpec | undefined {
+  return typeof value === "string" ? parseWeightArgument(value, flag) : value;
+}
+
+/** Where each field of the one-step recipe comes from on the command line. */
+const FLAG_OF_PATH: readonly [RegExp, string][] = [
+  [new RegExp(`^steps\\.${INLINE_STEP}\\.alpha\\.base`), "--base"],
+  [new RegExp(`^steps\\.${INLINE_STEP}\\.(alpha|beta)`), "--$1"],
+  [new RegExp(`^steps\\.${INLINE_STEP}\\.params\\.(\\w+)`), "--$1"],
+  [new RegExp(`^steps\\.${INLINE_STEP}\\.block_rule`), "--block-rule"],
+  [new RegExp(`^steps\\.${INLINE_STEP}\\.(arithmetic|seed|method)`), "--$1"],
+  [new RegExp(`^steps\\.${INLINE_STEP}\\.extrapolate`), "--allow-extrapolation"],
+  [new RegExp(`^steps\\.${INLINE_STEP}\\.overrides`), "--override"],
+  [/^output\.path/, "--output"],
+  [/^output\.vae\.file/, "--bake-vae"],
+  [/^output\.vae\.slot/, "--vae-slot"],
+  [/^output\.vae/, "--vae"],
+  [/^output\.(dtype|prune|metadata|title)/, "--$1"],
+];
+
+/**
+ * A recipe error about the one-step recipe the flags built, told in the flags' words: the user
+ * typed `--base`, not `steps.merge.alpha.base`. Errors about the flags are usage errors (exit 2).
+ */
+function asFlagError(error: GyozaError): GyozaError {
+  const path = error.path ?? "";
+  for (const [pattern, flag] of FLAG_OF_PATH) {
+    const match = pattern.exec(path);
+    if (!match) continue;
+    const name = flag.replace("$1", match[1] ?? "").replace("_", "-");
+    return new GyozaError("usage", error.message, { path: name, fix: flagFix(error.fix), cause: error });
+  }
+  return new GyozaError("usage", error.message, { fix: flagFix(error.fix), cause: error });
+}
+
+function flagFix(fix: string | undefined): string | undefined {
+  return fix?.includes("extrapolate: true") ? "if you mean it, add --allow-extrapolation" : fix;
 }
 
 function withBase(spec: WeightSpec, base: number): WeightSpec {

@@ -52,6 +52,7 @@ export const stepSchema = z.strictObject({
   overrides: z.optional(z.array(overrideSchema)),
   arithmetic: z._default(z.enum(["fp32", "lerp"]), "fp32"),
   seed: z.optional(z.int().check(z.nonnegative(), z.maximum(Number.MAX_SAFE_INTEGER))),
+  extrapolate: z.optional(z.boolean()),
 });
 
 export const vaeSchema = z.strictObject({

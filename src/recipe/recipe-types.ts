@@ -26,6 +26,8 @@ export interface RecipeStep {
   overrides?: ElementalOverride[];
   arithmetic: "fp32" | "lerp";
   seed?: number;
+  /** Allow mixing weights outside 0..1 (extrapolation past the inputs); refused without it. */
+  extrapolate?: boolean;
 }
 
 export type VaePolicy = "keep-a" | "take-b" | "merge" | "bake";

@@ -151,7 +151,8 @@ function checkParams(name: string, step: RecipeStep, method: MergeMethod, file?:
     }
     given.push([param, spec, `steps.${name}.params.${param}`]);
   }
-  for (const [param, spec, path] of given) checkWeightSpec(method, param, spec, path, file);
+  for (const [param, spec, path] of given)
+    checkWeightSpec(method, param, spec, path, file, step.extrapolate === true);
   (step.overrides ?? []).forEach((override, i) => {
     const path = `steps.${name}.overrides[${i}]`;
     const param = override.param ?? "alpha";
@@ -165,6 +166,14 @@ function checkParams(name: string, step: RecipeStep, method: MergeMethod, file?:
       );
     }
     checkBlock(override.block, `${path}.block`, file);
+    if (definition.interpolates && step.extrapolate !== true && (override.value < 0 || override.value > 1)) {
+      throw recipeError(
+        `${param} = ${override.value} is outside 0..1: that extrapolates past the inputs`,
+        `${path}.value`,
+        file,
+        "if you mean it, add `extrapolate: true` to the step (command line: --allow-extrapolation)",
+      );
+    }
   });
 }
 
@@ -174,13 +183,17 @@ function paramsFix(method: MergeMethod): string {
     : `parameters of ${method.id}: ${method.params.map((p) => p.name).join(", ")}`;
 }
 
-/** A weight is valid when it resolves for at least one family, and within the parameter's range. */
+/**
+ * A weight is valid when it resolves for at least one family, within the parameter's range, and
+ * (for mixing weights) inside 0..1 unless the step allows extrapolation.
+ */
 function checkWeightSpec(
   method: MergeMethod,
   param: string,
   spec: WeightSpec,
   path: string,
-  file?: string,
+  file: string | undefined,
+  extrapolate: boolean,
 ): void {
   const definition = method.params.find((p) => p.name === param)!;
   if (!definition.perBlock && typeof spec !== "number") {
@@ -202,6 +215,7 @@ function checkWeightSpec(
           );
         }
       }
+      if (definition.interpolates && !extrapolate) checkInterpolates(param, weights, path, file);
       return;
     } catch (error) {
       if (!isGyozaError(error, "recipe")) throw error;
@@ -209,6 +223,24 @@ function checkWeightSpec(
     }
   }
   throw addFile(firstError!, file);
+}
+
+function checkInterpolates(
+  param: string,
+  weights: Readonly<Record<string, number>>,
+  path: string,
+  file?: string,
+): void {
+  const outside = Object.entries(weights).filter(([, value]) => value < 0 || value > 1);
+  if (outside.length === 0) return;
+  const listed = outside.slice(0, 6).map(([slot, value]) => `${slot} ${value}`);
+  if (outside.length > listed.length) listed.push(`and ${outside.length - listed.length} more`);
+  throw recipeError(
+    `${param} is outside 0..1 at ${listed.join(", ")}: that extrapolates past the inputs`,
+    path,
+    file,
+    "if you mean it, add `extrapolate: true` to the step (command line: --allow-extrapolation)",
+  );
 }
 
 function checkBlock(block: string, path: string, file?: string): void {

@@ -80,7 +80,7 @@ describe("gyoza hash", () => {
     await writeFile(hello, "hello world");
     await gyoza("hash", hello);
     expect((await gyoza("hash", hello)).stdout).toContain("(11 B, cached)");
-    expect((await gyoza("hash", hello, "--no-cache")).stdout).not.toContain("cached");
+    expect((await gyoza("hash", hello, "--no-hash-cache")).stdout).not.toContain("cached");
     const stored = JSON.parse(await readFile(join(dir, "cache", "hashes.json"), "utf8"));
     expect(Object.keys(stored.entries)).toHaveLength(1);
   });

@@ -7,6 +7,7 @@ import {
   parseHashAlgorithms,
 } from "../../hash/index.js";
 import { civitaiFactsIfCheckpoint } from "../../lineage/index.js";
+import { hashCacheOption } from "../flags.js";
 import { formatBytes, printJson } from "../output.js";
 import { progressBar } from "../progress-bar.js";
 
@@ -19,12 +20,12 @@ export function registerHash(program: Command): void {
     .argument("<files...>", "files to hash")
     .option("--json", "print a JSON array of { file, size, ...hashes, civitai } (civitai: checkpoints only)")
     .option("--algo <list>", `comma-separated subset of ${HASH_ALGORITHMS.join(",")} (default: all)`)
-    .option("--no-cache", "hash again even if the cache knows the file (the fresh result is stored)")
-    .action(async (files: string[], options: { json?: boolean; algo?: string; cache: boolean }) => {
+    .addOption(hashCacheOption("hash again even if the cache knows the file (the fresh result is stored)"))
+    .action(async (files: string[], options: { json?: boolean; algo?: string; hashCache: boolean }) => {
       const results = await hashFiles(files, {
         algorithms: options.algo === undefined ? HASH_ALGORITHMS : parseHashAlgorithms(options.algo),
         cacheDir: defaultHashCacheDir(),
-        refresh: !options.cache,
+        refresh: !options.hashCache,
         onProgress: progressBar({ quiet: options.json }),
       });
       if (options.json) {

@@ -1,18 +1,21 @@
-import { writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
 import type { Command } from "commander";
 import { GyozaError } from "../../errors.js";
 import { defaultHashCacheDir } from "../../hash/index.js";
-import { ioError } from "../../io/byte-source.js";
 import { type ImportedRecipe, importMergeRecipeFromFile } from "../../lineage/index.js";
 import { saveRecipe } from "../../recipe/index.js";
+import { hashCacheOption, mkdirOption, prepareOutputFolder, searchOption } from "../flags.js";
 import { printJson } from "../output.js";
+import { writeRecipeFile } from "../write-recipe-file.js";
 
 interface RecipeFromFlags {
   output?: string;
   search?: string[];
   model?: string;
   json?: boolean;
-  cache: boolean;
+  hashCache: boolean;
+  mkdir?: boolean;
 }
 
 export function registerRecipe(program: Command): void {
@@ -23,27 +26,31 @@ export function registerRecipe(program: Command): void {
       "the recipe of a merged file: a gyoza merge's own, or its A1111 / supermerger sd_merge_recipe imported where representable, listing what cannot be carried over",
     )
     .argument("<file>", "a merged .safetensors whose metadata holds gyoza_recipe or sd_merge_recipe")
-    .option("-o, --output <recipe>", "write the recipe here (default: print it)")
     .option(
-      "--search <dirs...>",
-      "folders where the inputs are found by sha256 (their paths go into the recipe)",
+      "-o, --output <recipe>",
+      "write the recipe here (paths relative to its folder; default: print it)",
     )
+    .addOption(searchOption("a folder where the inputs are found by sha256 (their paths go into the recipe)"))
     .option(
       "--model <path>",
       "output.path of the recipe (default: from custom_name, else imported.safetensors)",
     )
-    .option("--no-cache", "do not use the hash cache")
+    .addOption(mkdirOption())
+    .addOption(hashCacheOption())
     .option("--json", "print { tool, recipe, notCarried } as JSON")
     .action(async (file: string, flags: RecipeFromFlags) => {
+      if (flags.output) await prepareOutputFolder(flags.output, flags.mkdir);
       const imported = await importMergeRecipeFromFile(file, {
         ...(flags.search ? { searchDirs: flags.search } : {}),
-        hashCacheDir: flags.cache ? defaultHashCacheDir() : false,
+        hashCacheDir: flags.hashCache ? defaultHashCacheDir() : false,
         ...(flags.model ? { outputPath: flags.model } : {}),
       });
       if (flags.json) printJson(imported);
       else if (imported.recipe && flags.output) {
-        await writeFile(flags.output, recipeText(imported, file)).catch((cause) => {
-          throw ioError(flags.output!, cause);
+        // Inputs found here move with the recipe; names of inputs not found stay as recorded.
+        await writeRecipeFile(imported.recipe, flags.output, process.cwd(), {
+          header: recipeHeader(imported, file),
+          movesInput: (_, path) => existsSync(resolve(path)),
         });
         process.stdout.write(`wrote ${flags.output}\n${formatNotCarried(imported)}`);
       } else if (imported.recipe) process.stdout.write(recipeText(imported, file));
@@ -59,10 +66,14 @@ export function registerRecipe(program: Command): void {
 
 /** The recipe's YAML, headed by comments saying where it came from and what it leaves out. */
 export function recipeText(imported: ImportedRecipe, file: string): string {
+  return `${recipeHeader(imported, file)}${saveRecipe(imported.recipe!)}`;
+}
+
+function recipeHeader(imported: ImportedRecipe, file: string): string {
   const source = imported.tool === "gyoza" ? "gyoza_recipe" : `${imported.tool} sd_merge_recipe`;
   const header = [`# imported from the ${source} of ${file}`];
   for (const line of formatNotCarried(imported).trimEnd().split("\n")) if (line) header.push(`# ${line}`);
-  return `${header.join("\n")}\n${saveRecipe(imported.recipe!)}`;
+  return `${header.join("\n")}\n`;
 }
 
 export function formatNotCarried(imported: ImportedRecipe): string {

@@ -1,17 +1,17 @@
-import { writeFile } from "node:fs/promises";
 import { basename } from "node:path";
 import type { Command } from "commander";
 import { type Recovery, recoverWeights, recoveryRecipe, withCheckpoints } from "../../analysis/index.js";
 import { GyozaError } from "../../errors.js";
-import { ioError } from "../../io/byte-source.js";
 import type { Checkpoint } from "../../io/tensor.js";
 import { loadKernel } from "../../kernels/index.js";
 import type { KernelName } from "../../kernels/merge-kernel.js";
 import type { BlockRule } from "../../merge/slots.js";
 import { saveRecipe } from "../../recipe/index.js";
 import type { OutputDtype } from "../../recipe/recipe-types.js";
+import { mkdirOption, prepareOutputFolder } from "../flags.js";
 import { printJson } from "../output.js";
 import { progressBar } from "../progress-bar.js";
+import { writeRecipeFile } from "../write-recipe-file.js";
 
 interface RecoverFlags {
   from: string[];
@@ -20,6 +20,7 @@ interface RecoverFlags {
   elemental: boolean;
   blockRule?: BlockRule;
   kernel?: string;
+  mkdir?: boolean;
 }
 
 const ALPHA_DECIMALS = 4;
@@ -36,7 +37,11 @@ export function registerRecover(program: Command): void {
       "parents A B (weighted sum) or A B C (add difference A + α(B − C))",
     )
     .option("--json", "print α per slot (BASE, IN00 … OUT11), residuals, overrides and the recipe as JSON")
-    .option("--recipe <file>", "write the recipe that rebuilds the model to this file")
+    .option(
+      "--recipe <file>",
+      "write the recipe that rebuilds the model to this file (paths relative to its folder)",
+    )
+    .addOption(mkdirOption())
     .option("--no-elemental", "do not look for keys inside a block that follow their own weight")
     .option("--block-rule <rule>", "key → block rule: classic (default) or sd-mecha")
     .option("--kernel <name>", "decoding kernel: native, wasm or js (default: fastest available)")
@@ -46,6 +51,7 @@ export function registerRecover(program: Command): void {
           "usage",
           `--from takes two parents (A B) or three (A B C), got ${flags.from.length}`,
         );
+      if (flags.recipe) await prepareOutputFolder(flags.recipe, flags.mkdir);
       const kernel = await loadKernel((flags.kernel as KernelName | undefined) ?? "auto");
       const { recovery, dtype } = await withCheckpoints(
         [merged, ...flags.from],
@@ -59,11 +65,9 @@ export function registerRecover(program: Command): void {
           dtype: outputDtype(model!),
         }),
       );
-      const recipe = saveRecipe(recoveryRecipe(recovery, { parents: flags.from, merged, dtype }));
-      if (flags.recipe)
-        await writeFile(flags.recipe, recipe).catch((cause) => {
-          throw ioError(flags.recipe!, cause);
-        });
+      const rebuilt = recoveryRecipe(recovery, { parents: flags.from, merged, dtype });
+      const recipe = saveRecipe(rebuilt);
+      if (flags.recipe) await writeRecipeFile(rebuilt, flags.recipe, process.cwd());
       if (flags.json) {
         printJson({
           mode: recovery.mode,

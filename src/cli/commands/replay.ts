@@ -4,6 +4,7 @@ import { defaultHashCacheDir } from "../../hash/index.js";
 import { loadKernel } from "../../kernels/index.js";
 import type { KernelName } from "../../kernels/merge-kernel.js";
 import { type ReplayResult, replayMerge } from "../../lineage/index.js";
+import { hashCacheOption, mkdirOption, prepareOutputFolder, searchOption } from "../flags.js";
 import { printJson } from "../output.js";
 import { progressBar } from "../progress-bar.js";
 
@@ -12,7 +13,8 @@ interface ReplayFlags {
   output?: string;
   json?: boolean;
   kernel?: string;
-  cache: boolean;
+  hashCache: boolean;
+  mkdir?: boolean;
 }
 
 export function registerReplay(program: Command): void {
@@ -22,23 +24,26 @@ export function registerReplay(program: Command): void {
       "rebuild a gyoza-made merge from the recipe in its metadata, finding each input by hash, and check the result is bit-identical (same AutoV3)",
     )
     .argument("<file>", "a .safetensors written by gyoza merge (metadata full or hashes)")
-    .requiredOption(
-      "--search <dirs...>",
-      "folders searched recursively for the inputs (matched by sha256 or AutoV3)",
+    .addOption(
+      searchOption(
+        "a folder searched recursively for the inputs (matched by sha256 or AutoV3)",
+      ).makeOptionMandatory(),
     )
     .option(
       "-o, --output <file>",
       "keep the rebuilt file here (default: a temporary file, removed after the check)",
     )
     .option("--kernel <name>", "arithmetic kernel: native, wasm or js (default: fastest available)")
-    .option("--no-cache", "do not use the hash cache")
+    .addOption(mkdirOption())
+    .addOption(hashCacheOption())
     .option("--json", "print the result as JSON")
     .action(async (file: string, flags: ReplayFlags) => {
+      if (flags.output) await prepareOutputFolder(flags.output, flags.mkdir);
       const kernel = await loadKernel((flags.kernel as KernelName | undefined) ?? "auto");
       const result = await replayMerge(file, {
         searchDirs: flags.search,
         ...(flags.output ? { output: flags.output } : {}),
-        hashCacheDir: flags.cache ? defaultHashCacheDir() : false,
+        hashCacheDir: flags.hashCache ? defaultHashCacheDir() : false,
         kernel,
         onProgress: progressBar({ quiet: flags.json ?? false }),
       });

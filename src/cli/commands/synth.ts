@@ -1,8 +1,9 @@
-import type { Command } from "commander";
-import { GyozaError } from "../../errors.js";
+import { type Command, Option } from "commander";
 import { parsePrecision } from "../../io/dtype.js";
+import type { OutputDtype } from "../../recipe/index.js";
 import type { SyntheticLayout } from "../../synth/synthetic-model.js";
 import { writeSyntheticCheckpoint } from "../../synth/write-synthetic.js";
+import { choiceFlag, dtypeOption, integerFlag, mkdirOption, prepareOutputFolder } from "../flags.js";
 import { formatBytes } from "../output.js";
 
 const LAYOUTS: Record<string, SyntheticLayout> = {
@@ -13,10 +14,11 @@ const LAYOUTS: Record<string, SyntheticLayout> = {
 };
 
 interface SynthFlags {
-  arch: string;
+  arch: keyof typeof LAYOUTS;
   size: "full" | "tiny" | "micro";
-  dtype: string;
-  seed: string;
+  dtype: OutputDtype;
+  seed: number;
+  mkdir?: boolean;
   ema?: boolean;
   inpaint?: boolean;
   vPrediction?: boolean;
@@ -30,23 +32,31 @@ export function registerSynth(program: Command): void {
       "write a synthetic checkpoint: real key names and shapes, random values (for benchmarks, tests, demos)",
     )
     .argument("<out>", "*.safetensors or *.ckpt")
-    .option("--arch <arch>", "sd1, sd2 or sdxl", "sd1")
-    .option("--size <size>", "full (real shapes), tiny (widths ÷ 16) or micro (÷ 64)", "full")
-    .option("--dtype <dtype>", "fp16, bf16 or fp32", "fp16")
-    .option("--seed <n>", "different seeds give different models", "1")
+    .addOption(
+      new Option("--arch <arch>", "sd1, sd2 or sdxl")
+        .argParser(choiceFlag("--arch", Object.keys(LAYOUTS) as (keyof typeof LAYOUTS)[]))
+        .default("sd1"),
+    )
+    .addOption(
+      new Option("--size <size>", "full (real shapes), tiny (widths ÷ 16) or micro (÷ 64)")
+        .argParser(choiceFlag("--size", ["full", "tiny", "micro"] as const))
+        .default("full"),
+    )
+    .addOption(dtypeOption("precision", "fp16"))
+    .addOption(
+      new Option("--seed <n>", "different seeds give different models")
+        .argParser(integerFlag("--seed"))
+        .default(1),
+    )
     .option("--ema", "include model_ema.* (an unpruned training checkpoint)")
     .option("--inpaint", "9-channel inpainting UNet")
     .option("--v-prediction", "SD 2.x 768-v")
     .option("--vae", "a standalone VAE file (encoder.*/decoder.* keys) instead of a model")
+    .addOption(mkdirOption())
     .action(async (out: string, flags: SynthFlags) => {
-      const layout = LAYOUTS[flags.arch];
-      if (!layout)
-        throw new GyozaError("unknown-id", `unknown architecture "${flags.arch}"`, {
-          fix: "use sd1, sd2 or sdxl",
-        });
-      const dtype = parsePrecision(flags.dtype);
-      if (dtype !== "F16" && dtype !== "BF16" && dtype !== "F32")
-        throw new GyozaError("usage", "synthetic models are fp16, bf16 or fp32");
+      const layout = LAYOUTS[flags.arch]!;
+      const dtype = parsePrecision(flags.dtype) as "F16" | "BF16" | "F32";
+      await prepareOutputFolder(out, flags.mkdir);
       const format = /\.(ckpt|pt|pth|bin)$/i.test(out) ? "ckpt" : "safetensors";
       const bytes = await writeSyntheticCheckpoint(
         out,
@@ -54,7 +64,7 @@ export function registerSynth(program: Command): void {
           layout,
           size: flags.size,
           dtype,
-          seed: Number(flags.seed),
+          seed: flags.seed,
           ...(flags.ema ? { ema: true } : {}),
           ...(flags.inpaint ? { inpaint: true } : {}),
           ...(flags.vPrediction ? { vPrediction: true } : {}),

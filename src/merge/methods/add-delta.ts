@@ -10,7 +10,15 @@ export const addDelta: MergeMethod = {
     { name: "d", space: "delta" },
   ],
   output: "weight",
-  params: [{ name: "alpha", default: 1, description: "how much of the delta to add", perBlock: true }],
+  params: [
+    {
+      name: "alpha",
+      default: 1,
+      description: "how much of the delta to add",
+      perBlock: true,
+      interpolates: true,
+    },
+  ],
   granularity: "elementwise",
   apply([a, d], params, out) {
     const alpha = f32(params.alpha!);

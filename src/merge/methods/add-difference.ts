@@ -11,7 +11,15 @@ export const addDifference: MergeMethod = {
     { name: "c", space: "weight" },
   ],
   output: "weight",
-  params: [{ name: "alpha", default: 1, description: "how much of B − C to add", perBlock: true }],
+  params: [
+    {
+      name: "alpha",
+      default: 1,
+      description: "how much of B − C to add",
+      perBlock: true,
+      interpolates: true,
+    },
+  ],
   granularity: "elementwise",
   apply([a, b, c], params, out) {
     const alpha = f32(params.alpha!);

@@ -13,6 +13,11 @@ export interface MethodParam {
   description: string;
   /** True when the value may differ per block (an MBW vector); false for whole-model settings. */
   perBlock: boolean;
+  /**
+   * True for mixing weights: 0..1 moves between the inputs, anything outside extrapolates past
+   * them. Legitimate but rare, so a recipe must say `extrapolate: true` (CLI: --allow-extrapolation).
+   */
+  interpolates?: boolean;
 }
 
 export interface MethodInput {

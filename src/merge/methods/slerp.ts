@@ -19,7 +19,13 @@ export const slerp: MergeMethod = {
   ],
   output: "weight",
   params: [
-    { name: "alpha", default: 0.5, description: "interpolation factor t (0 = A, 1 = B)", perBlock: true },
+    {
+      name: "alpha",
+      default: 0.5,
+      description: "interpolation factor t (0 = A, 1 = B)",
+      perBlock: true,
+      interpolates: true,
+    },
   ],
   granularity: "tensor",
   apply([a, b], params, out, context) {

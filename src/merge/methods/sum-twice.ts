@@ -13,8 +13,20 @@ export const sumTwice: MergeMethod = {
   ],
   output: "weight",
   params: [
-    { name: "alpha", default: 0.5, description: "weight of B in the first sum", perBlock: true },
-    { name: "beta", default: 0.5, description: "weight of C in the second sum", perBlock: true },
+    {
+      name: "alpha",
+      default: 0.5,
+      description: "weight of B in the first sum",
+      perBlock: true,
+      interpolates: true,
+    },
+    {
+      name: "beta",
+      default: 0.5,
+      description: "weight of C in the second sum",
+      perBlock: true,
+      interpolates: true,
+    },
   ],
   granularity: "elementwise",
   apply([a, b, c], params, out, context) {

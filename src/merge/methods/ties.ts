@@ -23,7 +23,13 @@ export const ties: MergeMethod = {
       description: "fraction of each delta kept (by magnitude)",
       perBlock: true,
     },
-    { name: "alpha", default: 1, description: "scale of the merged delta", perBlock: true },
+    {
+      name: "alpha",
+      default: 1,
+      description: "scale of the merged delta",
+      perBlock: true,
+      interpolates: true,
+    },
   ],
   granularity: "tensor",
   apply([a, b], params, out) {

@@ -24,6 +24,7 @@ export const trainDifference: MergeMethod = {
       default: 1,
       description: "strength (multiplied by 1.8 as supermerger does)",
       perBlock: true,
+      interpolates: true,
     },
   ],
   granularity: "elementwise",

@@ -15,8 +15,8 @@ export const tripleSum: MergeMethod = {
   ],
   output: "weight",
   params: [
-    { name: "alpha", default: 0.33, description: "weight of B", perBlock: true },
-    { name: "beta", default: 0.33, description: "weight of C", perBlock: true },
+    { name: "alpha", default: 0.33, description: "weight of B", perBlock: true, interpolates: true },
+    { name: "beta", default: 0.33, description: "weight of C", perBlock: true, interpolates: true },
   ],
   granularity: "elementwise",
   apply([a, b, c], params, out) {

@@ -16,7 +16,15 @@ export const weightedSum: MergeMethod = {
     { name: "b", space: "weight" },
   ],
   output: "weight",
-  params: [{ name: "alpha", default: 0.5, description: "weight of B (0 = A, 1 = B)", perBlock: true }],
+  params: [
+    {
+      name: "alpha",
+      default: 0.5,
+      description: "weight of B (0 = A, 1 = B)",
+      perBlock: true,
+      interpolates: true,
+    },
+  ],
   granularity: "elementwise",
   apply([a, b], params, out, context) {
     lerpInto(a!, b!, params.alpha!, out, context.arithmetic);
