@@ -41,6 +41,11 @@ export interface InspectReport {
 
 export const CLIP_POSITIONS = 77;
 
+/**
+ * Everything `gyoza inspect` says about an opened checkpoint: format, architecture with its evidence,
+ * components, dtypes, every tensor's dtype and shape, decoded metadata and warnings. Of the tensor
+ * data it reads only a few small tensors (CLIP position_ids; one bias to tell SD 2.x v-prediction).
+ */
 export async function inspectCheckpoint(checkpoint: Checkpoint): Promise<InspectReport> {
   const detection = await refinePrediction(detectArchitecture(checkpoint.tensors), checkpoint);
   const { spec, ...architecture } = detection;

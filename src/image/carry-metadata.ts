@@ -35,6 +35,10 @@ export interface MetadataWriteResult {
   replaced: string[];
 }
 
+/**
+ * Every text an image in memory carries (PNG, JPEG, WebP, AVIF), without decoding pixels; damage
+ * becomes `warnings`. Pass `textsByKey(metadata.texts)` to `detectGeneration` for the prompt and settings.
+ */
 export async function readMetadataOf(image: ImageBytes): Promise<ImageMetadata> {
   return readImageMetadata(new BufferByteSource(image.bytes, image.name));
 }

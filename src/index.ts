@@ -1,0 +1,62 @@
+/**
+ * gyoza's public API: what `import { … } from "gyoza"` gives. Only re-exports, chosen one by one:
+ * everything here is documented and kept stable; anything not here (kernels' internals, read
+ * queues, writers, planners) may change without notice. The README's "Library" section shows it in use.
+ */
+
+export { type DiffOptions, type DiffStats, diffModels, type ModelDiff } from "./analysis/diff-models.js";
+export {
+  type RecoverOptions,
+  type Recovery,
+  recoverWeights,
+  type SlotRecovery,
+} from "./analysis/recover-weights.js";
+export { type InspectReport, type InspectWarning, inspectCheckpoint } from "./arch/inspect-checkpoint.js";
+export type { MergeResult } from "./engine/execute-merge.js";
+export { type RunRecipeOptions, runRecipe } from "./engine/run-recipe.js";
+export { GyozaError, type GyozaErrorCode, type GyozaErrorOptions, isGyozaError } from "./errors.js";
+export type { FileHashes, HashAlgorithm } from "./hash/file-hashes.js";
+export {
+  type FileHashResult,
+  type HashFileOptions,
+  type HashOptions,
+  hashBytes,
+  hashFile,
+  hashFiles,
+} from "./hash/hash-file.js";
+export {
+  copyMetadata,
+  type ImageBytes,
+  type MetadataWriteResult,
+  readMetadataOf,
+  stripMetadata,
+} from "./image/carry-metadata.js";
+export { detectGeneration } from "./image/detect-generation.js";
+export type { GenerationInfo, GeneratorId, ResourceRef } from "./image/generators/generation-info.js";
+export {
+  type ImageContainer,
+  type ImageMetadata,
+  type MetadataText,
+  textsByKey,
+} from "./image/metadata-types.js";
+export type { DType } from "./io/dtype.js";
+export { decodeToFloat32 } from "./io/float-convert.js";
+export { openCheckpoint } from "./io/open-checkpoint.js";
+export { readTensorBytes } from "./io/read-tensor.js";
+export type { Checkpoint, CheckpointFormat, StoredTensor } from "./io/tensor.js";
+export { type KernelPreference, loadKernel } from "./kernels/load-kernel.js";
+export type { KernelName, MergeKernel } from "./kernels/merge-kernel.js";
+export { builtinPresets, findPreset, type Preset, type PresetTable } from "./merge/presets.js";
+export type { Family } from "./merge/slots.js";
+export type { ProgressEvent, ProgressListener } from "./progress.js";
+export { type LoadRecipeOptions, loadRecipe, recipeFromData } from "./recipe/load-recipe.js";
+export type {
+  MetadataPolicy,
+  OutputDtype,
+  Recipe,
+  RecipeInput,
+  RecipeOutput,
+  RecipeStep,
+  RecipeVae,
+  VaePolicy,
+} from "./recipe/recipe-types.js";
