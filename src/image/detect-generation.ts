@@ -1,7 +1,7 @@
 import { infoFromInfotext } from "./generators/a1111.js";
 import { infoFromComfyGraph } from "./generators/comfyui.js";
 import { type ComfyGraph, toComfyGraph, workflowToGraph } from "./generators/comfyui-graph.js";
-import { type GenerationInfo, type GeneratorId, toText } from "./generators/generation-info.js";
+import type { GenerationInfo, GeneratorId } from "./generators/generation-info.js";
 import {
   infoFromInvokeAiDream,
   infoFromInvokeAiLegacy,
@@ -13,7 +13,6 @@ import {
   infoFromRuinedFooocus,
   infoFromStabilityMatrix,
   infoFromSwarmUi,
-  sideFields,
 } from "./generators/json-generators.js";
 import { parseJsonObject, parseLenientJson } from "./generators/lenient-json.js";
 import { infoFromNovelAi } from "./generators/novelai.js";
@@ -23,6 +22,8 @@ import {
   infoFromDrawThings,
   infoFromEasyDiffusion,
 } from "./generators/other-generators.js";
+import { takeSeedTheGraphRan } from "./generators/random-seed.js";
+import { civitaiExtras, infoFromCivitaiGraph, infoFromTensorArtGraph } from "./generators/site-graphs.js";
 import { countA1111Pairs } from "./infotext.js";
 import { unwrapTextBundle } from "./text-bundle.js";
 
@@ -48,22 +49,23 @@ export function findComfyGraphs(chunks: Record<string, string>): { prompt?: unkn
       const value = comment[kind];
       take(kind, typeof value === "string" ? parseLenientJson(value) : value);
     }
-  }
+  } else if (toComfyGraph(comment)) take("prompt", comment); // Civitai's generator: the API graph is the whole UserComment
   return found;
 }
 
-function comfyGraph(chunks: Record<string, string>): ComfyGraph | undefined {
+/** The API graph (or one built from the UI workflow), and the `prompt` object as found, top-level extras included. */
+function comfyGraph(chunks: Record<string, string>): { graph?: ComfyGraph; prompt?: unknown } {
   const { prompt, workflow } = findComfyGraphs(chunks);
-  return toComfyGraph(prompt) ?? workflowToGraph(workflow);
+  return { graph: toComfyGraph(prompt) ?? workflowToGraph(workflow), prompt };
 }
 
 /** The infotext among the texts: `parameters`, UserComment, or a JPEG/GIF comment, when its last line holds ≥3 pairs. */
-function findInfotext(chunks: Record<string, string>): string | undefined {
+function findInfotext(chunks: Record<string, string>): { key: string; text: string } | undefined {
   for (const key of ["parameters", "exif_user_comment", "jpeg_comment", "Comment"]) {
     const text = chunks[key];
     if (text === undefined || text.trimStart().startsWith("{")) continue;
     const lines = text.trim().split("\n");
-    if (countA1111Pairs(lines[lines.length - 1]!) >= 3) return text;
+    if (countA1111Pairs(lines[lines.length - 1]!) >= 3) return { key, text };
   }
   return undefined;
 }
@@ -123,21 +125,25 @@ export function detectGeneration(texts: Record<string, string>): GenerationInfo 
   const chunks = bundle ? { ...bundle, ...texts } : texts;
   const parametersJson = parseJsonObject(chunks.parameters);
   const commentJson = parseJsonObject(chunks.exif_user_comment);
-  const infotext = findInfotext(chunks);
+  const found = findInfotext(chunks);
+  const infotext = found?.text;
 
   if (chunks["parameters-json"] !== undefined || chunks.smproj !== undefined) {
     // The ComfyUI graph is what ran (sampler/scheduler as ComfyUI names them); the JSON adds the model hash.
-    const graph = comfyGraph(chunks);
+    const { graph } = comfyGraph(chunks);
     const fromJson = infoFromStabilityMatrix(chunks["parameters-json"] ?? "{}", texts);
+    const fromInfotext = infotext ? infoFromInfotext(infotext, "stability-matrix", texts) : undefined;
+    if (!graph) return fillFrom(fromJson, fromInfotext);
     // The prompts come from the JSON: the graph holds them after Stability Matrix rewrote its own syntax.
-    const fromGraph = graph && {
-      ...infoFromComfyGraph(graph, texts),
-      generator: "stability-matrix" as const,
-    };
-    const info = fromGraph
-      ? fillFrom({ ...fromGraph, prompt: fromJson.prompt, negativePrompt: fromJson.negativePrompt }, fromJson)
-      : fromJson;
-    return fillFrom(info, infotext ? infoFromInfotext(infotext, "stability-matrix", texts) : undefined);
+    const fromGraph = { ...infoFromComfyGraph(graph, texts), generator: "stability-matrix" as const };
+    const info = fillFrom(
+      { ...fromGraph, prompt: fromJson.prompt, negativePrompt: fromJson.negativePrompt },
+      fromJson,
+    );
+    return takeSeedTheGraphRan(fillFrom(info, fromInfotext), graph, {
+      "parameters-json": fromJson.seed,
+      ...(found ? { [found.key]: fromInfotext?.seed } : {}),
+    });
   }
   if (parametersJson?.sui_image_params !== undefined) return infoFromSwarmUi(chunks.parameters!, texts);
   if (commentJson?.sui_image_params !== undefined) return infoFromSwarmUi(chunks.exif_user_comment!, texts);
@@ -155,20 +161,20 @@ export function detectGeneration(texts: Record<string, string>): GenerationInfo 
     if (infotext) return infoFromInfotext(infotext, "fooocus", texts);
   }
   if (/^NovelAI/i.test(chunks.Software ?? chunks.exif_software ?? "")) return infoFromNovelAi(chunks);
-  const graph = comfyGraph(chunks);
-  // Civitai's on-site ComfyUI keeps `extraMetadata` (JSON text) in the prompt graph; TensorArt writes `generation_data`.
-  const civitaiExtra = parseJsonObject(toText(parseJsonObject(chunks.prompt)?.extraMetadata));
+  const { graph, prompt } = comfyGraph(chunks);
+  // Civitai's on-site generator marks its graph (resource-stack loaders, extra.airs, extraMetadata); TensorArt writes `generation_data`.
+  const civitai = civitaiExtras(prompt);
+  if (graph && civitai) return infoFromCivitaiGraph(graph, civitai, texts);
   const tensorArt = parseJsonObject(chunks.generation_data?.replace(/\0+$/, ""));
-  if (graph && (civitaiExtra || tensorArt)) {
-    const fromGraph = infoFromComfyGraph(graph, texts);
-    const side = sideFields((civitaiExtra ?? tensorArt)!);
-    return { ...fromGraph, ...side, generator: civitaiExtra ? "civitai" : "tensorart" };
-  }
-  if (graph)
-    return fillFrom(
-      infoFromComfyGraph(graph, texts),
-      infotext ? infoFromInfotext(infotext, "comfyui", texts) : undefined,
+  if (graph && tensorArt) return infoFromTensorArtGraph(graph, tensorArt, texts);
+  if (graph) {
+    const fromInfotext = infotext ? infoFromInfotext(infotext, "comfyui", texts) : undefined;
+    return takeSeedTheGraphRan(
+      fillFrom(infoFromComfyGraph(graph, texts), fromInfotext),
+      graph,
+      found ? { [found.key]: fromInfotext?.seed } : {},
     );
+  }
   if (infotext) return infoFromInfotext(infotext, infotextWriter(infotext), texts);
   if (parametersJson?.software === "RuinedFooocus") return infoFromRuinedFooocus(parametersJson, texts);
   if (parametersJson && ("prompt" in parametersJson || "negative_prompt" in parametersJson)) {

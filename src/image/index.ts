@@ -5,13 +5,20 @@ export {
   readMetadataOf,
   stripMetadata,
 } from "./carry-metadata.js";
+export { CONTAINER_EXTENSIONS, containerOfName } from "./container-extensions.js";
 export { detectGeneration, findComfyGraphs } from "./detect-generation.js";
 export { readExifTexts } from "./exif-reader.js";
 export { buildExif, type ExifTextFields } from "./exif-writer.js";
 export { infoFromInfotext } from "./generators/a1111.js";
+export { type Air, parseAir } from "./generators/air.js";
 export { infoFromComfyGraph } from "./generators/comfyui.js";
 export { type ComfyGraph, toComfyGraph, workflowToGraph } from "./generators/comfyui-graph.js";
-export type { GenerationInfo, GeneratorId, ResourceRef } from "./generators/generation-info.js";
+export type {
+  GenerationInfo,
+  GeneratorId,
+  HiresSettings,
+  ResourceRef,
+} from "./generators/generation-info.js";
 export { parseLenientJson } from "./generators/lenient-json.js";
 export {
   algorithmsFor,

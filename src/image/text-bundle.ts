@@ -1,3 +1,4 @@
+import { toComfyGraph } from "./generators/comfyui-graph.js";
 import { parseJsonObject } from "./generators/lenient-json.js";
 import { countA1111Pairs } from "./infotext.js";
 
@@ -73,6 +74,9 @@ export function toLogicalTexts(texts: Record<string, string>): {
         const graph = comfy[kind];
         if (graph !== undefined) put(kind, typeof graph === "string" ? graph : JSON.stringify(graph));
       }
+    } else if (comfy && toComfyGraph(comfy)) {
+      // Civitai's generator: the UserComment is the API graph itself, which a PNG holds as `prompt`.
+      put("prompt", value);
     } else if (comfy) {
       // SwarmUI's JSON: what it writes as `parameters` in a PNG.
       put("parameters", value);

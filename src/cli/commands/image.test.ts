@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { hashBytes } from "../../hash/index.js";
 import { makePngTextChunk } from "../../image/png-writer.js";
+import { buildCivitaiJpeg, CIVITAI_AIRS } from "../../image/test-support/civitai-image.js";
 import { FIXTURE_IMAGE_DIR } from "../../image/test-support/fixture-images.js";
 import { buildJpeg, buildPng, buildWebp } from "../../image/test-support/test-images.js";
 import { runCli } from "../../test-support/run-cli.js";
@@ -60,17 +61,80 @@ describe("gyoza image info", () => {
     expect(stderr).toMatch(/empty file, not an image/);
     expect(stdout).toMatch(/warning: CRC mismatch in tEXt at offset 33/);
   });
+
+  it("reads a Civitai generator JPEG: settings, the model and LoRAs by AIR, and the hires pass", async () => {
+    const image = join(dir, "civitai.jpeg");
+    await writeFile(image, buildCivitaiJpeg());
+    const json = await gyoza("image", "info", "--json", image);
+    expect(json.code).toBe(0);
+    const [report] = JSON.parse(json.stdout);
+    expect(report).toMatchObject({ container: "jpeg", width: 768, height: 1152 });
+    expect(report.generation).toMatchObject({
+      generator: "civitai",
+      prompt: "a bowl of gyoza, steam, wooden table",
+      negativePrompt: "blurry, lowres",
+      sampler: "DPM++ 2M Karras",
+      scheduler: "karras",
+      seed: 2433638737,
+      steps: 25,
+      cfgScale: 7,
+      width: 512,
+      height: 768,
+      model: {
+        name: CIVITAI_AIRS.checkpoint,
+        air: {
+          ecosystem: "sd1",
+          type: "checkpoint",
+          source: "civitai",
+          modelId: "4384",
+          versionId: "128713",
+        },
+      },
+      loras: [
+        { name: CIVITAI_AIRS.detailLora, weight: 0.45, air: { modelId: "64560", versionId: "69190" } },
+        { name: CIVITAI_AIRS.styleLora, weight: 0.8, air: { modelId: "150182", versionId: "167845" } },
+      ],
+      hires: { upscale: 1.5, upscaler: CIVITAI_AIRS.upscaler, steps: 12, denoise: 0.4 },
+    });
+    const text = await gyoza("image", "info", image);
+    expect(text.stdout).toContain(`(JPEG 768x1152, civitai)`);
+    expect(text.stdout).toContain(`  Model: ${CIVITAI_AIRS.checkpoint}\n`);
+    expect(text.stdout).toContain(
+      `  Hires: x1.5 to 768x1152 with ${CIVITAI_AIRS.upscaler}, 12 steps, denoise 0.4\n`,
+    );
+  });
+  it("says in its text report that a summary's Seed: -1 was replaced by the seed the graph ran", async () => {
+    const graph = {
+      "4": { class_type: "CheckpointLoaderSimple", inputs: { ckpt_name: "gyozaMix_v32.safetensors" } },
+      "3": {
+        class_type: "KSampler",
+        inputs: { seed: 77, steps: 20, sampler_name: "euler", model: ["4", 0] },
+      },
+    };
+    const summary = "a gyoza\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: -1, Size: 512x512";
+    const image = join(dir, "tensorart.png");
+    const chunks = [
+      makePngTextChunk("parameters", summary),
+      makePngTextChunk("prompt", JSON.stringify(graph)),
+    ];
+    await writeFile(image, buildPng(2, 2, 0, chunks));
+    const { stdout } = await gyoza("image", "info", image);
+    expect(stdout).toContain("Seed: 77");
+    expect(stdout).toContain(
+      "  note: seed: parameters says -1 (random); 77 is the seed the ComfyUI graph's KSampler (node 3) used\n",
+    );
+  });
 });
 
 describe("gyoza image copy-meta and strip", () => {
   it("carries metadata onto a re-encoded PNG in place and leaves no temp file behind", async () => {
     const target = join(dir, "resized.png");
     await writeFile(target, buildPng(4, 4));
-    const copied = await gyoza("image", "copy-meta", fixture("a1111_enslo_sd-webui_png.png"), target);
+    const copied = await gyoza("image", "copy-meta", fixture("a1111_sdparsers_cropped_png.png"), target);
     expect(copied.code).toBe(0);
     expect(copied.stdout).toMatch(/carried parameters/);
     const { stdout } = await gyoza("image", "info", "--json", target);
-    expect(JSON.parse(stdout)[0].generation).toMatchObject({ generator: "a1111", seed: 3782896554 });
+    expect(JSON.parse(stdout)[0].generation).toMatchObject({ generator: "a1111", seed: 235284042 });
     expect(await readdir(dir)).toEqual(["resized.png"]);
   });
 

@@ -5,7 +5,7 @@ import { GyozaError, isGyozaError } from "../../errors.js";
 import { hashFiles } from "../../hash/index.js";
 import { copyMetadata, type ImageBytes, stripMetadata } from "../../image/carry-metadata.js";
 import { detectGeneration, detectHiddenGeneration } from "../../image/detect-generation.js";
-import type { GenerationInfo } from "../../image/generators/generation-info.js";
+import type { GenerationInfo, HiresSettings } from "../../image/generators/generation-info.js";
 import {
   algorithmsFor,
   isModelFileName,
@@ -31,7 +31,7 @@ export function registerImage(program: Command): void {
   image
     .command("info")
     .description(
-      "show the generation metadata of images (A1111, ComfyUI, NovelAI, InvokeAI, Fooocus, SwarmUI, ...)",
+      "show the generation metadata of images (A1111, ComfyUI, Civitai, Tensor.Art, NovelAI, InvokeAI, Fooocus, SwarmUI, ...)",
     )
     .argument("<images...>", "PNG, JPEG or WebP files")
     .option("--json", "print a JSON array of { file, container, generation, texts, warnings }")
@@ -201,11 +201,19 @@ function formatReport(report: ImageReport): string {
     if (info.vae) lines.push(`  VAE: ${ref(info.vae)}`);
     if (info.loras.length > 0) lines.push(`  LoRAs: ${info.loras.map(ref).join(", ")}`);
     if (info.embeddings.length > 0) lines.push(`  Embeddings: ${info.embeddings.map(ref).join(", ")}`);
+    if (info.hires) lines.push(`  Hires: ${formatHires(info.hires)}`);
+    for (const note of info.notes ?? []) lines.push(`  note: ${note}`);
   }
   for (const text of report.texts)
     lines.push(`  [${text.key}] ${text.origin}, ${text.text.length} characters`);
   for (const warning of report.warnings) lines.push(`  warning: ${warning}`);
   return `${lines.join("\n")}\n`;
+}
+
+function formatHires(h: HiresSettings): string {
+  const upscale = `${h.upscale === undefined ? "upscale" : `x${h.upscale}`}${h.width === undefined ? "" : ` to ${h.width}x${h.height}`}`;
+  const parts = [`${upscale}${h.upscaler ? ` with ${h.upscaler}` : ""}`, h.steps && `${h.steps} steps`];
+  return [...parts, h.denoise !== undefined && `denoise ${h.denoise}`].filter(Boolean).join(", ");
 }
 
 function indent(text: string): string {

@@ -72,6 +72,35 @@ describe("infoFromComfyGraph", () => {
     };
     expect(() => infoFromComfyGraph(toComfyGraph(cyclic)!, {})).not.toThrow();
   });
+
+  it("reads a hires pass through a latent upscale: factor, method, steps and denoise", () => {
+    const hiresGraph = {
+      ...apiGraph,
+      "20": {
+        class_type: "LatentUpscaleBy",
+        inputs: { upscale_method: "bislerp", scale_by: 1.5, samples: ["3", 0] },
+      },
+      "21": {
+        class_type: "KSampler",
+        inputs: { ...apiGraph["3"].inputs, seed: 7, steps: 12, denoise: 0.45, latent_image: ["20", 0] },
+      },
+    };
+    const info = infoFromComfyGraph(toComfyGraph(hiresGraph)!, {});
+    expect(info).toMatchObject({ seed: 42, steps: 25, width: 512 });
+    expect(info.hires).toEqual({ upscale: 1.5, upscaler: "bislerp", steps: 12, denoise: 0.45 });
+  });
+
+  it("sees no hires pass in a graph with one sampler, or a second one not fed by the first", () => {
+    expect(infoFromComfyGraph(toComfyGraph(apiGraph)!, {}).hires).toBeUndefined();
+    const refiner = {
+      ...apiGraph,
+      "21": {
+        class_type: "KSampler",
+        inputs: { ...apiGraph["3"].inputs, denoise: 0.3, latent_image: ["5", 0] },
+      },
+    };
+    expect(infoFromComfyGraph(toComfyGraph(refiner)!, {}).hires).toBeUndefined();
+  });
 });
 
 describe("workflowToGraph", () => {

@@ -1,9 +1,11 @@
 import { type ComfyGraph, type ComfyNode, isLink, MAX_LINK_DEPTH } from "./comfyui-graph.js";
+import { hiresPass } from "./comfyui-hires.js";
 import {
   addResource,
   embeddingsInPrompt,
   emptyInfo,
   type GenerationInfo,
+  namedRef,
   toNumber,
   toSeed,
   toText,
@@ -29,7 +31,7 @@ const CONDITIONING_INPUTS = [
 ];
 const MODEL_NAME_INPUTS = ["ckpt_name", "unet_name", "model_name"];
 
-interface SamplerSettings {
+export interface SamplerSettings {
   node: string;
   seed?: number | string;
   steps?: number;
@@ -41,7 +43,7 @@ interface SamplerSettings {
   negative?: string;
 }
 
-class GraphReader {
+export class GraphReader {
   constructor(readonly graph: ComfyGraph) {}
 
   node(link: unknown): ComfyNode | undefined {
@@ -136,14 +138,29 @@ function isSamplerNode(node: ComfyNode): boolean {
   );
 }
 
-/** Prompt, sampler settings, checkpoints, LoRAs, VAE, clip skip and size from a ComfyUI API graph. */
-export function infoFromComfyGraph(graph: ComfyGraph, raw: Record<string, string>): GenerationInfo {
-  const reader = new GraphReader(graph);
-  const info = emptyInfo("comfyui", raw);
+/** Every sampling pass in node-id order, and the main one. */
+function samplerPasses(reader: GraphReader): { settings: SamplerSettings[]; main?: SamplerSettings } {
   const samplers = reader.nodesOfType(() => true).filter(([, node]) => isSamplerNode(node));
   const settings = samplers.map(([id, node]) => reader.sampler(id, node));
   // The first full-denoise pass holds the seed, size and prompt a user would reuse (later passes are hires/refiner).
   const main = settings.find((s) => s.denoise === undefined || s.denoise >= 1) ?? settings[0];
+  return { settings, main };
+}
+
+/** The seed the graph's main sampler ran with, and which node holds it (for saying where a seed came from). */
+export function seedTheGraphRan(
+  graph: ComfyGraph,
+): { seed: number | string; node: string; classType: string } | undefined {
+  const { main } = samplerPasses(new GraphReader(graph));
+  if (main?.seed === undefined) return undefined;
+  return { seed: main.seed, node: main.node, classType: graph[main.node]!.class_type };
+}
+
+/** Prompt, sampler settings, checkpoints, LoRAs, VAE, clip skip, size and hires pass from a ComfyUI API graph. */
+export function infoFromComfyGraph(graph: ComfyGraph, raw: Record<string, string>): GenerationInfo {
+  const reader = new GraphReader(graph);
+  const info = emptyInfo("comfyui", raw);
+  const { settings, main } = samplerPasses(reader);
   if (main) {
     info.prompt = main.positive;
     info.negativePrompt = main.negative;
@@ -172,7 +189,8 @@ export function infoFromComfyGraph(graph: ComfyGraph, raw: Record<string, string
     const name =
       checkpoint &&
       MODEL_NAME_INPUTS.map((input) => reader.value(checkpoint, input)).find((v) => typeof v === "string");
-    if (typeof name === "string") info.model = { name };
+    if (typeof name === "string") info.model = namedRef(name);
+    info.hires = hiresPass(reader, main, settings, info.width);
   }
   const checkpoints = reader
     .nodesOfType((type) => /checkpoint|unet/i.test(type))
@@ -180,17 +198,17 @@ export function infoFromComfyGraph(graph: ComfyGraph, raw: Record<string, string
       MODEL_NAME_INPUTS.map((input) => reader.value(node, input)).find((v) => typeof v === "string"),
     )
     .filter((name): name is string => typeof name === "string");
-  if (!info.model && checkpoints[0]) info.model = { name: checkpoints[0] };
+  if (!info.model && checkpoints[0]) info.model = namedRef(checkpoints[0]);
   const files = modelFilesIn(graph);
   if (!info.model && files.length > 0) info.extra.modelFiles = files;
   if (new Set(checkpoints).size > 1) info.extra.checkpoints = [...new Set(checkpoints)];
   for (const [, node] of reader.nodesOfType((type) => /lora/i.test(type))) {
     const name = toText(reader.value(node, "lora_name"));
-    if (name) addResource(info.loras, { name, weight: toNumber(reader.value(node, "strength_model")) });
+    if (name) addResource(info.loras, namedRef(name, toNumber(reader.value(node, "strength_model"))));
   }
   const vae = reader.nodesOfType((type) => type === "VAELoader")[0];
   const vaeName = vae && toText(reader.value(vae[1], "vae_name"));
-  if (vaeName) info.vae = { name: vaeName };
+  if (vaeName) info.vae = namedRef(vaeName);
   const clipSkip = reader.nodesOfType((type) => type === "CLIPSetLastLayer")[0];
   const stop = clipSkip && toNumber(reader.value(clipSkip[1], "stop_at_clip_layer"));
   if (stop !== undefined && stop < 0) info.clipSkip = -stop;

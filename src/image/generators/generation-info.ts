@@ -1,5 +1,7 @@
 /** The one shape every generator's metadata is parsed into. */
 
+import { type Air, parseAir } from "./air.js";
+
 export type GeneratorId =
   | "a1111"
   | "civitai"
@@ -20,6 +22,21 @@ export interface ResourceRef {
   hash?: string;
   /** LoRA strength (model strength for ComfyUI). */
   weight?: number;
+  /** The parts of `name` when it is an AIR (`urn:air:sd1:checkpoint:civitai:4384@128713`), as Civitai's generator names resources. */
+  air?: Air;
+}
+
+/** A second sampling pass over the upscaled first one (A1111's hires fix, a ComfyUI graph's second sampler). */
+export interface HiresSettings {
+  /** Upscale factor over the first pass's size. */
+  upscale?: number;
+  /** Upscale model (file name or AIR), else the resize method (`nearest-exact`, `bislerp`, ...). */
+  upscaler?: string;
+  /** Size after upscaling, when the graph states it. */
+  width?: number;
+  height?: number;
+  steps?: number;
+  denoise?: number;
 }
 
 export interface GenerationInfo {
@@ -40,6 +57,9 @@ export interface GenerationInfo {
   vae?: ResourceRef;
   loras: ResourceRef[];
   embeddings: ResourceRef[];
+  hires?: HiresSettings;
+  /** Where gyoza chose between texts that disagree, said in a sentence (a summary's random seed replaced by the one the graph used). */
+  notes?: string[];
   /** Every setting the generator recorded that has no field above, as written. */
   extra: Record<string, unknown>;
   /** The metadata texts this was parsed from, keyed as read (`parameters`, `prompt`, `exif_user_comment`, ...). */
@@ -85,12 +105,18 @@ export function lorasInPrompt(prompt: string | undefined): ResourceRef[] {
   return loras;
 }
 
-/** `embedding:name` references in ComfyUI prompts. */
+/** `embedding:name` references in ComfyUI prompts; Civitai's generator writes `embedding:urn:air:...`. */
 export function embeddingsInPrompt(prompt: string | undefined): ResourceRef[] {
   if (!prompt) return [];
-  return [...prompt.matchAll(/embedding:([^\s,()[\]:]+)/g)].map((match) => ({
-    name: match[1]!.replace(/\.(safetensors|pt|bin|ckpt)$/i, ""),
-  }));
+  return [...prompt.matchAll(/embedding:(urn:air:[^\s,()[\]]+|[^\s,()[\]:]+)/g)].map(([, name]) =>
+    namedRef(name!.startsWith("urn:air:") ? name! : name!.replace(/\.(safetensors|pt|bin|ckpt)$/i, "")),
+  );
+}
+
+/** A reference to `name`, with its AIR parts when the name is an AIR. */
+export function namedRef(name: string, weight?: number): ResourceRef {
+  const air = parseAir(name);
+  return { name, ...(weight === undefined ? {} : { weight }), ...(air ? { air } : {}) };
 }
 
 /** Adds `ref` to `list`, merging with an entry of the same name (case-insensitive). */

@@ -189,27 +189,3 @@ export function infoFromRuinedFooocus(
   info.extra.software = meta.software;
   return prune(info);
 }
-
-/**
- * Fields that front ends built on ComfyUI keep beside the graph: Civitai's `extraMetadata` (a JSON
- * string inside the `prompt` chunk) and TensorArt's `generation_data`. The graph is what ran; these
- * hold the prompts as the user typed them and the model hash.
- */
-export function sideFields(meta: Record<string, unknown>): Partial<GenerationInfo> {
-  const base = isRecord(meta.baseModel) ? meta.baseModel : undefined;
-  const fields: Partial<GenerationInfo> = {
-    prompt: toText(meta.prompt),
-    negativePrompt: toText(meta.negativePrompt),
-    seed: toSeed(meta.seed),
-    steps: toNumber(meta.steps),
-    cfgScale: toNumber(meta.cfgScale),
-    sampler: toText(meta.sampler),
-    width: toNumber(meta.width),
-    height: toNumber(meta.height),
-    clipSkip: toNumber(meta.clipSkip),
-    model: base ? { name: toText(base.modelFileName), hash: toText(base.hash) } : undefined,
-  };
-  for (const key of Object.keys(fields) as (keyof GenerationInfo)[])
-    if (fields[key] === undefined) delete fields[key];
-  return fields;
-}
