@@ -98,8 +98,45 @@ export function fromZodIssue(issue: z.core.$ZodIssue, input: unknown, file?: str
       guess ? `did you mean "${guess}"?` : undefined,
     );
   }
-  return recipeError(issue.message, path, file);
+  return recipeError(plainIssue(issue, value), path, file);
 }
+
+/** zod's wording ("Invalid input: expected number, received string") in the recipe's own terms. */
+function plainIssue(issue: z.core.$ZodIssue, value: unknown): string {
+  const given =
+    value === null
+      ? "null"
+      : Array.isArray(value)
+        ? "a list"
+        : typeof value === "object"
+          ? "a mapping"
+          : JSON.stringify(value);
+  switch (issue.code) {
+    case "invalid_type": {
+      const expected = EXPECTED_WORDS[issue.expected] ?? issue.expected;
+      return `expected ${expected}, got ${given}`;
+    }
+    case "too_small":
+      return `${given} is too small: the least allowed is ${String(issue.minimum)}`;
+    case "too_big":
+      return `${given} is too large: the most allowed is ${String(issue.maximum)}`;
+    case "invalid_format":
+      // our own regex checks carry their own message (names, hex digits)
+      return issue.message;
+    default:
+      return `${given} is not allowed here`;
+  }
+}
+
+const EXPECTED_WORDS: Readonly<Record<string, string>> = {
+  number: "a number",
+  int: "a whole number",
+  string: "text",
+  boolean: "true or false",
+  object: "a mapping",
+  array: "a list",
+  record: "a mapping",
+};
 
 /** zod does not report the offending value unless asked; read it back from the parsed data. */
 function valueAt(data: unknown, path: readonly PropertyKey[]): unknown {

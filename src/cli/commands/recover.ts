@@ -31,7 +31,7 @@ export function registerRecover(program: Command): void {
     .description(
       "estimate the block weights that made a merged model from its parents (weighted sum; add difference with three)",
     )
-    .argument("<merged>", "the merged model")
+    .argument("[merged]", "the merged model (before --from)")
     .requiredOption(
       "--from <parents...>",
       "parents A B (weighted sum) or A B C (add difference A + α(B − C))",
@@ -45,7 +45,13 @@ export function registerRecover(program: Command): void {
     .option("--no-elemental", "do not look for keys inside a block that follow their own weight")
     .option("--block-rule <rule>", "key → block rule: classic (default) or sd-mecha")
     .option("--kernel <name>", "decoding kernel: native, wasm or js (default: fastest available)")
-    .action(async (merged: string, flags: RecoverFlags) => {
+    .action(async (mergedArgument: string | undefined, flags: RecoverFlags) => {
+      // --from takes every file after it, so a merged model written last lands among the parents.
+      if (mergedArgument === undefined)
+        throw new GyozaError("usage", "which model is the merged one?", {
+          fix: "name it before --from: gyoza recover MERGED --from A B [C]",
+        });
+      const merged = mergedArgument;
       if (flags.from.length !== 2 && flags.from.length !== 3)
         throw new GyozaError(
           "usage",

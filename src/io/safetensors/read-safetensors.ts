@@ -91,9 +91,12 @@ export async function readSafetensorsHeader(source: ByteSource): Promise<Safeten
       );
     }
     if (entry.end > dataSize) {
-      throw fail(
-        `data region [${entry.begin}, ${entry.end}) runs past the end of the file (data section is ${dataSize} bytes)`,
-        entry.key,
+      // Regions so far were contiguous: the header is whole and the data stops early (a cut download).
+      const described = entries.reduce((end, other) => Math.max(end, other.end), 0);
+      throw new GyozaError(
+        "format",
+        `the file is truncated: its header describes ${described} bytes of tensor data but only ${dataSize} are there (${entry.key} runs past the end of the file)`,
+        { file: source.name, fix: "download or copy the file again" },
       );
     }
     expectedBegin = entry.end;

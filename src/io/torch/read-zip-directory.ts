@@ -39,7 +39,14 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 export async function readZipDirectory(source: ByteSource): Promise<ZipEntry[]> {
   const fail = (message: string) => new GyozaError("format", `zip: ${message}`, { file: source.name });
   const eocdOffset = await findEndOfCentralDirectory(source);
-  if (eocdOffset < 0) throw fail("no end-of-central-directory record (truncated or not a zip)");
+  if (eocdOffset < 0) {
+    // A torch zip ends with its directory, so a cut download loses it first.
+    throw new GyozaError(
+      "format",
+      "zip: no end-of-central-directory record: the file is truncated (or not a zip at all)",
+      { file: source.name, fix: "if it was downloaded or copied, do it again" },
+    );
+  }
   const eocd = view(await source.read(eocdOffset, EOCD_BYTES));
   let entryCount = eocd.getUint16(10, true);
   let directorySize = eocd.getUint32(12, true);
