@@ -283,7 +283,7 @@ describe("loadRecipe rejects", () => {
       name: "a fractional seed",
       text: base("  mix: {method: weighted_sum, inputs: {a: anime, b: comp}, seed: 1.5}"),
       path: "steps.mix.seed",
-      message: /expected int/,
+      message: /expected a whole number, got 1.5/,
     },
     {
       name: "a clip skip above 12, naming the bound",
@@ -292,7 +292,7 @@ describe("loadRecipe rejects", () => {
         "output: {path: o.safetensors, clip_skip: 13}",
       ),
       path: "output.clip_skip",
-      message: /<=12/,
+      message: /13 is too large: the most allowed is 12/,
     },
     {
       name: "a step named like an input",
