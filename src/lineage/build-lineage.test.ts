@@ -7,7 +7,7 @@ import { hashFile } from "../hash/index.js";
 import { createJsKernel } from "../kernels/index.js";
 import { recipeFromData } from "../recipe/index.js";
 import { writeSyntheticCheckpoint } from "../synth/write-synthetic.js";
-import { type LineageNode, lineageFromMetadata, readLineage } from "./build-lineage.js";
+import { type LineageNode, lineageFromMetadata, MAX_LINEAGE_NODES, readLineage } from "./build-lineage.js";
 import { HashIndex } from "./search-by-hash.js";
 
 let dir: string;
@@ -27,6 +27,7 @@ afterAll(async () => {
 const shape = (node: LineageNode): unknown => ({
   name: node.name,
   ...(node.role ? { role: node.role } : {}),
+  ...(node.step ? { step: node.step } : {}),
   ...(node.merge ? { merge: node.merge.tool } : {}),
   ...(node.cut ? { cut: node.cut } : {}),
   parents: node.parents.map(shape),
@@ -73,19 +74,210 @@ describe("lineage of gyoza merges", () => {
           role: "first",
           merge: "gyoza",
           parents: [
-            { name: "a.safetensors", role: "A", parents: [] },
-            { name: "b.safetensors", role: "B", parents: [] },
+            { name: "a.safetensors", role: "input 1", parents: [] },
+            { name: "b.safetensors", role: "input 2", parents: [] },
           ],
         },
         { name: "c.safetensors", role: "second", parents: [] },
       ],
     });
     expect(tree.merge?.summary).toBe("gyoza: mix = weighted_sum(a: first, b: second, alpha 0.25)");
-    expect(tree.parents[0]!.merge?.summary).toBe("gyoza: weighted_sum × 0.5");
+    expect(tree.parents[0]!.merge?.summary).toBe(
+      "gyoza: weighted_sum × 0.5 (last step only: every step is in that file's own gyoza_recipe)",
+    );
     const a = tree.parents[0]!.parents[0]!;
     expect(a.found).toEqual([{ path: join(library, "renamed-a.safetensors"), matchedBy: "sha256" }]);
     expect(a.hashes.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(tree.parents[0]!.hashes.autov3).toMatch(/^[0-9a-f]{64}$/);
+  });
+});
+
+describe("lineage of the GyozaMix recipe", () => {
+  const micro = { layout: "sd1-ldm", size: "micro", dtype: "F16" } as const;
+  const file = (name: string) => join(dir, "gyozamix", name);
+
+  /** The recipe of src/recipe/examples/gyozamix.yaml on micro models, the VAE baked in (made once). */
+  let made: Promise<string> | undefined;
+  const gyozaMix = () => {
+    made ??= mergeGyozaMix();
+    return made;
+  };
+  async function mergeGyozaMix(): Promise<string> {
+    await mkdir(file("models"), { recursive: true });
+    for (const [name, seed] of [
+      ["anime-detail", 51],
+      ["composition", 52],
+      ["texture-tuned", 53],
+    ] as const)
+      await writeSyntheticCheckpoint(file(`models/${name}.safetensors`), { ...micro, seed });
+    await writeSyntheticCheckpoint(file("kl-f8-anime2.safetensors"), { ...micro, seed: 54, vaeOnly: true });
+    const output = file("gyozamix-fp16.safetensors");
+    await runRecipe(
+      recipeFromData({
+        gyoza: 1,
+        inputs: {
+          anime_detail: { path: file("models/anime-detail.safetensors") },
+          composition_model: { path: file("models/composition.safetensors") },
+          texture: { path: file("models/texture-tuned.safetensors") },
+        },
+        steps: {
+          composition: {
+            method: "weighted_sum",
+            inputs: { a: "anime_detail", b: "composition_model" },
+            alpha: "REVERSE_COSINE",
+          },
+          final: { method: "weighted_sum", inputs: { a: "texture", b: "composition" }, alpha: "COSINE" },
+        },
+        output: {
+          step: "final",
+          path: output,
+          dtype: "fp16",
+          prune: true,
+          vae: { policy: "bake", file: file("kl-f8-anime2.safetensors") },
+          metadata: "full",
+          title: "GyozaMix",
+          clip_skip: 2,
+        },
+      }),
+      { kernel, hashCacheDir: cacheDir },
+    );
+    return output;
+  }
+
+  const gyozaMixTree = {
+    name: "gyozamix-fp16.safetensors",
+    merge: "gyoza",
+    parents: [
+      { name: "texture-tuned.safetensors", role: "texture", parents: [] },
+      {
+        name: null,
+        role: "composition",
+        step: "composition",
+        merge: "gyoza",
+        parents: [
+          { name: "anime-detail.safetensors", role: "anime_detail", parents: [] },
+          { name: "composition.safetensors", role: "composition_model", parents: [] },
+        ],
+      },
+      { name: "kl-f8-anime2.safetensors", role: "baked VAE", parents: [] },
+    ],
+  };
+
+  it("shows its two steps as a tree: final (COSINE) over texture and the composition step (REVERSE_COSINE) over the two models", async () => {
+    const output = await gyozaMix();
+    const tree = await readLineage(output, { hashCacheDir: cacheDir });
+    expect(shape(tree)).toEqual(gyozaMixTree);
+    expect(tree.merge).toEqual({
+      tool: "gyoza",
+      summary: "gyoza: final = weighted_sum(a: texture, b: composition, alpha COSINE)",
+      step: "final",
+      method: "weighted_sum",
+      weights: { alpha: "COSINE" },
+    });
+    expect(tree.parents[1]!.merge).toEqual({
+      tool: "gyoza",
+      summary:
+        "gyoza: composition = weighted_sum(a: anime_detail, b: composition_model, alpha REVERSE_COSINE)",
+      step: "composition",
+      method: "weighted_sum",
+      weights: { alpha: "REVERSE_COSINE" },
+    });
+    expect(tree.parents[1]!.hashes).toEqual({});
+    const texture = await hashFile(file("models/texture-tuned.safetensors"), {
+      algorithms: ["sha256"],
+      cacheDir,
+    });
+    expect(tree.parents[0]!.hashes.sha256).toBe(texture.sha256!.toLowerCase());
+    const detail = tree.parents[1]!.parents[0]!;
+    expect(detail.hashes.sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it("shows the same tree for a GyozaMix found under --search as the parent of a later merge", async () => {
+    const gyozamix = await gyozaMix();
+    await writeSyntheticCheckpoint(file("realistic.safetensors"), { ...micro, seed: 55 });
+    await runRecipe(
+      recipeFromData({
+        gyoza: 1,
+        inputs: { mix: { path: gyozamix }, real: { path: file("realistic.safetensors") } },
+        steps: { blend: { method: "weighted_sum", inputs: { a: "mix", b: "real" }, alpha: 0.3 } },
+        output: { path: file("blend.safetensors"), metadata: "full" },
+      }),
+      { kernel, hashCacheDir: cacheDir },
+    );
+    // without the file at hand, only its A1111-style record: says it holds the last step only
+    const recorded = await readLineage(file("blend.safetensors"), { hashCacheDir: cacheDir });
+    expect(recorded.parents[0]!.merge?.summary).toBe(
+      "gyoza: weighted_sum × COSINE (last step only: every step is in that file's own gyoza_recipe)",
+    );
+    expect(recorded.parents[0]!.parents.map((parent) => parent.role)).toEqual([
+      "input 1",
+      "input 2",
+      "input 3",
+    ]);
+    const found = await readLineage(file("blend.safetensors"), {
+      searchDirs: [dir],
+      hashCacheDir: cacheDir,
+    });
+    expect(shape(found.parents[0]!)).toEqual({ ...gyozaMixTree, role: "mix" });
+    expect(found.parents[0]!.found?.[0]?.path).toBe(gyozamix);
+    expect(found.parents[0]!.parents[1]!.merge?.weights).toEqual({ alpha: "REVERSE_COSINE" });
+  });
+});
+
+describe("lineage of hostile gyoza recipes", () => {
+  const recipe = (steps: Record<string, unknown>, output: string) => ({
+    gyoza_recipe: JSON.stringify({
+      gyoza: 1,
+      inputs: { m: { path: "m.safetensors" } },
+      steps,
+      output: { step: output },
+    }),
+  });
+  const count = (node: LineageNode): number => 1 + node.parents.reduce((sum, p) => sum + count(p), 0);
+
+  it("stops at steps that name each other (a cycle) and never follows inherited names such as __proto__", () => {
+    const tree = lineageFromMetadata(
+      { name: "x.safetensors", hashes: {} },
+      recipe(
+        {
+          x: { method: "weighted_sum", inputs: { a: "y", b: "__proto__" } },
+          y: { method: "weighted_sum", inputs: { a: "x", b: "m" } },
+        },
+        "x",
+      ),
+    );
+    expect(shape(tree)).toEqual({
+      name: "x.safetensors",
+      merge: "gyoza",
+      parents: [
+        {
+          name: null,
+          role: "y",
+          step: "y",
+          merge: "gyoza",
+          parents: [
+            { name: null, role: "x", step: "x", cut: "cycle", parents: [] },
+            { name: "m.safetensors", role: "m", parents: [] },
+          ],
+        },
+        { name: null, role: "__proto__", parents: [] },
+      ],
+    });
+  });
+
+  it("cuts a recipe whose steps each use the previous one twice at the node limit instead of drawing 2^40 nodes", () => {
+    const steps: Record<string, unknown> = { s0: { method: "weighted_sum", inputs: { a: "m", b: "m" } } };
+    for (let i = 1; i <= 40; i++)
+      steps[`s${i}`] = { method: "weighted_sum", inputs: { a: `s${i - 1}`, b: `s${i - 1}` } };
+    const tree = lineageFromMetadata({ name: "deep.safetensors", hashes: {} }, recipe(steps, "s40"));
+    expect(count(tree)).toBeLessThanOrEqual(MAX_LINEAGE_NODES + 2);
+    const cuts = new Set<string>();
+    const walk = (node: LineageNode): void => {
+      if (node.cut) cuts.add(node.cut);
+      node.parents.forEach(walk);
+    };
+    walk(tree);
+    expect(cuts.has("size")).toBe(true);
   });
 });
 

@@ -2,6 +2,7 @@ import { basename } from "node:path";
 import { hashFile } from "../hash/index.js";
 import { openCheckpoint } from "../io/open-checkpoint.js";
 import type { ProgressListener } from "../progress.js";
+import { describeGyozaStep, describeGyozaSteps, outputStep, ownField } from "./gyoza-steps.js";
 import {
   asObject,
   describeMergeRecipe,
@@ -19,15 +20,33 @@ export const MAX_LINEAGE_DEPTH = 32;
 /** The same ancestor can appear under many parents (a DAG drawn as a tree): cap the drawing. */
 export const MAX_LINEAGE_NODES = 2_000;
 
-/** One model in a merge tree: the file itself at the root, its ancestors below. */
+/** How a model (or a recipe step) was made. */
+export interface LineageMerge {
+  tool: MergeTool;
+  summary: string;
+  /** For a gyoza recipe step: its name, method and weights (alpha, beta, other parameters) as recorded. */
+  step?: string;
+  method?: string;
+  weights?: Record<string, unknown>;
+}
+
+/**
+ * One model in a merge tree: the file itself at the root, its ancestors below. A step of a gyoza
+ * recipe that the merge computed without writing it (GyozaMix's composition) is a node too.
+ */
 export interface LineageNode {
-  /** File name as recorded (or the file's own name at the root); null when only hashes are known. */
+  /** File name as recorded (or the file's own name at the root); null when only hashes are known, or for a step. */
   name: string | null;
-  /** Its role in the merge that used it: a recipe input name, "A"/"B"/"C", or "baked VAE". */
+  /**
+   * Its role in the merge that used it: a recipe input or step name, "A"/"B"/"C" (A1111),
+   * "input 1"… (the first inputs of a gyoza merge known only from `sd_merge_models`), or "baked VAE".
+   */
   role?: string;
+  /** Set for a recipe step computed inside the merge (no file of its own): the step's name. */
+  step?: string;
   hashes: KnownHashes;
   /** How this model was made, when a record of it exists. */
-  merge?: { tool: MergeTool; summary: string };
+  merge?: LineageMerge;
   parents: LineageNode[];
   /** Files under the search folders carrying one of its hashes. */
   found?: FileMatch[];
@@ -51,16 +70,7 @@ export function lineageFromMetadata(
   const gyoza = asObject(metadata.gyoza_recipe);
   const mergeRecipe = asObject(metadata.sd_merge_recipe);
   if (gyoza) {
-    node.merge = { tool: "gyoza", summary: describeGyozaSteps(gyoza) };
-    for (const [role, value] of Object.entries(asObject(gyoza.inputs) ?? {})) {
-      const input = asObject(value) ?? {};
-      const sha256 = typeof input.sha256 === "string" ? input.sha256.toLowerCase() : undefined;
-      const autov3 = typeof input.autov3 === "string" ? input.autov3.toLowerCase() : undefined;
-      const recorded = typeof input.path === "string" ? basename(input.path.replace(/\\/g, "/")) : null;
-      const name = recorded ?? (sha256 ? state.models.get(sha256)?.name : null) ?? null;
-      const parent = ancestor(name, { ...(sha256 ? { sha256 } : {}), ...(autov3 ? { autov3 } : {}) }, role);
-      node.parents.push(expand(parent, state, seen, 1));
-    }
+    growGyozaRecipe(node, gyoza, state, seen);
     const vae = asObject(asObject(gyoza.output)?.vae);
     if (vae?.policy === "bake" && typeof vae.file === "string") {
       node.parents.push(ancestor(basename(vae.file.replace(/\\/g, "/")), {}, "baked VAE"));
@@ -83,13 +93,64 @@ function ancestor(name: string | null, hashes: KnownHashes, role?: string): Line
   return { name, ...(role ? { role } : {}), hashes, parents: [] };
 }
 
+/**
+ * The recorded recipe as the merge ran it: the output step's merge on `node`, each step's inputs
+ * below it, an earlier step as a node of its own with its inputs below (GyozaMix: final ← texture,
+ * composition ← anime_detail, composition_model). Without steps, the inputs hang under `node` directly.
+ */
+function growGyozaRecipe(
+  node: LineageNode,
+  recipe: Record<string, unknown>,
+  state: BuildState,
+  seen: ReadonlySet<string>,
+): void {
+  const inputs = asObject(recipe.inputs) ?? {};
+  const steps = asObject(recipe.steps) ?? {};
+  const output = outputStep(steps, asObject(recipe.output));
+  const inputNode = (role: string, depth: number): LineageNode => {
+    const input = asObject(ownField(inputs, role));
+    if (!input) return ancestor(null, {}, role);
+    const sha256 = typeof input.sha256 === "string" ? input.sha256.toLowerCase() : undefined;
+    const autov3 = typeof input.autov3 === "string" ? input.autov3.toLowerCase() : undefined;
+    const recorded = typeof input.path === "string" ? basename(input.path.replace(/\\/g, "/")) : null;
+    const name = recorded ?? (sha256 ? state.models.get(sha256)?.name : null) ?? null;
+    const parent = ancestor(name, { ...(sha256 ? { sha256 } : {}), ...(autov3 ? { autov3 } : {}) }, role);
+    return expand(parent, state, seen, depth);
+  };
+  if (!output) {
+    node.merge = { tool: "gyoza", summary: describeGyozaSteps(recipe) };
+    node.parents = Object.keys(inputs).map((role) => inputNode(role, 1));
+    return;
+  }
+  const stepParents = (step: Record<string, unknown>, trail: readonly string[]): LineageNode[] =>
+    Object.values(asObject(step.inputs) ?? {}).map((value) => {
+      const ref = String(value);
+      const used = asObject(ownField(steps, ref));
+      const depth = trail.length;
+      if (!used) return inputNode(ref, depth);
+      const stepNode: LineageNode = { name: null, role: ref, step: ref, hashes: {}, parents: [] };
+      if (trail.includes(ref)) return { ...stepNode, cut: "cycle" };
+      if (depth >= MAX_LINEAGE_DEPTH) return { ...stepNode, cut: "depth" };
+      const count = Object.keys(asObject(used.inputs) ?? {}).length;
+      if (state.nodes + count > MAX_LINEAGE_NODES) return { ...stepNode, cut: "size" };
+      state.nodes += count;
+      const merge = { tool: "gyoza" as const, ...describeGyozaStep(ref, used) };
+      return { ...stepNode, merge, parents: stepParents(used, [...trail, ref]) };
+    });
+  const top = asObject(ownField(steps, output))!;
+  state.nodes += Object.keys(asObject(top.inputs) ?? {}).length;
+  node.merge = { tool: "gyoza", ...describeGyozaStep(output, top) };
+  node.parents = stepParents(top, [output]);
+}
+
 function parentsOf(
   recipe: Record<string, unknown>,
   state: BuildState,
   seen: ReadonlySet<string>,
   depth: number,
 ): LineageNode[] {
-  const roles = ["A", "B", "C"];
+  // gyoza's sd_merge_recipe names its first three recipe inputs, not the A/B/C of one step
+  const roles = mergeRecipeTool(recipe) === "gyoza" ? ["input 1", "input 2", "input 3"] : ["A", "B", "C"];
   return mergeRecipeParents(recipe).map((sha256, index) => {
     const entry = state.models.get(sha256);
     const hashes: KnownHashes = { sha256, ...(entry?.legacyHash ? { legacyHash: entry.legacyHash } : {}) };
@@ -107,27 +168,12 @@ function expand(node: LineageNode, state: BuildState, seen: ReadonlySet<string>,
   const parents = mergeRecipeParents(recipe);
   if (state.nodes + parents.length > MAX_LINEAGE_NODES) return { ...node, cut: "size" };
   state.nodes += parents.length;
-  node.merge = { tool: mergeRecipeTool(recipe), summary: describeMergeRecipe(recipe) };
+  const tool = mergeRecipeTool(recipe);
+  // gyoza's A1111-style record keeps the last step and the first three inputs: say so
+  const partial = tool === "gyoza" ? " (last step only: every step is in that file's own gyoza_recipe)" : "";
+  node.merge = { tool, summary: `${describeMergeRecipe(recipe)}${partial}` };
   node.parents = parentsOf(recipe, state, new Set([...seen, sha256]), depth + 1);
   return node;
-}
-
-/** "final = weighted_sum(a: texture, b: base, alpha COSINE)" for each step of a gyoza recipe. */
-function describeGyozaSteps(recipe: Record<string, unknown>): string {
-  const steps = Object.entries(asObject(recipe.steps) ?? {}).map(([name, value]) => {
-    const step = asObject(value) ?? {};
-    const inputs = Object.entries(asObject(step.inputs) ?? {}).map(
-      ([slot, from]) => `${slot}: ${String(from)}`,
-    );
-    const weights = ["alpha", "beta"]
-      .filter((param) => step[param] !== undefined)
-      .map(
-        (param) =>
-          `${param} ${typeof step[param] === "object" ? JSON.stringify(step[param]) : String(step[param])}`,
-      );
-    return `${name} = ${String(step.method)}(${[...inputs, ...weights].join(", ")})`;
-  });
-  return `gyoza: ${steps.join("; ")}`;
 }
 
 /** Marks every node with the searched files that carry one of its hashes. */
@@ -166,5 +212,52 @@ export async function readLineage(path: string, options: ReadLineageOptions = {}
     ...cache,
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   });
-  return attachMatches(tree, index);
+  return growFoundGyozaMerges(attachMatches(tree, index), index, { nodes: countNodes(tree) });
+}
+
+/**
+ * Ancestors found on disk that are gyoza merges: the `sd_merge_models` entry of one keeps only its
+ * last step and first three inputs, its own `gyoza_recipe` holds every step. Read that from the file.
+ */
+async function growFoundGyozaMerges(
+  node: LineageNode,
+  index: HashIndex,
+  budget: { nodes: number },
+  depth = 0,
+): Promise<LineageNode> {
+  let grown = node;
+  const file = node.found?.[0]?.path;
+  const flattened = node.merge?.tool === "gyoza" && node.merge.step === undefined;
+  if (depth > 0 && depth < MAX_LINEAGE_DEPTH && file && flattened && budget.nodes < MAX_LINEAGE_NODES) {
+    const metadata = await readMetadata(file);
+    if (metadata?.gyoza_recipe !== undefined) {
+      const own = lineageFromMetadata({ name: node.name ?? basename(file), hashes: node.hashes }, metadata);
+      budget.nodes += countNodes(own) - countNodes(node);
+      grown = {
+        ...node,
+        merge: own.merge!,
+        parents: own.parents.map((parent) => attachMatches(parent, index)),
+      };
+    }
+  }
+  const parents: LineageNode[] = [];
+  for (const parent of grown.parents)
+    parents.push(await growFoundGyozaMerges(parent, index, budget, depth + 1));
+  return { ...grown, parents };
+}
+
+/** A file's `__metadata__`, or null when it cannot be opened (the tree then keeps what it knew). */
+async function readMetadata(path: string): Promise<Record<string, string> | null> {
+  try {
+    const checkpoint = await openCheckpoint(path);
+    const metadata = { ...checkpoint.metadata };
+    await checkpoint.close();
+    return metadata;
+  } catch {
+    return null;
+  }
+}
+
+function countNodes(node: LineageNode): number {
+  return 1 + node.parents.reduce((sum, parent) => sum + countNodes(parent), 0);
 }

@@ -1,5 +1,6 @@
 export {
   attachMatches,
+  type LineageMerge,
   type LineageNode,
   lineageFromMetadata,
   MAX_LINEAGE_DEPTH,

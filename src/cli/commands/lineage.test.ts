@@ -1,7 +1,10 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { runRecipe } from "../../engine/run-recipe.js";
 import { hashFile } from "../../hash/index.js";
+import { createJsKernel } from "../../kernels/index.js";
+import { recipeFromData } from "../../recipe/index.js";
 import { writeSyntheticCheckpoint } from "../../synth/write-synthetic.js";
 import { runCli } from "../../test-support/run-cli.js";
 import { useTempDirWithHashCache } from "../../test-support/temp-dir.js";
@@ -65,5 +68,69 @@ describe("gyoza lineage", () => {
     const { code, stdout } = await runCli("lineage", plain);
     expect(code).toBe(0);
     expect(stdout).toContain("(no merge recorded in this file's metadata)");
+  });
+
+  it("draws the GyozaMix recipe as its two steps, each with its weights and its own inputs", async () => {
+    const models = join(dir, "gyozamix-models");
+    await mkdir(models, { recursive: true });
+    const model = (name: string) => join(models, `${name}.safetensors`);
+    for (const [name, seed] of [
+      ["anime-detail", 61],
+      ["composition", 62],
+      ["texture-tuned", 63],
+    ] as const)
+      await writeSyntheticCheckpoint(model(name), { ...micro, seed });
+    const output = join(dir, "gyozamix.safetensors");
+    await runRecipe(
+      recipeFromData({
+        gyoza: 1,
+        inputs: {
+          anime_detail: { path: model("anime-detail") },
+          composition_model: { path: model("composition") },
+          texture: { path: model("texture-tuned") },
+        },
+        steps: {
+          composition: {
+            method: "weighted_sum",
+            inputs: { a: "anime_detail", b: "composition_model" },
+            alpha: "REVERSE_COSINE",
+          },
+          final: { method: "weighted_sum", inputs: { a: "texture", b: "composition" }, alpha: "COSINE" },
+        },
+        output: { step: "final", path: output, dtype: "fp16", metadata: "full" },
+      }),
+      { kernel: createJsKernel(), hashCacheDir: false },
+    );
+
+    const human = await runCli("lineage", output, "--no-cache");
+    expect(human.code, human.stderr).toBe(0);
+    const hashes = /^\[SHA256 [0-9a-f]{10} · AutoV3 [0-9a-f]{12}\]$/;
+    const lines = human.stdout.trimEnd().split("\n");
+    expect(lines.map((line) => line.replace(/\[SHA256 .*\]$/, "[…]"))).toEqual([
+      "gyozamix.safetensors […]",
+      "│  gyoza: final = weighted_sum(a: texture, b: composition, alpha COSINE)",
+      "├─ texture: texture-tuned.safetensors […]",
+      "└─ composition: (a step of this merge, not saved as a file)",
+      "   │  gyoza: composition = weighted_sum(a: anime_detail, b: composition_model, alpha REVERSE_COSINE)",
+      "   ├─ anime_detail: anime-detail.safetensors […]",
+      "   └─ composition_model: composition.safetensors […]",
+    ]);
+    expect(lines[0]!.replace("gyozamix.safetensors ", "")).toMatch(hashes);
+
+    const json = await runCli("lineage", output, "--no-cache", "--json");
+    expect(json.code, json.stderr).toBe(0);
+    const tree = JSON.parse(json.stdout);
+    expect(tree.merge).toMatchObject({ step: "final", method: "weighted_sum", weights: { alpha: "COSINE" } });
+    expect(tree.parents.map((p: { role: string }) => p.role)).toEqual(["texture", "composition"]);
+    const composition = tree.parents[1];
+    expect(composition).toMatchObject({
+      name: null,
+      step: "composition",
+      merge: { step: "composition", method: "weighted_sum", weights: { alpha: "REVERSE_COSINE" } },
+    });
+    expect(composition.parents.map((p: { name: string; role: string }) => [p.role, p.name])).toEqual([
+      ["anime_detail", "anime-detail.safetensors"],
+      ["composition_model", "composition.safetensors"],
+    ]);
   });
 });

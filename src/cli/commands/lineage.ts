@@ -54,7 +54,9 @@ export function formatLineage(root: LineageNode): string {
 function describeNode(node: LineageNode): string {
   const parts: string[] = [];
   if (node.role) parts.push(`${node.role}:`);
-  parts.push(node.name ?? "(unnamed)");
+  parts.push(
+    node.step !== undefined ? "(a step of this merge, not saved as a file)" : (node.name ?? "(unnamed)"),
+  );
   const { sha256, autov3, legacyHash } = node.hashes;
   const hashes: string[] = [];
   if (sha256) hashes.push(`SHA256 ${sha256.slice(0, 10)}`);
