@@ -18,6 +18,7 @@ import { readImageMetadata } from "../../image/read-image-metadata.js";
 import { readStealthPngInfo } from "../../image/stealth-pnginfo.js";
 import { AtomicFileWriter } from "../../io/atomic-file.js";
 import { FileByteSource, ioError } from "../../io/byte-source.js";
+import { hashCacheOption, searchOption } from "../flags.js";
 import { printJson } from "../output.js";
 import { progressBar } from "../progress-bar.js";
 
@@ -104,17 +105,17 @@ export function registerImage(program: Command): void {
       "say which local model, VAE, LoRA and embedding files an image used, matched by hash as Civitai does",
     )
     .argument("<images...>", "images to look at")
-    .requiredOption("--search <dirs...>", "folders to search (recursively) for model files")
+    .addOption(searchOption("a folder to search (recursively) for model files").makeOptionMandatory())
     .option("--json", "print a JSON array of { file, resources: [{ kind, name, hash, matches }] }")
-    .option("--no-cache", "hash local files again even if the cache knows them")
-    .action(async (images: string[], options: { search: string[]; json?: boolean; cache: boolean }) => {
+    .addOption(hashCacheOption("hash local files again even if the cache knows them"))
+    .action(async (images: string[], options: { search: string[]; json?: boolean; hashCache: boolean }) => {
       const perImage: { file: string; info: GenerationInfo | undefined }[] = [];
       for (const file of images) perImage.push({ file, info: (await imageReport(file, true)).generation });
       const resources = perImage.flatMap(({ info }) => (info ? recordedResources(info) : []));
       const files = await findModelFiles(options.search);
       const hashed = await hashFiles(files, {
         algorithms: algorithmsFor(resources),
-        refresh: !options.cache,
+        refresh: !options.hashCache,
         onProgress: progressBar({ quiet: options.json }),
       });
       const local = hashed.map(({ file, hashes }) => ({ file, hashes }));
