@@ -111,6 +111,19 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
+/** A TypeScript user's type imports: public types resolve, internals do not. */
+const TYPE_IMPORTS = `
+import type {
+  Checkpoint, FileHashes, GenerationInfo, GyozaErrorCode, InspectReport, MergeResult, ModelDiff,
+  ProgressEvent, Recipe, Recovery, RunRecipeOptions, StoredTensor,
+} from "gyoza";
+// @ts-expect-error: only "gyoza" itself is exported, not the files behind it
+import type { ReadQueue } from "gyoza/dist/io/read-queue.js";
+export const code: GyozaErrorCode = "interrupted";
+export type Used = [Checkpoint, FileHashes, GenerationInfo, InspectReport, MergeResult, ModelDiff,
+  ProgressEvent, Recipe, Recovery, RunRecipeOptions, StoredTensor, ReadQueue];
+`;
+
 describe("the packed gyoza package, installed into a fresh project", () => {
   it("holds the library build with its types, and no tests or test support", () => {
     expect(packedFiles).toEqual(expect.arrayContaining(["package.json", "dist/index.js", "dist/index.d.ts"]));
@@ -148,7 +161,7 @@ describe("the packed gyoza package, installed into a fresh project", () => {
     expect(JSON.parse(stdout)).toEqual({ architecture: "sd1", sha256 });
   });
 
-  it("type-checks the README's library example against the installed types and runs it", async () => {
+  it("type-checks the README's library example and type imports against the installed types, and runs the example", async () => {
     // the files the example expects, as `npm run demo` leaves them
     await mkdir(join(project, "out"));
     const models = [
@@ -173,6 +186,7 @@ describe("the packed gyoza package, installed into a fresh project", () => {
     );
     await copyFile(join(ROOT, "src/recipe/examples/gyozamix.yaml"), join(project, "gyozamix.yaml"));
     await copyFile(join(ROOT, "examples/library.ts"), join(project, "library.ts"));
+    await writeFile(join(project, "types.ts"), TYPE_IMPORTS);
     // a user's strict NodeNext setup: resolves "gyoza" through its exports map and "types" condition
     const tsconfig = {
       compilerOptions: {
@@ -184,7 +198,7 @@ describe("the packed gyoza package, installed into a fresh project", () => {
         skipLibCheck: true,
         outDir: "compiled",
       },
-      files: ["library.ts"],
+      files: ["library.ts", "types.ts"],
     };
     await writeFile(join(project, "tsconfig.json"), JSON.stringify(tsconfig));
     await run(process.execPath, [TSC, "-p", "tsconfig.json"], {
