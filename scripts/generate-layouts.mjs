@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // Generates src/arch/layouts/*.json from the real state-dict layouts in ../shared/reference/model-configs
 // (sd-mecha's model configs: every key, shape and dtype). Run after the reference data changes:
-//   node scripts/generate-layouts.mjs [path/to/model-configs]
+//   node scripts/generate-layouts.mjs [path/to/model-configs] && npx biome format --write src/arch/layouts
+// The kohya layouts (one file, other key names: SD1 with diffusers names under unet./te./vae.; SDXL with
+// the SGM UNet under unet., transformers text encoders under te1./te2.) are stored as they are: they are
+// what `gyoza convert --layout ldm` converts from (src/arch/layout-conversions.json).
 // The EMA component is not stored: it is derived from the UNet keys at load time (src/arch/layouts.ts).
 // SD 2.x is not among the reference files; its layout is derived here from SD 1.x (UNet with 1024-dim
 // cross-attention, linear proj_in/proj_out, 64-channel heads) and from SDXL's OpenCLIP text encoder (ViT-bigG
@@ -81,3 +84,5 @@ function deriveSd2() {
 write(sd1);
 write(sdxl);
 write(deriveSd2());
+write(load("sd1-kohya"));
+write(load("sdxl-kohya"));

@@ -24,7 +24,12 @@ export interface ArchitectureSpec {
   /** modelspec.architecture value. */
   modelspec: string;
   resolution: string;
+  /** The reference layout (src/arch/layouts) whose coverage adds to the score. */
   layout: string | null;
+  /** The key naming scheme of that layout: ldm, sgm, or kohya (diffusers names in one file). */
+  keyLayout?: string;
+  /** What to do with a file of this kind (e.g. convert a kohya-layout file before merging). */
+  suggestion?: string;
   required: Marker[];
   evidence: Marker[];
   components: ComponentRule[];
@@ -42,6 +47,8 @@ export interface Detection {
   id: string;
   name: string;
   family: ArchitectureFamily | "unknown";
+  /** Key naming scheme: "ldm" (SD 1.x/2.x, VAE), "sgm" (SDXL), "kohya" (diffusers names: convert first). */
+  keyLayout: string | null;
   modelspec: string | null;
   resolution: string | null;
   /** 0..1: share of the evidence that matched. */
@@ -51,7 +58,7 @@ export interface Detection {
   /** Other architectures whose required markers also matched, best first. */
   alternatives: { id: string; score: number }[];
   ambiguous: boolean;
-  /** For unknown or ambiguous files: what to do. */
+  /** For unknown or ambiguous files, or ones to convert before merging: what to do. */
   suggestion?: string;
   spec?: ArchitectureSpec;
 }
@@ -125,6 +132,7 @@ export function detectArchitecture(
       id: "unknown",
       name: "unknown",
       family: "unknown",
+      keyLayout: null,
       modelspec: null,
       resolution: null,
       score: 0,
@@ -140,13 +148,18 @@ export function detectArchitecture(
     id: best.spec.id,
     name: best.spec.name,
     family: best.spec.family,
+    keyLayout: best.spec.keyLayout ?? null,
     modelspec: best.spec.modelspec,
     resolution: best.spec.resolution,
     score: round(best.score),
     evidence: best.evidence,
     alternatives,
     ambiguous,
-    ...(ambiguous ? { suggestion: `also matches ${candidates[1]!.spec.id}: check the file's origin` } : {}),
+    ...(ambiguous
+      ? { suggestion: `also matches ${candidates[1]!.spec.id}: check the file's origin` }
+      : best.spec.suggestion
+        ? { suggestion: best.spec.suggestion }
+        : {}),
     spec: best.spec,
   };
 }
@@ -203,6 +216,7 @@ function detectByKeyNames(
     id: spec.id,
     name: spec.name,
     family: spec.family,
+    keyLayout: spec.keyLayout ?? null,
     modelspec: spec.modelspec,
     resolution: spec.resolution,
     score: round((0.4 * top.matched) / keys.length),

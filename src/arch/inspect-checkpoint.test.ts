@@ -73,3 +73,51 @@ describe("inspect on full-size files", () => {
     expect(report.warnings.map((w) => w.code)).toEqual(["ema-present", "position-ids-values"]);
   });
 });
+
+describe("inspect on kohya-layout files (diffusers names in one file)", () => {
+  it.each([
+    ["sd15-kohya.safetensors", "sd1-kohya", {}, "sd1", ["unet", "text_encoder", "vae"]],
+    [
+      "sd15-kohya-inpainting.safetensors",
+      "sd1-kohya",
+      { inpaint: true },
+      "sd1-inpaint",
+      ["unet", "text_encoder", "vae"],
+    ],
+    ["sdxl-kohya.safetensors", "sdxl-kohya", {}, "sdxl", ["unet", "text_encoder", "text_encoder_2", "vae"]],
+    [
+      "sdxl-kohya-inpainting.safetensors",
+      "sdxl-kohya",
+      { inpaint: true },
+      "sdxl-inpaint",
+      ["unet", "text_encoder", "text_encoder_2", "vae"],
+    ],
+  ] as const)(
+    "names %s's architecture (%s → %s) and its kohya key layout, with the convert command to run",
+    async (name, layout, options, id, components) => {
+      const path = await sparseCheckpoint(name, layout, options);
+      const checkpoint = await openCheckpoint(path);
+      const report = await inspectCheckpoint(checkpoint);
+      await checkpoint.close();
+      expect(report.architecture).toMatchObject({ id, keyLayout: "kohya", ambiguous: false });
+      expect(report.architecture.suggestion).toMatch(/gyoza convert <file> <out>\.safetensors --layout ldm/);
+      expect(report.components.map((c) => c.name)).toEqual(components);
+      const codes = report.warnings.map((w) => w.code);
+      expect(codes).not.toContain("junk-keys");
+      expect(codes).not.toContain("missing-keys");
+    },
+  );
+
+  it.each([
+    ["sd1-ldm", "ldm"],
+    ["sd2-ldm", "ldm"],
+    ["sdxl-sgm", "sgm"],
+  ] as const)("says a %s file's key layout is %s, with no suggestion", async (layout, keyLayout) => {
+    const path = await sparseCheckpoint(`${layout}-key-layout.safetensors`, layout);
+    const checkpoint = await openCheckpoint(path);
+    const report = await inspectCheckpoint(checkpoint);
+    await checkpoint.close();
+    expect(report.architecture.keyLayout).toBe(keyLayout);
+    expect(report.architecture.suggestion).toBeUndefined();
+  });
+});

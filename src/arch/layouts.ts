@@ -1,6 +1,8 @@
 import type { DType } from "../io/dtype.js";
+import sd1Kohya from "./layouts/sd1-kohya.json" with { type: "json" };
 import sd1 from "./layouts/sd1-ldm.json" with { type: "json" };
 import sd2 from "./layouts/sd2-ldm.json" with { type: "json" };
+import sdxlKohya from "./layouts/sdxl-kohya.json" with { type: "json" };
 import sdxl from "./layouts/sdxl-sgm.json" with { type: "json" };
 
 /** One tensor of a reference state-dict layout (generated from shared/reference/model-configs). */
@@ -31,6 +33,8 @@ const RAW: Record<string, RawLayout> = {
   "sd1-ldm": sd1 as unknown as RawLayout,
   "sd2-ldm": sd2 as unknown as RawLayout,
   "sdxl-sgm": sdxl as unknown as RawLayout,
+  "sd1-kohya": sd1Kohya as unknown as RawLayout,
+  "sdxl-kohya": sdxlKohya as unknown as RawLayout,
 };
 
 export const LAYOUT_IDS = Object.keys(RAW);

@@ -1,7 +1,7 @@
-import { detectArchitecture } from "../arch/detect.js";
+import { type Detection, detectArchitecture } from "../arch/detect.js";
 import type { DType } from "../io/dtype.js";
 import { openCheckpoint } from "../io/open-checkpoint.js";
-import type { Checkpoint } from "../io/tensor.js";
+import type { Checkpoint, StoredTensor } from "../io/tensor.js";
 import { loadKernel } from "../kernels/index.js";
 import type { MergeKernel } from "../kernels/merge-kernel.js";
 import type { ProgressListener } from "../progress.js";
@@ -9,6 +9,7 @@ import { BufferPool } from "./buffer-pool.js";
 import { convertedChunks } from "./convert-bytes.js";
 import { modelspecDefaults } from "./modelspec.js";
 import { assertNotOverwritingInput, type FinishReport, planFinishedTensors } from "./output-plan.js";
+import { type RelayoutReport, relayoutTensors } from "./relayout-tensors.js";
 import { type OutputTensor, outputFormatOf, writeOutput } from "./write-output.js";
 
 export interface ConvertOptions {
@@ -19,6 +20,11 @@ export interface ConvertOptions {
   /** A VAE file to bake in (.ckpt, .safetensors, .vae.pt …). */
   bakeVae?: string;
   fixClip?: boolean;
+  /**
+   * Rename the keys to this key layout first: "ldm" (the single-file layout merges read: LDM for
+   * SD 1.x, SGM for SDXL) from the kohya layout. A file already in it is left as it is.
+   */
+  layout?: string;
   kernel?: MergeKernel;
   onProgress?: ProgressListener;
 }
@@ -30,11 +36,15 @@ export interface ConvertResult extends FinishReport {
   bytes: number;
   /** sha256 of the written data section (AutoV3), for safetensors outputs. */
   dataSha256?: string;
+  /** What `layout` renamed, when the file was in another key layout. */
+  relayout?: RelayoutReport;
 }
 
 /**
- * ckpt ⇄ safetensors, with optional precision change, pruning, VAE baking and position_ids repair.
- * With no options every state-dict tensor is written unchanged (views materialised contiguously).
+ * ckpt ⇄ safetensors, with optional key layout change, precision change, pruning, VAE baking and
+ * position_ids repair. With no options every state-dict tensor is written unchanged (views
+ * materialised contiguously); a layout change renames keys and only reshapes (same bytes), transposes
+ * or joins tensors where the target layout stores them so.
  */
 export async function convertCheckpoint(options: ConvertOptions): Promise<ConvertResult> {
   const format = outputFormatOf(options.output);
@@ -50,13 +60,21 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
     opened.push(model);
     const vae = options.bakeVae ? await openCheckpoint(options.bakeVae) : undefined;
     if (vae) opened.push(vae);
-    const detection = detectArchitecture(model.tensors);
+    let tensors: ReadonlyMap<string, StoredTensor> = model.tensors;
+    let detection = detectArchitecture(tensors);
+    const relayout = options.layout
+      ? relayoutTensors(tensors, detection, options.layout, options.input)
+      : undefined;
+    if (relayout) {
+      tensors = relayout.tensors;
+      detection = detectArchitecture(tensors);
+    }
     const { planned, report } = planFinishedTensors(
-      model.tensors,
+      tensors,
       { ...options, ...(vae ? { bakeVae: vae } : { bakeVae: undefined }) },
       detection,
     );
-    const tensors: OutputTensor[] = planned.map(({ key, source, dtype }) => ({
+    const outputs: OutputTensor[] = planned.map(({ key, source, dtype }) => ({
       key,
       dtype,
       shape: source.shape,
@@ -64,9 +82,9 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
     }));
     const metadata =
       format === "safetensors"
-        ? { ...modelspecDefaults(detection, options.output, planned), ...model.metadata }
+        ? outputMetadata(model, detection, options.output, planned, relayout !== undefined)
         : undefined;
-    const written = await writeOutput(options.output, tensors, {
+    const written = await writeOutput(options.output, outputs, {
       format,
       ...(metadata ? { metadata } : {}),
       task: `convert → ${options.output}`,
@@ -77,13 +95,32 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
     return {
       output: options.output,
       format,
-      tensors: tensors.length,
+      tensors: outputs.length,
       bytes: written.bytes,
       ...(written.dataSha256 ? { dataSha256: written.dataSha256 } : {}),
       ...report,
+      ...(relayout ? { relayout: relayout.report } : {}),
     };
   } finally {
     pool.dispose(); // the kernel's memory back, for its next job
     await Promise.all(opened.map((c) => c.close()));
   }
+}
+
+/**
+ * The file's own metadata over modelspec defaults; after a layout change the implementation is the
+ * new layout's, whatever the file said (a kohya file may declare "diffusers").
+ */
+function outputMetadata(
+  model: Checkpoint,
+  detection: Detection,
+  output: string,
+  planned: readonly { key: string; dtype: DType }[],
+  relaidOut: boolean,
+): Record<string, string> {
+  const defaults = modelspecDefaults(detection, output, planned);
+  const metadata = { ...defaults, ...model.metadata };
+  const implementation = defaults["modelspec.implementation"];
+  if (relaidOut && implementation) metadata["modelspec.implementation"] = implementation;
+  return metadata;
 }

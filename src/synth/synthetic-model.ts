@@ -8,7 +8,7 @@ import { type DType, tensorByteLength } from "../io/dtype.js";
  * deterministic pseudo-random values. Full size for benchmarks, tiny (widths ÷ 16) for tests and the
  * demo. Nothing here is a real model: the values only have plausible magnitudes (|v| ≈ 1e-3…0.1).
  */
-export type SyntheticLayout = "sd1-ldm" | "sd2-ldm" | "sdxl-sgm";
+export type SyntheticLayout = "sd1-ldm" | "sd2-ldm" | "sdxl-sgm" | "sd1-kohya" | "sdxl-kohya";
 
 export interface SyntheticOptions {
   layout: SyntheticLayout;
@@ -41,6 +41,12 @@ const TINY_MIN_DIM = 128;
 const DIVISOR = { full: 1, tiny: 16, micro: 64 } as const;
 const CONTEXT_KEY = /attn2\.to_[kv]\.weight$/;
 const V_PREDICTION_KEY = "model.diffusion_model.output_blocks.11.1.transformer_blocks.0.norm1.bias";
+/** The UNet's input convolution, whose 4 latent channels become 9 in an inpainting model (per layout). */
+const INPUT_CONV_KEYS = new Set([
+  "model.diffusion_model.input_blocks.0.0.weight",
+  "unet.conv_in.weight",
+  "unet.input_blocks.0.0.weight",
+]);
 
 /**
  * Axes the architecture markers pin (context dim, input channels, RGB…): tiny models keep the
@@ -85,7 +91,7 @@ export function syntheticTensors(options: SyntheticOptions): SyntheticTensor[] {
     const isPositionIds = entry.key.endsWith("position_ids");
     if (entry.optional && !options.optional && entry.component !== "ema" && !isPositionIds) continue;
     let shape = [...entry.shape];
-    if (options.inpaint && entry.key === "model.diffusion_model.input_blocks.0.0.weight") shape[1] = 9;
+    if (options.inpaint && INPUT_CONV_KEYS.has(entry.key)) shape[1] = 9;
     if (options.size !== "full") shape = scaledShape(entry.key, shape, pinned, DIVISOR[options.size]);
     const dtype: DType = entry.dtype === "F32" ? options.dtype : entry.dtype;
     const key = options.vaeOnly ? entry.key.replace(/^first_stage_model\./, "") : entry.key;

@@ -34,7 +34,7 @@ export function formatReport(report: InspectReport, withKeys: boolean): string {
   );
   lines.push(`  civitai       ${formatCivitaiFacts(civitaiFacts(report))}`);
   lines.push(
-    `  architecture  ${arch.name} [${arch.id}]${arch.ambiguous ? " (ambiguous)" : ""}, score ${arch.score}`,
+    `  architecture  ${arch.name} [${arch.id}]${arch.ambiguous ? " (ambiguous)" : ""}${arch.keyLayout ? `, ${arch.keyLayout} key names` : ""}, score ${arch.score}`,
   );
   for (const reason of arch.evidence) lines.push(`                · ${reason}`);
   if (arch.suggestion) lines.push(`                fix: ${arch.suggestion}`);
