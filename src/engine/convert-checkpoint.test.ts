@@ -10,9 +10,10 @@ import { openCheckpoint } from "../io/open-checkpoint.js";
 import { readTensorBytes } from "../io/read-tensor.js";
 import { createJsKernel } from "../kernels/index.js";
 import { writeSyntheticCheckpoint } from "../synth/write-synthetic.js";
+import { FIXTURE_DIRS } from "../test-support/fixture-dirs.js";
 import { convertCheckpoint } from "./convert-checkpoint.js";
 
-const FIXTURES = new URL("../../../shared/fixtures/ckpt/", import.meta.url).pathname;
+const FIXTURES = FIXTURE_DIRS.ckpt;
 const fixtureNames = readdirSync(FIXTURES).filter((name) => !name.endsWith(".json") && !name.endsWith(".md"));
 const good = fixtureNames.filter((name) => !name.startsWith("mal_"));
 const hostile = fixtureNames.filter((name) => name.startsWith("mal_"));

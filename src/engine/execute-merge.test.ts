@@ -12,16 +12,17 @@ import type { Checkpoint } from "../io/tensor.js";
 import { createJsKernel, loadKernel } from "../kernels/index.js";
 import { recipeFromData } from "../recipe/index.js";
 import { writeSyntheticCheckpoint } from "../synth/write-synthetic.js";
+import { FIXTURE_DIRS } from "../test-support/fixture-dirs.js";
 import { MERGE_CHUNK_ELEMENTS } from "./evaluate-key.js";
 import { runRecipe } from "./run-recipe.js";
 
 /**
  * The engine against an independent reference computed here from DOMAIN.md §3: the classic
- * key → slot rule written out as regular expressions, preset values read from the shared reference
- * table, and the fp32 / lerp formulas as plain Math.fround arithmetic.
+ * key → slot rule written out as regular expressions, preset values read from the reference table
+ * (test/fixtures/reference), and the fp32 / lerp formulas as plain Math.fround arithmetic.
  */
 const PRESETS_25 = JSON.parse(
-  readFileSync(new URL("../../../shared/reference/presets/mbw-presets-sd1-25.json", import.meta.url), "utf8"),
+  readFileSync(`${FIXTURE_DIRS.reference}presets/mbw-presets-sd1-25.json`, "utf8"),
 ) as Record<string, number[]>;
 const SLOTS = [
   ...Array.from({ length: 12 }, (_, i) => `IN${String(i).padStart(2, "0")}`),

@@ -44,22 +44,24 @@ const reencodedJpeg = (): ImageBytes => fixture("none_enslo_gimp_jpg");
 const reencodedWebp = (): ImageBytes => fixture("none_enslo_gimp_webp");
 
 describe("copyMetadata", () => {
-  const sources = [
-    "a1111_enslo_sd-webui_png",
-    "a1111_enslo_sd-webui_jpg",
-    "a1111_enslo_sd-webui_webp",
-    "a1111_sdparsers_ztxt_after_idat_png",
-    "comfyui_enslo_comfyui-animated-webp_webp",
-    "comfyui_enslo_comfyui-save-image-extended_jpeg",
-    "comfyui_enslo_comfyui-saveimagewithmetadata_png",
-    "novelai_enslo_novelai-curated_png",
-    "novelai_enslo_novelai-curated_webp",
-    "invokeai_enslo_invokeai_png",
-    "swarmui_enslo_swarmui_jpg",
-    "fooocus_sdparsers_fooocus1_cropped_png",
-  ];
+  /** Every undamaged fixture whose generation data sits in its texts (not only in its pixels). */
+  const sources = fixtureImages()
+    .filter(
+      (f) =>
+        f.expected.generator !== "none" &&
+        f.expected.problems.length === 0 &&
+        Object.keys(f.expected.chunks).length > 0,
+    )
+    .map((f) => f.stem);
   const targets = { png: reencodedPng, jpeg: reencodedJpeg, webp: reencodedWebp };
-  const cases = sources.flatMap((stem) => Object.keys(targets).map((to) => [stem, to] as const));
+  // A Hugging Face Space's JSON `parameters` (corpus only) is recognised in a PNG text chunk alone, so
+  // its copy into EXIF would not read back the same and copyMetadata refuses it.
+  const readsBackOnlyFromPng = (stem: string) => stem.startsWith("hf-space_");
+  const cases = sources.flatMap((stem) =>
+    Object.keys(targets)
+      .filter((to) => to === "png" || !readsBackOnlyFromPng(stem))
+      .map((to) => [stem, to] as const),
+  );
 
   it.each(cases)(
     "carries %s onto a re-encoded %s with identical parsed metadata and untouched pixels",
@@ -101,7 +103,7 @@ describe("copyMetadata", () => {
 
   it("turns a simple-format WebP into the extended format when it gains EXIF", async () => {
     const simple = { bytes: simpleWebpFrom(fixture("none_enslo_gimp_webp").bytes), name: "simple.webp" };
-    const result = await copyMetadata(fixture("a1111_enslo_sd-webui_png"), simple);
+    const result = await copyMetadata(fixture("a1111_sdparsers_cropped_png"), simple);
     const chunks = splitWebp(result.bytes);
     expect(chunks.map((c) => c.fourcc)).toEqual(["VP8X", "VP8 ", "EXIF"]);
     const meta = await readMetadataOf({ bytes: result.bytes, name: "x" });

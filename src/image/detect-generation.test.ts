@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { BufferByteSource } from "../io/byte-source.js";
-import { detectGeneration } from "./detect-generation.js";
+import { detectGeneration, detectHiddenGeneration } from "./detect-generation.js";
 import type { GenerationInfo } from "./generators/generation-info.js";
 import { textsByKey } from "./metadata-types.js";
 import { readImageMetadata } from "./read-image-metadata.js";
@@ -80,13 +80,22 @@ function normalise(fields: Record<string, unknown>): Record<string, unknown> {
 const hidesInPixels = (f: FixtureImage) =>
   Boolean(f.expected.stealth_pnginfo) && Object.keys(f.expected.chunks).length === 0;
 
-describe("detectGeneration on the shared fixtures", () => {
+describe("detectGeneration on the fixture images", () => {
   it.each(fixtures.map((f) => [f.stem, f] as const))("recognises the generator of %s", async (_, fixture) => {
     const info = await infoOf(fixture);
     // The stealth fixture has no text chunks: its infotext hides in the pixels (see stealth-pnginfo).
     const expected = hidesInPixels(fixture) ? "none" : fixture.expected.generator;
     expect(info?.generator ?? "none").toBe(expected);
   });
+
+  const hidden = fixtures.filter((f) => f.expected.stealth_pnginfo);
+  it.each(hidden.map((f) => [f.stem, f] as const))(
+    "recognises the generator hidden in the pixels of %s",
+    (_, fixture) => {
+      const info = detectHiddenGeneration(fixture.expected.stealth_pnginfo!.text);
+      expect(info?.generator).toBe(fixture.expected.generator);
+    },
+  );
 
   const crossChecked = fixtures.filter(
     (f) => f.upstream && !hidesInPixels(f) && Object.keys(upstreamFields(f.upstream)).length > 0,
@@ -106,15 +115,12 @@ describe("detectGeneration on the shared fixtures", () => {
     },
   );
 
-  it("says nothing about images whose only text is a screenshot note or an editor comment", async () => {
-    for (const stem of [
-      "none_promptreader_macos_screenshot_png",
-      "none_enslo_gimp_png",
-      "none_enslo_gimp_jpg",
-      "none_enslo_gimp_webp",
-    ]) {
-      expect(await infoOf(fixtures.find((f) => f.stem === stem)!)).toBeUndefined();
-    }
+  it("says nothing about images whose only texts are screenshot notes, editor comments or dates", async () => {
+    const quiet = fixtures.filter(
+      (f) => f.expected.generator === "none" && Object.keys(f.expected.chunks).length > 0,
+    );
+    expect(quiet.map((f) => f.stem)).toContain("none_promptreader_macos_screenshot_png");
+    for (const fixture of quiet) expect(await infoOf(fixture), fixture.stem).toBeUndefined();
   });
 
   it("extracts LoRAs with their hashes from Lora hashes and the prompt's lora tags", async () => {

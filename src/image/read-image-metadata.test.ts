@@ -1,10 +1,10 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { GyozaError } from "../errors.js";
 import { BufferByteSource, FileByteSource } from "../io/byte-source.js";
 import { textsByKey } from "./metadata-types.js";
 import { readImageMetadata } from "./read-image-metadata.js";
-import { fixtureImages } from "./test-support/fixture-images.js";
+import { FIXTURE_IMAGE_DIR, fixtureImages } from "./test-support/fixture-images.js";
 
 const fixtures = fixtureImages();
 const readable = fixtures.filter(
@@ -12,9 +12,24 @@ const readable = fixtures.filter(
     fixture.expected.chunks !== undefined && !fixture.expected.problems.includes("zero-length file"),
 );
 
-describe("readImageMetadata on the shared fixtures", () => {
-  it("finds every fixture", () => {
-    expect(fixtures.length).toBeGreaterThanOrEqual(39);
+describe("readImageMetadata on the fixture images", () => {
+  it("finds the expectations of every image in the folder, of every generator and container", () => {
+    const images = readdirSync(FIXTURE_IMAGE_DIR).filter((name) => !/\.(json|md)$/.test(name));
+    expect(fixtures.map((fixture) => fixture.expected.file).sort()).toEqual(images.sort());
+    const generators = new Set(fixtures.map((fixture) => fixture.expected.generator));
+    for (const generator of [
+      "a1111",
+      "civitai",
+      "comfyui",
+      "fooocus",
+      "invokeai",
+      "novelai",
+      "swarmui",
+      "none",
+    ])
+      expect(generators).toContain(generator);
+    const containers = new Set(fixtures.map((fixture) => fixture.expected.container));
+    expect([...containers].sort()).toEqual(["jpeg", "png", "webp"]);
   });
 
   it.each(readable.map((fixture) => [fixture.stem, fixture] as const))(

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SyntheticOptions } from "../synth/synthetic-model.js";
 import { writeSyntheticCheckpoint } from "../synth/write-synthetic.js";
+import { FIXTURE_DIRS } from "../test-support/fixture-dirs.js";
 import { formatCivitaiFacts, readCivitaiFacts } from "./civitai-facts.js";
 
 let dir: string;
@@ -14,7 +15,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const fixture = (name: string) => new URL(`../../../shared/fixtures/ckpt/${name}`, import.meta.url).pathname;
+const fixture = (name: string) => FIXTURE_DIRS.ckpt + name;
 const micro: SyntheticOptions = { layout: "sd1-ldm", size: "micro", dtype: "F16", seed: 1 };
 
 describe("civitaiFacts", () => {

@@ -1,22 +1,26 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { getLayout } from "../arch/layouts.js";
 import { isGyozaError } from "../errors.js";
+import { FIXTURE_DIRS } from "../test-support/fixture-dirs.js";
 import { isMergedTensorKey, slotOfKey } from "./block-map.js";
 import { type BlockRule, type Family, slotsOf } from "./slots.js";
 
-interface ModelConfig {
-  components: Record<string, Record<string, { dtype: string }>>;
+/** The slots of a block list from sd-mecha's model configs (test/fixtures/reference), in file order. */
+function blockListSlots(file: string): string[] {
+  const config = parse(readFileSync(`${FIXTURE_DIRS.reference}model-configs/${file}`, "utf8")) as {
+    components: { blocks: Record<string, unknown> };
+  };
+  return Object.keys(config.components.blocks);
 }
 
-function referenceKeys(file: string): Map<string, string> {
-  const url = new URL(`../../../shared/reference/model-configs/${file}`, import.meta.url);
-  const config = parse(readFileSync(url, "utf8")) as ModelConfig;
-  const keys = new Map<string, string>();
-  for (const [component, entries] of Object.entries(config.components)) {
-    for (const key of Object.keys(entries)) keys.set(key, component);
-  }
-  return keys;
+/**
+ * Every key of a real layout → its component: the layouts in src/arch are generated from sd-mecha's
+ * model configs (`npm run test:corpus` checks them against those files), EMA copies included for SD 1.x.
+ */
+function referenceKeys(layout: string, withEma: boolean): Map<string, string> {
+  return new Map(getLayout(layout, { withEma }).entries.map((entry) => [entry.key, entry.component]));
 }
 
 /** An independent statement of DOMAIN.md §3, written from the component a key belongs to. */
@@ -43,9 +47,9 @@ function expectedSlot(key: string, component: string, family: Family, rule: Bloc
   throw new Error(`unexpected UNet key ${key}`);
 }
 
-const cases: { file: string; family: Family }[] = [
-  { file: "sd1-ldm.yaml", family: "sd1" },
-  { file: "sdxl-sgm.yaml", family: "sdxl" },
+const cases: { layout: string; family: Family; withEma: boolean }[] = [
+  { layout: "sd1-ldm", family: "sd1", withEma: true },
+  { layout: "sdxl-sgm", family: "sdxl", withEma: false },
 ];
 
 describe("slotsOf", () => {
@@ -54,16 +58,16 @@ describe("slotsOf", () => {
     { file: "sdxl-supermerger_blocks.yaml", family: "sdxl" as const },
   ]) {
     it(`lists the slots of ${file} in its order`, () => {
-      expect([...referenceKeys(file).keys()]).toEqual(slotsOf(family));
+      expect(blockListSlots(file)).toEqual(slotsOf(family));
     });
   }
 });
 
 describe("slotOfKey", () => {
-  for (const { file, family } of cases) {
-    const keys = referenceKeys(file);
+  for (const { layout, family, withEma } of cases) {
+    const keys = referenceKeys(layout, withEma);
     for (const rule of ["classic", "sd-mecha"] as const) {
-      it(`maps every key of ${file} to the slot DOMAIN.md gives under the ${rule} rule`, () => {
+      it(`maps every key of the ${layout} layout to the slot DOMAIN.md gives under the ${rule} rule`, () => {
         const used = new Set<string>();
         let checked = 0;
         for (const [key, component] of keys) {

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { isGyozaError } from "../errors.js";
+import { FIXTURE_DIRS } from "../test-support/fixture-dirs.js";
 import { builtinPresets, findPreset, translateSd1ToSdxl } from "./presets.js";
 
 function json(name: string): Record<string, number[]> {
@@ -24,14 +25,14 @@ describe("presets", () => {
     for (const [name, values] of Object.entries(plain)) expect(baseFirst[name]!.slice(1)).toEqual(values);
   });
 
-  it("are the same data as shared/reference/presets", () => {
+  it("are the same data as the reference presets", () => {
     for (const name of [
       "mbw-presets-sd1-25.json",
       "mbw-presets-sd1-26-base-first.json",
       "mbw-presets-sdxl-20-base-first.json",
     ]) {
-      const shared = new URL(`../../../shared/reference/presets/${name}`, import.meta.url);
-      expect(json(name)).toEqual(JSON.parse(readFileSync(shared, "utf8")));
+      const reference = `${FIXTURE_DIRS.reference}presets/${name}`;
+      expect(json(name)).toEqual(JSON.parse(readFileSync(reference, "utf8")));
     }
   });
 

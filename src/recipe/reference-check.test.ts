@@ -1,29 +1,22 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { parse } from "yaml";
+import { getLayout } from "../arch/layouts.js";
 import { fusedMultiplyAddF32 } from "../kernels/fused-multiply-add.js";
 import { builtinMethods } from "../merge/index.js";
+import { FIXTURE_DIRS } from "../test-support/fixture-dirs.js";
 import { loadRecipe } from "./load-recipe.js";
 import { resolveStepWeights } from "./resolve-step-weights.js";
 
 /**
- * The per-key alphas and the arithmetic together, over every key of a real SD 1.5 layout, against
- * a reference written straight from DOMAIN.md (its own key → slot rule, the shared preset table,
- * `f32(f32(A·f32(1−α)) + f32(B·f32(α)))` and the torch.lerp formula) — the check the held-out
- * models run, at the library's level.
+ * The per-key alphas and the arithmetic together, over every key of a real SD 1.5 layout (EMA
+ * copies included), against a reference written straight from DOMAIN.md (its own key → slot rule,
+ * the reference preset table, `f32(f32(A·f32(1−α)) + f32(B·f32(α)))` and the torch.lerp formula) —
+ * the check the held-out models run, at the library's level.
  */
-const shared = (path: string) => readFileSync(new URL(`../../../shared/${path}`, import.meta.url), "utf8");
-const keys = Object.values(
-  (
-    parse(shared("reference/model-configs/sd1-ldm.yaml")) as {
-      components: Record<string, Record<string, unknown>>;
-    }
-  ).components,
-).flatMap((component) => Object.keys(component));
-const presets = JSON.parse(shared("reference/presets/mbw-presets-sd1-26-base-first.json")) as Record<
-  string,
-  number[]
->;
+const keys = getLayout("sd1-ldm", { withEma: true }).entries.map((entry) => entry.key);
+const presets = JSON.parse(
+  readFileSync(`${FIXTURE_DIRS.reference}presets/mbw-presets-sd1-26-base-first.json`, "utf8"),
+) as Record<string, number[]>;
 
 const recipe = loadRecipe(`gyoza: 1
 inputs:

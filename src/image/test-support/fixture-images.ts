@@ -1,10 +1,8 @@
 import { readdirSync, readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { FIXTURE_DIRS } from "../../test-support/fixture-dirs.js";
 
-/** The shared image fixtures (../shared/fixtures/images from the repository root), read in place by tests. */
-export const FIXTURE_IMAGE_DIR = fileURLToPath(
-  new URL("../../../../shared/fixtures/images/", import.meta.url),
-);
+/** The image fixtures (one per generator and container in test/fixtures/images; every one in the corpus). */
+export const FIXTURE_IMAGE_DIR = FIXTURE_DIRS.images;
 
 export interface FixtureImage {
   stem: string;

@@ -1,13 +1,13 @@
 import { readdirSync, readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { FIXTURE_DIRS } from "../../../test-support/fixture-dirs.js";
 import type { ByteSource } from "../../byte-source.js";
 import { dtypeBytes, tensorByteLength } from "../../dtype.js";
 import type { TorchTensorRef } from "../../pickle/index.js";
 import type { StoredTensor } from "../../tensor.js";
 import type { TorchFile } from "../parse-torch-file.js";
 
-/** Test support: the shared PyTorch fixtures (written by real torch.save) and their oracles. */
-export const FIXTURE_DIR = fileURLToPath(new URL("../../../../../shared/fixtures/ckpt/", import.meta.url));
+/** Test support: the PyTorch fixtures (written by real torch.save) and their oracles. */
+export const FIXTURE_DIR = FIXTURE_DIRS.ckpt;
 
 export function fixtureNames(): string[] {
   return readdirSync(FIXTURE_DIR)
