@@ -102,7 +102,7 @@ describe("gyoza lineage", () => {
       { kernel: createJsKernel(), hashCacheDir: false },
     );
 
-    const human = await runCli("lineage", output, "--no-cache");
+    const human = await runCli("lineage", output, "--no-hash-cache");
     expect(human.code, human.stderr).toBe(0);
     const hashes = /^\[SHA256 [0-9a-f]{10} · AutoV3 [0-9a-f]{12}\]$/;
     const lines = human.stdout.trimEnd().split("\n");
@@ -117,7 +117,7 @@ describe("gyoza lineage", () => {
     ]);
     expect(lines[0]!.replace("gyozamix.safetensors ", "")).toMatch(hashes);
 
-    const json = await runCli("lineage", output, "--no-cache", "--json");
+    const json = await runCli("lineage", output, "--no-hash-cache", "--json");
     expect(json.code, json.stderr).toBe(0);
     const tree = JSON.parse(json.stdout);
     expect(tree.merge).toMatchObject({ step: "final", method: "weighted_sum", weights: { alpha: "COSINE" } });

@@ -1,13 +1,14 @@
 import type { Command } from "commander";
 import { defaultHashCacheDir } from "../../hash/index.js";
 import { type LineageNode, readLineage } from "../../lineage/index.js";
+import { hashCacheOption, searchOption } from "../flags.js";
 import { printJson } from "../output.js";
 import { progressBar } from "../progress-bar.js";
 
 interface LineageFlags {
   search?: string[];
   json?: boolean;
-  cache: boolean;
+  hashCache: boolean;
 }
 
 export function registerLineage(program: Command): void {
@@ -17,13 +18,13 @@ export function registerLineage(program: Command): void {
       "show a file's merge tree from its own metadata (gyoza, A1111, supermerger, sd-mecha) with each ancestor's name and hashes",
     )
     .argument("<file>", "a .safetensors checkpoint (pickles carry no metadata)")
-    .option("--search <dirs...>", "folders whose model files are matched to ancestors by any hash")
-    .option("--no-cache", "do not use the hash cache")
+    .addOption(searchOption("a folder whose model files are matched to ancestors by any hash"))
+    .addOption(hashCacheOption())
     .option("--json", "print the tree as JSON")
     .action(async (file: string, flags: LineageFlags) => {
       const tree = await readLineage(file, {
         ...(flags.search ? { searchDirs: flags.search } : {}),
-        hashCacheDir: flags.cache ? defaultHashCacheDir() : false,
+        hashCacheDir: flags.hashCache ? defaultHashCacheDir() : false,
         onProgress: progressBar({ quiet: flags.json ?? false }),
       });
       if (flags.json) printJson(tree);

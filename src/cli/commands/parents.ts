@@ -12,6 +12,7 @@ import { ioError } from "../../io/byte-source.js";
 import { loadKernel } from "../../kernels/index.js";
 import type { KernelName } from "../../kernels/merge-kernel.js";
 import type { BlockRule } from "../../merge/slots.js";
+import { searchOption } from "../flags.js";
 import { printJson } from "../output.js";
 import { progressBar } from "../progress-bar.js";
 
@@ -34,7 +35,7 @@ export function registerParents(program: Command): void {
       "rank the models in folders by how well a weighted sum of two of them explains a merged model",
     )
     .argument("<merged>", "the merged model")
-    .requiredOption("--search <dirs...>", "folders to search (recursively) for candidate parents")
+    .addOption(searchOption("a folder to search (recursively) for candidate parents").makeOptionMandatory())
     .option("--top <n>", "pairs and candidates to show", "5")
     .option("--samples <n>", "elements sampled per model (default 1048576)")
     .option("--exact <n>", "best pairs to check exactly, every element (default 3)")
