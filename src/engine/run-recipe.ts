@@ -30,6 +30,8 @@ export interface RunRecipeOptions {
    * output written. (Hashing of the inputs, which runs alongside, reads on to its end unseen.)
    */
   signal?: AbortSignal;
+  /** Output settings the caller changed on the loaded recipe (`{"output.dtype": "fp32"}`), recorded in the provenance. */
+  overrides?: Record<string, unknown>;
 }
 
 /** The output step: named, or the only step no other step uses. */
@@ -135,6 +137,7 @@ export async function runRecipe(recipe: Recipe, options: RunRecipeOptions = {}):
           ...(recipe.output.author ? { author: recipe.output.author } : {}),
           ...(recipe.output.clip_skip !== undefined ? { clipSkip: recipe.output.clip_skip } : {}),
           recipe: JSON.parse(JSON.stringify(recipe)) as Record<string, unknown>,
+          ...(options.overrides ? { overrides: options.overrides } : {}),
           summary: {
             method: outputStep.method,
             multiplier:
