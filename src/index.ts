@@ -32,7 +32,13 @@ export {
   stripMetadata,
 } from "./image/carry-metadata.js";
 export { detectGeneration } from "./image/detect-generation.js";
-export type { GenerationInfo, GeneratorId, ResourceRef } from "./image/generators/generation-info.js";
+export type { Air } from "./image/generators/air.js";
+export type {
+  GenerationInfo,
+  GeneratorId,
+  HiresSettings,
+  ResourceRef,
+} from "./image/generators/generation-info.js";
 export {
   type ImageContainer,
   type ImageMetadata,
