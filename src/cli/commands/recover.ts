@@ -132,8 +132,10 @@ function report(recovery: Recovery, merged: string, parents: readonly string[], 
   }
   lines.push(
     recovery.explained
-      ? `explained: overall residual ${recovery.residual.toExponential(2)}`
-      : `NOT explained: overall residual ${recovery.residual.toFixed(3)} — these parents (in this mode) did not make this model`,
+      ? `explained: overall residual ${recovery.residual.toExponential(2)} (${recovery.solvedSlots} of ${recovery.slots.length} slots solved)`
+      : recovery.solvedSlots === 0
+        ? "NOT explained: no slot could be solved — the parents are identical wherever they were compared, so any weight fits"
+        : `NOT explained: overall residual ${recovery.residual.toFixed(3)} — these parents (in this mode) did not make this model`,
   );
   if (recovery.keys.missing.length)
     lines.push(`${recovery.keys.missing.length} keys missing from a parent were left out`);
