@@ -61,7 +61,9 @@ export function recipeFromInlineArgs(
     throw new GyozaError(
       "usage",
       `${method.id} takes ${method.inputs.length} models (${method.inputs.map((i) => i.name).join(", ")}), got ${files.length}`,
-      { fix: `gyoza merge ${method.inputs.map((i) => i.name.toUpperCase()).join(" ")} --method ${method.id} -o OUT` },
+      {
+        fix: `gyoza merge ${method.inputs.map((i) => i.name.toUpperCase()).join(" ")} --method ${method.id} -o OUT`,
+      },
     );
   }
   if (args.output.trim() === "") {
