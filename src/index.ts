@@ -11,7 +11,10 @@ export {
   recoverWeights,
   type SlotRecovery,
 } from "./analysis/recover-weights.js";
+export type { EmbeddingReport } from "./arch/embedding.js";
 export { type InspectReport, type InspectWarning, inspectCheckpoint } from "./arch/inspect-checkpoint.js";
+export type { LoraFormat, LoraReport } from "./arch/lora/inspect-lora.js";
+export type { TrainingSummary } from "./arch/lora/training-metadata.js";
 export type { MergeResult } from "./engine/execute-merge.js";
 export { type RunRecipeOptions, runRecipe } from "./engine/run-recipe.js";
 export { GyozaError, type GyozaErrorCode, type GyozaErrorOptions, isGyozaError } from "./errors.js";

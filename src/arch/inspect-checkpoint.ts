@@ -4,7 +4,9 @@ import type { Checkpoint, StoredTensor } from "../io/tensor.js";
 import { type DecodedMetadata, decodeMetadata } from "../metadata/decode-metadata.js";
 import { type ComponentSummary, componentOf, summarizeComponents } from "./components.js";
 import { type Detection, detectArchitecture } from "./detect.js";
+import { type EmbeddingReport, inspectEmbedding } from "./embedding.js";
 import { getLayout } from "./layouts.js";
+import { inspectLora, type LoraReport } from "./lora/inspect-lora.js";
 import { refinePrediction } from "./prediction.js";
 
 export interface InspectWarning {
@@ -37,14 +39,19 @@ export interface InspectReport {
   decodedMetadata: DecodedMetadata;
   warnings: InspectWarning[];
   pickle?: { globals: string[]; extras: string[] };
+  /** For LoRA / LyCORIS / PEFT files: format, base model, rank, alpha, targets, training metadata. */
+  lora?: LoraReport;
+  /** For textual-inversion embeddings: token, vectors, text encoders, training record. */
+  embedding?: EmbeddingReport;
 }
 
 export const CLIP_POSITIONS = 77;
 
 /**
  * Everything `gyoza inspect` says about an opened checkpoint: format, architecture with its evidence,
- * components, dtypes, every tensor's dtype and shape, decoded metadata and warnings. Of the tensor
- * data it reads only a few small tensors (CLIP position_ids; one bias to tell SD 2.x v-prediction).
+ * components, dtypes, every tensor's dtype and shape, decoded metadata and warnings; for a LoRA or an
+ * embedding, what it adapts (`lora`, `embedding`). Of the tensor data it reads only a few small
+ * tensors (CLIP position_ids; one bias to tell SD 2.x v-prediction; a LoRA's alpha scalars).
  */
 export async function inspectCheckpoint(checkpoint: Checkpoint): Promise<InspectReport> {
   const detection = await refinePrediction(detectArchitecture(checkpoint.tensors), checkpoint);
@@ -75,6 +82,11 @@ export async function inspectCheckpoint(checkpoint: Checkpoint): Promise<Inspect
   if (checkpoint.format !== "safetensors") {
     report.pickle = { globals: [...checkpoint.pickleGlobals], extras: [...checkpoint.extras] };
   }
+  const family = detection.family;
+  const lora = family === "lora" || family === "unknown" ? await inspectLora(checkpoint) : undefined;
+  if (lora) report.lora = lora;
+  const embedding = family === "embedding" || family === "unknown" ? inspectEmbedding(checkpoint) : undefined;
+  if (embedding) report.embedding = embedding;
   return report;
 }
 

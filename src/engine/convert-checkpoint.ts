@@ -1,4 +1,5 @@
 import { type Detection, detectArchitecture } from "../arch/detect.js";
+import { embeddingForSafetensors } from "../arch/embedding.js";
 import type { DType } from "../io/dtype.js";
 import { openCheckpoint } from "../io/open-checkpoint.js";
 import type { Checkpoint, StoredTensor } from "../io/tensor.js";
@@ -60,7 +61,9 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
     opened.push(model);
     const vae = options.bakeVae ? await openCheckpoint(options.bakeVae) : undefined;
     if (vae) opened.push(vae);
-    let tensors: ReadonlyMap<string, StoredTensor> = model.tensors;
+    // An A1111 .pt embedding goes into A1111's safetensors layout (emb_params, its training record as metadata).
+    const embedding = format === "safetensors" ? embeddingForSafetensors(model) : undefined;
+    let tensors: ReadonlyMap<string, StoredTensor> = embedding?.tensors ?? model.tensors;
     let detection = detectArchitecture(tensors);
     const relayout = options.layout
       ? relayoutTensors(tensors, detection, options.layout, options.input)
@@ -82,7 +85,10 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
     }));
     const metadata =
       format === "safetensors"
-        ? outputMetadata(model, detection, options.output, planned, relayout !== undefined)
+        ? {
+            ...outputMetadata(model, detection, options.output, planned, relayout !== undefined),
+            ...embedding?.metadata,
+          }
         : undefined;
     const written = await writeOutput(options.output, outputs, {
       format,

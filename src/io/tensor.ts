@@ -25,6 +25,9 @@ export interface StoredTensor {
   readonly storageKey?: string;
 }
 
+/** A scalar leaf of a pickle, as JS sees it. */
+export type PickleScalar = string | number | boolean | null;
+
 export type CheckpointFormat = "safetensors" | "ckpt-zip" | "ckpt-legacy";
 
 /** An opened checkpoint: its tensors, described from headers only. */
@@ -43,5 +46,11 @@ export interface Checkpoint {
    * scalar leaves like `epoch`, `global_step`, reported but not part of `tensors`.
    */
   readonly extras: readonly string[];
+  /**
+   * For torch checkpoints: the values of the scalar leaves among `extras` (an A1111 embedding's
+   * `name`, `step`, `sd_checkpoint_name`), by the same dotted path. Strings, numbers (integers
+   * beyond 2^53 as decimal strings), booleans and None; bytes are left out.
+   */
+  readonly scalars?: ReadonlyMap<string, PickleScalar>;
   close(): Promise<void>;
 }

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { type InspectReport, inspectCheckpoint } from "../../arch/inspect-checkpoint.js";
 import { openCheckpoint } from "../../io/open-checkpoint.js";
 import { civitaiFacts, formatCivitaiFacts } from "../../lineage/index.js";
+import { adapterLines } from "../inspect-adapters.js";
 import { formatBytes, formatCount, printJson } from "../output.js";
 
 export function registerInspect(program: Command): void {
@@ -47,6 +48,7 @@ export function formatReport(report: InspectReport, withKeys: boolean): string {
       `    ${c.name.padEnd(16)} ${formatCount(c.parameters).padStart(8)} params  ${String(c.tensors).padStart(5)} tensors  ${dtypes}`,
     );
   }
+  lines.push(...adapterLines(report));
   const decoded = report.decodedMetadata;
   const metaKeys = Object.keys(report.metadata);
   if (metaKeys.length > 0) {

@@ -10,7 +10,7 @@ import {
   walkPickle,
 } from "../pickle/index.js";
 import { isContiguous } from "../read-tensor.js";
-import type { Checkpoint, StoredTensor } from "../tensor.js";
+import type { Checkpoint, PickleScalar, StoredTensor } from "../tensor.js";
 import { parseTorchFile, type TorchFile } from "./parse-torch-file.js";
 
 const STATE_DICT_KEY = "state_dict";
@@ -34,6 +34,7 @@ export function torchCheckpointFromFile(file: TorchFile, source: ByteSource, pat
   const hasWrapper = wrapped instanceof PickleDict;
   const tensors = new Map<string, StoredTensor>();
   const extras: string[] = [];
+  const scalars = new Map<string, PickleScalar>();
   for (const node of walkPickle(root, path)) {
     const value = node.value;
     const isTensor = value instanceof TorchTensorRef;
@@ -42,6 +43,10 @@ export function torchCheckpointFromFile(file: TorchFile, source: ByteSource, pat
     const inStateDict = !hasWrapper || (keys.length > 1 && keys[0] === STATE_DICT_KEY);
     if (!isTensor || !inStateDict) {
       extras.push(keys.join("."));
+      if (!isTensor) {
+        const scalar = scalarValue(value);
+        if (scalar !== undefined) scalars.set(keys.join("."), scalar);
+      }
       continue;
     }
     const key = (hasWrapper ? keys.slice(1) : keys).join(".");
@@ -61,6 +66,7 @@ export function torchCheckpointFromFile(file: TorchFile, source: ByteSource, pat
     metadata: {},
     pickleGlobals: file.globals,
     extras,
+    scalars,
     close: () => source.close(),
   };
 }
@@ -91,4 +97,13 @@ function isScalarLeaf(value: PickleValue): boolean {
   return (
     value === null || typeof value !== "object" || value instanceof Uint8Array || value instanceof NumpyScalar
   );
+}
+
+/** A scalar leaf's value for `Checkpoint.scalars`; bytes and other leaves have none. */
+function scalarValue(value: PickleValue): PickleScalar | undefined {
+  const raw = value instanceof NumpyScalar ? value.value : value;
+  if (raw === null || typeof raw === "string" || typeof raw === "number" || typeof raw === "boolean")
+    return raw;
+  if (typeof raw === "bigint") return Number.isSafeInteger(Number(raw)) ? Number(raw) : raw.toString();
+  return undefined;
 }
