@@ -11,9 +11,9 @@ import { readTensorBytes } from "../io/read-tensor.js";
 import type { Checkpoint } from "../io/tensor.js";
 import { createJsKernel, loadKernel } from "../kernels/index.js";
 import { recipeFromData } from "../recipe/index.js";
+import { MERGE_CHUNK_ELEMENTS } from "../stream/index.js";
 import { writeSyntheticCheckpoint } from "../synth/write-synthetic.js";
 import { FIXTURE_DIRS } from "../test-support/fixture-dirs.js";
-import { MERGE_CHUNK_ELEMENTS } from "./evaluate-key.js";
 import { runRecipe } from "./run-recipe.js";
 
 /**

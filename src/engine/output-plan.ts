@@ -1,13 +1,14 @@
 import { realpath } from "node:fs/promises";
 import { resolve } from "node:path";
 import { type Detection, detectArchitecture } from "../arch/detect.js";
-import { positionIdKeys } from "../arch/inspect-checkpoint.js";
-import { getLayout } from "../arch/layouts.js";
-import { checkVaeFits, VAE_PREFIX, vaeTensorsForBaking } from "../arch/vae.js";
+import { vaeTensorsForBaking } from "../arch/vae.js";
 import { GyozaError } from "../errors.js";
 import { BufferByteSource } from "../io/byte-source.js";
-import { type DType, isFloatDType } from "../io/dtype.js";
+import type { DType } from "../io/dtype.js";
 import type { Checkpoint, StoredTensor } from "../io/tensor.js";
+import { BAKED_VAE_SOURCE, finishPlan, type UnfinishedKey } from "../plan/finish-plan.js";
+
+export { prunedKeep } from "../plan/finish-plan.js";
 
 /** position_ids as every loader expects it: int64 arange(77), shape [1, 77]. */
 export function freshPositionIds(key: string): StoredTensor {
@@ -41,58 +42,53 @@ export interface FinishReport {
   fixedPositionIds: string[];
 }
 
-/** Keys `--prune` keeps: the architecture's layout (any component but EMA); without a layout, all but EMA/loss. */
-export function prunedKeep(key: string, detection: Detection): boolean {
-  if (key.startsWith("model_ema.") || key.startsWith("loss.")) return false;
-  const layoutId = detection.spec?.layout;
-  if (!layoutId) return true;
-  return getLayout(layoutId).byKey.has(key);
-}
-
 /**
- * The finishing steps shared by convert and merge: prune, bake a VAE, fix CLIP position_ids and
- * choose each tensor's output dtype. Works on descriptions only; nothing is read.
+ * The finishing steps of a conversion (prune, bake a VAE, fix CLIP position_ids, each tensor's
+ * output dtype), decided by the one implementation merges use too (`finishPlan`). Works on
+ * descriptions only; nothing is read.
  */
 export function planFinishedTensors(
   tensors: ReadonlyMap<string, StoredTensor>,
   options: FinishOptions,
   detection: Detection = detectArchitecture(tensors),
 ): { planned: PlannedOutputTensor[]; report: FinishReport } {
-  const report: FinishReport = { dropped: [], bakedVaeKeys: 0, fixedPositionIds: [] };
-  const result = new Map<string, StoredTensor>();
-  for (const [key, tensor] of tensors) {
-    if (options.prune && !prunedKeep(key, detection)) report.dropped.push(key);
-    else result.set(key, tensor);
-  }
-  // A baked VAE takes the precision of the VAE it replaces (fp32 kl-f8-anime2 in an fp16 model → fp16).
-  const dtypeOverride = new Map<string, DType>();
-  if (options.bakeVae) {
-    const vae = vaeTensorsForBaking(options.bakeVae);
-    checkVaeFits(result, vae, options.bakeVae.path);
-    const modelVaeDtype = [...result.values()].find(
-      (t) => t.key.startsWith(VAE_PREFIX) && isFloatDType(t.dtype),
-    )?.dtype;
-    for (const key of [...result.keys()]) if (key.startsWith(VAE_PREFIX)) result.delete(key);
-    for (const [key, tensor] of vae) {
-      result.set(key, tensor);
-      if (modelVaeDtype && isFloatDType(tensor.dtype)) dtypeOverride.set(key, modelVaeDtype);
-    }
-    report.bakedVaeKeys = vae.size;
-  }
-  if (options.fixClip) {
-    for (const key of positionIdKeys(result.keys())) {
-      result.set(key, freshPositionIds(key));
-      report.fixedPositionIds.push(key);
-    }
-  }
-  const planned = [...result.entries()].map(([key, source]) => {
-    const dtype = !isFloatDType(source.dtype)
-      ? source.dtype
-      : (options.dtype ?? dtypeOverride.get(key) ?? source.dtype);
+  const unfinished: UnfinishedKey[] = [...tensors].map(([key, tensor]) => ({
+    key,
+    primary: tensor,
+    op: { op: "read", source: CONVERTED_SOURCE, key, dtype: tensor.dtype },
+  }));
+  const baked = options.bakeVae ? vaeTensorsForBaking(options.bakeVae) : undefined;
+  const { keys, finishing } = finishPlan(
+    unfinished,
+    {
+      ...(options.dtype ? { dtype: options.dtype } : {}),
+      prune: options.prune ?? false,
+      resetPositionIds: options.fixClip ?? false,
+      vae: baked ? { policy: "bake", file: options.bakeVae!.path, tensors: baked } : { policy: "as-planned" },
+    },
+    detection,
+  );
+  const planned = keys.map(({ key, op, dtype }) => {
+    const source =
+      op.op === "arange"
+        ? freshPositionIds(key)
+        : op.op === "read" && op.source === BAKED_VAE_SOURCE
+          ? baked!.get(key)!
+          : tensors.get(key)!;
     return { key, source, dtype };
   });
-  return { planned, report };
+  return {
+    planned,
+    report: {
+      dropped: [...finishing.pruned],
+      bakedVaeKeys: finishing.vae.policy === "bake" ? finishing.vae.keys : 0,
+      fixedPositionIds: [...finishing.positionIdsReset],
+    },
+  };
 }
+
+/** The plan's name for the checkpoint a conversion reads. */
+const CONVERTED_SOURCE = "model";
 
 /** The path with links resolved (or just made absolute when it does not exist yet). */
 async function canonicalPath(path: string): Promise<string> {

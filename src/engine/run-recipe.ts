@@ -1,17 +1,14 @@
-import { isAbsolute, resolve } from "node:path";
 import { GyozaError, throwIfAborted } from "../errors.js";
 import { hashFile } from "../hash/index.js";
-import { parsePrecision } from "../io/dtype.js";
-import { openCheckpoint } from "../io/open-checkpoint.js";
-import type { Checkpoint } from "../io/tensor.js";
 import { loadKernel } from "../kernels/index.js";
 import type { MergeKernel } from "../kernels/merge-kernel.js";
-import { builtinMethods, findMethod, type MethodRegistry } from "../merge/index.js";
+import type { MethodRegistry } from "../merge/index.js";
+import { outputStepOf, planRecipe } from "../plan/index.js";
 import type { ProgressListener } from "../progress.js";
 import type { Recipe } from "../recipe/index.js";
-import { finalSteps, resolveStepWeights, rootInput, topologicalSteps } from "../recipe/index.js";
-import { checkCompatible, executeMerge, type MergeResult, type VaePolicy } from "./execute-merge.js";
-import type { GraphStep } from "./merge-graph.js";
+import { executeMerge, type MergeResult } from "./execute-merge.js";
+
+export { outputStepOf };
 
 export interface RunRecipeOptions {
   /** Relative paths in the recipe are resolved from here (the recipe file's folder). */
@@ -34,102 +31,31 @@ export interface RunRecipeOptions {
   overrides?: Record<string, unknown>;
 }
 
-/** The output step: named, or the only step no other step uses. */
-export function outputStepOf(recipe: Recipe): string {
-  if (recipe.output.step) return recipe.output.step;
-  const finals = finalSteps(recipe);
-  if (finals.length !== 1) {
-    throw new GyozaError(
-      "recipe",
-      `cannot tell which step is the output (candidates: ${finals.join(", ")})`,
-      {
-        path: "output.step",
-        fix: "name it with output.step",
-      },
-    );
-  }
-  return finals[0]!;
-}
-
 /**
- * Evaluates a recipe: opens its inputs, checks expected hashes and architectures before anything
- * is allocated, resolves every step's weights for the detected family and streams the merge into a
- * temp file renamed over `output.path` only when complete (see `RunRecipeOptions.signal` to stop it).
+ * Evaluates a recipe: opens its inputs (checking expected hashes first), plans the merge from their
+ * headers (architectures checked before anything is allocated, every step's weights resolved once)
+ * and streams the plan into a temp file renamed over `output.path` only when complete (see
+ * `RunRecipeOptions.signal` to stop it).
  */
 export async function runRecipe(recipe: Recipe, options: RunRecipeOptions = {}): Promise<MergeResult> {
-  const baseDir = options.baseDir ?? process.cwd();
-  const at = (path: string) => (isAbsolute(path) ? path : resolve(baseDir, path));
-  const methods = options.methods ?? builtinMethods;
   throwIfAborted(options.signal);
-  const opened: Checkpoint[] = [];
-  try {
-    const inputs = [];
-    const inputPaths: Record<string, string> = {};
-    for (const [name, input] of Object.entries(recipe.inputs)) {
-      const path = at(input.path);
-      inputPaths[name] = path;
+  const planned = await planRecipe(recipe, {
+    ...(options.baseDir !== undefined ? { baseDir: options.baseDir } : {}),
+    ...(options.methods ? { methods: options.methods } : {}),
+    beforeOpen: async (name, path) => {
+      const input = recipe.inputs[name]!;
       await verifyExpectedHash(name, path, input.sha256, input.autov3, options.hashCacheDir);
-      const checkpoint = await openCheckpoint(path);
-      opened.push(checkpoint);
-      inputs.push({ name, checkpoint });
-    }
-    const detection = checkCompatible(inputs);
-    const family = detection.family as "sd1" | "sdxl";
-    const vaeSlot = recipe.output.vae.policy === "merge" ? recipe.output.vae.slot : undefined;
-    const steps: GraphStep[] = topologicalSteps(recipe).map((name) => {
-      const step = recipe.steps[name]!;
-      const method = findMethod(methods, step.method, `steps.${name}.method`);
-      return {
-        name,
-        method,
-        inputs: method.inputs.map((input) => step.inputs[input.name]!),
-        paramsForKey: resolveStepWeights(step, family, {
-          methods,
-          path: `steps.${name}`,
-          ...(vaeSlot ? { vaeSlot } : {}),
-        }),
-        arithmetic: step.arithmetic,
-        seed: step.seed ?? 0,
-      };
-    });
-    const output = outputStepOf(recipe);
-    let vae: VaePolicy;
-    switch (recipe.output.vae.policy) {
-      case "bake": {
-        const file = recipe.output.vae.file;
-        if (!file)
-          throw new GyozaError("recipe", "VAE policy bake needs a file", { path: "output.vae.file" });
-        const checkpoint = await openCheckpoint(at(file));
-        opened.push(checkpoint);
-        vae = { policy: "bake", checkpoint };
-        break;
-      }
-      case "take-b": {
-        const input = rootInput(recipe, output, "b");
-        if (!input)
-          throw new GyozaError("recipe", `step "${output}" has no input b to take the VAE from`, {
-            path: "output.vae.policy",
-          });
-        vae = { policy: "take", input };
-        break;
-      }
-      case "merge":
-        vae = { policy: "merge" };
-        break;
-      default:
-        vae = { policy: "keep-a" };
-    }
-    const outputStep = recipe.steps[output]!;
+    },
+  });
+  try {
+    const outputStep = recipe.steps[outputStepOf(recipe)]!;
     return await executeMerge(
       {
-        graph: { inputs, steps, output },
-        inputPaths,
-        output: {
-          path: at(recipe.output.path),
-          dtype: parsePrecision(recipe.output.dtype),
-          prune: recipe.output.prune,
-          vae,
-        },
+        plan: planned.plan,
+        sources: planned.sources,
+        inputs: planned.inputs,
+        detection: planned.detection,
+        ...(options.methods ? { methods: options.methods } : {}),
         provenance: {
           level: recipe.output.metadata,
           ...(recipe.output.title ? { title: recipe.output.title } : {}),
@@ -157,7 +83,7 @@ export async function runRecipe(recipe: Recipe, options: RunRecipeOptions = {}):
       options.onProgress,
     );
   } finally {
-    await Promise.all(opened.map((checkpoint) => checkpoint.close()));
+    await planned.close();
   }
 }
 

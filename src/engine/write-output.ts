@@ -1,12 +1,13 @@
-import { GyozaError, throwIfAborted } from "../errors.js";
+import { throwIfAborted } from "../errors.js";
 import type { BlockMemory } from "../io/direct-appender.js";
 import type { DType } from "../io/dtype.js";
+import type { OutputFormat } from "../io/output-format.js";
 import { SafetensorsWriter } from "../io/safetensors/write-safetensors.js";
 import { writeTorchCheckpoint } from "../io/torch/index.js";
 import { noProgress, type ProgressListener } from "../progress.js";
 import { STREAM_RING_BYTES } from "./buffer-pool.js";
 
-export type OutputFormat = "safetensors" | "ckpt";
+export type { OutputFormat };
 
 /**
  * Output bytes computed only once the writer has room for them: `fill` writes them straight into the
@@ -106,15 +107,7 @@ export interface WriteTimings {
   finish: number;
 }
 
-export function outputFormatOf(path: string): OutputFormat {
-  const lower = path.toLowerCase();
-  if (lower.endsWith(".safetensors")) return "safetensors";
-  if ([".ckpt", ".pt", ".pth", ".bin"].some((ext) => lower.endsWith(ext))) return "ckpt";
-  throw new GyozaError("usage", "cannot tell the output format from the file name", {
-    file: path,
-    fix: "name the output *.safetensors (recommended) or *.ckpt",
-  });
-}
+export { outputFormatOf } from "../io/output-format.js";
 
 /**
  * Streams output tensors into a new checkpoint: produced chunks flow through a bounded read-ahead

@@ -8,6 +8,7 @@ import { defaultHashCacheDir } from "../../hash/hash-cache.js";
 import { ioError } from "../../io/byte-source.js";
 import { loadKernel } from "../../kernels/index.js";
 import type { KernelName } from "../../kernels/merge-kernel.js";
+import { formatPlan, planRecipe } from "../../plan/index.js";
 import {
   loadRecipe,
   type OutputDtype,
@@ -51,6 +52,7 @@ interface MergeFlags {
   mkdir?: boolean;
   kernel?: string;
   hashCache: boolean;
+  plan?: boolean;
   json?: boolean;
 }
 
@@ -119,10 +121,18 @@ export function registerMerge(program: Command): void {
     .addOption(mkdirOption())
     .addOption(hashCacheOption())
     .option("--kernel <name>", "arithmetic kernel: native, wasm or js (default: fastest available)")
-    .option("--json", "print the result as JSON")
+    .option("--plan", "print what the merge would do (every key's op and weight) without reading tensor data")
+    .option("--json", "print the result (with --plan: the plan) as JSON")
     .action(async (files: string[], flags: MergeFlags, command: Command) => {
       const given = (name: string) => command.getOptionValueSource(name) === "cli";
       const { recipe, baseDir, overrides } = await mergeRecipe(files, flags, given);
+      if (flags.plan) {
+        const planned = await planRecipe(recipe, { baseDir });
+        await planned.close();
+        if (flags.json) printJson(planned.plan);
+        else process.stdout.write(formatPlan(planned.plan));
+        return;
+      }
       if (flags.saveRecipe) {
         await prepareOutputFolder(flags.saveRecipe, flags.mkdir);
         await writeRecipeFile(recipe, flags.saveRecipe, baseDir);

@@ -21,6 +21,7 @@ export const addDifference: MergeMethod = {
     },
   ],
   granularity: "elementwise",
+  kernelOp: () => "add-difference",
   apply([a, b, c], params, out) {
     const alpha = f32(params.alpha!);
     for (let i = 0; i < out.length; i++) out[i] = a![i]! + f32(alpha * f32(b![i]! - c![i]!));

@@ -16,6 +16,8 @@ import { weightedSum } from "./weighted-sum.js";
 export { checkSpaces, findMethod } from "./check-spaces.js";
 export { combinedSimilarity, similarityRange } from "./cosine-similarity.js";
 export type {
+  FusionName,
+  KernelOpName,
   MergeMethod,
   MergeSpace,
   MethodContext,

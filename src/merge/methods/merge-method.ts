@@ -20,6 +20,16 @@ export interface MethodParam {
   interpolates?: boolean;
 }
 
+/** Kernel ops: computed by every kernel (native, wasm, TS) bit for bit like a method's `apply`. */
+export type KernelOpName = "weighted-sum" | "lerp" | "add-difference";
+
+/**
+ * Planning rewrites a method's ops may take part in (implemented in src/plan/fusions.ts, which
+ * matches plan shapes): "nested-weighted-sum" turns a weighted sum over a weighted sum of two reads
+ * and a read into one kernel pass.
+ */
+export type FusionName = "nested-weighted-sum";
+
 export interface MethodInput {
   name: string;
   space: MergeSpace;
@@ -57,6 +67,13 @@ export interface MergeMethod {
   ): void;
   /** Whole-model statistics to gather before merging; absent for most methods. */
   prepass?: MethodPrepass;
+  /**
+   * The kernel op this method runs as in an arithmetic mode, where the kernels implement it bit for
+   * bit like `apply` (the kernels-agree and engine tests hold them to it); undefined: `apply` runs.
+   */
+  kernelOp?(arithmetic: "fp32" | "lerp"): KernelOpName | undefined;
+  /** Fusions the planner may apply to this method's ops. */
+  fusions?: readonly FusionName[];
 }
 
 /**

@@ -26,6 +26,9 @@ export const weightedSum: MergeMethod = {
     },
   ],
   granularity: "elementwise",
+  kernelOp: (arithmetic) => (arithmetic === "fp32" ? "weighted-sum" : "lerp"),
+  // GyozaMix's texture-over-composition: two fp32 sums in one pass (kernels' nestedWeightedSum).
+  fusions: ["nested-weighted-sum"],
   apply([a, b], params, out, context) {
     lerpInto(a!, b!, params.alpha!, out, context.arithmetic);
   },

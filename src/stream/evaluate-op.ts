@@ -1,12 +1,12 @@
+import type { BufferPool } from "../engine/buffer-pool.js";
+import { convertedChunks, float32View } from "../engine/convert-bytes.js";
+import type { DeferredChunk, PendingChunk } from "../engine/write-output.js";
 import { type DType, dtypeBytes, elementCount } from "../io/dtype.js";
 import { decodeToFloat32, encodeFromFloat32 } from "../io/float-convert.js";
 import { readTensorBytes } from "../io/read-tensor.js";
 import type { StoredTensor } from "../io/tensor.js";
 import type { EncodedArray, FloatDType, MergeKernel } from "../kernels/merge-kernel.js";
-import type { BufferPool } from "./buffer-pool.js";
-import { convertedChunks, float32View } from "./convert-bytes.js";
-import { isElementwise, type KeyPlan, type PlannedKey } from "./merge-graph.js";
-import type { DeferredChunk, PendingChunk } from "./write-output.js";
+import { type BoundOp, type BoundRead, isElementwise } from "./bind-plan.js";
 
 /** Elements per step when streaming a merged tensor: 1 Mi elements = 2 MiB of f16, 4 MiB of f32 per buffer (2 Mi measured no faster, 17 MB more peak RSS). */
 export const MERGE_CHUNK_ELEMENTS = 1 << 20;
@@ -23,12 +23,13 @@ export type PrepassParams = ReadonlyMap<string, Readonly<Record<string, number>>
 
 /**
  * The output bytes of one key in `outDtype`, chunk by chunk; taking a chunk starts its reads.
- * Elementwise plans stream in ranges of MERGE_CHUNK_ELEMENTS, each computed only when the writer has
- * room for it, straight into the write block (a DeferredChunk); plans with a whole-tensor method
- * (cosine, TIES, slerp…) read and compute whole tensors.
+ * Elementwise ops stream in ranges of MERGE_CHUNK_ELEMENTS, each computed only when the writer has
+ * room for it, straight into the write block (a DeferredChunk); ops with a whole-tensor method
+ * (cosine, TIES, slerp…) read and compute whole tensors. Dispatch is on the op kinds the planner
+ * chose, never on method ids.
  */
-export function* evaluateKey(
-  planned: PlannedKey,
+export function* evaluateOp(
+  planned: { readonly key: string; readonly shape: readonly number[]; readonly op: BoundOp },
   outDtype: DType,
   kernel: MergeKernel,
   stats: KeyStats,
@@ -36,8 +37,8 @@ export function* evaluateKey(
   pool?: BufferPool,
   chunkElements = MERGE_CHUNK_ELEMENTS,
 ): Generator<PendingChunk> {
-  const { plan } = planned;
-  if (plan.kind === "read") {
+  const plan = planned.op;
+  if (plan.op === "read") {
     yield* convertedChunks(plan.tensor, outDtype, kernel, pool);
     return;
   }
@@ -64,22 +65,22 @@ export function* evaluateKey(
 }
 
 /** Bytes the reads of `count` elements of every leaf take. */
-function leafBytes(plan: KeyPlan, count: number): number {
-  if (plan.kind === "read") return count * dtypeBytes(plan.tensor.dtype);
-  return plan.args.reduce((sum, arg) => sum + leafBytes(arg, count), 0);
+function leafBytes(plan: BoundOp, count: number): number {
+  if (plan.op === "read") return count * dtypeBytes(plan.tensor.dtype);
+  return plan.args.reduce((sum: number, arg: BoundOp) => sum + leafBytes(arg, count), 0);
 }
 
 /** Reads every leaf's bytes for elements [begin, end) concurrently (one read per distinct tensor). */
 export async function readLeaves(
-  plan: KeyPlan,
+  plan: BoundOp,
   begin: number,
   end: number,
   wholeTensors: Map<StoredTensor, Promise<Uint8Array>>,
   pool?: BufferPool,
 ): Promise<Map<StoredTensor, Uint8Array>> {
   const leaves = new Set<StoredTensor>();
-  const collect = (node: KeyPlan) => {
-    if (node.kind === "read") leaves.add(node.tensor);
+  const collect = (node: BoundOp) => {
+    if (node.op === "read") leaves.add(node.tensor);
     else node.args.forEach(collect);
   };
   collect(plan);
@@ -108,7 +109,7 @@ export async function readLeaves(
 /** A range of one key's elements with its inputs read: what computing it needs. */
 interface ReadRange {
   key: string;
-  plan: KeyPlan & { kind: "merge" };
+  plan: CombiningBoundOp;
   reads: Map<StoredTensor, Uint8Array>;
   /** The range's first element within the tensor. */
   begin: number;
@@ -168,31 +169,16 @@ function computeElementwise(
     context.count = n;
     return context;
   };
-  // Fast paths: a weighted sum of two reads, or of a weighted sum of two reads and a read (GyozaMix's
+  // Fast paths: a weighted sum of two reads, or the nested weighted sum the planner fused (GyozaMix's
   // two steps), straight from and to 16/32-bit floats in one kernel call over the whole range (which
   // the wasm kernel may split across two threads), with no f32 intermediate in memory.
-  if (isFusedWeightedSum(plan) && KERNEL_DTYPES.has(outDtype)) {
-    if (plan.args.every(isKernelRead)) {
+  if (KERNEL_DTYPES.has(outDtype)) {
+    if (plan.op === "weighted-sum" && plan.args.every(isKernelRead)) {
       fusedWeightedSum(plan, select(at, count), out, outDtype as FloatDType);
       return;
     }
-    const nested = asNestedSum(plan);
-    if (nested) {
-      const { reads: bytes } = select(at, count);
-      const operand = (read: KernelRead): EncodedArray => ({
-        bytes: bytes.get(read.tensor)!,
-        dtype: read.tensor.dtype as FloatDType,
-      });
-      const { inner, other, innerFirst } = nested;
-      range.kernel.nestedWeightedSum(
-        operand(inner.args[0]),
-        operand(inner.args[1]),
-        inner.params.alpha!,
-        operand(other),
-        plan.params.alpha!,
-        innerFirst,
-        { bytes: out, dtype: outDtype as FloatDType },
-      );
+    if (plan.op === "nested-weighted-sum") {
+      nestedWeightedSum(plan, select(at, count), out, outDtype as FloatDType);
       return;
     }
   }
@@ -207,7 +193,7 @@ function computeElementwise(
       scratch.reset();
       const piece = select(at + done, n);
       const target = out.subarray(done * outSize, (done + n) * outSize);
-      if (isFusedWeightedSum(plan) && KERNEL_DTYPES.has(outDtype))
+      if (plan.op === "weighted-sum" && KERNEL_DTYPES.has(outDtype))
         fusedWeightedSum(plan, piece, target, outDtype as FloatDType);
       else encodeInto(evaluateNode(plan, piece), outDtype, range.kernel, target);
     }
@@ -301,9 +287,9 @@ export interface RangeContext {
 }
 
 /** A node's values over the context's range, in f32. */
-export function evaluateNode(node: KeyPlan, context: RangeContext): Float32Array {
+export function evaluateNode(node: BoundOp, context: RangeContext): Float32Array {
   const { key, reads, begin, count, kernel, shape, prepass, allocateF32 } = context;
-  if (node.kind === "read") {
+  if (node.op === "read") {
     const bytes = reads.get(node.tensor)!;
     const dtype = node.tensor.dtype;
     if (dtype === "F32") return float32View(bytes);
@@ -314,63 +300,44 @@ export function evaluateNode(node: KeyPlan, context: RangeContext): Float32Array
     }
     return decodeToFloat32(bytes, dtype);
   }
-  if (isFusedWeightedSum(node)) {
-    const out = allocateF32(count);
-    fusedWeightedSum(node, context, bytesOf(out), "F32");
-    return out;
-  }
-  const args = node.args.map((arg) => evaluateNode(arg, context));
   const out = allocateF32(count);
-  const { method, arithmetic } = node.step;
-  const alpha = node.params.alpha!;
-  // The kernels implement the hot methods bit-identically to the method files (tested in engine tests).
-  if (method.id === "weighted_sum")
-    kernel.lerpF32(args[0]!, args[1]!, alpha, out); // fp32 mode is fused above
-  else if (method.id === "add_difference") kernel.addDifferenceF32(args[0]!, args[1]!, args[2]!, alpha, out);
-  else {
-    const measured = prepass.get(node.step.name);
-    method.apply(args, measured ? { ...node.params, ...measured } : node.params, out, {
-      key,
-      arithmetic,
-      seed: node.step.seed,
-      elementOffset: begin,
-      shape,
-    });
+  switch (node.op) {
+    case "weighted-sum":
+      fusedWeightedSum(node, context, bytesOf(out), "F32");
+      return out;
+    case "nested-weighted-sum":
+      nestedWeightedSum(node, context, bytesOf(out), "F32");
+      return out;
+    case "lerp": {
+      const [a, b] = node.args.map((arg) => evaluateNode(arg, context));
+      kernel.lerpF32(a!, b!, node.alpha, out);
+      return out;
+    }
+    case "add-difference": {
+      const [a, b, c] = node.args.map((arg) => evaluateNode(arg, context));
+      kernel.addDifferenceF32(a!, b!, c!, node.alpha, out);
+      return out;
+    }
+    case "method": {
+      const args = node.args.map((arg) => evaluateNode(arg, context));
+      const measured = prepass.get(node.step);
+      node.method.apply(args, measured ? { ...node.params, ...measured } : node.params, out, {
+        key,
+        arithmetic: node.arithmetic,
+        seed: node.seed,
+        elementOffset: begin,
+        shape,
+      });
+      return out;
+    }
   }
-  return out;
 }
 
-/** A weighted sum in fp32 mode: the fused kernel computes it from operands in any kernel dtype. */
-function isFusedWeightedSum(node: KeyPlan): node is KeyPlan & { kind: "merge" } {
-  return node.kind === "merge" && node.step.method.id === "weighted_sum" && node.step.arithmetic === "fp32";
-}
+/** A merge op (anything but a read) as bound to tensors and methods. */
+type CombiningBoundOp = Exclude<BoundOp, BoundRead>;
 
-/** A leaf read of a dtype the kernels decode themselves. */
-type KernelRead = KeyPlan & { kind: "read" };
-
-function isKernelRead(node: KeyPlan): node is KernelRead {
-  return node.kind === "read" && KERNEL_DTYPES.has(node.tensor.dtype);
-}
-
-/** A weighted sum (fp32) of two kernel reads. */
-type InnerSum = KeyPlan & { kind: "merge"; args: readonly [KernelRead, KernelRead] };
-
-function isInnerSum(node: KeyPlan): node is InnerSum {
-  return isFusedWeightedSum(node) && node.args.length === 2 && node.args.every(isKernelRead);
-}
-
-/**
- * The parts of a weighted sum (fp32) of an InnerSum and a kernel read, in either order, or undefined
- * when `node` is not that shape.
- */
-function asNestedSum(
-  node: KeyPlan & { kind: "merge" },
-): { inner: InnerSum; other: KernelRead; innerFirst: boolean } | undefined {
-  if (node.args.length !== 2) return undefined;
-  const [first, second] = node.args as [KeyPlan, KeyPlan];
-  if (isInnerSum(first) && isKernelRead(second)) return { inner: first, other: second, innerFirst: true };
-  if (isInnerSum(second) && isKernelRead(first)) return { inner: second, other: first, innerFirst: false };
-  return undefined;
+function isKernelRead(node: BoundOp): node is BoundRead {
+  return node.op === "read" && KERNEL_DTYPES.has(node.tensor.dtype);
 }
 
 /**
@@ -379,17 +346,40 @@ function asNestedSum(
  * its dtype, else as f32 values evaluated first.
  */
 function fusedWeightedSum(
-  node: KeyPlan & { kind: "merge" },
+  node: CombiningBoundOp & { op: "weighted-sum" },
   context: RangeContext,
   out: Uint8Array,
   outDtype: FloatDType,
 ): void {
   const [a, b] = node.args.map((arg): { bytes: Uint8Array; dtype: FloatDType } =>
-    arg.kind === "read" && KERNEL_DTYPES.has(arg.tensor.dtype)
+    arg.op === "read" && KERNEL_DTYPES.has(arg.tensor.dtype)
       ? { bytes: context.reads.get(arg.tensor)!, dtype: arg.tensor.dtype as FloatDType }
       : { bytes: bytesOf(evaluateNode(arg, context)), dtype: "F32" },
   );
-  context.kernel.weightedSum(a!.bytes, a!.dtype, b!.bytes, b!.dtype, node.params.alpha!, out, outDtype);
+  context.kernel.weightedSum(a!.bytes, a!.dtype, b!.bytes, b!.dtype, node.alpha, out, outDtype);
+}
+
+/** The planner's fused GyozaMix sum: one kernel pass from three stored operands into `out`. */
+function nestedWeightedSum(
+  node: CombiningBoundOp & { op: "nested-weighted-sum" },
+  context: RangeContext,
+  out: Uint8Array,
+  outDtype: FloatDType,
+): void {
+  const operand = (read: BoundRead): EncodedArray => ({
+    bytes: context.reads.get(read.tensor)!,
+    dtype: read.tensor.dtype as FloatDType,
+  });
+  const [a, b, other] = node.args;
+  context.kernel.nestedWeightedSum(
+    operand(a),
+    operand(b),
+    node.innerAlpha,
+    operand(other),
+    node.alpha,
+    node.innerFirst,
+    { bytes: out, dtype: outDtype },
+  );
 }
 
 function bytesOf(values: Float32Array): Uint8Array {

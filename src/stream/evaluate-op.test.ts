@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createJsKernel } from "../kernels/js-kernel.js";
-import { countNonFinite } from "./evaluate-key.js";
+import { countNonFinite } from "./evaluate-op.js";
 
 const kernel = createJsKernel();
 

@@ -1,0 +1,153 @@
+import { isAbsolute, resolve } from "node:path";
+import type { Detection } from "../arch/detect.js";
+import { vaeTensorsForBaking } from "../arch/vae.js";
+import { GyozaError } from "../errors.js";
+import { parsePrecision } from "../io/dtype.js";
+import { openCheckpoint } from "../io/open-checkpoint.js";
+import { outputFormatOf } from "../io/output-format.js";
+import type { Checkpoint, StoredTensor } from "../io/tensor.js";
+import { builtinMethods, findMethod, type MethodRegistry } from "../merge/index.js";
+import type { Recipe } from "../recipe/index.js";
+import { finalSteps, resolveStepWeights, rootInput, topologicalSteps } from "../recipe/index.js";
+import { checkCompatible } from "./check-compatible.js";
+import { BAKED_VAE_SOURCE, type VaeFinish } from "./finish-plan.js";
+import type { MergePlan } from "./merge-plan.js";
+import { type PlanStep, planMerge } from "./plan-merge.js";
+
+export interface PlanRecipeOptions {
+  /** Relative paths in the recipe are resolved from here (the recipe file's folder). */
+  baseDir?: string;
+  methods?: MethodRegistry;
+  /** Called before each input is opened (a caller checks expected hashes here). */
+  beforeOpen?: (name: string, path: string) => Promise<void>;
+}
+
+/** A planned recipe with its files open: what streaming it needs. `close()` when done. */
+export interface PlannedRecipe {
+  readonly plan: MergePlan;
+  /** The plan's sources' tensors, by the names the plan uses. */
+  readonly sources: ReadonlyMap<string, ReadonlyMap<string, StoredTensor>>;
+  readonly inputs: readonly { readonly name: string; readonly checkpoint: Checkpoint }[];
+  readonly detection: Detection;
+  close(): Promise<void>;
+}
+
+/** The output step: named, or the only step no other step uses. */
+export function outputStepOf(recipe: Recipe): string {
+  if (recipe.output.step) return recipe.output.step;
+  const finals = finalSteps(recipe);
+  if (finals.length !== 1) {
+    throw new GyozaError(
+      "recipe",
+      `cannot tell which step is the output (candidates: ${finals.join(", ")})`,
+      {
+        path: "output.step",
+        fix: "name it with output.step",
+      },
+    );
+  }
+  return finals[0]!;
+}
+
+/**
+ * Opens a recipe's files (headers only), checks the architectures fit before anything is
+ * allocated, resolves every step's weights once for the detected family and plans the merge.
+ */
+export async function planRecipe(recipe: Recipe, options: PlanRecipeOptions = {}): Promise<PlannedRecipe> {
+  const baseDir = options.baseDir ?? process.cwd();
+  const at = (path: string) => (isAbsolute(path) ? path : resolve(baseDir, path));
+  const methods = options.methods ?? builtinMethods;
+  const opened: Checkpoint[] = [];
+  const close = () => Promise.all(opened.map((checkpoint) => checkpoint.close())).then(() => {});
+  const outputPath = at(recipe.output.path);
+  const format = outputFormatOf(outputPath); // an unknown extension is refused before any file is opened
+  try {
+    const inputs: { name: string; checkpoint: Checkpoint }[] = [];
+    for (const [name, input] of Object.entries(recipe.inputs)) {
+      const path = at(input.path);
+      await options.beforeOpen?.(name, path);
+      const checkpoint = await openCheckpoint(path);
+      opened.push(checkpoint);
+      inputs.push({ name, checkpoint });
+    }
+    const detection = checkCompatible(inputs);
+    const family = detection.family as "sd1" | "sdxl";
+    const vaeSlot = recipe.output.vae.policy === "merge" ? recipe.output.vae.slot : undefined;
+    const steps: PlanStep[] = topologicalSteps(recipe).map((name) => {
+      const step = recipe.steps[name]!;
+      const method = findMethod(methods, step.method, `steps.${name}.method`);
+      return {
+        name,
+        method,
+        inputs: method.inputs.map((input) => step.inputs[input.name]!),
+        paramsForKey: resolveStepWeights(step, family, {
+          methods,
+          path: `steps.${name}`,
+          ...(vaeSlot ? { vaeSlot } : {}),
+        }),
+        arithmetic: step.arithmetic,
+        seed: step.seed ?? 0,
+        rule: step.block_rule,
+      };
+    });
+    const outputStep = outputStepOf(recipe);
+    const sources = new Map<string, ReadonlyMap<string, StoredTensor>>(
+      inputs.map((input) => [input.name, input.checkpoint.tensors]),
+    );
+    const vae = await vaeFinish(recipe, outputStep, at, opened, sources);
+    const plan = planMerge({
+      inputs,
+      steps,
+      outputStep,
+      output: {
+        path: outputPath,
+        format,
+        dtype: parsePrecision(recipe.output.dtype),
+      },
+      finish: {
+        dtype: parsePrecision(recipe.output.dtype),
+        prune: recipe.output.prune,
+        resetPositionIds: true,
+        vae,
+      },
+      detection,
+      family,
+    });
+    return { plan, sources, inputs, detection, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+/** The recipe's VAE policy as a finishing choice; a baked VAE file is opened and becomes a source. */
+async function vaeFinish(
+  recipe: Recipe,
+  outputStep: string,
+  at: (path: string) => string,
+  opened: Checkpoint[],
+  sources: Map<string, ReadonlyMap<string, StoredTensor>>,
+): Promise<VaeFinish> {
+  switch (recipe.output.vae.policy) {
+    case "bake": {
+      const file = recipe.output.vae.file;
+      if (!file) throw new GyozaError("recipe", "VAE policy bake needs a file", { path: "output.vae.file" });
+      const checkpoint = await openCheckpoint(at(file));
+      opened.push(checkpoint);
+      sources.set(BAKED_VAE_SOURCE, checkpoint.tensors);
+      return { policy: "bake", file: checkpoint.path, tensors: vaeTensorsForBaking(checkpoint) };
+    }
+    case "take-b": {
+      const input = rootInput(recipe, outputStep, "b");
+      if (!input)
+        throw new GyozaError("recipe", `step "${outputStep}" has no input b to take the VAE from`, {
+          path: "output.vae.policy",
+        });
+      return { policy: "take", source: input };
+    }
+    case "merge":
+      return { policy: "as-planned" };
+    default:
+      return { policy: "keep-first" };
+  }
+}
