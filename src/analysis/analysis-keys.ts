@@ -4,7 +4,7 @@ import { GyozaError } from "../errors.js";
 import { elementCount } from "../io/dtype.js";
 import type { Checkpoint, StoredTensor } from "../io/tensor.js";
 import { slotOfKey } from "../merge/block-map.js";
-import type { BlockRule, Family, Slot } from "../merge/slots.js";
+import { type BlockRule, type Family, isFamily, type Slot } from "../merge/slots.js";
 import { type AlignedKey, isAnalysableDType } from "./aligned-chunks.js";
 
 /** Components never compared: training leftovers, not part of the model a person uses. */
@@ -53,7 +53,7 @@ export function analysisKeys(checkpoints: readonly Checkpoint[], rule: BlockRule
       );
     }
   }
-  const family = detection.family === "sd1" || detection.family === "sdxl" ? detection.family : null;
+  const family = isFamily(detection.family) ? detection.family : null;
   const components = detection.spec?.components ?? [];
   const keys: AnalysisKey[] = [];
   const missing: { key: string; file: string }[] = [];

@@ -2,7 +2,7 @@ import type { DType } from "../io/dtype.js";
 import data from "./architectures.json" with { type: "json" };
 import { getLayout } from "./layouts.js";
 
-export type ArchitectureFamily = "sd1" | "sdxl" | "vae" | "embedding" | "lora";
+export type ArchitectureFamily = "sd1" | "sd2" | "sdxl" | "vae" | "embedding" | "lora";
 
 interface Marker {
   key?: string;

@@ -2,6 +2,7 @@ import { type InspectReport, inspectCheckpoint } from "../arch/inspect-checkpoin
 import { isGyozaError } from "../errors.js";
 import { type DType, elementCount, isDType, isFloatDType } from "../io/dtype.js";
 import { openCheckpoint } from "../io/open-checkpoint.js";
+import { isFamily } from "../merge/index.js";
 
 /**
  * What Civitai shows for a model file (DOMAIN.md §9: files[].metadata {format, size, fp} and the
@@ -39,7 +40,7 @@ const UNET_PREFIX = "model.diffusion_model.";
 
 export function civitaiFacts(report: InspectReport): CivitaiFileFacts {
   const family = report.architecture.family;
-  const isCheckpoint = family === "sd1" || family === "sdxl";
+  const isCheckpoint = isFamily(family);
   const parametersByDtype = new Map<DType, number>();
   for (const [key, tensor] of Object.entries(report.tensors)) {
     if (isCheckpoint && !key.startsWith(UNET_PREFIX)) continue;

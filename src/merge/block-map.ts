@@ -1,7 +1,8 @@
 import { GyozaError } from "../errors.js";
-import { BLOCK_RULE_DATA, MERGED_LEAF_NAMES, UNET_PREFIX } from "./block-rules.js";
+import { MERGED_LEAF_NAMES, UNET_PREFIX } from "./block-rules.js";
 import {
   type BlockRule,
+  blockLayoutOf,
   type Family,
   inputBlockCount,
   numberedSlotName,
@@ -26,14 +27,13 @@ export function isMergedTensorKey(key: string): boolean {
  */
 export function slotOfKey(key: string, family: Family, rule: BlockRule = "classic"): Slot | null {
   if (!isMergedTensorKey(key)) return null;
-  const data = BLOCK_RULE_DATA[rule];
+  const data = blockLayoutOf(family).rules[rule]!;
   if (!key.startsWith(UNET_PREFIX)) {
-    const match = data.outsideUnet[family].find((entry) => key.startsWith(entry.prefix));
+    const match = data.outsideUnet.find((entry) => key.startsWith(entry.prefix));
     return match ? match.slot : "BASE";
   }
-  const lastOut = numberedSlotName("OUT", outputBlockCount(family) - 1);
   for (const special of data.unetSpecial) {
-    if (key.includes(special.contains)) return special.slot === "LAST_OUT" ? lastOut : special.slot;
+    if (key.includes(special.contains)) return special.slot;
   }
   const input = INPUT_BLOCK.exec(key);
   if (input) return numberedSlot("IN", Number(input[1]), inputBlockCount(family), key, family);

@@ -49,7 +49,9 @@ function buildBuiltinPresets(): ReadonlyMap<Family, PresetTable> {
       translated: true,
     });
   }
-  for (const [family, table] of [["sd1", sd1] as const, ["sdxl", sdxl] as const]) {
+  // SD 2.x has the SD 1.x blocks, and supermerger gives it the SD 1.x presets.
+  const sd2 = new Map([...sd1].map(([name, preset]) => [name, { ...preset, family: "sd2" as const }]));
+  for (const [family, table] of [["sd1", sd1] as const, ["sd2", sd2] as const, ["sdxl", sdxl] as const]) {
     const expected = unetSlotsOf(family).length;
     for (const preset of table.values()) {
       if (preset.unet.length !== expected)
@@ -58,6 +60,7 @@ function buildBuiltinPresets(): ReadonlyMap<Family, PresetTable> {
   }
   return new Map([
     ["sd1", sd1],
+    ["sd2", sd2],
     ["sdxl", sdxl],
   ]);
 }

@@ -1,8 +1,8 @@
 import { didYouMean, GyozaError, isGyozaError } from "../errors.js";
 import { slotOfKey } from "./block-map.js";
 import { type CompiledOverride, compileOverrides, type ElementalOverride, overrideFor } from "./elemental.js";
-import { builtinPresets, findPreset, type PresetTable, translateSd1ToSdxl } from "./presets.js";
-import { type BlockRule, type Family, type Slot, slotsOf, unetSlotsOf } from "./slots.js";
+import { builtinPresets, findPreset, type PresetTable } from "./presets.js";
+import { type BlockRule, blockLayoutOf, type Family, type Slot, unetSlotsOf } from "./slots.js";
 import { CURVE_NAMES, type CurveName, curveValues } from "./weight-curves.js";
 import { parseWeightText } from "./weight-text.js";
 
@@ -45,7 +45,7 @@ export function resolveWeights(spec: WeightSpec, family: Family, options: Resolv
   unetSlotsOf(family).forEach((slot, i) => {
     weights[slot] = unet[i]!;
   });
-  if (slotsOf(family).includes("VAE")) weights.VAE = vae ?? finalBase;
+  for (const slot of blockLayoutOf(family).extraSlots) weights[slot] = vae ?? finalBase;
   return weights;
 }
 
@@ -121,21 +121,35 @@ function fromVector(
     checkFinite(value, `${path}[${i}]`);
   });
   const n = values.length;
-  if (family === "sd1") {
-    if (n === 25) return { base: 0, unet: values };
-    if (n === 26) return { base: values[0]!, unet: values.slice(1) };
-  } else {
-    if (n === 19) return { base: 0, unet: values };
-    if (n === 20) return { base: values[0]!, unet: values.slice(1) };
-    if (n === 21) return { base: values[0]!, unet: values.slice(1, 20), vae: values[20]! };
-    if (n === 25) return { base: 0, unet: translateSd1ToSdxl(values) };
-    if (n === 26) return { base: values[0]!, unet: translateSd1ToSdxl(values.slice(1)) };
-  }
-  const sizes =
-    family === "sd1"
-      ? "25 (IN00..OUT11) or 26 (BASE first)"
-      : "19, 20 (BASE first), 21 (+VAE) or an SD1 25/26";
-  throw new GyozaError("recipe", `a ${family} weight vector has ${sizes} values, got ${n}`, { path });
+  const layout = blockLayoutOf(family);
+  const unet = unetSlotsOf(family).length;
+  const extras = layout.extraSlots.length;
+  if (n === unet) return { base: 0, unet: values };
+  if (n === unet + 1) return { base: values[0]!, unet: values.slice(1) };
+  if (extras > 0 && n === unet + 1 + extras)
+    return { base: values[0]!, unet: values.slice(1, unet + 1), vae: values[unet + 1]! };
+  const from = layout.translateFrom;
+  const fromCount = from ? unetSlotsOf(from.layout as Family).length : -1;
+  if (from && n === fromCount) return { base: 0, unet: translateVector(values, from.ranges) };
+  if (from && n === fromCount + 1)
+    return { base: values[0]!, unet: translateVector(values.slice(1), from.ranges) };
+  const sizes = [
+    `${unet} (UNet)`,
+    `${unet + 1} (BASE first)`,
+    ...(extras > 0 ? [`${unet + 1 + extras} (+${layout.extraSlots.join(", ")})`] : []),
+    ...(from ? [`a ${from.layout} ${fromCount}/${fromCount + 1}`] : []),
+  ];
+  throw new GyozaError("recipe", `a ${family} weight vector has ${sizes.join(", ")} values, got ${n}`, {
+    path,
+  });
+}
+
+/** supermerger's translation of another layout's vector: the kept index ranges, in order. */
+function translateVector(
+  values: readonly number[],
+  ranges: readonly (readonly [number, number])[],
+): number[] {
+  return ranges.flatMap(([begin, end]) => values.slice(begin, end));
 }
 
 /** The fields each object form allows, keyed by the field that names the form. */

@@ -2,6 +2,7 @@ import { type Detection, detectArchitecture } from "../arch/detect.js";
 import { assertMergeableKeyLayout } from "../arch/layout-conversion.js";
 import { GyozaError } from "../errors.js";
 import type { Checkpoint } from "../io/tensor.js";
+import { isFamily } from "../merge/index.js";
 
 /** Fails before anything is read when the inputs cannot be merged (SD1 + SDXL, a VAE as a model…). */
 export function checkCompatible(inputs: readonly { name: string; checkpoint: Checkpoint }[]): Detection {
@@ -9,7 +10,7 @@ export function checkCompatible(inputs: readonly { name: string; checkpoint: Che
   for (const input of inputs) {
     const detection = detectArchitecture(input.checkpoint.tensors);
     assertMergeableKeyLayout(detection, input.checkpoint.path, input.name);
-    if (detection.family !== "sd1" && detection.family !== "sdxl") {
+    if (!isFamily(detection.family)) {
       throw new GyozaError(
         "architecture-mismatch",
         `input "${input.name}" is ${detection.name}, not a model to merge`,

@@ -6,7 +6,7 @@ import { parsePrecision } from "../io/dtype.js";
 import { openCheckpoint } from "../io/open-checkpoint.js";
 import { outputFormatOf } from "../io/output-format.js";
 import type { Checkpoint, StoredTensor } from "../io/tensor.js";
-import { builtinMethods, findMethod, type MethodRegistry } from "../merge/index.js";
+import { builtinMethods, type Family, findMethod, type MethodRegistry } from "../merge/index.js";
 import type { Recipe } from "../recipe/index.js";
 import { finalSteps, resolveStepWeights, rootInput, topologicalSteps } from "../recipe/index.js";
 import { checkCompatible } from "./check-compatible.js";
@@ -71,7 +71,7 @@ export async function planRecipe(recipe: Recipe, options: PlanRecipeOptions = {}
       inputs.push({ name, checkpoint });
     }
     const detection = checkCompatible(inputs);
-    const family = detection.family as "sd1" | "sdxl";
+    const family = detection.family as Family;
     const vaeSlot = recipe.output.vae.policy === "merge" ? recipe.output.vae.slot : undefined;
     const steps: PlanStep[] = topologicalSteps(recipe).map((name) => {
       const step = recipe.steps[name]!;
