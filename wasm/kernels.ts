@@ -313,6 +313,81 @@ export function countNonFinite(src: usize, dtype: i32, count: i32): i32 {
   return i32x4.extract_lane(wide, 0) + i32x4.extract_lane(wide, 1) + i32x4.extract_lane(wide, 2) + i32x4.extract_lane(wide, 3);
 }
 
+/**
+ * Elements [begin, begin + count) of the row-major [rows, cols] matrix base + m·(up @ down) (up [rows,
+ * rank], down [rank, cols], all f32) into `out` (which may be `base`). Each element sums its rank
+ * products in order from +0, every product and sum rounded to f32 (src/kernels/merge-kernel.ts); the
+ * lanes run 16 then 4 columns of one row at a time, the rest one by one with the same operations.
+ */
+export function addLowRankF32(
+  base: usize,
+  up: usize,
+  down: usize,
+  rank: i32,
+  cols: i32,
+  begin: i32,
+  multiplier: f32,
+  out: usize,
+  count: i32,
+): void {
+  let t: i32 = 0;
+  while (t < count) {
+    const row = (begin + t) / cols;
+    const column = begin + t - row * cols;
+    const stretch = min(cols - column, count - t);
+    lowRankRow(base + ((t as usize) << 2), up + (((row * rank) as usize) << 2), down, rank, cols, column, multiplier, out + ((t as usize) << 2), stretch);
+    t += stretch;
+  }
+}
+
+function lowRankRow(base: usize, upRow: usize, down: usize, rank: i32, cols: i32, column: i32, multiplier: f32, out: usize, count: i32): void {
+  const m = f32x4.splat(multiplier);
+  const stride = (cols as usize) << 2;
+  let t: i32 = 0;
+  for (; t + 16 <= count; t += 16) {
+    let d = down + (((column + t) as usize) << 2);
+    let s0 = f32x4.splat(0);
+    let s1 = f32x4.splat(0);
+    let s2 = f32x4.splat(0);
+    let s3 = f32x4.splat(0);
+    for (let k: i32 = 0; k < rank; k++) {
+      const u = f32x4.splat(load<f32>(upRow + ((k as usize) << 2)));
+      s0 = f32x4.add(s0, f32x4.mul(u, v128.load(d)));
+      s1 = f32x4.add(s1, f32x4.mul(u, v128.load(d + 16)));
+      s2 = f32x4.add(s2, f32x4.mul(u, v128.load(d + 32)));
+      s3 = f32x4.add(s3, f32x4.mul(u, v128.load(d + 48)));
+      d += stride;
+    }
+    const at = (t as usize) << 2;
+    v128.store(out + at, canonical(f32x4.add(v128.load(base + at), f32x4.mul(m, s0))));
+    v128.store(out + at + 16, canonical(f32x4.add(v128.load(base + at + 16), f32x4.mul(m, s1))));
+    v128.store(out + at + 32, canonical(f32x4.add(v128.load(base + at + 32), f32x4.mul(m, s2))));
+    v128.store(out + at + 48, canonical(f32x4.add(v128.load(base + at + 48), f32x4.mul(m, s3))));
+  }
+  for (; t + 4 <= count; t += 4) {
+    let d = down + (((column + t) as usize) << 2);
+    let s = f32x4.splat(0);
+    for (let k: i32 = 0; k < rank; k++) {
+      s = f32x4.add(s, f32x4.mul(f32x4.splat(load<f32>(upRow + ((k as usize) << 2))), v128.load(d)));
+      d += stride;
+    }
+    const at = (t as usize) << 2;
+    v128.store(out + at, canonical(f32x4.add(v128.load(base + at), f32x4.mul(m, s))));
+  }
+  for (; t < count; t++) {
+    let d = down + (((column + t) as usize) << 2);
+    let s: f32 = 0;
+    for (let k: i32 = 0; k < rank; k++) {
+      const product: f32 = load<f32>(upRow + ((k as usize) << 2)) * load<f32>(d);
+      s = s + product;
+      d += stride;
+    }
+    const step: f32 = multiplier * s;
+    const r: f32 = load<f32>(base + ((t as usize) << 2)) + step;
+    store<f32>(out + ((t as usize) << 2), r != r ? reinterpret<f32>(CANONICAL_NAN) : r);
+  }
+}
+
 /** Copies `count` bytes from `src` to `dst` (memmove semantics): bulk memory, fast whatever the alignment. */
 export function copyBytes(dst: usize, src: usize, count: usize): void {
   memory.copy(dst, src, count);

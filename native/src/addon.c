@@ -1,6 +1,6 @@
 /*
  * N-API glue: exposes `scalar` (always) and `simd` (AVX2 + F16C, only when this CPU has both) kernel
- * tables with the same eight functions. Arguments are checked in TypeScript (src/kernels/merge-kernel.ts);
+ * tables with the same nine functions. Arguments are checked in TypeScript (src/kernels/merge-kernel.ts);
  * here only enough is checked that a wrong call throws instead of touching memory it does not own.
  */
 #define NAPI_VERSION 8
@@ -180,6 +180,31 @@ static napi_value count_non_finite(napi_env env, napi_callback_info info) {
 }
 
 /*
+ * addLowRankF32(base, up, down, rank, cols, begin, multiplier, out): elements [begin, begin + n) of a
+ * row-major [rows, cols] low-rank update (n = out's length), up [rows, rank], down [rank, cols].
+ */
+static napi_value add_low_rank_f32(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  const gyoza_kernel_table *table = get_args(env, info, 8, argv);
+  view base, up, down, out;
+  double rank, cols, begin, multiplier;
+  if (!table || !get_view(env, argv[0], &base) || !get_view(env, argv[1], &up) || !get_view(env, argv[2], &down) ||
+      !get_number(env, argv[3], &rank) || !get_number(env, argv[4], &cols) || !get_number(env, argv[5], &begin) ||
+      !get_number(env, argv[6], &multiplier) || !get_view(env, argv[7], &out)) return NULL;
+  if (!check_bytes(env, base.bytes, out.bytes)) return NULL;
+  size_t n = out.bytes / 4;
+  if (!(rank >= 1 && cols >= 1 && begin >= 0) || (size_t)rank * (size_t)cols * 4 != down.bytes ||
+      up.bytes % ((size_t)rank * 4) != 0 ||
+      (size_t)begin + n > up.bytes / ((size_t)rank * 4) * (size_t)cols) {
+    throw_type(env, "low-rank factors do not cover the range");
+    return NULL;
+  }
+  table->add_low_rank_f32(base.data, up.data, down.data, (size_t)rank, (size_t)cols, (size_t)begin, (float)multiplier,
+                          out.data, n);
+  return NULL;
+}
+
+/*
  * copyBytes(target, source): memmove of source into target (same length). V8 copies between shared
  * buffers with relaxed atomics, byte by byte when the two are not equally aligned (3 GB/s here, the
  * largest cost after hashing when a merge's output is staged for O_DIRECT writes); memmove is not.
@@ -210,6 +235,7 @@ static napi_value make_table(napi_env env, const gyoza_kernel_table *table) {
       {"weightedSum", NULL, weighted_sum, NULL, NULL, NULL, napi_enumerable, (void *)table},
       {"nestedWeightedSum", NULL, nested_weighted_sum, NULL, NULL, NULL, napi_enumerable, (void *)table},
       {"countNonFinite", NULL, count_non_finite, NULL, NULL, NULL, napi_enumerable, (void *)table},
+      {"addLowRankF32", NULL, add_low_rank_f32, NULL, NULL, NULL, napi_enumerable, (void *)table},
   };
   napi_create_object(env, &object);
   napi_define_properties(env, object, sizeof properties / sizeof properties[0], properties);

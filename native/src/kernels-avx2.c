@@ -225,7 +225,54 @@ static size_t count_non_finite(const uint8_t *src, int dtype, size_t n) {
   return bits / size + gyoza_scalar_kernels.count_non_finite(src + i * size, dtype, n - i);
 }
 
+/* One stretch of a row of a low-rank update: columns [j, j + n) of row `up_row`, 32 columns (four
+ * independent sums, so the adds overlap) then 8 at a time; each lane sums exactly as
+ * gyoza_low_rank_one does, which also takes the tail. */
+static void low_rank_row(const float *base, const float *up_row, const float *down, size_t rank, size_t cols,
+                         size_t j, float multiplier, float *out, size_t n) {
+  __m256 m = _mm256_set1_ps(multiplier);
+  size_t t = 0;
+  for (; t + 4 * LANES <= n; t += 4 * LANES) {
+    const float *column = down + j + t;
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+    for (size_t k = 0; k < rank; k++) {
+      __m256 u = _mm256_set1_ps(up_row[k]);
+      const float *d = column + k * cols;
+      s0 = _mm256_add_ps(s0, _mm256_mul_ps(u, _mm256_loadu_ps(d)));
+      s1 = _mm256_add_ps(s1, _mm256_mul_ps(u, _mm256_loadu_ps(d + LANES)));
+      s2 = _mm256_add_ps(s2, _mm256_mul_ps(u, _mm256_loadu_ps(d + 2 * LANES)));
+      s3 = _mm256_add_ps(s3, _mm256_mul_ps(u, _mm256_loadu_ps(d + 3 * LANES)));
+    }
+    _mm256_storeu_ps(out + t, canonical8(_mm256_add_ps(_mm256_loadu_ps(base + t), _mm256_mul_ps(m, s0))));
+    _mm256_storeu_ps(out + t + LANES,
+                     canonical8(_mm256_add_ps(_mm256_loadu_ps(base + t + LANES), _mm256_mul_ps(m, s1))));
+    _mm256_storeu_ps(out + t + 2 * LANES,
+                     canonical8(_mm256_add_ps(_mm256_loadu_ps(base + t + 2 * LANES), _mm256_mul_ps(m, s2))));
+    _mm256_storeu_ps(out + t + 3 * LANES,
+                     canonical8(_mm256_add_ps(_mm256_loadu_ps(base + t + 3 * LANES), _mm256_mul_ps(m, s3))));
+  }
+  for (; t + LANES <= n; t += LANES) {
+    const float *column = down + j + t;
+    __m256 s = _mm256_setzero_ps();
+    for (size_t k = 0; k < rank; k++)
+      s = _mm256_add_ps(s, _mm256_mul_ps(_mm256_set1_ps(up_row[k]), _mm256_loadu_ps(column + k * cols)));
+    _mm256_storeu_ps(out + t, canonical8(_mm256_add_ps(_mm256_loadu_ps(base + t), _mm256_mul_ps(m, s))));
+  }
+  for (; t < n; t++) out[t] = gyoza_low_rank_one(base[t], up_row, down + j + t, rank, cols, multiplier);
+}
+
+static void add_low_rank_f32(const float *base, const float *up, const float *down, size_t rank, size_t cols,
+                             size_t begin, float multiplier, float *out, size_t n) {
+  size_t t = 0;
+  while (t < n) {
+    size_t row = (begin + t) / cols, column = (begin + t) % cols;
+    size_t stretch = cols - column < n - t ? cols - column : n - t;
+    low_rank_row(base + t, up + row * rank, down, rank, cols, column, multiplier, out + t, stretch);
+    t += stretch;
+  }
+}
+
 const gyoza_kernel_table gyoza_avx2_kernels = {
     to_f32, from_f32, weighted_sum_f32, lerp_f32, add_difference_f32, weighted_sum, nested_weighted_sum,
-    count_non_finite,
+    count_non_finite, add_low_rank_f32,
 };

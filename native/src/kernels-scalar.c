@@ -74,7 +74,15 @@ static size_t count_non_finite(const uint8_t *src, int dtype, size_t n) {
   return count;
 }
 
+static void add_low_rank_f32(const float *base, const float *up, const float *down, size_t rank, size_t cols,
+                             size_t begin, float multiplier, float *out, size_t n) {
+  for (size_t t = 0; t < n; t++) {
+    size_t row = (begin + t) / cols, column = (begin + t) % cols;
+    out[t] = gyoza_low_rank_one(base[t], up + row * rank, down + column, rank, cols, multiplier);
+  }
+}
+
 const gyoza_kernel_table gyoza_scalar_kernels = {
     to_f32, from_f32, weighted_sum_f32, lerp_f32, add_difference_f32, weighted_sum, nested_weighted_sum,
-    count_non_finite,
+    count_non_finite, add_low_rank_f32,
 };

@@ -84,6 +84,19 @@ const jsBackend: KernelBackend = {
     });
   },
   countNonFinite,
+  addLowRankF32(base, { up, down, rank, cols }, begin, multiplier, out) {
+    const outBits = bitsOf(out);
+    for (let t = 0; t < out.length; t++) {
+      const row = Math.floor((begin + t) / cols);
+      const column = begin + t - row * cols;
+      let sum = 0;
+      for (let k = 0; k < rank; k++)
+        sum = Math.fround(sum + Math.fround(up[row * rank + k]! * down[k * cols + column]!));
+      const r = Math.fround(base[t]! + Math.fround(multiplier * sum));
+      if (Number.isNaN(r)) outBits[t] = CANONICAL_NAN_BITS;
+      else out[t] = r;
+    }
+  },
 };
 
 /** The all-ones exponent of each dtype: NaN and ±Inf are exactly the elements with these bits set. */

@@ -237,6 +237,59 @@ for (const { title, load, skip } of candidates) {
     });
 
     it.skipIf(skip)(
+      "adds low-rank updates (a baked LoRA) for every rank, width and range, starting mid-row, also in place and in the kernel's own memory",
+      () => {
+        for (const rank of [1, 3, 4, 32]) {
+          for (const cols of [1, 7, 17, 40, 333]) {
+            const rows = 5;
+            const up = mixedFloat32(rows * rank, rank * 7 + cols);
+            const down = mixedFloat32(rank * cols, rank * 11 + cols);
+            if (rank === 4) up.set(EDGE_F32.subarray(0, Math.min(up.length, EDGE_F32.length)));
+            const factors = { up, down, rank, cols };
+            const total = rows * cols;
+            for (const [begin, count] of [
+              [0, total],
+              [Math.min(3, total - 1), Math.max(1, total - 5)],
+              [cols, Math.min(cols + 19, total - cols)],
+            ] as const) {
+              const base = mixedFloat32(count, begin + count);
+              for (const multiplier of [0.6, -1.25, 0]) {
+                const context = `rank ${rank}, ${cols} columns, elements ${begin}..${begin + count}, × ${multiplier}`;
+                const expected = new Float32Array(count);
+                reference.addLowRankF32(base, factors, begin, multiplier, expected);
+                const actual = new Float32Array(count);
+                kernel.addLowRankF32(base, factors, begin, multiplier, actual);
+                expectSameBits(actual, expected, 4, context);
+                const inPlace = base.slice();
+                kernel.addLowRankF32(inPlace, factors, begin, multiplier, inPlace);
+                expectSameBits(inPlace, expected, 4, `${context}, in place`);
+              }
+            }
+          }
+        }
+        const own = (values: Float32Array): Float32Array => {
+          const bytes = kernel.allocate?.(values.byteLength);
+          if (!bytes) return values.slice();
+          const copy = new Float32Array(bytes.buffer, bytes.byteOffset, values.length);
+          copy.set(values);
+          return copy;
+        };
+        const factors = {
+          up: own(mixedFloat32(64 * 32, 1)),
+          down: own(mixedFloat32(32 * 320, 2)),
+          rank: 32,
+          cols: 320,
+        };
+        const base = own(mixedFloat32(16384 + 13, 3));
+        const expected = new Float32Array(base.length);
+        reference.addLowRankF32(base, factors, 77, 0.375, expected);
+        const actual = own(new Float32Array(base.length));
+        kernel.addLowRankF32(base, factors, 77, 0.375, actual);
+        expectSameBits(actual, expected, 4, "in the kernel's memory");
+      },
+    );
+
+    it.skipIf(skip)(
       "fuses weighted sums for all 27 dtype combinations, odd lengths and unaligned views",
       () => {
         for (const aType of FLOAT_DTYPES) {

@@ -15,6 +15,10 @@ import { GyozaError } from "../errors.js";
  * - add difference: `r = f32(A + f32(f32(α) · f32(B − C)))`;
  * - nested weighted sum: a weighted sum of a weighted sum and C, the inner sum kept in f32 between the
  *   two, exactly as if it were computed into an f32 array first;
+ * - low-rank update (a LoRA baked in): element (i, j) of `base + m·(up @ down)` is
+ *   `f32(base + f32(f32(m) · s))` with `s` the sum over k = 0, 1, … of `f32(up[i,k] · down[k,j])`, each
+ *   addition rounded to f32, starting from +0. torch's fp32 matmul sums in blocks, in another order
+ *   (and fused on some CPUs), so it differs from this in the last bits of `s`: well below fp16 rounding;
  * - storing rounds to nearest even exactly like src/io/float-convert.ts.
  *
  * NaN: a NaN produced by the arithmetic is stored as the canonical quiet NaN 0x7fc00000 (f16 0x7e00,
@@ -67,6 +71,18 @@ export interface MergeKernel {
   /** Elements of little-endian `dtype` bytes that are NaN or ±Inf (all-ones exponent). */
   countNonFinite(bytes: Uint8Array, dtype: FloatDType): number;
   /**
+   * Elements [begin, begin + out.length) of the row-major matrix `base + multiplier · (up @ down)` into
+   * `out` (`base` holds the same elements; `out` may be `base`). Works on the kernel's memory in place
+   * (`allocate`) like the other calls; factors held elsewhere are copied in for the call.
+   */
+  addLowRankF32(
+    base: Float32Array,
+    factors: LowRankFactors,
+    begin: number,
+    multiplier: number,
+    out: Float32Array,
+  ): void;
+  /**
    * Shared memory the kernel works on in place (the wasm kernel's own; other buffers it copies in
    * and out), or undefined when it has none left. Absent for kernels that work on any memory.
    */
@@ -78,6 +94,16 @@ export interface MergeKernel {
    * between shared buffers with relaxed atomics, byte by byte when the two are unequally aligned.
    */
   readonly copy?: (target: Uint8Array, source: Uint8Array) => void;
+}
+
+/** The two factors of a low-rank update of a [rows, cols] matrix, in f32. */
+export interface LowRankFactors {
+  /** [rows, rank], row-major. */
+  readonly up: Float32Array;
+  /** [rank, cols], row-major. */
+  readonly down: Float32Array;
+  readonly rank: number;
+  readonly cols: number;
 }
 
 /** Elements of one dtype, little-endian. */
@@ -127,6 +153,14 @@ export interface KernelBackend {
     out: EncodedArray,
   ): void;
   countNonFinite(bytes: Uint8Array, dtype: FloatDType): number;
+  /** `multiplier` already rounded to f32; arguments checked (the range lies inside the factors' rows). */
+  addLowRankF32(
+    base: Float32Array,
+    factors: LowRankFactors,
+    begin: number,
+    multiplier: number,
+    out: Float32Array,
+  ): void;
   readonly allocate?: (bytes: number) => Buffer | undefined;
   readonly free?: (buffer: Buffer) => void;
   readonly copy?: (target: Uint8Array, source: Uint8Array) => void;
@@ -202,7 +236,32 @@ export function createMergeKernel(backend: KernelBackend): MergeKernel {
       checkEncoded(bytes, dtype, count, "bytes");
       return backend.countNonFinite(bytes, dtype);
     },
+    addLowRankF32(base, factors, begin, multiplier, out) {
+      checkSameLength(out.length, [base]);
+      checkLowRank(factors, begin, out.length);
+      if (out.length > 0) backend.addLowRankF32(base, factors, begin, Math.fround(multiplier), out);
+    },
   };
+}
+
+function checkLowRank({ up, down, rank, cols }: LowRankFactors, begin: number, count: number): void {
+  const rows = up.length / rank;
+  const fits =
+    Number.isInteger(rank) &&
+    rank >= 1 &&
+    Number.isInteger(cols) &&
+    cols >= 1 &&
+    Number.isInteger(rows) &&
+    down.length === rank * cols &&
+    Number.isInteger(begin) &&
+    begin >= 0 &&
+    begin + count <= rows * cols;
+  if (!fits) {
+    throw new GyozaError(
+      "usage",
+      `low-rank factors up [${up.length} values] and down [${down.length}] of rank ${rank} do not cover elements ${begin}..${begin + count} of ${cols} columns`,
+    );
+  }
 }
 
 function checkedCopy(copy: (target: Uint8Array, source: Uint8Array) => void) {

@@ -36,6 +36,16 @@ interface NativeTable {
     outType: number,
   ): void;
   countNonFinite(src: Uint8Array, dtype: number): number;
+  addLowRankF32(
+    base: Float32Array,
+    up: Float32Array,
+    down: Float32Array,
+    rank: number,
+    cols: number,
+    begin: number,
+    multiplier: number,
+    out: Float32Array,
+  ): void;
 }
 
 interface NativeAddon {
@@ -75,7 +85,7 @@ export function loadNativeAddon(file: string = NATIVE_KERNEL_FILE): NativeAddon 
     });
   }
   // an addon built from older sources lacks the newest functions: refuse it whole rather than fail mid-merge
-  if (typeof addon.scalar?.nestedWeightedSum !== "function") {
+  if (typeof addon.scalar?.addLowRankF32 !== "function") {
     throw new GyozaError("io", "the native kernel was built from older sources than this gyoza", {
       file,
       fix: "rebuild it with `npm run build:native`",
@@ -125,5 +135,7 @@ function nativeBackend(table: NativeTable, copyBytes: NativeAddon["copyBytes"]):
         DTYPE_CODES[out.dtype],
       ),
     countNonFinite: (bytes, dtype) => table.countNonFinite(bytes, DTYPE_CODES[dtype]),
+    addLowRankF32: (base, { up, down, rank, cols }, begin, multiplier, out) =>
+      table.addLowRankF32(base, up, down, rank, cols, begin, multiplier, out),
   };
 }

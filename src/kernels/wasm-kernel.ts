@@ -64,6 +64,17 @@ export interface WasmExports {
     count: number,
   ): void;
   countNonFinite(src: number, dtype: number, count: number): number;
+  addLowRankF32(
+    base: number,
+    up: number,
+    down: number,
+    rank: number,
+    cols: number,
+    begin: number,
+    multiplier: number,
+    out: number,
+    count: number,
+  ): void;
   copyBytes(dst: number, src: number, count: number): void;
 }
 
@@ -166,6 +177,11 @@ export class KernelMemory {
     return view.buffer instanceof SharedArrayBuffer && this.buffers.has(view.buffer)
       ? view.byteOffset
       : undefined;
+  }
+
+  /** `length` bytes of the memory at `pointer`. */
+  view(pointer: number, length: number): Uint8Array {
+    return new Uint8Array(this.memory.buffer, pointer, length);
   }
 
   /** Copies `bytes` into staging region `index`. */
@@ -299,6 +315,29 @@ function wasmBackend(wasm: WasmExports, space: KernelMemory, helper: WasmHelper)
       return run([operand], undefined, bytes.byteLength / operand.size, 1, ([s], n) =>
         wasm.countNonFinite(s!, DTYPE_CODES[dtype], n),
       );
+    },
+    addLowRankF32(base, { up, down, rank, cols }, begin, multiplier, out) {
+      // Every operand in the kernel's memory: the engine allocates them there (the buffer pool);
+      // others are copied into buffers of the memory for the call, and the result copied out.
+      const borrowed: Buffer[] = [];
+      const inMemory = (values: Float32Array, copyIn: boolean): number => {
+        const pointer = space.pointer(bytesOf(values));
+        if (pointer !== undefined) return pointer;
+        const buffer = space.allocate(values.byteLength);
+        if (!buffer) throw new GyozaError("usage", "the WebAssembly kernel's memory is full");
+        borrowed.push(buffer);
+        if (copyIn) buffer.set(bytesOf(values));
+        return space.pointer(buffer)!;
+      };
+      try {
+        const [b, u, d] = [inMemory(base, true), inMemory(up, true), inMemory(down, true)];
+        const o = out === base ? b : inMemory(out, false);
+        wasm.addLowRankF32(b, u, d, rank, cols, begin, multiplier, o, out.length);
+        if (space.pointer(bytesOf(out)) === undefined)
+          bytesOf(out).set(new Uint8Array(space.view(o, out.byteLength)));
+      } finally {
+        for (const buffer of borrowed) space.free(buffer);
+      }
     },
   };
 }
