@@ -43,6 +43,8 @@ export interface MergeResult {
   nonFinite: { key: string; count: number }[];
   inputHashes: Record<string, { sha256: string; autoV3: string }>;
   pruned: number;
+  /** What the user should know that did not stop the merge (a LoRA without alpha …), from the plan. */
+  warnings: { code: string; message: string }[];
   /**
    * Where the time went, in seconds: `total` from planning to the renamed output; the rest as
    * WriteTimings says (safetensors outputs only).
@@ -150,6 +152,7 @@ export async function executeMerge(
       ]),
     ),
     pruned: plan.finishing.pruned.length,
+    warnings: plan.warnings.map((warning) => ({ ...warning })),
     timings: { total: (performance.now() - started) / 1000, ...written.timings },
   };
 }

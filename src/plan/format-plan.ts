@@ -14,10 +14,15 @@ export function formatPlan(plan: MergePlan): string {
     "sources:",
     ...Object.entries(plan.sources).map(([name, path]) => `  ${name.padEnd(18)} ${path}`),
     "steps:",
-    ...plan.steps.map(
-      (step) =>
-        `  ${step.name} = ${step.method}(${step.inputs.join(", ")})${step.arithmetic === "lerp" ? " [lerp]" : ""}`,
-    ),
+    ...plan.steps.map((step) => {
+      const loras = plan.loras
+        .filter((lora) => lora.step === step.name)
+        .map(
+          (lora) =>
+            ` + ${lora.source} ×${round(lora.ratio)}${lora.weights === "ALL" ? "" : ` [${lora.weights}]`}`,
+        );
+      return `  ${step.name} = ${step.method}(${step.inputs.join(", ")})${loras.join("")}${step.arithmetic === "lerp" ? " [lerp]" : ""}`;
+    }),
   ];
   const ops = new Map<string, number>();
   const weights: WeightTable = new Map();
@@ -27,7 +32,7 @@ export function formatPlan(plan: MergePlan): string {
   }
   const counts = [...ops].sort((a, b) => b[1] - a[1]).map(([op, n]) => `${op} ${n}`);
   lines.push(`keys: ${plan.keys.length} written (${counts.join(", ")})`);
-  lines.push("weights (slot value ×keys):");
+  if (weights.size > 0) lines.push("weights (slot value ×keys):");
   for (const step of plan.steps) {
     for (const [param, slots] of weights.get(step.name) ?? []) {
       const cells = [...slots]
@@ -38,6 +43,17 @@ export function formatPlan(plan: MergePlan): string {
       lines.push(`  ${step.name}.${param}: ${cells.join("  ")}`);
     }
   }
+  if (plan.loras.length > 0) lines.push("loras (ratio × block weight per slot, ×modules):");
+  for (const lora of plan.loras) {
+    const alpha = lora.alphaMissing ? `, ${lora.alphaMissing} without alpha` : "";
+    lines.push(
+      `  ${lora.step} + ${lora.source}: ${lora.base}, ${lora.modules} modules, rank ${lora.ranks.join("/")}${alpha}; ratio ${round(lora.ratio)}, weights ${lora.weights}`,
+    );
+    const cells = [...lora.slots]
+      .sort((a, b) => slotRank(a.slot ?? "—") - slotRank(b.slot ?? "—"))
+      .map(({ slot, weight, modules }) => `${slot ?? "other"} ${round(weight)}×${modules}`);
+    lines.push(`    ${cells.join("  ")}`);
+  }
   const { finishing } = plan;
   const vae = finishing.vae;
   lines.push(
@@ -47,6 +63,7 @@ export function formatPlan(plan: MergePlan): string {
     lines.push(
       `${plan.onlyInLaterInputs.length} keys only in a later input, copied from it (e.g. ${plan.onlyInLaterInputs[0]!.key})`,
     );
+  for (const warning of plan.warnings) lines.push(`warning: ${warning.message}`);
   return `${lines.join("\n")}\n`;
 }
 
@@ -63,7 +80,7 @@ function collectWeights(op: PlanOp, table: WeightTable): void {
     values.set(value, (values.get(value) ?? 0) + 1);
   };
   if (op.op === "method") for (const [param, value] of Object.entries(op.params)) add(op.step, param, value);
-  else add(op.step, "alpha", op.alpha);
+  else if (op.op !== "add-lora") add(op.step, "alpha", op.alpha); // a LoRA's weights: the loras lines
   if (op.op === "nested-weighted-sum") add(op.innerStep, "alpha", op.innerAlpha);
   for (const arg of op.args) collectWeights(arg, table);
 }

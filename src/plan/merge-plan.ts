@@ -25,6 +25,59 @@ export interface MergePlan {
     readonly step: string;
     readonly from: string;
   }[];
+  /** The LoRAs add_lora steps bake in, in the order they are applied. */
+  readonly loras: readonly PlanLora[];
+  /** What the user should know that does not stop the merge (a LoRA without alpha …). */
+  readonly warnings: readonly PlanWarning[];
+}
+
+export interface PlanWarning {
+  readonly code: string;
+  readonly message: string;
+}
+
+/** One LoRA of an add_lora step: where it comes from and what it changes, slot by slot. */
+export interface PlanLora {
+  readonly step: string;
+  /** The recipe input whose file it is (a source of the plan). */
+  readonly source: string;
+  /** The base model it was trained for, as its shapes (or metadata) say. */
+  readonly base: string;
+  readonly ratio: number;
+  /** The block weights as written ("ALL" when none were). */
+  readonly weights: string;
+  readonly modules: number;
+  readonly ranks: readonly number[];
+  /** Modules without an alpha (taken as their rank, as kohya does). */
+  readonly alphaMissing: number;
+  /** Per slot (null: UNet keys outside every block): ratio · block weight, and how many modules take it. */
+  readonly slots: readonly {
+    readonly slot: string | null;
+    readonly weight: number;
+    readonly modules: number;
+  }[];
+}
+
+/**
+ * One LoRA module's change to a weight: `multiplier · (up @ down)` added to rows [first, first +
+ * count) (the whole weight unless it is OpenCLIP's packed q/k/v), up read as [count, rank], down as
+ * [rank, columns of the weight].
+ */
+export interface LoraTermPlan {
+  readonly source: string;
+  readonly module: string;
+  readonly up: ReadOp;
+  readonly down: ReadOp;
+  readonly rank: number;
+  readonly rows: { readonly first: number; readonly count: number } | null;
+  readonly ratio: number;
+  /** LoRA Block Weight of the key's slot. */
+  readonly blockWeight: number;
+  readonly alpha: number;
+  /** alpha / rank. */
+  readonly scale: number;
+  /** ratio · blockWeight · scale, in double precision; the kernel rounds it to f32 once. */
+  readonly multiplier: number;
 }
 
 export interface PlanStepSummary {
@@ -99,6 +152,15 @@ export type PlanOp =
       readonly alpha: number;
       readonly innerFirst: boolean;
       readonly args: readonly [ReadOp, ReadOp, ReadOp];
+    })
+  /**
+   * LoRAs baked into a weight (add_lora): `args[0] + multiplier · (up @ down)` for each term in order,
+   * in f32 (the kernels' low-rank update); `slot` is the LoRA Block Weight slot of the key.
+   */
+  | (StepOrigin & {
+      readonly op: "add-lora";
+      readonly args: readonly [PlanOp];
+      readonly terms: readonly LoraTermPlan[];
     })
   /** Any other method: its id (to find its function), resolved numeric parameters and settings. */
   | (StepOrigin & {

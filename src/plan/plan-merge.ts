@@ -2,10 +2,18 @@ import type { Detection } from "../arch/detect.js";
 import { GyozaError } from "../errors.js";
 import { isFloatDType } from "../io/dtype.js";
 import type { Checkpoint, StoredTensor } from "../io/tensor.js";
-import { type BlockRule, type Family, type MergeMethod, slotOfKey } from "../merge/index.js";
+import { type BlockRule, type Family, loraSlotOfKey, type MergeMethod, slotOfKey } from "../merge/index.js";
 import { type FinishChoices, finishPlan, readOf, type UnfinishedKey } from "./finish-plan.js";
 import { applyFusions } from "./fusions.js";
-import { deepFreeze, type MergePlan, type PlanOp, type PlanOutput } from "./merge-plan.js";
+import {
+  deepFreeze,
+  type LoraTermPlan,
+  type MergePlan,
+  type PlanLora,
+  type PlanOp,
+  type PlanOutput,
+  type PlanWarning,
+} from "./merge-plan.js";
 
 /** A recipe step as the planner needs it: a method over earlier nodes, with per-key parameters. */
 export interface PlanStep {
@@ -19,6 +27,8 @@ export interface PlanStep {
   readonly seed: number;
   /** The key → block rule, to label each merged key with the slot its weight came from. */
   readonly rule: BlockRule;
+  /** For a step whose method bakes LoRAs: each changed key's terms (`planLoras`). */
+  readonly loraTerms?: ReadonlyMap<string, readonly LoraTermPlan[]>;
 }
 
 export interface PlanMergeOptions {
@@ -32,6 +42,11 @@ export interface PlanMergeOptions {
   readonly finish: FinishChoices;
   readonly detection: Detection;
   readonly family: Family;
+  /** The LoRA files the steps bake in (recipe inputs that are no models), by source name. */
+  readonly loraSources?: readonly { readonly name: string; readonly path: string }[];
+  /** The LoRAs the steps bake in and the warnings their planning gave (`planLoras`). */
+  readonly loras?: readonly PlanLora[];
+  readonly warnings?: readonly PlanWarning[];
 }
 
 /**
@@ -52,6 +67,7 @@ export function planMerge(options: PlanMergeOptions): MergePlan {
       return tensor ? { op: readOf(node, tensor), primary: tensor } : undefined;
     }
     const step = steps.get(node)!;
+    if (step.loraTerms) return withLoras(step, key, build(step.inputs[0]!, key));
     const args = step.inputs.map((name) => build(name, key));
     const present = args.filter((arg) => arg !== undefined);
     if (present.length === 0) return undefined;
@@ -87,6 +103,7 @@ export function planMerge(options: PlanMergeOptions): MergePlan {
   const kept = new Set(keys.map((planned) => planned.key));
   const sources: Record<string, string> = {};
   for (const input of options.inputs) sources[input.name] = input.checkpoint.path;
+  for (const lora of options.loraSources ?? []) sources[lora.name] = lora.path;
   if (options.finish.vae.policy === "bake") sources["@vae"] = options.finish.vae.file;
   return deepFreeze({
     schema: "gyoza.plan/1",
@@ -103,7 +120,23 @@ export function planMerge(options: PlanMergeOptions): MergePlan {
     keys: keys.map((planned) => ({ ...planned, op: applyFusions(planned.op, options.steps) })),
     finishing,
     onlyInLaterInputs: dedupe(onlyInLaterInputs).filter((entry) => kept.has(entry.key)),
+    loras: options.loras ?? [],
+    warnings: options.warnings ?? [],
   });
+}
+
+/** A key of an add_lora step: its input with the LoRAs' terms for the key added, or the input as is. */
+function withLoras(
+  step: PlanStep,
+  key: string,
+  input: { op: PlanOp; primary: StoredTensor } | undefined,
+): { op: PlanOp; primary: StoredTensor } | undefined {
+  const terms = step.loraTerms?.get(key);
+  if (!input || !terms || terms.length === 0 || !isFloatDType(input.primary.dtype)) return input;
+  return {
+    op: { op: "add-lora", step: step.name, slot: loraSlotOfKey(key), args: [input.op], terms },
+    primary: input.primary,
+  };
 }
 
 /** The op a step's method runs for one key: its kernel op where it has one, else its own function. */

@@ -6,12 +6,19 @@ import { parsePrecision } from "../io/dtype.js";
 import { openCheckpoint } from "../io/open-checkpoint.js";
 import { outputFormatOf } from "../io/output-format.js";
 import type { Checkpoint, StoredTensor } from "../io/tensor.js";
-import { builtinMethods, type Family, findMethod, type MethodRegistry } from "../merge/index.js";
+import {
+  builtinMethods,
+  type Family,
+  findMethod,
+  type MethodRegistry,
+  parseLoraBlockWeights,
+} from "../merge/index.js";
 import type { Recipe } from "../recipe/index.js";
 import { finalSteps, resolveStepWeights, rootInput, topologicalSteps } from "../recipe/index.js";
 import { checkCompatible } from "./check-compatible.js";
 import { BAKED_VAE_SOURCE, type VaeFinish } from "./finish-plan.js";
-import type { MergePlan } from "./merge-plan.js";
+import type { MergePlan, PlanLora, PlanWarning } from "./merge-plan.js";
+import { planLoras, type StepLora } from "./plan-loras.js";
 import { type PlanStep, planMerge } from "./plan-merge.js";
 
 export interface PlanRecipeOptions {
@@ -62,21 +69,36 @@ export async function planRecipe(recipe: Recipe, options: PlanRecipeOptions = {}
   const outputPath = at(recipe.output.path);
   const format = outputFormatOf(outputPath); // an unknown extension is refused before any file is opened
   try {
+    const loraInputs = new Set(
+      Object.values(recipe.steps).flatMap((step) => (step.loras ?? []).map((lora) => lora.input)),
+    );
     const inputs: { name: string; checkpoint: Checkpoint }[] = [];
+    const loras: { name: string; checkpoint: Checkpoint }[] = [];
     for (const [name, input] of Object.entries(recipe.inputs)) {
       const path = at(input.path);
       await options.beforeOpen?.(name, path);
       const checkpoint = await openCheckpoint(path);
       opened.push(checkpoint);
-      inputs.push({ name, checkpoint });
+      (loraInputs.has(name) ? loras : inputs).push({ name, checkpoint });
     }
     const detection = checkCompatible(inputs);
     const family = detection.family as Family;
     const vaeSlot = recipe.output.vae.policy === "merge" ? recipe.output.vae.slot : undefined;
-    const steps: PlanStep[] = topologicalSteps(recipe).map((name) => {
+    const model = modelTensors(inputs);
+    const lorasPlanned: PlanLora[] = [];
+    const warnings: PlanWarning[] = [];
+    const steps: PlanStep[] = [];
+    for (const name of topologicalSteps(recipe)) {
       const step = recipe.steps[name]!;
       const method = findMethod(methods, step.method, `steps.${name}.method`);
-      return {
+      let loraTerms: PlanStep["loraTerms"];
+      if (method.bakesLoras) {
+        const planned = await planLoras(name, stepLoras(name, step, loras), model, family);
+        loraTerms = planned.terms;
+        lorasPlanned.push(...planned.loras);
+        warnings.push(...planned.warnings);
+      }
+      steps.push({
         name,
         method,
         inputs: method.inputs.map((input) => step.inputs[input.name]!),
@@ -88,11 +110,12 @@ export async function planRecipe(recipe: Recipe, options: PlanRecipeOptions = {}
         arithmetic: step.arithmetic,
         seed: step.seed ?? 0,
         rule: step.block_rule,
-      };
-    });
+        ...(loraTerms ? { loraTerms } : {}),
+      });
+    }
     const outputStep = outputStepOf(recipe);
     const sources = new Map<string, ReadonlyMap<string, StoredTensor>>(
-      inputs.map((input) => [input.name, input.checkpoint.tensors]),
+      [...inputs, ...loras].map((input) => [input.name, input.checkpoint.tensors]),
     );
     const vae = await vaeFinish(recipe, outputStep, at, opened, sources);
     const plan = planMerge({
@@ -112,12 +135,42 @@ export async function planRecipe(recipe: Recipe, options: PlanRecipeOptions = {}
       },
       detection,
       family,
+      loraSources: loras.map((lora) => ({ name: lora.name, path: lora.checkpoint.path })),
+      loras: lorasPlanned,
+      warnings,
     });
-    return { plan, sources, inputs, detection, close };
+    // the LoRA files are inputs too: hashed and recorded in the output's provenance, after the models
+    return { plan, sources, inputs: [...inputs, ...loras], detection, close };
   } catch (error) {
     await close();
     throw error;
   }
+}
+
+/** Every model input's tensors, the first input's where several have a key: what LoRAs must fit. */
+function modelTensors(inputs: readonly { checkpoint: Checkpoint }[]): Map<string, StoredTensor> {
+  const tensors = new Map<string, StoredTensor>();
+  for (const { checkpoint } of inputs)
+    for (const [key, tensor] of checkpoint.tensors) if (!tensors.has(key)) tensors.set(key, tensor);
+  return tensors;
+}
+
+/** An add_lora step's LoRAs with their files open and their block weights parsed. */
+function stepLoras(
+  name: string,
+  step: Recipe["steps"][string],
+  opened: readonly { name: string; checkpoint: Checkpoint }[],
+): StepLora[] {
+  return (step.loras ?? []).map((lora, i) => {
+    const path = `steps.${name}.loras[${i}]`;
+    return {
+      source: lora.input,
+      checkpoint: opened.find((input) => input.name === lora.input)!.checkpoint,
+      ratio: lora.ratio,
+      weights: parseLoraBlockWeights(lora.weights, { where: `${path}.weights`, code: "recipe" }),
+      path,
+    };
+  });
 }
 
 /** The recipe's VAE policy as a finishing choice; a baked VAE file is opened and becomes a source. */

@@ -22,6 +22,7 @@ describe("FORMAT.md", () => {
       ...KNOWN_KEYS.input,
       ...KNOWN_KEYS.vae,
       ...KNOWN_KEYS.override,
+      ...KNOWN_KEYS.lora,
     ];
     for (const field of [...fields, ...CURVE_NAMES, ...BLOCK_RULES]) expect(doc, field).toContain(field);
   });

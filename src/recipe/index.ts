@@ -1,5 +1,11 @@
-export { INLINE_STEP, type InlineMergeArgs, recipeFromInlineArgs } from "./inline-recipe.js";
+export {
+  INLINE_LORA_STEP,
+  INLINE_STEP,
+  type InlineMergeArgs,
+  recipeFromInlineArgs,
+} from "./inline-recipe.js";
 export { type LoadRecipeOptions, loadRecipe, MAX_RECIPE_BYTES, recipeFromData } from "./load-recipe.js";
+export { type InlineLora, loraInputName, parseLoraArgument } from "./lora-argument.js";
 export { type OutputOverrides, withOutputOverrides } from "./output-overrides.js";
 export { finalSteps, rootInput, topologicalSteps } from "./recipe-dag.js";
 export { formatPath } from "./recipe-errors.js";

@@ -9,6 +9,7 @@ import {
   type WeightSpec,
 } from "../merge/index.js";
 import { recipeFromData } from "./load-recipe.js";
+import { type InlineLora, loraInputName, parseLoraArgument } from "./lora-argument.js";
 import type { MetadataPolicy, OutputDtype, Recipe, RecipeStep, VaePolicy } from "./recipe-types.js";
 import { RECIPE_VERSION } from "./recipe-types.js";
 
@@ -40,17 +41,24 @@ export interface InlineMergeArgs {
   title?: string;
   /** Allow mixing weights outside 0..1 (`--allow-extrapolation`). */
   extrapolate?: boolean;
+  /** LoRAs to bake in after the merge (`--lora FILE:RATIO[:WEIGHTS]`, as typed or parsed). */
+  loras?: readonly (string | InlineLora)[];
 }
 
 export const INLINE_STEP = "merge";
+/** The step that bakes `--lora` files in: over the merge, or over the one model given. */
+export const INLINE_LORA_STEP = "loras";
 
 /** The one-step recipe the inline CLI form stands for, validated like a recipe file. */
 export function recipeFromInlineArgs(
   args: InlineMergeArgs,
   methods: MethodRegistry = builtinMethods,
 ): Recipe {
-  const method = findMethod(methods, args.method, "method");
   const files = [args.a, args.b, args.c].filter((file): file is string => file !== undefined);
+  const loras = (args.loras ?? []).map((lora) => (typeof lora === "string" ? parseLoraArgument(lora) : lora));
+  // one model and LoRAs: nothing to merge, the LoRAs are baked into it
+  if (loras.length > 0 && files.length === 1) return bakedOnly(args, loras, methods);
+  const method = findMethod(methods, args.method, "method");
   if (files.length > method.inputs.length) {
     throw new GyozaError(
       "usage",
@@ -102,12 +110,72 @@ export function recipeFromInlineArgs(
   if (args.seed !== undefined) step.seed = args.seed;
   if (args.extrapolate) step.extrapolate = true;
   if (args.overrides && args.overrides.length > 0) step.overrides = args.overrides;
+  const output: Record<string, unknown> = outputOf(args);
+  const steps: Record<string, unknown> = { [INLINE_STEP]: step };
+  if (loras.length > 0) {
+    steps[INLINE_LORA_STEP] = loraStep(INLINE_STEP, loras, inputs);
+    output.step = INLINE_LORA_STEP;
+  }
+  return validated({ gyoza: RECIPE_VERSION, inputs, steps, output }, methods);
+}
+
+function validated(data: unknown, methods: MethodRegistry): Recipe {
+  try {
+    return recipeFromData(data, { methods });
+  } catch (error) {
+    throw isGyozaError(error, "recipe") ? asFlagError(error) : error;
+  }
+}
+
+/** `gyoza merge MODEL --lora …`: one add_lora step over the model. */
+function bakedOnly(args: InlineMergeArgs, loras: readonly InlineLora[], methods: MethodRegistry): Recipe {
+  if (args.method !== "weighted_sum" || args.alpha !== undefined || args.beta !== undefined) {
+    throw new GyozaError("usage", "one model with --lora bakes the LoRAs in: there is nothing to merge", {
+      fix: "leave out --method/--alpha/--beta, or give the models to merge before the LoRAs are baked in",
+    });
+  }
+  if (args.output.trim() === "") {
+    throw new GyozaError("usage", "baking LoRAs needs an output file", { fix: "add -o OUTPUT.safetensors" });
+  }
+  const inputs: Record<string, { path: string }> = { a: { path: args.a } };
+  const step = loraStep("a", loras, inputs);
+  const output = outputOf(args);
+  return validated(
+    {
+      gyoza: RECIPE_VERSION,
+      inputs,
+      steps: { [INLINE_LORA_STEP]: step },
+      output: { ...output, step: INLINE_LORA_STEP },
+    },
+    methods,
+  );
+}
+
+/** An add_lora step over `over`, each LoRA file a recipe input named after its stem. */
+function loraStep(over: string, loras: readonly InlineLora[], inputs: Record<string, { path: string }>) {
+  return {
+    method: "add_lora",
+    inputs: { a: over },
+    loras: loras.map((lora) => {
+      const name = loraInputName(lora.path, new Set([...Object.keys(inputs), INLINE_STEP, INLINE_LORA_STEP]));
+      inputs[name] = { path: lora.path };
+      return {
+        input: name,
+        ratio: lora.ratio,
+        ...(lora.weights !== undefined ? { weights: lora.weights } : {}),
+      };
+    }),
+  };
+}
+
+/** The output section the flags say. */
+function outputOf(args: InlineMergeArgs): Record<string, unknown> {
   const vae = {
     policy: args.vae ?? "keep-a",
     ...(args.vaeFile ? { file: args.vaeFile } : {}),
     ...(args.vaeSlot ? { slot: args.vaeSlot } : {}),
   };
-  const output = {
+  return {
     path: args.output,
     ...(args.dtype ? { dtype: args.dtype } : {}),
     ...(args.prune !== undefined ? { prune: args.prune } : {}),
@@ -115,12 +183,6 @@ export function recipeFromInlineArgs(
     ...(args.metadata ? { metadata: args.metadata } : {}),
     ...(args.title ? { title: args.title } : {}),
   };
-  const data = { gyoza: RECIPE_VERSION, inputs, steps: { [INLINE_STEP]: step }, output };
-  try {
-    return recipeFromData(data, { methods });
-  } catch (error) {
-    throw isGyozaError(error, "recipe") ? asFlagError(error) : error;
-  }
 }
 
 function parseSpec(value: string | WeightSpec | undefined, flag: string): WeightSpec | undefined {
@@ -136,6 +198,7 @@ const FLAG_OF_PATH: readonly [RegExp, string][] = [
   [new RegExp(`^steps\\.${INLINE_STEP}\\.(arithmetic|seed|method)`), "--$1"],
   [new RegExp(`^steps\\.${INLINE_STEP}\\.extrapolate`), "--allow-extrapolation"],
   [new RegExp(`^steps\\.${INLINE_STEP}\\.overrides`), "--override"],
+  [new RegExp(`^steps\\.${INLINE_LORA_STEP}\\.`), "--lora"],
   [/^output\.path/, "--output"],
   [/^output\.vae\.file/, "--bake-vae"],
   [/^output\.vae\.slot/, "--vae-slot"],

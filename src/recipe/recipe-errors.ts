@@ -50,6 +50,7 @@ function knownKeysAt(path: readonly PropertyKey[]): readonly string[] {
   if (first === "inputs" && path.length === 2) return KNOWN_KEYS.input;
   if (first === "steps" && path.length === 2) return KNOWN_KEYS.step;
   if (first === "steps" && third === "overrides" && path.length === 4) return KNOWN_KEYS.override;
+  if (first === "steps" && third === "loras" && path.length === 4) return KNOWN_KEYS.lora;
   if (first === "output" && path.length === 1) return KNOWN_KEYS.output;
   if (first === "output" && path[1] === "vae" && path.length === 2) return KNOWN_KEYS.vae;
   return [];

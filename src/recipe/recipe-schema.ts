@@ -42,6 +42,13 @@ export const overrideSchema = z.strictObject({
   param: z.optional(z.string()),
 });
 
+export const loraSchema = z.strictObject({
+  input: nonEmpty(),
+  ratio: z.number(),
+  // checked by validateRecipe, which names the field at fault
+  weights: z.optional(z.unknown()),
+});
+
 export const stepSchema = z.strictObject({
   method: nonEmpty(),
   inputs: z.record(z.string(), nonEmpty()),
@@ -53,6 +60,7 @@ export const stepSchema = z.strictObject({
   arithmetic: z._default(z.enum(["fp32", "lerp"]), "fp32"),
   seed: z.optional(z.int().check(z.nonnegative(), z.maximum(Number.MAX_SAFE_INTEGER))),
   extrapolate: z.optional(z.boolean()),
+  loras: z.optional(z.array(loraSchema)),
 });
 
 export const vaeSchema = z.strictObject({
@@ -89,6 +97,7 @@ export const KNOWN_KEYS = {
   input: Object.keys(inputSchema.shape),
   step: Object.keys(stepSchema.shape),
   override: Object.keys(overrideSchema.shape),
+  lora: Object.keys(loraSchema.shape),
   output: Object.keys(outputSchema.shape),
   vae: Object.keys(vaeSchema.shape),
 } as const;

@@ -14,6 +14,16 @@ export interface RecipeInput {
   autov3?: string;
 }
 
+/** A LoRA a step bakes in (`loras:` of an add_lora step). */
+export interface RecipeLora {
+  /** The recipe input whose file is the LoRA. */
+  input: string;
+  /** How much of it: LBW's and supermerger's multiplier (1 = as trained). */
+  ratio: number;
+  /** LoRA Block Weight: 12/17/20/26 values (a list or comma text, BASE first) or a preset name; default every block 1. */
+  weights?: string | number[];
+}
+
 export interface RecipeStep {
   method: string;
   /** Method input name → recipe input or earlier step name. */
@@ -28,6 +38,8 @@ export interface RecipeStep {
   seed?: number;
   /** Allow mixing weights outside 0..1 (extrapolation past the inputs); refused without it. */
   extrapolate?: boolean;
+  /** The LoRAs an add_lora step bakes into its input, applied in this order. */
+  loras?: RecipeLora[];
 }
 
 export type VaePolicy = "keep-a" | "take-b" | "merge" | "bake";

@@ -9,6 +9,7 @@ import {
   type MergeMethod,
   type MergeSpace,
   type MethodRegistry,
+  parseLoraBlockWeights,
   resolveWeights,
   slotsOf,
   type WeightSpec,
@@ -49,6 +50,7 @@ export function validateRecipe(recipe: Recipe, options: ValidateOptions = {}): s
   }
   for (const [name, step] of Object.entries(recipe.steps))
     checkReferences(recipe, name, step, stepMethods.get(name)!, file);
+  checkLoras(recipe, stepMethods, file);
   topologicalSteps(recipe, file);
   for (const [name, step] of Object.entries(recipe.steps)) {
     const method = stepMethods.get(name)!;
@@ -116,6 +118,74 @@ function checkReferences(
         ...Object.keys(recipe.steps).filter((s) => s !== name),
       ];
       throw unknownNameError("input or step", ref, candidates, `steps.${name}.inputs.${key}`, file);
+    }
+  }
+}
+
+/**
+ * A step bakes LoRAs exactly when its method does (add_lora); each names a recipe input (whose file
+ * is a LoRA, so no step takes it as a model), a ratio and valid block weights.
+ */
+function checkLoras(recipe: Recipe, methods: ReadonlyMap<string, MergeMethod>, file?: string): void {
+  const loraInputs = new Map<string, string>();
+  for (const [name, step] of Object.entries(recipe.steps)) {
+    const method = methods.get(name)!;
+    const loras = step.loras ?? [];
+    if (!method.bakesLoras && step.loras !== undefined) {
+      throw recipeError(`${method.id} bakes no LoRAs`, `steps.${name}.loras`, file, "use method: add_lora");
+    }
+    if (method.bakesLoras && loras.length === 0) {
+      throw recipeError(
+        `${method.id} needs at least one LoRA`,
+        `steps.${name}.loras`,
+        file,
+        "add loras: [{input: my_lora, ratio: 0.6}], my_lora being an input whose file is the LoRA",
+      );
+    }
+    loras.forEach((lora, i) => {
+      const path = `steps.${name}.loras[${i}]`;
+      if (lora.input in recipe.steps) {
+        throw recipeError(
+          `"${lora.input}" is a step: a LoRA is a recipe input whose file is a LoRA`,
+          `${path}.input`,
+          file,
+        );
+      }
+      if (!(lora.input in recipe.inputs))
+        throw unknownNameError("input", lora.input, Object.keys(recipe.inputs), `${path}.input`, file);
+      if (!Number.isFinite(lora.ratio))
+        throw recipeError(`the ratio is ${lora.ratio}`, `${path}.ratio`, file);
+      const weights: unknown = lora.weights;
+      if (Array.isArray(weights)) {
+        const bad = weights.findIndex((value) => typeof value !== "number");
+        if (bad >= 0)
+          throw recipeError(
+            `block weight ${bad + 1} ${JSON.stringify(weights[bad])} is not a number`,
+            `${path}.weights[${bad}]`,
+            file,
+          );
+      } else if (weights !== undefined && typeof weights !== "string") {
+        throw recipeError(
+          "block weights are a list of numbers, comma-separated text or a preset name",
+          `${path}.weights`,
+          file,
+        );
+      }
+      withFile(file, () => parseLoraBlockWeights(lora.weights, { where: `${path}.weights`, code: "recipe" }));
+      loraInputs.set(lora.input, path);
+    });
+  }
+  for (const [name, step] of Object.entries(recipe.steps)) {
+    for (const [role, ref] of Object.entries(step.inputs)) {
+      const usedAt = loraInputs.get(ref);
+      if (usedAt) {
+        throw recipeError(
+          `input "${ref}" is baked in as a LoRA (${usedAt}), so it cannot also be merged as a model`,
+          `steps.${name}.inputs.${role}`,
+          file,
+          "a LoRA file goes only under loras:; give the model input here",
+        );
+      }
     }
   }
 }

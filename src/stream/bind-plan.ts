@@ -1,8 +1,9 @@
 import { freshPositionIds } from "../engine/output-plan.js";
 import { GyozaError } from "../errors.js";
+import { elementCount } from "../io/dtype.js";
 import type { StoredTensor } from "../io/tensor.js";
 import { findMethod, type MergeMethod, type MethodRegistry } from "../merge/index.js";
-import type { PlanKey, PlanOp } from "../plan/merge-plan.js";
+import type { LoraTermPlan, PlanKey, PlanOp } from "../plan/merge-plan.js";
 
 /** A plan's read, bound to the stored tensor it names. */
 export interface BoundRead {
@@ -27,6 +28,7 @@ export type BoundOp =
       readonly innerFirst: boolean;
       readonly args: readonly [BoundRead, BoundRead, BoundRead];
     }
+  | { readonly op: "add-lora"; readonly args: readonly [BoundOp]; readonly terms: readonly BoundLoraTerm[] }
   | {
       readonly op: "method";
       readonly method: MergeMethod;
@@ -36,6 +38,20 @@ export type BoundOp =
       readonly seed: number;
       readonly args: readonly BoundOp[];
     };
+
+/**
+ * One LoRA module's change to a weight of `cols` columns: `multiplier · (up @ down)` added to rows
+ * [first, first + count), up [count, rank] and down [rank, cols] as stored (any shape that flattens so).
+ */
+export interface BoundLoraTerm {
+  readonly up: StoredTensor;
+  readonly down: StoredTensor;
+  readonly rank: number;
+  readonly cols: number;
+  readonly first: number;
+  readonly count: number;
+  readonly multiplier: number;
+}
 
 /** Each source of a plan: its tensors by the key the plan names them with. */
 export type PlanSources = ReadonlyMap<string, ReadonlyMap<string, StoredTensor>>;
@@ -65,6 +81,8 @@ export function bindKey(planned: PlanKey, sources: PlanSources, methods: MethodR
           innerFirst: op.innerFirst,
           args: op.args.map((arg) => bind(arg)) as unknown as readonly [BoundRead, BoundRead, BoundRead],
         };
+      case "add-lora":
+        return { op: op.op, args: [bind(op.args[0])], terms: op.terms.map((term) => bindTerm(term)) };
       case "method":
         return {
           op: "method",
@@ -76,6 +94,21 @@ export function bindKey(planned: PlanKey, sources: PlanSources, methods: MethodR
           args: op.args.map(bind),
         };
     }
+  };
+  const bindTerm = (term: LoraTermPlan): BoundLoraTerm => {
+    const up = sourceTensor(sources, term.up.source, term.up.key, term.up.dtype);
+    const down = sourceTensor(sources, term.down.source, term.down.key, term.down.dtype);
+    const rows = planned.shape[0] ?? 1;
+    const cols = elementCount(planned.shape.slice(1));
+    const { first, count } = term.rows ?? { first: 0, count: rows };
+    if (elementCount(up.shape) !== count * term.rank || elementCount(down.shape) !== term.rank * cols) {
+      throw new GyozaError(
+        "usage",
+        `the plan adds ${term.module} (up [${up.shape}], down [${down.shape}]) to ${count} rows of ${cols} columns of ${planned.key}, which it does not fit`,
+        { fix: "plan again: the plan was made from other files" },
+      );
+    }
+    return { up, down, rank: term.rank, cols, first, count, multiplier: term.multiplier };
   };
   return bind(planned.op);
 }

@@ -3,6 +3,7 @@ import type { StoredTensor } from "../io/tensor.js";
 import type { MergeKernel } from "../kernels/merge-kernel.js";
 import type { BoundOp } from "./bind-plan.js";
 import { evaluateNode, type PrepassParams, readLeaves } from "./evaluate-op.js";
+import { loadLoraFactors, loraTermsOf } from "./lora-factors.js";
 
 /** A key as the stream runs it. */
 export interface BoundKey {
@@ -32,7 +33,10 @@ export async function runPrepasses(
         if (!prepass?.includes(planned.key)) continue;
         const count = elementCount(planned.shape);
         const reads = await readLeaves(node, 0, count, new Map<StoredTensor, Promise<Uint8Array>>());
+        const terms = loraTermsOf(node);
+        const factors = terms.length > 0 ? await loadLoraFactors(terms, kernel) : undefined;
         const context = {
+          factors: factors?.byTerm,
           key: planned.key,
           reads,
           begin: 0,

@@ -54,6 +54,7 @@ interface MergeFlags {
   hashCache: boolean;
   plan?: boolean;
   json?: boolean;
+  lora?: string[];
 }
 
 /** Flags that shape a step: the one-step form only; a recipe file says them itself. */
@@ -66,6 +67,7 @@ const STEP_FLAGS = [
   ["blockRule", "--block-rule"],
   ["seed", "--seed"],
   ["allowExtrapolation", "--allow-extrapolation"],
+  ["lora", "--lora"],
 ] as const;
 
 export function registerMerge(program: Command): void {
@@ -117,6 +119,11 @@ export function registerMerge(program: Command): void {
     .addOption(new Option("--seed <n>", "seed for random methods (DARE)").argParser(integerFlag("--seed")))
     .option("--title <title>", "modelspec.title of the output")
     .option("--allow-extrapolation", "accept mixing weights outside 0..1")
+    .option(
+      "--lora <spec>",
+      "FILE:RATIO[:WEIGHTS]: bake a LoRA in after the merge (one model: into it), repeatable; WEIGHTS: 17/26 (SDXL 12/20) block weights or a preset (OUTALL …)",
+      (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
+    )
     .option("--save-recipe <file>", "also write the merge as a recipe file (paths relative to its folder)")
     .addOption(mkdirOption())
     .addOption(hashCacheOption())
@@ -198,6 +205,7 @@ async function mergeRecipe(
       ...(flags.seed !== undefined ? { seed: flags.seed } : {}),
       ...(flags.title ? { title: flags.title } : {}),
       ...(flags.allowExtrapolation ? { extrapolate: true } : {}),
+      ...(flags.lora ? { loras: flags.lora } : {}),
     });
     return { recipe, baseDir: process.cwd(), overrides: {} };
   }
@@ -279,6 +287,7 @@ export function mergeSummary(
     );
   }
   for (const { key, count } of result.nonFinite) lines.push(`warning: ${count} NaN/Inf values in ${key}`);
+  for (const warning of result.warnings) lines.push(`warning: ${warning.message}`);
   return `${lines.join("\n")}\n`;
 }
 

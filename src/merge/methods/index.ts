@@ -1,5 +1,6 @@
 import { addDelta } from "./add-delta.js";
 import { addDifference } from "./add-difference.js";
+import { addLora } from "./add-lora.js";
 import { cosineA, cosineB } from "./cosine-merge.js";
 import { dare } from "./dare.js";
 import { geometricMedian } from "./geometric-median.js";
@@ -37,6 +38,7 @@ const all: readonly MergeMethod[] = [
   cosineB,
   subtract,
   addDelta,
+  addLora,
   ties,
   dare,
   slerp,

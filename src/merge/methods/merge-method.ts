@@ -74,6 +74,12 @@ export interface MergeMethod {
   kernelOp?(arithmetic: "fp32" | "lerp"): KernelOpName | undefined;
   /** Fusions the planner may apply to this method's ops. */
   fusions?: readonly FusionName[];
+  /**
+   * True for a method that bakes the step's LoRAs (`loras:` in the recipe) into its one input: the
+   * planner gives every key a LoRA changes an `add-lora` op (`W + Σ ratio·block weight·scale·up @ down`,
+   * computed by the kernels' low-rank update) and copies every other key; `apply` is the identity.
+   */
+  bakesLoras?: boolean;
 }
 
 /**
