@@ -4,6 +4,7 @@ import { registerDiff } from "./diff.js";
 import { registerHash } from "./hash.js";
 import { registerImage } from "./image.js";
 import { registerInspect } from "./inspect.js";
+import { registerLibrary } from "./library.js";
 import { registerLineage } from "./lineage.js";
 import { registerMerge } from "./merge.js";
 import { registerParents } from "./parents.js";
@@ -28,4 +29,5 @@ export function registerCommands(program: Command): void {
   registerDiff(program);
   registerRecover(program);
   registerParents(program);
+  registerLibrary(program);
 }

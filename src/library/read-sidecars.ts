@@ -1,0 +1,149 @@
+import { readFile, stat } from "node:fs/promises";
+import { basename, extname, join } from "node:path";
+
+/** Which tool wrote a sidecar. */
+export type SidecarSource = "civitai-helper" | "stability-matrix" | "a1111" | "preview";
+
+/**
+ * One fact another tool left beside a model file. `fact` uses Civitai's field names where one
+ * exists (`baseModel`, `trainedWords`, `tags`); `value` is any JSON value.
+ */
+export interface SidecarFact {
+  source: SidecarSource;
+  sidecarPath: string;
+  fact: string;
+  value: unknown;
+}
+
+/** A sidecar larger than this is not a sidecar (descriptions are a few KB of HTML): it is skipped. */
+export const MAX_SIDECAR_BYTES = 16 * 1024 * 1024;
+
+/** Preview images A1111, Civitai Helper and Stability Matrix write: `{name}.preview.png` and the like. */
+const PREVIEW_SUFFIXES = [".preview.png", ".preview.jpeg", ".preview.jpg", ".preview.webp", ".png", ".jpg"];
+
+/**
+ * Reads the sidecars of a model file (never writes them): Civitai Helper's `.civitai.info` (the
+ * Civitai API's model-version JSON), Stability Matrix's `.cm-info.json` (its ConnectedModelInfo),
+ * A1111's `{name}.json` (the extra-networks user metadata) and preview images. A sidecar that is
+ * not JSON gives one `error` fact with the reason.
+ */
+export async function readSidecars(modelPath: string): Promise<SidecarFact[]> {
+  const stem = join(modelPath, "..", basename(modelPath, extname(modelPath)));
+  const facts: SidecarFact[] = [];
+  const readers: [string, SidecarSource, (json: Record<string, unknown>) => Record<string, unknown>][] = [
+    [`${stem}.civitai.info`, "civitai-helper", civitaiHelperFacts],
+    [`${stem}.cm-info.json`, "stability-matrix", stabilityMatrixFacts],
+    [`${stem}.json`, "a1111", a1111Facts],
+  ];
+  for (const [sidecarPath, source, extract] of readers) {
+    const json = await readJsonSidecar(sidecarPath);
+    if (json === undefined) continue;
+    const found = typeof json === "string" ? { error: json } : extract(json);
+    for (const [fact, value] of Object.entries(found)) {
+      if (value !== undefined && value !== null && value !== "")
+        facts.push({ source, sidecarPath, fact, value });
+    }
+  }
+  for (const suffix of PREVIEW_SUFFIXES) {
+    const previewPath = `${stem}${suffix}`;
+    if (await isFile(previewPath)) {
+      facts.push({ source: "preview", sidecarPath: previewPath, fact: "preview", value: previewPath });
+      break;
+    }
+  }
+  return facts;
+}
+
+/** The Civitai API's model-version object, as Civitai Helper saves it. */
+function civitaiHelperFacts(json: Record<string, unknown>): Record<string, unknown> {
+  const model = objectOr(json.model);
+  return {
+    civitaiModelId: integerOr(json.modelId),
+    civitaiVersionId: integerOr(json.id),
+    modelName: stringOr(model.name),
+    versionName: stringOr(json.name),
+    modelType: stringOr(model.type),
+    baseModel: stringOr(json.baseModel),
+    trainedWords: stringsOr(json.trainedWords),
+    tags: stringsOr(model.tags),
+    description: stringOr(json.description) ?? stringOr(model.description),
+  };
+}
+
+/** Stability Matrix's ConnectedModelInfo (.NET, PascalCase; camelCase accepted too). */
+function stabilityMatrixFacts(json: Record<string, unknown>): Record<string, unknown> {
+  const field = (name: string): unknown => json[name] ?? json[name.charAt(0).toLowerCase() + name.slice(1)];
+  return {
+    civitaiModelId: integerOr(field("ModelId")),
+    civitaiVersionId: integerOr(field("VersionId")),
+    modelName: stringOr(field("ModelName")),
+    versionName: stringOr(field("VersionName")),
+    modelType: stringOr(field("ModelType")),
+    baseModel: stringOr(field("BaseModel")),
+    trainedWords: stringsOr(field("TrainedWords")),
+    tags: stringsOr(field("Tags")),
+    description: stringOr(field("VersionDescription")) ?? stringOr(field("ModelDescription")),
+  };
+}
+
+/** A1111's extra-networks user metadata (the "edit metadata" dialog of a card). */
+function a1111Facts(json: Record<string, unknown>): Record<string, unknown> {
+  const weight = json["preferred weight"];
+  return {
+    description: stringOr(json.description),
+    activationText: stringOr(json["activation text"]),
+    preferredWeight: typeof weight === "number" && weight !== 0 ? weight : undefined,
+    sdVersion: stringOr(json["sd version"]),
+    negativeText: stringOr(json["negative text"]),
+    notes: stringOr(json.notes),
+  };
+}
+
+/** The parsed object, a string with the reason it could not be read, or undefined when absent. */
+async function readJsonSidecar(path: string): Promise<Record<string, unknown> | string | undefined> {
+  let bytes: Buffer;
+  try {
+    const stats = await stat(path);
+    if (!stats.isFile()) return undefined;
+    if (stats.size > MAX_SIDECAR_BYTES) return `larger than ${MAX_SIDECAR_BYTES} bytes`;
+    bytes = await readFile(path);
+  } catch {
+    return undefined;
+  }
+  try {
+    const parsed: unknown = JSON.parse(bytes.toString("utf8"));
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return "not a JSON object";
+    return parsed as Record<string, unknown>;
+  } catch (error) {
+    return `not JSON: ${(error as Error).message}`;
+  }
+}
+
+async function isFile(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => undefined))?.isFile() ?? false;
+}
+
+function objectOr(value: unknown): Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : {};
+}
+
+function stringOr(value: unknown): string | undefined {
+  return typeof value === "string" ? value : undefined;
+}
+
+function integerOr(value: unknown): number | undefined {
+  return typeof value === "number" && Number.isSafeInteger(value) ? value : undefined;
+}
+
+/** Strings, or Civitai's `{name}` tag objects, as a list of strings. */
+function stringsOr(value: unknown): string[] | undefined {
+  if (!Array.isArray(value)) return undefined;
+  const strings = value.flatMap((item) => {
+    if (typeof item === "string") return [item];
+    const name = objectOr(item).name;
+    return typeof name === "string" ? [name] : [];
+  });
+  return strings.length > 0 ? strings : undefined;
+}

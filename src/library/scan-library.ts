@@ -1,0 +1,175 @@
+import { resolve } from "node:path";
+import { throwIfAborted } from "../errors.js";
+import { defaultHashCacheDir, type FileHashes, hashFiles } from "../hash/index.js";
+import { noProgress, type ProgressListener } from "../progress.js";
+import { identifyFile } from "./identify-file.js";
+import type { LibraryStore } from "./library-store.js";
+import { readSidecars, type SidecarFact } from "./read-sidecars.js";
+import { type WalkedFile, walkModelFiles } from "./walk-model-files.js";
+
+export interface ScanOptions {
+  /** The hash cache shared with `gyoza hash` (false: none). Default: `defaultHashCacheDir()`. */
+  cacheDir?: string | false;
+  onProgress?: ProgressListener;
+  /** Stops between files: every file already written stays written. */
+  signal?: AbortSignal;
+}
+
+/** What a scan did, file by file counted once. */
+export interface ScanSummary {
+  /** Model files found on disk under the scanned folders. */
+  files: number;
+  /** Size, mtime and inode unchanged: not opened, not hashed. */
+  unchanged: number;
+  /** Files identified and hashed in this scan (new or changed). */
+  hashed: number;
+  added: number;
+  changed: number;
+  /** Found at a new path with the sha256 of a file that vanished: the same library entry. */
+  moved: number;
+  /** Known files no longer on disk, now marked missing (their rows stay). */
+  missing: number;
+  /** Files recorded as unreadable in this scan. */
+  unreadable: number;
+}
+
+/** Adds folders (or files) to the library and scans them. */
+export async function addToLibrary(
+  store: LibraryStore,
+  paths: readonly string[],
+  options: ScanOptions = {},
+): Promise<ScanSummary> {
+  const roots = paths.map((path) => resolve(path));
+  const summary = await scanFolders(store, roots, options);
+  for (const root of roots) store.addRoot(root);
+  return summary;
+}
+
+/** Scans every folder added to the library again. */
+export async function rescanLibrary(store: LibraryStore, options: ScanOptions = {}): Promise<ScanSummary> {
+  return scanFolders(store, store.roots(), options);
+}
+
+/**
+ * Walks the folders and brings the library up to date: vanished files are marked missing first (so
+ * a moved file is recognised by its sha256 when met at its new path), unchanged files are only
+ * noted as seen, and every new or changed file is identified, hashed and written with its sidecar
+ * facts in a transaction of its own. Model files are only ever read.
+ */
+export async function scanFolders(
+  store: LibraryStore,
+  roots: readonly string[],
+  options: ScanOptions = {},
+): Promise<ScanSummary> {
+  const walked = await walkModelFiles(roots);
+  const summary: ScanSummary = {
+    files: walked.length,
+    unchanged: 0,
+    hashed: 0,
+    added: 0,
+    changed: 0,
+    moved: 0,
+    missing: 0,
+    unreadable: 0,
+  };
+  const onDisk = new Set(walked.map((file) => file.path));
+  const markedMissing = new Set<number>();
+  store.db.transaction(() => {
+    for (const root of roots) {
+      for (const row of store.filesUnder(resolve(root))) {
+        if (row.missing === 0 && !onDisk.has(row.path)) {
+          store.markMissing(row.id);
+          markedMissing.add(row.id);
+        }
+      }
+    }
+  })();
+  summary.missing = markedMissing.size;
+
+  const toScan: WalkedFile[] = [];
+  const unchanged: { id: number; file: WalkedFile }[] = [];
+  for (const file of walked) {
+    const row = store.fileByPath(file.path);
+    if (
+      row &&
+      row.missing === 0 &&
+      row.size === file.size &&
+      row.mtime_ms === file.mtimeMs &&
+      row.inode === file.inode
+    )
+      unchanged.push({ id: row.id, file });
+    else toScan.push(file);
+  }
+  summary.unchanged = unchanged.length;
+  store.markSeen(unchanged.map(({ id }) => id));
+  await refreshSidecars(store, unchanged);
+
+  const onProgress = options.onProgress ?? noProgress;
+  const task = `library scan: ${toScan.length} file${toScan.length === 1 ? "" : "s"}`;
+  if (toScan.length > 0)
+    onProgress({ type: "start", task, totalBytes: toScan.reduce((sum, f) => sum + f.size, 0) });
+  try {
+    for (const file of toScan) {
+      throwIfAborted(options.signal, file.path);
+      const known = store.fileByPath(file.path) !== undefined;
+      const identity = await identifyFile(file.path);
+      const hashed = await hashOrReason(file.path, options.cacheDir);
+      if (typeof hashed === "string" && identity.kind !== "unreadable") {
+        identity.kind = "unreadable";
+        identity.unreadableReason = hashed;
+      }
+      const hashes = typeof hashed === "string" ? undefined : hashed;
+      const sidecars = await readSidecars(file.path);
+      const { id, moved } = store.writeScannedFile({ ...file, identity, hashes, sidecars });
+      summary.hashed += hashes ? 1 : 0;
+      summary.unreadable += identity.kind === "unreadable" ? 1 : 0;
+      if (moved) {
+        summary.moved++;
+        if (markedMissing.has(id)) summary.missing--;
+      } else if (known) summary.changed++;
+      else summary.added++;
+      onProgress({ type: "advance", bytes: file.size, item: file.path });
+    }
+  } finally {
+    if (toScan.length > 0) onProgress({ type: "finish", task });
+  }
+  return summary;
+}
+
+/** All six hashes through the shared one-pass hasher and its cache, or why the file could not be read. */
+async function hashOrReason(
+  path: string,
+  cacheDir: string | false | undefined,
+): Promise<FileHashes | string> {
+  try {
+    const [result] = await hashFiles([path], { cacheDir: cacheDir ?? defaultHashCacheDir() });
+    return result!.hashes;
+  } catch (error) {
+    return `cannot hash: ${error instanceof Error ? error.message : String(error)}`;
+  }
+}
+
+/** Sidecars come and go beside unchanged models (a Civitai Helper run): rewrite only the ones that differ. */
+async function refreshSidecars(
+  store: LibraryStore,
+  files: readonly { id: number; file: WalkedFile }[],
+): Promise<void> {
+  for (const { id, file } of files) {
+    const facts = await readSidecars(file.path);
+    if (sameFacts(store.sidecarFactsOf(id), facts)) continue;
+    store.replaceSidecarFacts(id, facts);
+  }
+}
+
+function sameFacts(
+  stored: readonly { source: string; sidecar_path: string; fact: string; value: string }[],
+  facts: readonly SidecarFact[],
+): boolean {
+  if (stored.length !== facts.length) return false;
+  const key = (source: string, path: string, fact: string, value: string): string =>
+    JSON.stringify([source, path, fact, value]);
+  const storedKeys = new Set(stored.map((row) => key(row.source, row.sidecar_path, row.fact, row.value)));
+  return facts.every((fact) =>
+    storedKeys.has(key(fact.source, fact.sidecarPath, fact.fact, JSON.stringify(fact.value))),
+  );
+}
