@@ -25,10 +25,16 @@ const PREVIEW_SUFFIXES = [".preview.png", ".preview.jpeg", ".preview.jpg", ".pre
  * Reads the sidecars of a model file (never writes them): Civitai Helper's `.civitai.info` (the
  * Civitai API's model-version JSON), Stability Matrix's `.cm-info.json` (its ConnectedModelInfo),
  * A1111's `{name}.json` (the extra-networks user metadata) and preview images. A sidecar that is
- * not JSON gives one `error` fact with the reason.
+ * not JSON gives one `error` fact with the reason. `siblings`: the names of the files in the model's
+ * folder, when the caller has listed it.
  */
-export async function readSidecars(modelPath: string): Promise<SidecarFact[]> {
+export async function readSidecars(
+  modelPath: string,
+  siblings?: ReadonlySet<string>,
+): Promise<SidecarFact[]> {
   const stem = join(modelPath, "..", basename(modelPath, extname(modelPath)));
+  // Given the folder's file names, a re-scan of hundreds of files skips a stat per absent sidecar.
+  const mayExist = (path: string): boolean => siblings === undefined || siblings.has(basename(path));
   const facts: SidecarFact[] = [];
   const readers: [string, SidecarSource, (json: Record<string, unknown>) => Record<string, unknown>][] = [
     [`${stem}.civitai.info`, "civitai-helper", civitaiHelperFacts],
@@ -36,6 +42,7 @@ export async function readSidecars(modelPath: string): Promise<SidecarFact[]> {
     [`${stem}.json`, "a1111", a1111Facts],
   ];
   for (const [sidecarPath, source, extract] of readers) {
+    if (!mayExist(sidecarPath)) continue;
     const json = await readJsonSidecar(sidecarPath);
     if (json === undefined) continue;
     const found = typeof json === "string" ? { error: json } : extract(json);
@@ -46,7 +53,7 @@ export async function readSidecars(modelPath: string): Promise<SidecarFact[]> {
   }
   for (const suffix of PREVIEW_SUFFIXES) {
     const previewPath = `${stem}${suffix}`;
-    if (await isFile(previewPath)) {
+    if (mayExist(previewPath) && (await isFile(previewPath))) {
       facts.push({ source: "preview", sidecarPath: previewPath, fact: "preview", value: previewPath });
       break;
     }

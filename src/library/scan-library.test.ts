@@ -117,6 +117,25 @@ describe("library scans", () => {
     store.db.close();
   });
 
+  it("picks up a sidecar written beside an unchanged model on re-scan, without hashing it", async () => {
+    const models = join(dir, "models");
+    await writeModelFolder(models);
+    const store = openStore();
+    await addToLibrary(store, [models], { cacheDir: false });
+    await writeFile(
+      join(models, "gyoza-style.civitai.info"),
+      JSON.stringify({ id: 9, modelId: 8, baseModel: "SD 1.5" }),
+    );
+    expect(await rescanLibrary(store, { cacheDir: false })).toMatchObject({ hashed: 0, unchanged: 6 });
+    const facts = entryNamed(store, FILES.lora).sidecars.map((fact) => [fact.fact, fact.value]);
+    expect(facts).toEqual([
+      ["baseModel", "SD 1.5"],
+      ["civitaiModelId", 8],
+      ["civitaiVersionId", 9],
+    ]);
+    store.db.close();
+  });
+
   it("hashes a file again when its contents change, keeping its identity", async () => {
     const models = join(dir, "models");
     await writeModelFolder(models);

@@ -1,4 +1,5 @@
-import { resolve } from "node:path";
+import { readdir } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
 import { throwIfAborted } from "../errors.js";
 import { defaultHashCacheDir, type FileHashes, hashFiles } from "../hash/index.js";
 import { noProgress, type ProgressListener } from "../progress.js";
@@ -21,7 +22,7 @@ export interface ScanSummary {
   files: number;
   /** Size, mtime and inode unchanged: not opened, not hashed. */
   unchanged: number;
-  /** Files identified and hashed in this scan (new or changed). */
+  /** Files identified and hashed in this scan (new or changed; hashes may come from the hash cache). */
   hashed: number;
   added: number;
   changed: number;
@@ -154,8 +155,20 @@ async function refreshSidecars(
   store: LibraryStore,
   files: readonly { id: number; file: WalkedFile }[],
 ): Promise<void> {
+  const folders = new Map<string, Promise<ReadonlySet<string> | undefined>>();
+  const namesIn = (folder: string): Promise<ReadonlySet<string> | undefined> => {
+    let names = folders.get(folder);
+    if (!names) {
+      names = readdir(folder).then(
+        (entries) => new Set(entries),
+        () => undefined,
+      );
+      folders.set(folder, names);
+    }
+    return names;
+  };
   for (const { id, file } of files) {
-    const facts = await readSidecars(file.path);
+    const facts = await readSidecars(file.path, await namesIn(dirname(file.path)));
     if (sameFacts(store.sidecarFactsOf(id), facts)) continue;
     store.replaceSidecarFacts(id, facts);
   }
