@@ -315,7 +315,7 @@ export function countNonFinite(src: usize, dtype: i32, count: i32): i32 {
 
 /**
  * Elements [begin, begin + count) of the row-major [rows, cols] matrix base + m·(up @ down) (up [rows,
- * rank], down [rank, cols], all f32) into `out` (which may be `base`). Each element sums its rank
+ * rank], down [rank, cols] with its rows `stride` floats apart, all f32) into `out` (which may be `base`). Each element sums its rank
  * products in order from +0, every product and sum rounded to f32 (src/kernels/merge-kernel.ts); the
  * lanes run 16 then 4 columns of one row at a time, the rest one by one with the same operations.
  */
@@ -325,24 +325,41 @@ export function addLowRankF32(
   down: usize,
   rank: i32,
   cols: i32,
+  stride: i32,
   begin: i32,
   multiplier: f32,
   out: usize,
   count: i32,
 ): void {
+  // the rest of a row begun before the range, then the whole rows LOW_RANK_TILE columns at a time
+  // (those columns of down stay in the cache while every row uses them), then a row's beginning
   let t: i32 = 0;
-  while (t < count) {
-    const row = (begin + t) / cols;
-    const column = begin + t - row * cols;
-    const stretch = min(cols - column, count - t);
-    lowRankRow(base + ((t as usize) << 2), up + (((row * rank) as usize) << 2), down, rank, cols, column, multiplier, out + ((t as usize) << 2), stretch);
-    t += stretch;
+  const column = begin % cols;
+  if (column != 0) {
+    t = min(cols - column, count);
+    lowRankRow(base, up + ((((begin / cols) * rank) as usize) << 2), down, rank, stride, column, multiplier, out, t);
+  }
+  const rows = (count - t) / cols;
+  const first = (begin + t) / cols;
+  for (let j: i32 = 0; rows > 0 && j < cols; j += LOW_RANK_TILE) {
+    const width = min(LOW_RANK_TILE, cols - j);
+    for (let r: i32 = 0; r < rows; r++) {
+      const at = ((t + r * cols + j) as usize) << 2;
+      lowRankRow(base + at, up + ((((first + r) * rank) as usize) << 2), down, rank, stride, j, multiplier, out + at, width);
+    }
+  }
+  t += rows * cols;
+  if (t < count) {
+    const at = (t as usize) << 2;
+    lowRankRow(base + at, up + (((((begin + t) / cols) * rank) as usize) << 2), down, rank, stride, 0, multiplier, out + at, count - t);
   }
 }
 
-function lowRankRow(base: usize, upRow: usize, down: usize, rank: i32, cols: i32, column: i32, multiplier: f32, out: usize, count: i32): void {
+const LOW_RANK_TILE: i32 = 512;
+
+function lowRankRow(base: usize, upRow: usize, down: usize, rank: i32, rowFloats: i32, column: i32, multiplier: f32, out: usize, count: i32): void {
   const m = f32x4.splat(multiplier);
-  const stride = (cols as usize) << 2;
+  const stride = (rowFloats as usize) << 2;
   let t: i32 = 0;
   for (; t + 16 <= count; t += 16) {
     let d = down + (((column + t) as usize) << 2);

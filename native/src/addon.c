@@ -180,27 +180,29 @@ static napi_value count_non_finite(napi_env env, napi_callback_info info) {
 }
 
 /*
- * addLowRankF32(base, up, down, rank, cols, begin, multiplier, out): elements [begin, begin + n) of a
- * row-major [rows, cols] low-rank update (n = out's length), up [rows, rank], down [rank, cols].
+ * addLowRankF32(base, up, down, rank, cols, stride, begin, multiplier, out): elements [begin, begin + n)
+ * of a row-major [rows, cols] low-rank update (n = out's length), up [rows, rank], down [rank, cols]
+ * with its rows `stride` floats apart.
  */
 static napi_value add_low_rank_f32(napi_env env, napi_callback_info info) {
   napi_value argv[MAX_ARGS];
-  const gyoza_kernel_table *table = get_args(env, info, 8, argv);
+  const gyoza_kernel_table *table = get_args(env, info, 9, argv);
   view base, up, down, out;
-  double rank, cols, begin, multiplier;
+  double rank, cols, stride, begin, multiplier;
   if (!table || !get_view(env, argv[0], &base) || !get_view(env, argv[1], &up) || !get_view(env, argv[2], &down) ||
-      !get_number(env, argv[3], &rank) || !get_number(env, argv[4], &cols) || !get_number(env, argv[5], &begin) ||
-      !get_number(env, argv[6], &multiplier) || !get_view(env, argv[7], &out)) return NULL;
+      !get_number(env, argv[3], &rank) || !get_number(env, argv[4], &cols) || !get_number(env, argv[5], &stride) ||
+      !get_number(env, argv[6], &begin) || !get_number(env, argv[7], &multiplier) || !get_view(env, argv[8], &out))
+    return NULL;
   if (!check_bytes(env, base.bytes, out.bytes)) return NULL;
   size_t n = out.bytes / 4;
-  if (!(rank >= 1 && cols >= 1 && begin >= 0) || (size_t)rank * (size_t)cols * 4 != down.bytes ||
-      up.bytes % ((size_t)rank * 4) != 0 ||
+  if (!(rank >= 1 && cols >= 1 && stride >= cols && begin >= 0) ||
+      ((size_t)rank - 1) * (size_t)stride * 4 + (size_t)cols * 4 > down.bytes || up.bytes % ((size_t)rank * 4) != 0 ||
       (size_t)begin + n > up.bytes / ((size_t)rank * 4) * (size_t)cols) {
     throw_type(env, "low-rank factors do not cover the range");
     return NULL;
   }
-  table->add_low_rank_f32(base.data, up.data, down.data, (size_t)rank, (size_t)cols, (size_t)begin, (float)multiplier,
-                          out.data, n);
+  table->add_low_rank_f32(base.data, up.data, down.data, (size_t)rank, (size_t)cols, (size_t)stride, (size_t)begin,
+                          (float)multiplier, out.data, n);
   return NULL;
 }
 

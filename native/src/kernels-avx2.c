@@ -228,7 +228,7 @@ static size_t count_non_finite(const uint8_t *src, int dtype, size_t n) {
 /* One stretch of a row of a low-rank update: columns [j, j + n) of row `up_row`, 32 columns (four
  * independent sums, so the adds overlap) then 8 at a time; each lane sums exactly as
  * gyoza_low_rank_one does, which also takes the tail. */
-static void low_rank_row(const float *base, const float *up_row, const float *down, size_t rank, size_t cols,
+static void low_rank_row(const float *base, const float *up_row, const float *down, size_t rank, size_t stride,
                          size_t j, float multiplier, float *out, size_t n) {
   __m256 m = _mm256_set1_ps(multiplier);
   size_t t = 0;
@@ -237,7 +237,7 @@ static void low_rank_row(const float *base, const float *up_row, const float *do
     __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
     for (size_t k = 0; k < rank; k++) {
       __m256 u = _mm256_set1_ps(up_row[k]);
-      const float *d = column + k * cols;
+      const float *d = column + k * stride;
       s0 = _mm256_add_ps(s0, _mm256_mul_ps(u, _mm256_loadu_ps(d)));
       s1 = _mm256_add_ps(s1, _mm256_mul_ps(u, _mm256_loadu_ps(d + LANES)));
       s2 = _mm256_add_ps(s2, _mm256_mul_ps(u, _mm256_loadu_ps(d + 2 * LANES)));
@@ -255,21 +255,37 @@ static void low_rank_row(const float *base, const float *up_row, const float *do
     const float *column = down + j + t;
     __m256 s = _mm256_setzero_ps();
     for (size_t k = 0; k < rank; k++)
-      s = _mm256_add_ps(s, _mm256_mul_ps(_mm256_set1_ps(up_row[k]), _mm256_loadu_ps(column + k * cols)));
+      s = _mm256_add_ps(s, _mm256_mul_ps(_mm256_set1_ps(up_row[k]), _mm256_loadu_ps(column + k * stride)));
     _mm256_storeu_ps(out + t, canonical8(_mm256_add_ps(_mm256_loadu_ps(base + t), _mm256_mul_ps(m, s))));
   }
-  for (; t < n; t++) out[t] = gyoza_low_rank_one(base[t], up_row, down + j + t, rank, cols, multiplier);
+  for (; t < n; t++) out[t] = gyoza_low_rank_one(base[t], up_row, down + j + t, rank, stride, multiplier);
 }
 
+/* Columns of down taken at a time over all whole rows of a call: rank · 512 floats (64 KiB at rank
+ * 32) stay in the cache while every row uses them, where a row of a wide weight (ff.net.2: 5120
+ * columns) would otherwise stream all of down from memory again. Each element is computed as
+ * before; only the order of elements changes. */
+#define TILE_COLUMNS 512
+
 static void add_low_rank_f32(const float *base, const float *up, const float *down, size_t rank, size_t cols,
-                             size_t begin, float multiplier, float *out, size_t n) {
+                             size_t stride, size_t begin, float multiplier, float *out, size_t n) {
   size_t t = 0;
-  while (t < n) {
-    size_t row = (begin + t) / cols, column = (begin + t) % cols;
-    size_t stretch = cols - column < n - t ? cols - column : n - t;
-    low_rank_row(base + t, up + row * rank, down, rank, cols, column, multiplier, out + t, stretch);
-    t += stretch;
+  size_t column = begin % cols;
+  if (column != 0) { /* the rest of a row begun before the range */
+    size_t stretch = cols - column < n ? cols - column : n;
+    low_rank_row(base, up + (begin / cols) * rank, down, rank, stride, column, multiplier, out, stretch);
+    t = stretch;
   }
+  size_t rows = (n - t) / cols, first = (begin + t) / cols;
+  for (size_t j = 0; rows > 0 && j < cols; j += TILE_COLUMNS) {
+    size_t width = cols - j < TILE_COLUMNS ? cols - j : TILE_COLUMNS;
+    for (size_t r = 0; r < rows; r++) {
+      size_t at = t + r * cols + j;
+      low_rank_row(base + at, up + (first + r) * rank, down, rank, stride, j, multiplier, out + at, width);
+    }
+  }
+  t += rows * cols;
+  if (t < n) low_rank_row(base + t, up + ((begin + t) / cols) * rank, down, rank, stride, 0, multiplier, out + t, n - t);
 }
 
 const gyoza_kernel_table gyoza_avx2_kernels = {

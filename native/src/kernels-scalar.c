@@ -75,10 +75,10 @@ static size_t count_non_finite(const uint8_t *src, int dtype, size_t n) {
 }
 
 static void add_low_rank_f32(const float *base, const float *up, const float *down, size_t rank, size_t cols,
-                             size_t begin, float multiplier, float *out, size_t n) {
+                             size_t stride, size_t begin, float multiplier, float *out, size_t n) {
   for (size_t t = 0; t < n; t++) {
     size_t row = (begin + t) / cols, column = (begin + t) % cols;
-    out[t] = gyoza_low_rank_one(base[t], up + row * rank, down + column, rank, cols, multiplier);
+    out[t] = gyoza_low_rank_one(base[t], up + row * rank, down + column, rank, stride, multiplier);
   }
 }
 

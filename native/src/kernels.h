@@ -37,9 +37,10 @@ typedef struct {
   /* Elements whose exponent is all ones (NaN or ±Inf). */
   size_t (*count_non_finite)(const uint8_t *src, int dtype, size_t n);
   /* A low-rank update of elements [begin, begin + n) of a row-major [rows, cols] matrix:
-   * out = base + m·(up @ down), see gyoza_low_rank_one. `out` may be `base`. */
+   * out = base + m·(up @ down), see gyoza_low_rank_one; down's rows lie `stride` floats apart.
+   * `out` may be `base`. */
   void (*add_low_rank_f32)(const float *base, const float *up, const float *down, size_t rank, size_t cols,
-                           size_t begin, float multiplier, float *out, size_t n);
+                           size_t stride, size_t begin, float multiplier, float *out, size_t n);
 } gyoza_kernel_table;
 
 extern const gyoza_kernel_table gyoza_scalar_kernels;
@@ -181,10 +182,10 @@ static inline float gyoza_add_difference_one(float a, float b, float c, float al
  * j summed in order k = 0, 1, … from +0, every product and sum rounded to f32, then scaled and added,
  * each rounded once. The SIMD paths run the same sum for 8 columns at a time: the same bits. */
 static inline float gyoza_low_rank_one(float base, const float *up_row, const float *down_column, size_t rank,
-                                       size_t cols, float multiplier) {
+                                       size_t stride, float multiplier) {
   float sum = 0.0f;
   for (size_t k = 0; k < rank; k++) {
-    float product = up_row[k] * down_column[k * cols];
+    float product = up_row[k] * down_column[k * stride];
     sum = sum + product;
   }
   float step = multiplier * sum;

@@ -84,14 +84,14 @@ const jsBackend: KernelBackend = {
     });
   },
   countNonFinite,
-  addLowRankF32(base, { up, down, rank, cols }, begin, multiplier, out) {
+  addLowRankF32(base, { up, down, rank, cols, stride }, begin, multiplier, out) {
     const outBits = bitsOf(out);
     for (let t = 0; t < out.length; t++) {
       const row = Math.floor((begin + t) / cols);
       const column = begin + t - row * cols;
       let sum = 0;
       for (let k = 0; k < rank; k++)
-        sum = Math.fround(sum + Math.fround(up[row * rank + k]! * down[k * cols + column]!));
+        sum = Math.fround(sum + Math.fround(up[row * rank + k]! * down[k * stride + column]!));
       const r = Math.fround(base[t]! + Math.fround(multiplier * sum));
       if (Number.isNaN(r)) outBits[t] = CANONICAL_NAN_BITS;
       else out[t] = r;

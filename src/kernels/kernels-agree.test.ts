@@ -243,9 +243,11 @@ for (const { title, load, skip } of candidates) {
           for (const cols of [1, 7, 17, 40, 333]) {
             const rows = 5;
             const up = mixedFloat32(rows * rank, rank * 7 + cols);
-            const down = mixedFloat32(rank * cols, rank * 11 + cols);
+            // down's rows packed, or padded as the engine stores them
+            const stride = rank % 2 === 0 ? cols : cols + 16;
+            const down = mixedFloat32(rank * stride, rank * 11 + cols);
             if (rank === 4) up.set(EDGE_F32.subarray(0, Math.min(up.length, EDGE_F32.length)));
-            const factors = { up, down, rank, cols };
+            const factors = { up, down, rank, cols, stride };
             const total = rows * cols;
             for (const [begin, count] of [
               [0, total],
@@ -276,9 +278,10 @@ for (const { title, load, skip } of candidates) {
         };
         const factors = {
           up: own(mixedFloat32(64 * 32, 1)),
-          down: own(mixedFloat32(32 * 320, 2)),
+          down: own(mixedFloat32(32 * 1040, 2)),
           rank: 32,
-          cols: 320,
+          cols: 1024,
+          stride: 1040,
         };
         const base = own(mixedFloat32(16384 + 13, 3));
         const expected = new Float32Array(base.length);

@@ -42,6 +42,7 @@ interface NativeTable {
     down: Float32Array,
     rank: number,
     cols: number,
+    stride: number,
     begin: number,
     multiplier: number,
     out: Float32Array,
@@ -135,7 +136,7 @@ function nativeBackend(table: NativeTable, copyBytes: NativeAddon["copyBytes"]):
         DTYPE_CODES[out.dtype],
       ),
     countNonFinite: (bytes, dtype) => table.countNonFinite(bytes, DTYPE_CODES[dtype]),
-    addLowRankF32: (base, { up, down, rank, cols }, begin, multiplier, out) =>
-      table.addLowRankF32(base, up, down, rank, cols, begin, multiplier, out),
+    addLowRankF32: (base, { up, down, rank, cols, stride }, begin, multiplier, out) =>
+      table.addLowRankF32(base, up, down, rank, cols, stride, begin, multiplier, out),
   };
 }

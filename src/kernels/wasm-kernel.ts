@@ -70,6 +70,7 @@ export interface WasmExports {
     down: number,
     rank: number,
     cols: number,
+    stride: number,
     begin: number,
     multiplier: number,
     out: number,
@@ -316,7 +317,7 @@ function wasmBackend(wasm: WasmExports, space: KernelMemory, helper: WasmHelper)
         wasm.countNonFinite(s!, DTYPE_CODES[dtype], n),
       );
     },
-    addLowRankF32(base, { up, down, rank, cols }, begin, multiplier, out) {
+    addLowRankF32(base, { up, down, rank, cols, stride }, begin, multiplier, out) {
       // Every operand in the kernel's memory: the engine allocates them there (the buffer pool);
       // others are copied into buffers of the memory for the call, and the result copied out.
       const borrowed: Buffer[] = [];
@@ -332,7 +333,7 @@ function wasmBackend(wasm: WasmExports, space: KernelMemory, helper: WasmHelper)
       try {
         const [b, u, d] = [inMemory(base, true), inMemory(up, true), inMemory(down, true)];
         const o = out === base ? b : inMemory(out, false);
-        wasm.addLowRankF32(b, u, d, rank, cols, begin, multiplier, o, out.length);
+        wasm.addLowRankF32(b, u, d, rank, cols, stride, begin, multiplier, o, out.length);
         if (space.pointer(bytesOf(out)) === undefined)
           bytesOf(out).set(new Uint8Array(space.view(o, out.byteLength)));
       } finally {

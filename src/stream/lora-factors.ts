@@ -4,7 +4,7 @@ import { elementCount } from "../io/dtype.js";
 import { decodeToFloat32 } from "../io/float-convert.js";
 import { readTensorBytes } from "../io/read-tensor.js";
 import type { StoredTensor } from "../io/tensor.js";
-import type { LowRankFactors, MergeKernel } from "../kernels/merge-kernel.js";
+import { type LowRankFactors, lowRankStride, type MergeKernel } from "../kernels/merge-kernel.js";
 import type { BoundLoraTerm, BoundOp } from "./bind-plan.js";
 
 /** The up and down matrices of every LoRA term of one key, in f32, until `release`. */
@@ -39,21 +39,36 @@ export async function loadLoraFactors(
   pool?: BufferPool,
 ): Promise<LoadedFactors> {
   const held: Uint8Array[] = [];
-  const decode = async (tensor: StoredTensor): Promise<Float32Array> => {
+  /** The tensor as `rows` rows of `cols` values, `stride` apart (down's rows padded, see lowRankStride). */
+  const decode = async (
+    tensor: StoredTensor,
+    rows: number,
+    cols: number,
+    stride: number,
+  ): Promise<Float32Array> => {
     const bytes = await readTensorBytes(tensor);
-    const count = elementCount(tensor.shape);
-    const buffer = pool?.acquire(count * 4);
+    const size = bytes.byteLength / (rows * cols);
+    const buffer = pool?.acquire(rows * stride * 4);
     if (buffer) held.push(buffer);
-    const out = buffer ? float32View(buffer) : new Float32Array(count);
-    if (tensor.dtype === "F16" || tensor.dtype === "BF16" || tensor.dtype === "F32")
-      kernel.toFloat32(bytes, tensor.dtype, out);
-    else out.set(decodeToFloat32(bytes, tensor.dtype));
+    const out = buffer ? float32View(buffer) : new Float32Array(rows * stride);
+    for (let row = 0; row < (stride === cols ? 1 : rows); row++) {
+      const count = stride === cols ? rows * cols : cols;
+      const from = bytes.subarray(row * cols * size, (row * cols + count) * size);
+      const into = out.subarray(row * stride, row * stride + count);
+      if (tensor.dtype === "F16" || tensor.dtype === "BF16" || tensor.dtype === "F32")
+        kernel.toFloat32(from, tensor.dtype, into);
+      else into.set(decodeToFloat32(from, tensor.dtype));
+    }
     return out;
   };
   const entries = await Promise.all(
     terms.map(async (term) => {
-      const [up, down] = await Promise.all([decode(term.up), decode(term.down)]);
-      return [term, { up, down, rank: term.rank, cols: term.cols }] as const;
+      const stride = lowRankStride(term.cols);
+      const [up, down] = await Promise.all([
+        decode(term.up, term.count, term.rank, term.rank),
+        decode(term.down, term.rank, term.cols, stride),
+      ]);
+      return [term, { up, down, rank: term.rank, cols: term.cols, stride }] as const;
     }),
   );
   let released = false;
