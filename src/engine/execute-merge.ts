@@ -45,6 +45,8 @@ export interface MergeResult {
   pruned: number;
   /** What the user should know that did not stop the merge (a LoRA without alpha …), from the plan. */
   warnings: { code: string; message: string }[];
+  /** The LoRAs baked in: step, source (recipe input), ratio, block weights as written, modules. */
+  loras: { step: string; source: string; ratio: number; weights: string; modules: number }[];
   /**
    * Where the time went, in seconds: `total` from planning to the renamed output; the rest as
    * WriteTimings says (safetensors outputs only).
@@ -153,6 +155,13 @@ export async function executeMerge(
     ),
     pruned: plan.finishing.pruned.length,
     warnings: plan.warnings.map((warning) => ({ ...warning })),
+    loras: plan.loras.map(({ step, source, ratio, weights, modules }) => ({
+      step,
+      source,
+      ratio,
+      weights,
+      modules,
+    })),
     timings: { total: (performance.now() - started) / 1000, ...written.timings },
   };
 }

@@ -277,6 +277,7 @@ describe("gyoza merge MODEL --lora", () => {
     );
     expect(run.code).toBe(0);
     expect(run.stdout).toContain("(2 merged,");
+    expect(run.stdout).toContain("baked LoRA no-alpha ×0.5: 2 modules (step loras)");
     expect(run.stdout).toContain('warning: LoRA "no-alpha" (loras): 2 of 2 modules have no alpha');
   });
 

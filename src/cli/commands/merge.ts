@@ -275,6 +275,12 @@ export function mergeSummary(
       ? `VAE baked from ${vae.file}`
       : `VAE: ${vae.policy}${vae.slot ? ` (slot ${vae.slot})` : ""}`,
   ];
+  for (const lora of result.loras) {
+    const weights = lora.weights === "ALL" ? "" : `, block weights ${lora.weights}`;
+    lines.push(
+      `baked LoRA ${lora.source} ×${lora.ratio}${weights}: ${lora.modules} modules (step ${lora.step})`,
+    );
+  }
   if (result.dataSha256)
     lines.push(`AutoV3 ${result.dataSha256.slice(0, 12)}  (modelspec.hash_sha256 0x${result.dataSha256})`);
   for (const [field, value] of Object.entries(overrides))
