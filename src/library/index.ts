@@ -3,7 +3,13 @@
  * tools' sidecars say about it, in one SQLite database per library.
  */
 export { FILE_KINDS, type FileIdentity, type FileKind, identifyFile } from "./identify-file.js";
-export { type FileRow, type HashRow, LibraryStore, type ScannedFile } from "./library-store.js";
+export {
+  type FileRow,
+  type FileVersionRow,
+  type HashRow,
+  LibraryStore,
+  type ScannedFile,
+} from "./library-store.js";
 export { MIGRATIONS, type Migration } from "./migrations.js";
 export {
   BUSY_TIMEOUT_MS,

@@ -1,4 +1,5 @@
 import type { FileHashes } from "../hash/index.js";
+import { CivitaiVersionLinker } from "./civitai-versions.js";
 import type { FileIdentity, FileKind } from "./identify-file.js";
 import type { LibraryDatabase } from "./open-library.js";
 import type { SidecarFact } from "./read-sidecars.js";
@@ -40,6 +41,17 @@ export interface HashRow {
   a1111_model_hash: string | null;
 }
 
+/** A model → version a file belongs to. */
+export interface FileVersionRow {
+  model_name: string;
+  model_type: string | null;
+  civitai_model_id: number | null;
+  version_name: string | null;
+  base_model: string | null;
+  civitai_version_id: number | null;
+  source: string;
+}
+
 export interface SidecarFactRow {
   file_id: number;
   source: string;
@@ -67,8 +79,10 @@ export interface ScannedFile {
  */
 export class LibraryStore {
   private readonly statements;
+  private readonly versionLinker: CivitaiVersionLinker;
 
   constructor(readonly db: LibraryDatabase) {
+    this.versionLinker = new CivitaiVersionLinker(db);
     this.statements = {
       addRoot: db.prepare<[string, string]>("INSERT OR IGNORE INTO roots (path, added_at) VALUES (?, ?)"),
       roots: db.prepare<[], { path: string }>("SELECT path FROM roots ORDER BY path"),
@@ -103,6 +117,15 @@ export class LibraryStore {
            @a1111_model_hash)`,
       ),
       hashesOf: db.prepare<[number], HashRow>("SELECT * FROM hashes WHERE file_id = ?"),
+      versionsOf: db.prepare<[number], FileVersionRow>(
+        `SELECT models.name AS model_name, models.type AS model_type, models.civitai_model_id,
+           versions.name AS version_name, versions.base_model, versions.civitai_version_id, versions.source
+         FROM version_files
+           JOIN versions ON versions.id = version_files.version_id
+           JOIN models ON models.id = versions.model_id
+         WHERE version_files.file_id = ?
+         ORDER BY versions.id DESC`,
+      ),
       deleteSidecarFacts: db.prepare<[number]>("DELETE FROM sidecar_facts WHERE file_id = ?"),
       insertSidecarFact: db.prepare<SidecarFactRow>(
         `INSERT OR REPLACE INTO sidecar_facts (file_id, source, sidecar_path, fact, value)
@@ -135,6 +158,11 @@ export class LibraryStore {
     return this.statements.filesUnder.all({ folder, prefix: `${folder}/` });
   }
 
+  /** The models and versions a file belongs to, newest link first. */
+  versionsOf(fileId: number): FileVersionRow[] {
+    return this.statements.versionsOf.all(fileId);
+  }
+
   hashesOf(fileId: number): HashRow | undefined {
     return this.statements.hashesOf.get(fileId);
   }
@@ -161,6 +189,7 @@ export class LibraryStore {
   }
 
   private writeSidecarFacts(fileId: number, facts: readonly SidecarFact[]): void {
+    this.versionLinker.link(fileId, facts);
     this.statements.deleteSidecarFacts.run(fileId);
     for (const fact of facts) {
       this.statements.insertSidecarFact.run({

@@ -26,6 +26,14 @@ export interface LibraryEntry {
   type: string | null;
   metadata: { fp: string | null; size: string | null; format: string | null };
   hashes: CivitaiHashes | null;
+  /** The Civitai models → versions this file belongs to (from sidecars, for now), with their source. */
+  versions: {
+    model: { name: string; type: string | null; civitaiModelId: number | null };
+    name: string | null;
+    baseModel: string | null;
+    civitaiVersionId: number | null;
+    source: string;
+  }[];
   sidecars: { source: string; sidecarPath: string; fact: string; value: unknown }[];
   firstSeenAt: string;
   scannedAt: string;
@@ -180,6 +188,13 @@ function entryOf(store: LibraryStore, row: FileRow): LibraryEntry {
     type: row.civitai_type,
     metadata: { fp: row.fp, size: row.size_kind, format: row.format },
     hashes: hashes ? civitaiHashes(hashes) : null,
+    versions: store.versionsOf(row.id).map((version) => ({
+      model: { name: version.model_name, type: version.model_type, civitaiModelId: version.civitai_model_id },
+      name: version.version_name,
+      baseModel: version.base_model,
+      civitaiVersionId: version.civitai_version_id,
+      source: version.source,
+    })),
     sidecars: store.sidecarFactsOf(row.id).map((fact) => ({
       source: fact.source,
       sidecarPath: fact.sidecar_path,

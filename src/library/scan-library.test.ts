@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdir, readFile, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, readFile, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { useTempDirWithHashCache } from "../test-support/temp-dir.js";
@@ -102,6 +102,42 @@ describe("library scans", () => {
       "a1111:negativeText": "lowres",
     });
     expect(facts(FILES.lora)["civitai-helper:error"]).toMatch(/^not JSON/);
+    store.db.close();
+  });
+
+  it("groups files into Civitai models and versions as their sidecars say, and follows sidecar changes", async () => {
+    const models = join(dir, "models");
+    await writeModelFolder(models);
+    await copyFile(join(models, FILES.checkpoint), join(models, "gyozamix-v1-copy.safetensors"));
+    await copyFile(join(models, "gyozamix-v1.civitai.info"), join(models, "gyozamix-v1-copy.civitai.info"));
+    const store = openStore();
+    await addToLibrary(store, [models], { cacheDir: false });
+    const gyozaMixV1 = {
+      model: { name: "GyozaMix", type: "Checkpoint", civitaiModelId: 56 },
+      name: "v1.0",
+      baseModel: "SD 1.5",
+      civitaiVersionId: 1234,
+      source: "civitai-helper",
+    };
+    expect(entryNamed(store, FILES.checkpoint).versions).toEqual([gyozaMixV1]);
+    expect(entryNamed(store, "gyozamix-v1-copy.safetensors").versions).toEqual([gyozaMixV1]);
+    expect(entryNamed(store, FILES.sdxlCkpt).versions).toEqual([
+      {
+        model: { name: "SDXL Base", type: "Checkpoint", civitaiModelId: 101 },
+        name: "1.0",
+        baseModel: "SDXL 1.0",
+        civitaiVersionId: 202,
+        source: "stability-matrix",
+      },
+    ]);
+    expect(entryNamed(store, FILES.vae).versions).toEqual([]);
+    const count = (table: string) =>
+      store.db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM ${table}`).get()!.n;
+    expect([count("models"), count("versions"), count("version_files")]).toEqual([2, 2, 3]);
+    await rm(join(models, "gyozamix-v1-copy.civitai.info"));
+    await rescanLibrary(store, { cacheDir: false });
+    expect(entryNamed(store, "gyozamix-v1-copy.safetensors").versions).toEqual([]);
+    expect(count("version_files")).toBe(2);
     store.db.close();
   });
 

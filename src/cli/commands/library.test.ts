@@ -51,6 +51,9 @@ describe("gyoza library", () => {
     const byPath = await gyoza("library", "show", join(models, FILES.checkpoint));
     expect(byPath.stdout).toMatch(/^ {2}SHA256 +[0-9A-F]{64}$/m);
     expect(byPath.stdout).toMatch(/^ {2}baseModel +SD 1\.5 {2}\[civitai-helper\]$/m);
+    expect(byPath.stdout).toMatch(
+      /^ {2}version +GyozaMix v1\.0 \(SD 1\.5; civitai 56@1234\) {2}\[civitai-helper\]$/m,
+    );
 
     const byBlake3 = await json<Entry[]>("library", "find", "--hash", checkpoint.hashes!.BLAKE3!.slice(0, 8));
     expect(byBlake3.map((entry) => entry.name)).toEqual([FILES.checkpoint]);

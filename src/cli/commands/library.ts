@@ -157,6 +157,13 @@ function formatEntryDetails(entry: LibraryEntry): string {
     [entry.metadata.format, entry.metadata.size, entry.metadata.fp].filter(Boolean).join(" · "),
   );
   for (const [name, value] of Object.entries(entry.hashes ?? {})) row(name, value ?? "-");
+  for (const version of entry.versions) {
+    const ids = `civitai ${version.model.civitaiModelId ?? "-"}@${version.civitaiVersionId ?? "-"}`;
+    row(
+      "version",
+      `${version.model.name} ${version.name ?? ""} (${version.baseModel ?? "base unknown"}; ${ids})  [${version.source}]`,
+    );
+  }
   for (const fact of entry.sidecars) {
     const value = typeof fact.value === "string" ? fact.value : JSON.stringify(fact.value);
     row(fact.fact, `${value.length > 120 ? `${value.slice(0, 117)}...` : value}  [${fact.source}]`);
