@@ -30,6 +30,7 @@ export {
 export { MAX_SIDECAR_BYTES, readSidecars, type SidecarFact, type SidecarSource } from "./read-sidecars.js";
 export {
   addToLibrary,
+  HASH_BATCH_FILES,
   rescanLibrary,
   type ScanOptions,
   type ScanSummary,

@@ -8,6 +8,9 @@ import type { LibraryStore } from "./library-store.js";
 import { readSidecars, type SidecarFact } from "./read-sidecars.js";
 import { type WalkedFile, walkModelFiles } from "./walk-model-files.js";
 
+/** Files per call of the shared hasher: its cache (one JSON file) is read and written once per batch, not per file. */
+export const HASH_BATCH_FILES = 32;
+
 export interface ScanOptions {
   /** The hash cache shared with `gyoza hash` (false: none). Default: `defaultHashCacheDir()`. */
   cacheDir?: string | false;
@@ -110,26 +113,42 @@ export async function scanFolders(
   if (toScan.length > 0)
     onProgress({ type: "start", task, totalBytes: toScan.reduce((sum, f) => sum + f.size, 0) });
   try {
-    for (const file of toScan) {
-      throwIfAborted(options.signal, file.path);
-      const known = store.fileByPath(file.path) !== undefined;
-      const identity = await identifyFile(file.path);
-      const hashed = await hashOrReason(file.path, options.cacheDir);
-      if (typeof hashed === "string" && identity.kind !== "unreadable") {
-        identity.kind = "unreadable";
-        identity.unreadableReason = hashed;
+    for (let first = 0; first < toScan.length; first += HASH_BATCH_FILES) {
+      throwIfAborted(options.signal, toScan[first]!.path);
+      const batch = toScan.slice(first, first + HASH_BATCH_FILES);
+      let reported = 0;
+      const hashed = await hashBatch(
+        batch.map((file) => file.path),
+        options.cacheDir ?? defaultHashCacheDir(),
+        (event) => {
+          // the hasher's own start/finish would restart the bar: only its bytes are passed on
+          if (event.type !== "advance") return;
+          reported += event.bytes;
+          onProgress(event);
+        },
+      );
+      for (const [index, file] of batch.entries()) {
+        const known = store.fileByPath(file.path) !== undefined;
+        const identity = await identifyFile(file.path);
+        const hashes = hashed[index];
+        if (typeof hashes === "string" && identity.kind !== "unreadable") {
+          identity.kind = "unreadable";
+          identity.unreadableReason = hashes;
+        }
+        const sidecars = await readSidecars(file.path);
+        const written = typeof hashes === "string" ? undefined : hashes;
+        const { id, moved } = store.writeScannedFile({ ...file, identity, hashes: written, sidecars });
+        summary.hashed += written ? 1 : 0;
+        summary.unreadable += identity.kind === "unreadable" ? 1 : 0;
+        if (moved) {
+          summary.moved++;
+          if (markedMissing.has(id)) summary.missing--;
+        } else if (known) summary.changed++;
+        else summary.added++;
       }
-      const hashes = typeof hashed === "string" ? undefined : hashed;
-      const sidecars = await readSidecars(file.path);
-      const { id, moved } = store.writeScannedFile({ ...file, identity, hashes, sidecars });
-      summary.hashed += hashes ? 1 : 0;
-      summary.unreadable += identity.kind === "unreadable" ? 1 : 0;
-      if (moved) {
-        summary.moved++;
-        if (markedMissing.has(id)) summary.missing--;
-      } else if (known) summary.changed++;
-      else summary.added++;
-      onProgress({ type: "advance", bytes: file.size, item: file.path });
+      // files the cache knew (or that failed) report no bytes of their own
+      const batchBytes = batch.reduce((sum, file) => sum + file.size, 0);
+      if (batchBytes > reported) onProgress({ type: "advance", bytes: batchBytes - reported });
     }
   } finally {
     if (toScan.length > 0) onProgress({ type: "finish", task });
@@ -137,16 +156,29 @@ export async function scanFolders(
   return summary;
 }
 
-/** All six hashes through the shared one-pass hasher and its cache, or why the file could not be read. */
-async function hashOrReason(
-  path: string,
-  cacheDir: string | false | undefined,
-): Promise<FileHashes | string> {
+/**
+ * All six hashes of each file through the shared one-pass hasher and its cache, or why a file
+ * could not be hashed. The hasher fails a whole call for one bad file, so a failed batch is hashed
+ * again file by file (the good ones then come from the cache, when there is one).
+ */
+async function hashBatch(
+  paths: readonly string[],
+  cacheDir: string | false,
+  onProgress: ProgressListener,
+): Promise<(FileHashes | string)[]> {
   try {
-    const [result] = await hashFiles([path], { cacheDir: cacheDir ?? defaultHashCacheDir() });
-    return result!.hashes;
-  } catch (error) {
-    return `cannot hash: ${error instanceof Error ? error.message : String(error)}`;
+    return (await hashFiles(paths, { cacheDir, onProgress })).map((result) => result.hashes);
+  } catch {
+    const results: (FileHashes | string)[] = [];
+    for (const path of paths) {
+      try {
+        const [result] = await hashFiles([path], { cacheDir });
+        results.push(result!.hashes);
+      } catch (error) {
+        results.push(`cannot hash: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+    return results;
   }
 }
 
