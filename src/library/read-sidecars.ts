@@ -2,7 +2,7 @@ import { readFile, stat } from "node:fs/promises";
 import { basename, extname, join } from "node:path";
 
 /** Which tool wrote a sidecar. */
-export type SidecarSource = "civitai-helper" | "stability-matrix" | "a1111" | "preview";
+export type SidecarSource = "civitai-helper" | "stability-matrix" | "lora-manager" | "a1111" | "preview";
 
 /**
  * One fact another tool left beside a model file. `fact` uses Civitai's field names where one
@@ -24,6 +24,7 @@ const PREVIEW_SUFFIXES = [".preview.png", ".preview.jpeg", ".preview.jpg", ".pre
 /**
  * Reads the sidecars of a model file (never writes them): Civitai Helper's `.civitai.info` (the
  * Civitai API's model-version JSON), Stability Matrix's `.cm-info.json` (its ConnectedModelInfo),
+ * ComfyUI-Lora-Manager's `.metadata.json`,
  * A1111's `{name}.json` (the extra-networks user metadata) and preview images. A sidecar that is
  * not JSON gives one `error` fact with the reason. `siblings`: the names of the files in the model's
  * folder, when the caller has listed it.
@@ -39,6 +40,7 @@ export async function readSidecars(
   const readers: [string, SidecarSource, (json: Record<string, unknown>) => Record<string, unknown>][] = [
     [`${stem}.civitai.info`, "civitai-helper", civitaiHelperFacts],
     [`${stem}.cm-info.json`, "stability-matrix", stabilityMatrixFacts],
+    [`${stem}.metadata.json`, "lora-manager", loraManagerFacts],
     [`${stem}.json`, "a1111", a1111Facts],
   ];
   for (const [sidecarPath, source, extract] of readers) {
@@ -90,6 +92,23 @@ function stabilityMatrixFacts(json: Record<string, unknown>): Record<string, unk
     trainedWords: stringsOr(field("TrainedWords")),
     tags: stringsOr(field("Tags")),
     description: stringOr(field("VersionDescription")) ?? stringOr(field("ModelDescription")),
+  };
+}
+
+/**
+ * ComfyUI-Lora-Manager's `{name}.metadata.json`: its own fields (snake_case) around the Civitai
+ * model-version JSON under `civitai`.
+ */
+function loraManagerFacts(json: Record<string, unknown>): Record<string, unknown> {
+  const civitai = objectOr(json.civitai);
+  const fromCivitai = Object.keys(civitai).length > 0 ? civitaiHelperFacts(civitai) : {};
+  return {
+    ...fromCivitai,
+    modelName: stringOr(json.model_name) ?? fromCivitai.modelName,
+    baseModel: stringOr(civitai.baseModel) ?? stringOr(json.base_model),
+    tags: stringsOr(json.tags) ?? fromCivitai.tags,
+    description: stringOr(json.modelDescription) || fromCivitai.description,
+    notes: stringOr(json.notes),
   };
 }
 

@@ -69,7 +69,7 @@ describe("library scans", () => {
     store.db.close();
   });
 
-  it("reads Civitai Helper, Stability Matrix and A1111 sidecars with their source, and notes a preview", async () => {
+  it("reads Civitai Helper, Stability Matrix, ComfyUI-Lora-Manager and A1111 sidecars with their source, and notes a preview", async () => {
     const models = join(dir, "models");
     await writeModelFolder(models);
     const store = openStore();
@@ -102,6 +102,16 @@ describe("library scans", () => {
       "a1111:negativeText": "lowres",
     });
     expect(facts(FILES.lora)["civitai-helper:error"]).toMatch(/^not JSON/);
+    expect(facts(FILES.lora)).toMatchObject({
+      "lora-manager:civitaiModelId": 66,
+      "lora-manager:civitaiVersionId": 77,
+      "lora-manager:modelName": "Gyoza Style",
+      "lora-manager:versionName": "v2",
+      "lora-manager:baseModel": "SD 1.5",
+      "lora-manager:trainedWords": ["gyoza"],
+      "lora-manager:tags": ["style"],
+      "lora-manager:notes": "use at 0.6",
+    });
     store.db.close();
   });
 
@@ -133,11 +143,20 @@ describe("library scans", () => {
     expect(entryNamed(store, FILES.vae).versions).toEqual([]);
     const count = (table: string) =>
       store.db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM ${table}`).get()!.n;
-    expect([count("models"), count("versions"), count("version_files")]).toEqual([2, 2, 3]);
+    expect(entryNamed(store, FILES.lora).versions).toEqual([
+      {
+        model: { name: "Gyoza Style", type: "LORA", civitaiModelId: 66 },
+        name: "v2",
+        baseModel: "SD 1.5",
+        civitaiVersionId: 77,
+        source: "lora-manager",
+      },
+    ]);
+    expect([count("models"), count("versions"), count("version_files")]).toEqual([3, 3, 4]);
     await rm(join(models, "gyozamix-v1-copy.civitai.info"));
     await rescanLibrary(store, { cacheDir: false });
     expect(entryNamed(store, "gyozamix-v1-copy.safetensors").versions).toEqual([]);
-    expect(count("version_files")).toBe(2);
+    expect(count("version_files")).toBe(3);
     store.db.close();
   });
 
@@ -163,7 +182,9 @@ describe("library scans", () => {
       JSON.stringify({ id: 9, modelId: 8, baseModel: "SD 1.5" }),
     );
     expect(await rescanLibrary(store, { cacheDir: false })).toMatchObject({ hashed: 0, unchanged: 6 });
-    const facts = entryNamed(store, FILES.lora).sidecars.map((fact) => [fact.fact, fact.value]);
+    const facts = entryNamed(store, FILES.lora)
+      .sidecars.filter((fact) => fact.source === "civitai-helper")
+      .map((fact) => [fact.fact, fact.value]);
     expect(facts).toEqual([
       ["baseModel", "SD 1.5"],
       ["civitaiModelId", 8],

@@ -17,7 +17,8 @@ export const MODEL_FOLDER_FILES = {
 /**
  * A small model folder as a mixer has one: an SD 1.x checkpoint (fp16) with a Civitai Helper
  * sidecar and a preview, an SDXL pickle checkpoint with a Stability Matrix sidecar, a standalone
- * VAE with A1111's user metadata, a LoRA, a truncated download, a file whose header lies, and a
+ * VAE with A1111's user metadata, a LoRA with a broken Civitai Helper sidecar and a
+ * ComfyUI-Lora-Manager one, a truncated download, a file whose header lies, and a
  * text file that is no model.
  */
 export async function writeModelFolder(dir: string): Promise<void> {
@@ -89,4 +90,24 @@ export async function writeModelFolder(dir: string): Promise<void> {
     }),
   );
   await writeFile(path("gyoza-style.civitai.info"), "{ not json");
+  await writeFile(
+    path("gyoza-style.metadata.json"),
+    JSON.stringify({
+      file_name: "gyoza-style",
+      model_name: "Gyoza Style",
+      base_model: "SD 1.5",
+      sha256: "00",
+      tags: ["style"],
+      modelDescription: "",
+      notes: "use at 0.6",
+      civitai: {
+        id: 77,
+        modelId: 66,
+        name: "v2",
+        baseModel: "SD 1.5",
+        trainedWords: ["gyoza"],
+        model: { name: "Gyoza Style", type: "LORA" },
+      },
+    }),
+  );
 }
