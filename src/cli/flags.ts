@@ -2,6 +2,7 @@ import { mkdir, stat } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { Option } from "commander";
 import { GyozaError } from "../errors.js";
+import { isDecimal } from "../merge/weight-text.js";
 import type { OutputDtype } from "../recipe/index.js";
 
 /**
@@ -42,12 +43,10 @@ export function dtypeOption(description: string, defaultValue?: OutputDtype): Op
   return defaultValue ? option.default(defaultValue) : option;
 }
 
-const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
-
 /** A flag that takes one decimal number (`--base 0.3`); `abc`, `0x1` and `NaN` are usage errors. */
 export function numberFlag(flag: string): (text: string) => number {
   return (text) => {
-    if (!DECIMAL.test(text.trim()))
+    if (!isDecimal(text.trim()))
       throw new GyozaError("usage", `"${text}" is not a number`, { path: flag, fix: `e.g. ${flag} 0.5` });
     return Number(text);
   };

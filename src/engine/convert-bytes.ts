@@ -2,11 +2,10 @@ import { type DType, dtypeBytes } from "../io/dtype.js";
 import { aligned, convertElements } from "../io/float-convert.js";
 import type { StoredTensor } from "../io/tensor.js";
 import type { FloatDType, MergeKernel } from "../kernels/merge-kernel.js";
+import { KERNEL_DTYPES } from "../kernels/merge-kernel.js";
 import type { BufferPool } from "./buffer-pool.js";
 import { tensorChunks } from "./tensor-chunks.js";
 import type { DeferredChunk, OutputChunk, PendingChunk } from "./write-output.js";
-
-const KERNEL_DTYPES = new Set<DType>(["F16", "BF16", "F32"]);
 
 /** f32 view of little-endian bytes (copied only when misaligned). */
 export function float32View(bytes: Uint8Array): Float32Array {

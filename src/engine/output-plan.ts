@@ -1,22 +1,15 @@
 import { realpath } from "node:fs/promises";
 import { resolve } from "node:path";
 import { type Detection, detectArchitecture } from "../arch/detect.js";
+import { freshPositionIds } from "../arch/position-ids.js";
 import { vaeTensorsForBaking } from "../arch/vae.js";
 import { GyozaError } from "../errors.js";
-import { BufferByteSource } from "../io/byte-source.js";
 import type { DType } from "../io/dtype.js";
 import type { Checkpoint, StoredTensor } from "../io/tensor.js";
 import { BAKED_VAE_SOURCE, finishPlan, type UnfinishedKey } from "../plan/finish-plan.js";
 
+export { freshPositionIds } from "../arch/position-ids.js";
 export { prunedKeep } from "../plan/finish-plan.js";
-
-/** position_ids as every loader expects it: int64 arange(77), shape [1, 77]. */
-export function freshPositionIds(key: string): StoredTensor {
-  const ids = new BigInt64Array(77);
-  for (let i = 0; i < 77; i++) ids[i] = BigInt(i);
-  const source = new BufferByteSource(new Uint8Array(ids.buffer), "<arange(77)>");
-  return { key, dtype: "I64", shape: [1, 77], source, byteOffset: 0, strides: null, byteLength: 77 * 8 };
-}
 
 export interface FinishOptions {
   /** Target float dtype; non-float tensors (position_ids, counters) are never converted. */

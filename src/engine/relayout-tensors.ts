@@ -6,12 +6,12 @@ import {
   type LayoutConversion,
   planLayoutConversion,
 } from "../arch/layout-conversion.js";
+import { freshPositionIds } from "../arch/position-ids.js";
 import { didYouMean, GyozaError } from "../errors.js";
 import { SliceByteSource } from "../io/byte-source.js";
 import { ConcatByteSource } from "../io/concat-byte-source.js";
 import { contiguousStrides, isContiguous } from "../io/read-tensor.js";
 import type { StoredTensor } from "../io/tensor.js";
-import { freshPositionIds } from "./output-plan.js";
 
 /** What a key layout conversion did, for the convert summary and `--json`. */
 export interface RelayoutReport {

@@ -29,6 +29,9 @@ import { GyozaError } from "../errors.js";
 export type KernelName = "native" | "wasm" | "js";
 export type FloatDType = "F16" | "BF16" | "F32";
 
+/** The dtypes every kernel decodes and encodes itself (others go through the TS converters). */
+export const KERNEL_DTYPES: ReadonlySet<string> = new Set<FloatDType>(["F16", "BF16", "F32"]);
+
 export const KERNEL_NAMES: readonly KernelName[] = ["native", "wasm", "js"];
 export const FLOAT_DTYPES: readonly FloatDType[] = ["F16", "BF16", "F32"];
 

@@ -2,6 +2,7 @@ import { blockOf } from "../arch/lora/inspect-lora.js";
 import { GyozaError, unknownIdError } from "../errors.js";
 import data from "./presets/lora-block-weights.json" with { type: "json" };
 import type { Family } from "./slots.js";
+import { isDecimal } from "./weight-text.js";
 
 /**
  * "LoRA Block Weight" (hako-mikan's extension, and supermerger's `name:ratio:weights`): how much of a
@@ -45,7 +46,6 @@ export function loraWeightPresets(): ReadonlyMap<string, readonly number[]> {
 }
 
 /** A decimal number as people type it (the same rule as block weights in weight-text.ts). */
-const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 export interface LoraWeightsOptions {
   /** Where the weights were given, for messages: `--lora detail.safetensors`, `steps.tuned.loras[0].weights`. */
@@ -75,7 +75,7 @@ export function parseLoraBlockWeights(
     const fields = text.split(",").map((field) => field.trim());
     fields.forEach((field, i) => {
       if (field === "") throw emptyField(fields, i, where, code);
-      if (!DECIMAL.test(field)) {
+      if (!isDecimal(field)) {
         const slot = layoutOf(fields.length)?.slots[i];
         throw new GyozaError(
           code,
@@ -89,7 +89,7 @@ export function parseLoraBlockWeights(
     });
     return fromValues(fields.map(Number), fields.join(","), where, code);
   }
-  if (DECIMAL.test(text)) {
+  if (isDecimal(text)) {
     throw new GyozaError(code, `one number (${text}) is not a block-weight list`, {
       path: where,
       fix: `the ratio scales every block; give ${SIZES.join(", ")} comma-separated values or a preset (${[...Object.keys(PRESETS)].join(", ")})`,

@@ -12,6 +12,11 @@ import { type Slot, slotsOf, unetSlotsOf } from "./slots.js";
 /** A decimal number as people type it; `0x10`, `1_000`, `Infinity` and `1e` are refused. */
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
+/** Whether `text` is a plain decimal number (the one rule for every number a user types). */
+export function isDecimal(text: string): boolean {
+  return DECIMAL.test(text);
+}
+
 /** Vector lengths some family accepts (see `fromVector` in weights.ts). */
 const VECTOR_LENGTHS = [19, 20, 21, 25, 26] as const;
 

@@ -1,3 +1,4 @@
+import { KERNEL_DTYPES } from "../kernels/merge-kernel.js";
 import type { FusionName } from "../merge/index.js";
 import type { PlanOp, ReadOp } from "./merge-plan.js";
 
@@ -6,9 +7,6 @@ interface FusingStep {
   readonly name: string;
   readonly method: { readonly fusions?: readonly FusionName[] };
 }
-
-/** Dtypes the kernels read and write directly (a fused op takes its operands as stored). */
-const KERNEL_DTYPES = new Set(["F16", "BF16", "F32"]);
 
 /**
  * The planning rewrites methods declare (`MergeMethod.fusions`), applied bottom-up after

@@ -1,6 +1,7 @@
 import { basename } from "node:path";
 import { GyozaError } from "../errors.js";
 import { parseLoraBlockWeights } from "../merge/index.js";
+import { isDecimal } from "../merge/weight-text.js";
 
 /** One `--lora FILE:RATIO[:WEIGHTS]` of the command line. */
 export interface InlineLora {
@@ -11,7 +12,6 @@ export interface InlineLora {
 }
 
 /** A ratio as people type it: a plain decimal number. */
-const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 const SYNTAX = "write FILE:RATIO[:WEIGHTS], e.g. detail.safetensors:0.6 or detail.safetensors:0.6:OUTALL";
 
@@ -28,9 +28,9 @@ export function parseLoraArgument(text: string, flag = "--lora"): InlineLora {
     throw new GyozaError("usage", `"${text}" has no ratio`, { path: flag, fix: SYNTAX });
   }
   const last = fields.at(-1)!.trim();
-  if (DECIMAL.test(last)) return { path: fields.slice(0, -1).join(":"), ratio: Number(last) };
+  if (isDecimal(last)) return { path: fields.slice(0, -1).join(":"), ratio: Number(last) };
   const ratio = fields.length >= 3 ? fields.at(-2)!.trim() : undefined;
-  if (ratio === undefined || !DECIMAL.test(ratio)) {
+  if (ratio === undefined || !isDecimal(ratio)) {
     const shown = ratio ?? last;
     throw new GyozaError("usage", `the ratio "${shown}" of ${text} is not a number`, {
       path: flag,

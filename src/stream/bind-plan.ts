@@ -1,4 +1,4 @@
-import { freshPositionIds } from "../engine/output-plan.js";
+import { freshPositionIds } from "../arch/position-ids.js";
 import { GyozaError } from "../errors.js";
 import { elementCount } from "../io/dtype.js";
 import type { StoredTensor } from "../io/tensor.js";

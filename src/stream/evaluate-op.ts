@@ -6,13 +6,12 @@ import { decodeToFloat32, encodeFromFloat32 } from "../io/float-convert.js";
 import { readTensorBytes } from "../io/read-tensor.js";
 import type { StoredTensor } from "../io/tensor.js";
 import type { EncodedArray, FloatDType, LowRankFactors, MergeKernel } from "../kernels/merge-kernel.js";
+import { KERNEL_DTYPES } from "../kernels/merge-kernel.js";
 import { type BoundLoraTerm, type BoundOp, type BoundRead, isElementwise } from "./bind-plan.js";
 import { factorBytes, loadLoraFactors, loraTermsOf } from "./lora-factors.js";
 
 /** Elements per step when streaming a merged tensor: 1 Mi elements = 2 MiB of f16, 4 MiB of f32 per buffer (2 Mi measured no faster, 17 MB more peak RSS). */
 export const MERGE_CHUNK_ELEMENTS = 1 << 20;
-
-const KERNEL_DTYPES = new Set<DType>(["F16", "BF16", "F32"]);
 
 export interface KeyStats {
   /** Output elements that are NaN or ±Inf. */
