@@ -102,4 +102,107 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX sidecar_facts_fact ON sidecar_facts (fact);
     `,
   },
+  {
+    version: 2,
+    description:
+      "version fields set by hand, merge provenance of each file (recipe, parents), sample images and the resources they name",
+    sql: `
+      -- Models and versions made by gyoza itself: from a file's merge provenance, or grouped by hand.
+      -- A provenance-made version belongs to the one file whose metadata made it.
+      ALTER TABLE versions ADD COLUMN origin_file_id INTEGER REFERENCES files (id) ON DELETE CASCADE;
+      ALTER TABLE versions ADD COLUMN created_at TEXT;
+      CREATE UNIQUE INDEX versions_origin_file ON versions (origin_file_id);
+      CREATE INDEX models_name ON models (name COLLATE NOCASE);
+      CREATE INDEX version_files_file ON version_files (file_id);
+
+      -- Version fields given with \`library set\` (clip_skip, vae, negative_embeddings, trained_words,
+      -- description, tags, license, name, base_model), value as JSON. Kept apart from what scans
+      -- write, so a re-scan never overwrites them; they win over sidecar and provenance values.
+      CREATE TABLE version_fields (
+        version_id INTEGER NOT NULL REFERENCES versions (id) ON DELETE CASCADE,
+        field TEXT NOT NULL,
+        value TEXT NOT NULL,
+        source TEXT NOT NULL DEFAULT 'user',
+        set_at TEXT NOT NULL,
+        PRIMARY KEY (version_id, field)
+      );
+
+      -- How a file was made, as its own __metadata__ records it (gyoza_recipe, sd_merge_recipe).
+      -- recipe: the text as recorded; format: which tool wrote it.
+      CREATE TABLE file_provenance (
+        file_id INTEGER PRIMARY KEY REFERENCES files (id) ON DELETE CASCADE,
+        recipe TEXT,
+        recipe_format TEXT CHECK (recipe_format IN ('gyoza', 'a1111', 'supermerger', 'sd-mecha', 'unknown')),
+        title TEXT,
+        description TEXT,
+        author TEXT,
+        clip_skip INTEGER,
+        created_at TEXT,
+        -- a few more modelspec fields as a JSON object (architecture, resolution, license, …)
+        modelspec TEXT
+      );
+
+      -- The models a file was merged from, in recipe order, with the hashes the provenance records.
+      -- Linked to local files at query time by any of those hashes.
+      CREATE TABLE file_parents (
+        file_id INTEGER NOT NULL REFERENCES files (id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        role TEXT,
+        name TEXT,
+        sha256 TEXT,
+        autov3 TEXT,
+        autov2 TEXT,
+        legacy_hash TEXT,
+        PRIMARY KEY (file_id, position)
+      );
+      CREATE INDEX file_parents_sha256 ON file_parents (sha256);
+      CREATE INDEX file_parents_autov3 ON file_parents (autov3);
+      CREATE INDEX hashes_autov2 ON hashes (autov2);
+      CREATE INDEX hashes_a1111 ON hashes (a1111_model_hash);
+
+      -- Sample images found among the model folders, with their generation data.
+      CREATE TABLE images (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL UNIQUE,
+        size INTEGER NOT NULL,
+        mtime_ms REAL NOT NULL,
+        inode INTEGER NOT NULL,
+        missing INTEGER NOT NULL DEFAULT 0 CHECK (missing IN (0, 1)),
+        container TEXT,
+        unreadable_reason TEXT,
+        -- GenerationInfo as JSON (null when the image carries none), and the fields queries use
+        generation TEXT,
+        generator TEXT,
+        prompt TEXT,
+        negative TEXT,
+        seed TEXT,
+        sampler TEXT,
+        steps INTEGER,
+        cfg REAL,
+        clip_skip INTEGER,
+        model_hash TEXT,
+        model_name TEXT,
+        width INTEGER,
+        height INTEGER,
+        first_seen_at TEXT NOT NULL,
+        scanned_at TEXT NOT NULL
+      );
+
+      -- What an image names: its checkpoint, VAE, LoRAs and embeddings, with the hash as recorded
+      -- (uppercase, no prefix) and Civitai's version id from an urn:air. Linked to library files and
+      -- versions at query time, so an image scanned before its model was added links once it is.
+      CREATE TABLE image_resources (
+        image_id INTEGER NOT NULL REFERENCES images (id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('checkpoint', 'vae', 'lora', 'embedding')),
+        name TEXT,
+        hash TEXT,
+        weight REAL,
+        civitai_version_id INTEGER,
+        PRIMARY KEY (image_id, position)
+      );
+      CREATE INDEX image_resources_hash ON image_resources (hash);
+      CREATE INDEX image_resources_civitai ON image_resources (civitai_version_id);
+    `,
+  },
 ];

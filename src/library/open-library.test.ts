@@ -20,11 +20,16 @@ describe("openLibrary", () => {
       .all()
       .map((row) => row.name);
     expect(tables).toEqual([
+      "file_parents",
+      "file_provenance",
       "files",
       "hashes",
+      "image_resources",
+      "images",
       "models",
       "roots",
       "sidecar_facts",
+      "version_fields",
       "version_files",
       "versions",
     ]);
@@ -45,6 +50,20 @@ describe("openLibrary", () => {
     const extra = { version: 2, description: "test", sql: "CREATE TABLE extra (id INTEGER PRIMARY KEY);" };
     const db = openLibrary(path, [...MIGRATIONS.slice(0, 1), extra]);
     expect(schemaVersion(db)).toBe(2);
+    db.close();
+  });
+
+  it("upgrades a version-1 library with its rows to version 2, keeping every row", () => {
+    const path = join(dir, "library.db");
+    const old = openLibrary(path, MIGRATIONS.slice(0, 1));
+    old.prepare("INSERT INTO models (name, source) VALUES ('GyozaMix', 'civitai-helper')").run();
+    old.prepare("INSERT INTO versions (model_id, name, source) VALUES (1, 'v1', 'civitai-helper')").run();
+    old.close();
+    const db = openLibrary(path);
+    expect(schemaVersion(db)).toBe(2);
+    expect(db.prepare("SELECT name, origin_file_id, created_at FROM versions").all()).toEqual([
+      { name: "v1", origin_file_id: null, created_at: null },
+    ]);
     db.close();
   });
 
