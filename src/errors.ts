@@ -12,6 +12,8 @@ export type GyozaErrorCode =
   | "io" // the file system refused (missing file, full disk, permissions)
   | "usage" // the caller asked for something contradictory
   | "hash-mismatch" // a file is not the one a recipe expects
+  | "network" // a remote service (Civitai) could not be reached, timed out or kept failing
+  | "not-found" // a remote service answered that it has no such item (HTTP 404)
   | "interrupted"; // the user stopped the operation
 
 export interface GyozaErrorOptions {
