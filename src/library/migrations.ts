@@ -199,10 +199,14 @@ export const MIGRATIONS: readonly Migration[] = [
         hash TEXT,
         weight REAL,
         civitai_version_id INTEGER,
+        -- for a resource recorded by name only (ComfyUI): its file name without folders or
+        -- extension, lowercase, matched against library file names
+        name_stem TEXT,
         PRIMARY KEY (image_id, position)
       );
       CREATE INDEX image_resources_hash ON image_resources (hash);
       CREATE INDEX image_resources_civitai ON image_resources (civitai_version_id);
+      CREATE INDEX image_resources_name_stem ON image_resources (name_stem);
     `,
   },
 ];
