@@ -2,7 +2,13 @@ import { readFile, stat } from "node:fs/promises";
 import { basename, extname, join } from "node:path";
 
 /** Which tool wrote a sidecar. */
-export type SidecarSource = "civitai-helper" | "stability-matrix" | "lora-manager" | "a1111" | "preview";
+export type SidecarSource =
+  | "civitai-helper"
+  | "stability-matrix"
+  | "lora-manager"
+  | "a1111"
+  | "preview"
+  | "civitai-api"; // not a sidecar: Civitai's answer, asked by `gyoza library fetch`
 
 /**
  * One fact another tool left beside a model file. `fact` uses Civitai's field names where one
@@ -38,7 +44,7 @@ export async function readSidecars(
   const mayExist = (path: string): boolean => siblings === undefined || siblings.has(basename(path));
   const facts: SidecarFact[] = [];
   const readers: [string, SidecarSource, (json: Record<string, unknown>) => Record<string, unknown>][] = [
-    [`${stem}.civitai.info`, "civitai-helper", civitaiHelperFacts],
+    [`${stem}.civitai.info`, "civitai-helper", factsFromCivitaiInfo],
     [`${stem}.cm-info.json`, "stability-matrix", stabilityMatrixFacts],
     [`${stem}.metadata.json`, "lora-manager", loraManagerFacts],
     [`${stem}.json`, "a1111", a1111Facts],
@@ -47,11 +53,9 @@ export async function readSidecars(
     if (!mayExist(sidecarPath)) continue;
     const json = await readJsonSidecar(sidecarPath);
     if (json === undefined) continue;
-    const found = typeof json === "string" ? { error: json } : extract(json);
-    for (const [fact, value] of Object.entries(found)) {
-      if (value !== undefined && value !== null && value !== "")
-        facts.push({ source, sidecarPath, fact, value });
-    }
+    facts.push(
+      ...sidecarFactsOf(source, sidecarPath, typeof json === "string" ? { error: json } : extract(json)),
+    );
   }
   for (const suffix of PREVIEW_SUFFIXES) {
     const previewPath = `${stem}${suffix}`;
@@ -63,8 +67,23 @@ export async function readSidecars(
   return facts;
 }
 
-/** The Civitai API's model-version object, as Civitai Helper saves it. */
-function civitaiHelperFacts(json: Record<string, unknown>): Record<string, unknown> {
+/** One fact per field that has a value (undefined, null and "" say nothing). */
+export function sidecarFactsOf(
+  source: SidecarSource,
+  sidecarPath: string,
+  found: Record<string, unknown>,
+): SidecarFact[] {
+  return Object.entries(found)
+    .filter(([, value]) => value !== undefined && value !== null && value !== "")
+    .map(([fact, value]) => ({ source, sidecarPath, fact, value }));
+}
+
+/**
+ * The facts in the Civitai API's model-version object (`/api/v1/model-versions/by-hash/{hash}`), as
+ * Civitai Helper saves it in `.civitai.info` and `gyoza library fetch` receives it. Pure: any JSON
+ * object in, only well-typed fields out.
+ */
+export function factsFromCivitaiInfo(json: Record<string, unknown>): Record<string, unknown> {
   const model = objectOr(json.model);
   return {
     civitaiModelId: integerOr(json.modelId),
@@ -101,7 +120,7 @@ function stabilityMatrixFacts(json: Record<string, unknown>): Record<string, unk
  */
 function loraManagerFacts(json: Record<string, unknown>): Record<string, unknown> {
   const civitai = objectOr(json.civitai);
-  const fromCivitai = Object.keys(civitai).length > 0 ? civitaiHelperFacts(civitai) : {};
+  const fromCivitai = Object.keys(civitai).length > 0 ? factsFromCivitaiInfo(civitai) : {};
   return {
     ...fromCivitai,
     modelName: stringOr(json.model_name) ?? fromCivitai.modelName,
