@@ -1,8 +1,16 @@
 import type { LibraryDatabase } from "./open-library.js";
 import type { SidecarFact, SidecarSource } from "./read-sidecars.js";
 
-/** When two sidecars name a Civitai version, the API JSON itself (Civitai Helper) wins. */
-const SOURCE_PREFERENCE: readonly SidecarSource[] = ["civitai-helper", "stability-matrix", "lora-manager"];
+/**
+ * When two sources name a Civitai version, the freshest API answer wins (`gyoza library fetch`),
+ * then the API JSON Civitai Helper saved, then the tools that copy from it.
+ */
+const SOURCE_PREFERENCE: readonly SidecarSource[] = [
+  "civitai-api",
+  "civitai-helper",
+  "stability-matrix",
+  "lora-manager",
+];
 
 /** The Civitai model and version a file belongs to, from one sidecar's facts. */
 export interface CivitaiVersionFacts {
@@ -53,7 +61,8 @@ export class CivitaiVersionLinker {
     this.statements = {
       unlinkFromSidecars: db.prepare<[number]>(
         `DELETE FROM version_files WHERE file_id = ?
-           AND version_id IN (SELECT id FROM versions WHERE source IN ('civitai-helper', 'stability-matrix', 'lora-manager'))`,
+           AND version_id IN (SELECT id FROM versions
+             WHERE source IN ('civitai-api', 'civitai-helper', 'stability-matrix', 'lora-manager'))`,
       ),
       upsertModel: db.prepare<{
         civitai_model_id: number;
