@@ -22,3 +22,4 @@ export {
   publishVersion,
 } from "./publish-version.js";
 export { recipeTree } from "./recipe-tree.js";
+export { publishSourceFromLibrary } from "./source-from-library.js";
