@@ -9,6 +9,7 @@ import { registerLineage } from "./lineage.js";
 import { registerMerge } from "./merge.js";
 import { registerParents } from "./parents.js";
 import { registerPresets } from "./presets.js";
+import { registerPublish } from "./publish.js";
 import { registerRecipe } from "./recipe.js";
 import { registerRecover } from "./recover.js";
 import { registerReplay } from "./replay.js";
@@ -30,4 +31,5 @@ export function registerCommands(program: Command): void {
   registerRecover(program);
   registerParents(program);
   registerLibrary(program);
+  registerPublish(program);
 }
