@@ -16,7 +16,7 @@ useTempDirWithHashCache("gyoza-page-", (path) => (dir = path), { each: true });
 
 async function sampleImages(): Promise<{ v1: string; v2: string }> {
   await mkdir(join(dir, "src"), { recursive: true });
-  const v2 = join(dir, "src", "sample <one> & \"two\".png");
+  const v2 = join(dir, "src", 'sample <one> & "two".png');
   await writeFile(
     v2,
     await renderDemoImage({ seed: 2, width: 512, height: 768, infotext: SAMPLE_INFOTEXT, label: "v2" }),
