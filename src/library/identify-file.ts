@@ -2,6 +2,7 @@ import { inspectCheckpoint } from "../arch/inspect-checkpoint.js";
 import { isGyozaError } from "../errors.js";
 import { openCheckpoint } from "../io/open-checkpoint.js";
 import { type CivitaiFileFacts, civitaiFacts } from "../lineage/civitai-facts.js";
+import { type FileProvenance, readFileProvenance } from "./file-provenance.js";
 
 export const FILE_KINDS = ["checkpoint", "vae", "lora", "embedding", "unknown", "unreadable"] as const;
 export type FileKind = (typeof FILE_KINDS)[number];
@@ -23,6 +24,8 @@ export interface FileIdentity {
   format: CivitaiFileFacts["format"] | null;
   /** Checkpoints only: whether the file carries VAE weights (first_stage_model.*). */
   bakedVae: boolean | null;
+  /** How the file was made (gyoza / A1111 / supermerger recipe, parents) and its modelspec title, from `__metadata__`. */
+  provenance: FileProvenance | null;
 }
 
 const KIND_BY_FAMILY: Readonly<Record<string, FileKind>> = {
@@ -65,6 +68,7 @@ export async function identifyFile(path: string): Promise<FileIdentity> {
       sizeKind: facts.size,
       format: facts.format,
       bakedVae: kind === "checkpoint" ? components.includes("vae") : null,
+      provenance: readFileProvenance(checkpoint.metadata) ?? null,
     };
   } catch (error) {
     return unreadable(error);
@@ -88,5 +92,6 @@ function unreadable(error: unknown): FileIdentity {
     sizeKind: null,
     format: null,
     bakedVae: null,
+    provenance: null,
   };
 }

@@ -2,6 +2,7 @@ import type { FileHashes } from "../hash/index.js";
 import { CivitaiVersionLinker } from "./civitai-versions.js";
 import type { FileIdentity, FileKind } from "./identify-file.js";
 import type { LibraryDatabase } from "./open-library.js";
+import { ProvenanceLinker } from "./provenance-versions.js";
 import type { SidecarFact } from "./read-sidecars.js";
 
 /** A `files` row as SQLite returns it. */
@@ -80,9 +81,11 @@ export interface ScannedFile {
 export class LibraryStore {
   private readonly statements;
   private readonly versionLinker: CivitaiVersionLinker;
+  private readonly provenanceLinker: ProvenanceLinker;
 
   constructor(readonly db: LibraryDatabase) {
     this.versionLinker = new CivitaiVersionLinker(db);
+    this.provenanceLinker = new ProvenanceLinker(db);
     this.statements = {
       addRoot: db.prepare<[string, string]>("INSERT OR IGNORE INTO roots (path, added_at) VALUES (?, ?)"),
       roots: db.prepare<[], { path: string }>("SELECT path FROM roots ORDER BY path"),
@@ -178,9 +181,11 @@ export class LibraryStore {
   /** Unchanged files seen again: only their scan time moves (one transaction for them all). */
   markSeen(fileIds: readonly number[]): void {
     const now = new Date().toISOString();
-    this.db.transaction(() => {
-      for (const id of fileIds) this.statements.markSeen.run(now, id);
-    })();
+    this.db
+      .transaction(() => {
+        for (const id of fileIds) this.statements.markSeen.run(now, id);
+      })
+      .immediate();
   }
 
   /** Replaces a file's sidecar facts (all of them, in one transaction). */
@@ -190,6 +195,8 @@ export class LibraryStore {
 
   private writeSidecarFacts(fileId: number, facts: readonly SidecarFact[]): void {
     this.versionLinker.link(fileId, facts);
+    // a sidecar that appears or goes away decides whether the file's provenance makes its own version
+    this.provenanceLinker.relink(fileId);
     this.statements.deleteSidecarFacts.run(fileId);
     for (const fact of facts) {
       this.statements.insertSidecarFact.run({
@@ -227,6 +234,7 @@ export class LibraryStore {
       }
       this.statements.deleteHashes.run(id);
       if (scanned.hashes) this.statements.insertHashes.run(hashRow(id, scanned.hashes));
+      this.provenanceLinker.write(id, scanned.identity.provenance);
       this.writeSidecarFacts(id, scanned.sidecars);
       return { id, moved };
     });

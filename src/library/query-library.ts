@@ -147,7 +147,7 @@ export function showEntry(store: LibraryStore, fileOrHash: string): LibraryEntry
   return entryOf(store, store.fileById(ids[0]!)!);
 }
 
-function fileIdsByHashPrefix(store: LibraryStore, prefix: string): number[] {
+export function fileIdsByHashPrefix(store: LibraryStore, prefix: string): number[] {
   if (!/^[0-9a-f]+$/i.test(prefix) || prefix.length < MIN_HASH_PREFIX_LENGTH) {
     throw new GyozaError(
       "usage",
@@ -207,7 +207,7 @@ function entryOf(store: LibraryStore, row: FileRow): LibraryEntry {
   };
 }
 
-function civitaiHashes(row: HashRow): CivitaiHashes {
+export function civitaiHashes(row: HashRow): CivitaiHashes {
   return {
     SHA256: row.sha256,
     AutoV1: row.autov1,

@@ -95,6 +95,7 @@ export function factsFromCivitaiInfo(json: Record<string, unknown>): Record<stri
     trainedWords: stringsOr(json.trainedWords),
     tags: stringsOr(model.tags),
     description: stringOr(json.description) ?? stringOr(model.description),
+    publishedAt: stringOr(json.publishedAt) ?? stringOr(json.createdAt),
   };
 }
 

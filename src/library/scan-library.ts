@@ -4,9 +4,10 @@ import { throwIfAborted } from "../errors.js";
 import { defaultHashCacheDir, type FileHashes, hashFiles } from "../hash/index.js";
 import { noProgress, type ProgressListener } from "../progress.js";
 import { identifyFile } from "./identify-file.js";
+import { LibraryImages, readLibraryImage } from "./library-images.js";
 import type { LibraryStore } from "./library-store.js";
 import { readSidecars, type SidecarFact } from "./read-sidecars.js";
-import { type WalkedFile, walkModelFiles } from "./walk-model-files.js";
+import { type WalkedFile, walkLibraryFiles } from "./walk-model-files.js";
 
 /** Files per call of the shared hasher: its cache (one JSON file) is read and written once per batch, not per file. */
 export const HASH_BATCH_FILES = 32;
@@ -34,6 +35,21 @@ export interface ScanSummary {
   /** Known files no longer on disk, now marked missing (their rows stay). */
   missing: number;
   /** Files recorded as unreadable in this scan. */
+  unreadable: number;
+  /** Sample images found beside or among the model files. */
+  images: ImageScanSummary;
+}
+
+/** What a scan did with the images under the folders. */
+export interface ImageScanSummary {
+  files: number;
+  unchanged: number;
+  added: number;
+  changed: number;
+  missing: number;
+  /** Read in this scan and found to carry generation data. */
+  withGeneration: number;
+  /** Read in this scan and found not to be an image the readers know, or damaged past reading. */
   unreadable: number;
 }
 
@@ -65,7 +81,7 @@ export async function scanFolders(
   roots: readonly string[],
   options: ScanOptions = {},
 ): Promise<ScanSummary> {
-  const walked = await walkModelFiles(roots);
+  const { models: walked, images } = await walkLibraryFiles(roots);
   const summary: ScanSummary = {
     files: walked.length,
     unchanged: 0,
@@ -75,19 +91,24 @@ export async function scanFolders(
     moved: 0,
     missing: 0,
     unreadable: 0,
+    images: { files: 0, unchanged: 0, added: 0, changed: 0, missing: 0, withGeneration: 0, unreadable: 0 },
   };
   const onDisk = new Set(walked.map((file) => file.path));
   const markedMissing = new Set<number>();
-  store.db.transaction(() => {
-    for (const root of roots) {
-      for (const row of store.filesUnder(resolve(root))) {
-        if (row.missing === 0 && !onDisk.has(row.path)) {
-          store.markMissing(row.id);
-          markedMissing.add(row.id);
+  // IMMEDIATE: a deferred transaction that reads and then writes fails at once with SQLITE_BUSY
+  // (no busy wait) when another process committed in between; taking the write lock first waits.
+  store.db
+    .transaction(() => {
+      for (const root of roots) {
+        for (const row of store.filesUnder(resolve(root))) {
+          if (row.missing === 0 && !onDisk.has(row.path)) {
+            store.markMissing(row.id);
+            markedMissing.add(row.id);
+          }
         }
       }
-    }
-  })();
+    })
+    .immediate();
   summary.missing = markedMissing.size;
 
   const toScan: WalkedFile[] = [];
@@ -152,6 +173,72 @@ export async function scanFolders(
     }
   } finally {
     if (toScan.length > 0) onProgress({ type: "finish", task });
+  }
+  summary.images = await scanImages(store, roots, images, options);
+  return summary;
+}
+
+/**
+ * Brings the library's images under `roots` up to date, the way model files are: vanished ones
+ * marked missing, unchanged ones (size, mtime, inode) only noted as seen, new or changed ones read
+ * and written one transaction each. Images are only ever read.
+ */
+async function scanImages(
+  store: LibraryStore,
+  roots: readonly string[],
+  walked: readonly WalkedFile[],
+  options: ScanOptions,
+): Promise<ImageScanSummary> {
+  const images = new LibraryImages(store.db);
+  const summary: ImageScanSummary = {
+    files: walked.length,
+    unchanged: 0,
+    added: 0,
+    changed: 0,
+    missing: 0,
+    withGeneration: 0,
+    unreadable: 0,
+  };
+  const onDisk = new Set(walked.map((file) => file.path));
+  const vanished = roots
+    .flatMap((root) => images.under(resolve(root)))
+    .filter((row) => row.missing === 0 && !onDisk.has(row.path))
+    .map((row) => row.id);
+  images.markMissing(vanished);
+  summary.missing = vanished.length;
+  const toRead: WalkedFile[] = [];
+  const unchanged: number[] = [];
+  for (const file of walked) {
+    const row = images.byPath(file.path);
+    if (
+      row &&
+      row.missing === 0 &&
+      row.size === file.size &&
+      row.mtime_ms === file.mtimeMs &&
+      row.inode === file.inode
+    )
+      unchanged.push(row.id);
+    else toRead.push(file);
+  }
+  images.markSeen(unchanged);
+  summary.unchanged = unchanged.length;
+  const onProgress = options.onProgress ?? noProgress;
+  const task = `library scan: ${toRead.length} image${toRead.length === 1 ? "" : "s"}`;
+  if (toRead.length > 0)
+    onProgress({ type: "start", task, totalBytes: toRead.reduce((sum, f) => sum + f.size, 0) });
+  try {
+    for (const file of toRead) {
+      throwIfAborted(options.signal, file.path);
+      const read = await readLibraryImage(file.path);
+      const { added } = images.write(file, read);
+      if (added) summary.added++;
+      else summary.changed++;
+      if (read.generation) summary.withGeneration++;
+      if (read.unreadableReason !== null) summary.unreadable++;
+      onProgress({ type: "advance", bytes: file.size, item: file.path });
+    }
+  } finally {
+    if (toRead.length > 0) onProgress({ type: "finish", task });
   }
   return summary;
 }

@@ -10,6 +10,9 @@ export const MAX_WALK_DEPTH = 16;
 /** More model files than this under the given folders is the wrong folder (a whole disk): refuse rather than hash it all. */
 export const MAX_WALK_FILES = 100_000;
 
+/** Images a library keeps as samples (their generation data links them to models): by extension, then sniffed. */
+export const IMAGE_FILE_EXTENSIONS = [".png", ".jpg", ".jpeg", ".webp", ".avif"];
+
 export interface WalkedFile {
   /** Absolute path as found (through any symlinked folder), the path the library records. */
   path: string;
@@ -25,7 +28,18 @@ export interface WalkedFile {
  * missing root is an error, since marking everything under it missing would be wrong.
  */
 export async function walkModelFiles(roots: readonly string[]): Promise<WalkedFile[]> {
+  return (await walkLibraryFiles(roots)).models;
+}
+
+/**
+ * Model files and image files under the folders, each list sorted by path, in one walk (the rules
+ * of `walkModelFiles`). A root that is a file is an image when its extension says so, else a model.
+ */
+export async function walkLibraryFiles(
+  roots: readonly string[],
+): Promise<{ models: WalkedFile[]; images: WalkedFile[] }> {
   const files = new Map<string, WalkedFile>();
+  const images = new Map<string, WalkedFile>();
   const seenFolders = new Set<string>();
   const visit = async (path: string, depth: number, isRoot: boolean): Promise<void> => {
     let stats: Awaited<ReturnType<typeof stat>>;
@@ -36,13 +50,24 @@ export async function walkModelFiles(roots: readonly string[]): Promise<WalkedFi
       return; // a dangling link or a file that vanished mid-walk
     }
     if (stats.isFile()) {
-      if (!isRoot && !MODEL_FILE_EXTENSIONS.includes(extname(path).toLowerCase())) return;
+      const extension = extname(path).toLowerCase();
+      const found = { path, size: stats.size, mtimeMs: stats.mtimeMs, inode: stats.ino };
+      if (IMAGE_FILE_EXTENSIONS.includes(extension)) {
+        if (images.size >= MAX_WALK_FILES) {
+          throw new GyozaError("limit", `more than ${MAX_WALK_FILES} images under ${roots.join(", ")}`, {
+            fix: "add the model and sample-image folders themselves, not a folder above them",
+          });
+        }
+        images.set(path, found);
+        return;
+      }
+      if (!isRoot && !MODEL_FILE_EXTENSIONS.includes(extension)) return;
       if (files.size >= MAX_WALK_FILES) {
         throw new GyozaError("limit", `more than ${MAX_WALK_FILES} model files under ${roots.join(", ")}`, {
           fix: "add the model folders themselves, not a folder above them",
         });
       }
-      files.set(path, { path, size: stats.size, mtimeMs: stats.mtimeMs, inode: stats.ino });
+      files.set(path, found);
       return;
     }
     if (!stats.isDirectory() || depth > MAX_WALK_DEPTH) return;
@@ -63,5 +88,7 @@ export async function walkModelFiles(roots: readonly string[]): Promise<WalkedFi
     }
   };
   for (const root of roots) await visit(resolve(root), 0, true);
-  return [...files.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const sorted = (map: Map<string, WalkedFile>): WalkedFile[] =>
+    [...map.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return { models: sorted(files), images: sorted(images) };
 }
