@@ -52,7 +52,10 @@ export interface PageFile {
 }
 
 export interface PageRecipe {
-  recipe: Recipe;
+  /** A gyoza recipe that passes gyoza's checks: drawn as a tree with block-weight charts. */
+  recipe: Recipe | null;
+  /** One line for other tools' records (A1111, supermerger, sd-mecha) or a damaged gyoza one. */
+  summary: string | null;
   /** The block layout the weights are drawn against (sd1: 25 UNet slots + BASE, sdxl: 19 + BASE). */
   family: Family;
 }

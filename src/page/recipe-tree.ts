@@ -13,6 +13,9 @@ const MAX_TREE_DEPTH = 32;
  */
 export function renderRecipe(page: PageRecipe): string {
   const { recipe, family } = page;
+  if (recipe === null) {
+    return `<p class="recipe-summary">${escapeHtml(page.summary ?? "a recipe gyoza cannot read")}</p>`;
+  }
   const outputStep = recipe.output.step ?? Object.keys(recipe.steps).at(-1);
   const finishing = [
     recipe.output.dtype,

@@ -99,11 +99,19 @@ describe("renderModelPage", () => {
 
   it("draws SDXL block weights over its 20 slots", () => {
     const data = samplePageData({ v1: "/src/v1.png", v2: "/src/v2.png" });
-    data.versions[0]!.recipe = { recipe: loadRecipe(GYOZAMIX_YAML), family: "sdxl" };
+    data.versions[0]!.recipe = { recipe: loadRecipe(GYOZAMIX_YAML), summary: null, family: "sdxl" };
     const chart = page(data).match(/<svg[\s\S]*?<\/svg>/)![0];
     const slots = [...chart.matchAll(/class="slot">([^<]*)</g)].map((m) => m[1]);
     expect(slots).toHaveLength(20);
     expect(slots.at(-1)).toBe("OUT08");
+  });
+
+  it("shows another tool's recipe record as its one-line summary", () => {
+    const data = samplePageData({ v1: "/src/v1.png", v2: "/src/v2.png" });
+    data.versions[0]!.recipe = { recipe: null, summary: "supermerger: Weight sum, alpha 0.5", family: "sd1" };
+    const html = page(data);
+    expect(html).toContain('<p class="recipe-summary">supermerger: Weight sum, alpha 0.5</p>');
+    expect(html).not.toContain("<svg");
   });
 
   it("shows the usage notes: clip skip, VAE, negative embeddings", () => {

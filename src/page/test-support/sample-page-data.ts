@@ -55,7 +55,11 @@ export function samplePageData(imagePaths: { v1: string; v2: string }): ModelPag
           file("gyozamix-v2-fp16.safetensors", "2".repeat(64)),
           file("gyozamix-v2-fp32.ckpt", "3".repeat(64), { fp: "fp32", size: "full", format: "PickleTensor" }),
         ],
-        recipe: { recipe: loadRecipe(GYOZAMIX_YAML, { sourceName: "gyozamix.yaml" }), family: "sd1" },
+        recipe: {
+          recipe: loadRecipe(GYOZAMIX_YAML, { sourceName: "gyozamix.yaml" }),
+          summary: null,
+          family: "sd1",
+        },
         parents: [{ name: "composition", hash: "ABCDEF0123" }],
         images: [
           {
