@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { rmSync } from "node:fs";
 import { type FileHandle, open, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { GyozaError } from "../errors.js";
@@ -7,6 +8,14 @@ import { type BlockHash, type BlockMemory, DirectAppender } from "./direct-appen
 
 /** Temp files of interrupted writes, removed on exit or signal (so Ctrl-C leaves nothing behind). */
 const pendingTempFiles = new Set<string>();
+/** Staging folders of folder-sized outputs (gyoza publish), removed likewise. */
+const pendingTempFolders = new Set<string>();
+
+/** Marks a staging folder for removal if the process is interrupted; call `done` once it is renamed or removed. */
+export function trackTempFolder(path: string): { done(): void } {
+  pendingTempFolders.add(path);
+  return { done: () => pendingTempFolders.delete(path) };
+}
 
 /**
  * Writes a file so that it either appears complete or not at all: bytes go to a temp file beside
@@ -210,5 +219,11 @@ export function removePendingTempFilesSync(unlinkSync: (path: string) => void): 
       unlinkSync(path);
     } catch {}
     pendingTempFiles.delete(path);
+  }
+  for (const path of pendingTempFolders) {
+    try {
+      rmSync(path, { recursive: true, force: true });
+    } catch {}
+    pendingTempFolders.delete(path);
   }
 }
