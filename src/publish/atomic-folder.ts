@@ -3,6 +3,7 @@ import { type Dirent, constants as fsConstants } from "node:fs";
 import { copyFile, mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { GyozaError } from "../errors.js";
+import { trackTempFolder } from "../io/atomic-file.js";
 import { ioError } from "../io/byte-source.js";
 import { noProgress, type ProgressListener } from "../progress.js";
 
@@ -19,12 +20,15 @@ const COPY_PROGRESS_INTERVAL_MS = 200;
  */
 export class AtomicFolder {
   private committed = false;
+  private readonly pending: { done(): void };
 
   private constructor(
     readonly target: string,
     readonly staging: string,
     private readonly replace: boolean,
-  ) {}
+  ) {
+    this.pending = trackTempFolder(staging); // Ctrl-C removes it (the CLI's exit handler)
+  }
 
   static async create(target: string, options: { replace?: boolean } = {}): Promise<AtomicFolder> {
     const path = resolve(target);
@@ -65,6 +69,7 @@ export class AtomicFolder {
         throw cause;
       }
       this.committed = true;
+      this.pending.done();
       await fsyncPath(dirname(this.target));
     } catch (cause) {
       throw ioError(this.target, cause);
@@ -76,6 +81,7 @@ export class AtomicFolder {
   async abort(): Promise<void> {
     if (this.committed) return;
     await rm(this.staging, { recursive: true, force: true });
+    this.pending.done();
   }
 }
 
