@@ -16,6 +16,7 @@ import {
 import { hashCacheOption } from "../flags.js";
 import { formatBytes, printJson } from "../output.js";
 import { progressBar } from "../progress-bar.js";
+import { baseUrlOption, fetchLibraryFromCivitai, printFetchSummary } from "./civitai.js";
 
 interface LibraryFlags {
   library?: string;
@@ -74,6 +75,17 @@ export function registerLibrary(program: Command): void {
       const query: FindQuery = { name: flags.name, tag: flags.tag, base: flags.base, hash: flags.hash };
       const entries = await withStore(flags, (store) => findEntries(store, query));
       printEntries(entries, flags);
+    });
+
+  libraryCommand(
+    library,
+    "fetch",
+    "look up on Civitai (by SHA256) every file without Civitai facts and store the answers as facts (source civitai-api); no sidecar is written",
+  )
+    .addOption(baseUrlOption())
+    .action(async (flags: LibraryFlags & { baseUrl: string }) => {
+      const summary = await withStore(flags, (store) => fetchLibraryFromCivitai(store, flags));
+      printFetchSummary(summary, flags);
     });
 }
 
