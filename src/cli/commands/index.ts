@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { registerCivitai } from "./civitai.js";
 import { registerConvert } from "./convert.js";
 import { registerDiff } from "./diff.js";
 import { registerHash } from "./hash.js";
@@ -31,5 +32,6 @@ export function registerCommands(program: Command): void {
   registerRecover(program);
   registerParents(program);
   registerLibrary(program);
+  registerCivitai(program);
   registerPublish(program);
 }
