@@ -510,3 +510,80 @@ describe("whole-model pre-passes", () => {
     await Promise.all([a.close(), b.close(), out.close()]);
   });
 });
+
+describe(".ckpt outputs", () => {
+  const allBytes = async (path: string) => {
+    const checkpoint = await openCheckpoint(path);
+    try {
+      const bytes = new Map<string, Buffer>();
+      for (const [key, tensor] of checkpoint.tensors)
+        bytes.set(key, Buffer.from(await readTensorBytes(tensor)));
+      return { format: checkpoint.format, bytes };
+    } finally {
+      await checkpoint.close();
+    }
+  };
+  const cosine = (a: string, b: string) => ({
+    m: { method: "weighted_sum", inputs: { a, b }, alpha: { preset: "COSINE", base: 0.3 } },
+  });
+
+  it("hold the safetensors output's bytes, from safetensors or .ckpt inputs, the same file on every run", async () => {
+    // the tiny models as torch checkpoints too (several write blocks, tensors of several merge chunks)
+    for (const [name, seed] of [
+      ["tinyA", 11],
+      ["tinyB", 12],
+    ] as const) {
+      models[`${name}Ckpt`] = join(dir, `${name}.ckpt`);
+      await writeSyntheticCheckpoint(
+        models[`${name}Ckpt`]!,
+        { layout: "sd1-ldm", size: "tiny", dtype: "F16", seed },
+        "ckpt",
+      );
+    }
+    const kernel = await loadKernel();
+    const run = async (inputs: [string, string], output: string) => {
+      await runRecipe(
+        recipe(cosine(...inputs), { path: join(dir, output), dtype: "fp16", step: "m" }, inputs),
+        { kernel },
+      );
+      return join(dir, output);
+    };
+    const reference = await allBytes(await run(["tinyA", "tinyB"], "ref.safetensors"));
+    const fromCkpt = await run(["tinyACkpt", "tinyBCkpt"], "from-ckpt.safetensors");
+    const ckpts = [
+      await run(["tinyA", "tinyB"], "run-1.ckpt"),
+      await run(["tinyA", "tinyB"], "run-2.ckpt"),
+      await run(["tinyACkpt", "tinyBCkpt"], "from-ckpt.ckpt"),
+    ];
+    for (const path of [fromCkpt, ...ckpts]) {
+      const written = await allBytes(path);
+      expect(written.format, path).toBe(path.endsWith(".ckpt") ? "ckpt-zip" : "safetensors");
+      expect([...written.bytes.keys()].sort(), path).toEqual([...reference.bytes.keys()].sort());
+      for (const [key, bytes] of reference.bytes)
+        expect(written.bytes.get(key)!.equals(bytes), key).toBe(true);
+    }
+    // (from .ckpt inputs the state dict follows their key order: another pickle, same tensors)
+    const first = readFileSync(ckpts[0]!);
+    expect(readFileSync(ckpts[1]!).equals(first)).toBe(true);
+  });
+
+  it("an interrupted .ckpt merge leaves no file behind", async () => {
+    const output = join(dir, "interrupted.ckpt");
+    const before = await readdir(dir);
+    const controller = new AbortController();
+    let advanced = 0;
+    const error = await runRecipe(
+      recipe(cosine("tinyA", "tinyB"), { path: output, dtype: "fp16", step: "m" }, ["tinyA", "tinyB"]),
+      {
+        kernel: await loadKernel(),
+        signal: controller.signal,
+        onProgress: (event) => {
+          if (event.type === "advance" && ++advanced === 20) controller.abort();
+        },
+      },
+    ).catch((e: unknown) => e);
+    expect(advanced).toBeGreaterThanOrEqual(20);
+    expect(isGyozaError(error, "interrupted")).toBe(true);
+    expect(await readdir(dir)).toEqual(before);
+  });
+});

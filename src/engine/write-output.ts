@@ -3,7 +3,8 @@ import type { BlockMemory } from "../io/direct-appender.js";
 import type { DType } from "../io/dtype.js";
 import type { OutputFormat } from "../io/output-format.js";
 import { SafetensorsWriter } from "../io/safetensors/write-safetensors.js";
-import { writeTorchCheckpoint } from "../io/torch/index.js";
+import type { TensorStreamWriter } from "../io/tensor-stream-writer.js";
+import { TorchCheckpointWriter } from "../io/torch/index.js";
 import { noProgress, type ProgressListener } from "../progress.js";
 import { STREAM_RING_BYTES } from "./buffer-pool.js";
 
@@ -45,18 +46,6 @@ export interface OutputTensor {
   chunks(): Iterable<PendingChunk>;
 }
 
-/** The chunk's bytes in a buffer of their own. */
-export function materialize(chunk: OutputChunk): Uint8Array {
-  if (chunk instanceof Uint8Array) return chunk;
-  try {
-    const bytes = Buffer.allocUnsafeSlow(chunk.byteLength); // fully written by fill
-    chunk.fill(bytes, 0);
-    return bytes;
-  } finally {
-    chunk.release();
-  }
-}
-
 export interface WriteOutputOptions {
   format: OutputFormat;
   /** safetensors only. */
@@ -71,7 +60,7 @@ export interface WriteOutputOptions {
   finalReplacements?: () => Promise<ReadonlyMap<string, string>>;
   /** Called with each chunk once it is written (to return pooled buffers). */
   release?: (chunk: Uint8Array) => void;
-  /** safetensors only: memory for the O_DIRECT write blocks (the merge kernel's). */
+  /** Memory for the O_DIRECT write blocks (the merge kernel's). */
   blockMemory?: BlockMemory;
   /**
    * Checked between chunks and before the rename: once it is aborted, the temp file is removed and
@@ -84,7 +73,7 @@ export interface WriteOutputResult {
   bytes: number;
   /** sha256 of the safetensors data section (the file's AutoV3), when written as safetensors. */
   dataSha256?: string;
-  /** Where the write's time went (safetensors only). */
+  /** Where the write's time went. */
   timings?: WriteTimings;
 }
 
@@ -111,7 +100,8 @@ export { outputFormatOf } from "../io/output-format.js";
 
 /**
  * Streams output tensors into a new checkpoint: produced chunks flow through a bounded read-ahead
- * into the writer, which writes a temp file and renames it into place only when complete.
+ * into the writer, which writes a temp file and renames it into place only when complete. Both
+ * formats take the same path: aligned O_DIRECT blocks that deferred chunks are computed into.
  */
 export async function writeOutput(
   path: string,
@@ -120,31 +110,16 @@ export async function writeOutput(
 ): Promise<WriteOutputResult> {
   const onProgress = options.onProgress ?? noProgress;
   const byKey = new Map(tensors.map((t) => [t.key, t]));
-  if (options.format === "ckpt") {
-    const result = await writeTorchCheckpoint(
-      path,
-      tensors.map((tensor) => ({
-        key: tensor.key,
-        dtype: tensor.dtype,
-        shape: tensor.shape,
-        read: async () => {
-          throwIfAborted(options.signal, path);
-          const parts: Uint8Array[] = [];
-          for (const pending of tensor.chunks()) parts.push(materialize(await pending.ready));
-          const whole = Buffer.concat(parts);
-          for (const part of parts) options.release?.(part); // read buffers back to the pool
-          return whole;
-        },
-      })),
-      { onProgress },
-    );
-    return { bytes: result.bytesWritten };
-  }
-  const writer = await SafetensorsWriter.create(path, tensors, {
-    ...(options.metadata ? { metadata: options.metadata } : {}),
-    selfHash: options.selfHash ?? true,
-    ...(options.blockMemory ? { blockMemory: options.blockMemory } : {}),
-  });
+  const blockMemory = options.blockMemory ? { blockMemory: options.blockMemory } : {};
+  // a .ckpt's storages go in the order safetensors uses, so inputs are read alike for both
+  const writer =
+    options.format === "ckpt"
+      ? await TorchCheckpointWriter.create(path, tensors, { dataOrder: "reference", ...blockMemory })
+      : await SafetensorsWriter.create(path, tensors, {
+          ...(options.metadata ? { metadata: options.metadata } : {}),
+          selfHash: options.selfHash ?? true,
+          ...blockMemory,
+        });
   const totalBytes = writer.order.reduce((sum, t) => sum + t.byteLength, 0);
   try {
     onProgress({ type: "start", task: options.task ?? `write ${path}`, totalBytes });
@@ -180,12 +155,22 @@ export async function writeOutput(
     }
 
     const finishing = performance.now();
-    const replacements = options.finalReplacements ? await options.finalReplacements() : undefined;
-    throwIfAborted(options.signal, path);
-    const result = await writer.finish(replacements);
+    let result: { bytes: number; dataSha256?: string };
+    if (writer instanceof TorchCheckpointWriter) {
+      throwIfAborted(options.signal, path);
+      result = await writer.finish();
+    } else {
+      const replacements = options.finalReplacements ? await options.finalReplacements() : undefined;
+      throwIfAborted(options.signal, path);
+      result = await writer.finish(replacements);
+    }
     clock.add("finish", finishing);
     onProgress({ type: "finish", task: options.task ?? `write ${path}` });
-    return { bytes: result.bytes, dataSha256: result.dataSha256, timings: clock.seconds };
+    return {
+      bytes: result.bytes,
+      ...(result.dataSha256 ? { dataSha256: result.dataSha256 } : {}),
+      timings: clock.seconds,
+    };
   } catch (error) {
     await writer.abort();
     throw error;
@@ -198,7 +183,7 @@ export async function writeOutput(
  * written in blocks, that part is computed into a buffer and copied.
  */
 export async function writeDeferred(
-  writer: SafetensorsWriter,
+  writer: TensorStreamWriter,
   chunk: DeferredChunk,
   clock = new WriteClock(),
 ): Promise<void> {

@@ -3,6 +3,7 @@ import { AtomicFileWriter } from "../atomic-file.js";
 import { ChunkSha256 } from "../chunk-sha256.js";
 import type { BlockMemory } from "../direct-appender.js";
 import { type DType, tensorByteLength } from "../dtype.js";
+import type { TensorStreamWriter } from "../tensor-stream-writer.js";
 
 export interface TensorSpec {
   readonly key: string;
@@ -77,7 +78,7 @@ export function encodeSafetensorsHeader(
  * order, in chunks of any size. The sha256 of the data section (= the file's AutoV3) is computed on
  * the way and, when asked, patched into `modelspec.hash_sha256` without a second pass.
  */
-export class SafetensorsWriter {
+export class SafetensorsWriter implements TensorStreamWriter {
   readonly order: readonly PlannedTensor[];
   private readonly dataHash: ChunkSha256;
   private tensorIndex = 0;

@@ -8,6 +8,11 @@ export {
 } from "./read-zip-directory.js";
 export type { TorchStorageInfo } from "./storage-info.js";
 export {
+  TorchCheckpointWriter,
+  type TorchCheckpointWriterOptions,
+  type TorchDataOrder,
+} from "./torch-checkpoint-writer.js";
+export {
   type TorchTensorSource,
   type WriteTorchCheckpointOptions,
   type WriteTorchCheckpointResult,

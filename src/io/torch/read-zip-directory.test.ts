@@ -4,9 +4,14 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GyozaError } from "../../errors.js";
 import { AtomicFileWriter } from "../atomic-file.js";
-import { BufferByteSource } from "../byte-source.js";
+import { BufferByteSource, type ByteSource } from "../byte-source.js";
 import { parseTorchFile } from "./parse-torch-file.js";
-import { readZipDirectory } from "./read-zip-directory.js";
+import {
+  entryDataOffset,
+  entryDataOffsets,
+  LOCAL_HEADER_WINDOW_BYTES,
+  readZipDirectory,
+} from "./read-zip-directory.js";
 import { TorchZipWriter } from "./torch-zip-writer.js";
 import { writeTorchCheckpoint } from "./write-torch-checkpoint.js";
 
@@ -147,5 +152,57 @@ describe("readZipDirectory", () => {
     const file = await parseTorchFile(new BufferByteSource(bytes));
     expect(file.archivePrefix).toBe("archive");
     expect(file.storages.size).toBe(0);
+  });
+
+  it("locates every storage's data reading neighbouring local headers together", async () => {
+    // 40 small storages, one larger than the window, 40 more (in torch's string order the large
+    // storage "40" sits between "4" and "41"): two groups of headers
+    const small = (i: number) => ({
+      key: `small.${i}`,
+      dtype: "F32" as const,
+      shape: [16],
+      read: async () => new Uint8Array(64).fill(i),
+    });
+    const large = new Uint8Array(LOCAL_HEADER_WINDOW_BYTES * 2);
+    const path = join(dir, "grouped.ckpt");
+    await writeTorchCheckpoint(
+      path,
+      [
+        ...Array.from({ length: 40 }, (_, i) => small(i)),
+        { key: "large", dtype: "U8", shape: [large.byteLength], read: async () => large },
+        ...Array.from({ length: 40 }, (_, i) => small(40 + i)),
+      ],
+      { dataOrder: "torch" },
+    );
+    const bytes = new Uint8Array(await readFile(path));
+    let reads = 0;
+    const inner = new BufferByteSource(bytes);
+    const counting: ByteSource = {
+      name: inner.name,
+      size: inner.size,
+      read: (offset, length) => {
+        reads++;
+        return inner.read(offset, length);
+      },
+      readInto: (target, offset) => inner.readInto(target, offset),
+      close: async () => {},
+    };
+    const entries = (await readZipDirectory(inner)).filter((e) => e.name.includes("/data/"));
+    const grouped = await entryDataOffsets(counting, entries);
+    expect(reads).toBe(2);
+    expect(grouped).toEqual(await Promise.all(entries.map((e) => entryDataOffset(inner, e))));
+  });
+
+  it("rejects a wrong local header signature among headers read together", async () => {
+    const bytes = await zipWith([
+      ["archive/data.pkl", EMPTY_DICT_PICKLE],
+      ["archive/data/0", "abcd"],
+      ["archive/data/1", "efgh"],
+    ]);
+    const entries = await readZipDirectory(new BufferByteSource(bytes));
+    const second = entries.find((e) => e.name === "archive/data/1")!;
+    bytes[second.headerOffset] = 0;
+    const source = new BufferByteSource(bytes, "hostile.ckpt");
+    await expect(entryDataOffsets(source, entries)).rejects.toThrow(/local header signature is wrong/);
   });
 });

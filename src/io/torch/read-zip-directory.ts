@@ -90,10 +90,67 @@ export async function readZipDirectory(source: ByteSource): Promise<ZipEntry[]> 
 
 /** Offset of the data of `entry`, from its local header (name and extra lengths differ there). */
 export async function entryDataOffset(source: ByteSource, entry: ZipEntry): Promise<number> {
+  checkLocalHeaderFits(source, entry);
+  return dataOffsetFromHeader(source, entry, view(await source.read(entry.headerOffset, LOCAL_HEADER_BYTES)));
+}
+
+/**
+ * Local headers this close to one another are read together, with the bytes between them: a torch
+ * file puts a ~100-byte header before every storage and most storages of an SD checkpoint are
+ * small, so 1,131 headers take ~420 reads instead of 1,131 (each read costs a round trip to the
+ * thread pool, ~0.1 ms even from the page cache), and the small storages read on the way are in
+ * the page cache when the merge asks for them.
+ */
+export const LOCAL_HEADER_WINDOW_BYTES = 64 * 1024;
+/** Local-header reads in flight at once (the read queue runs a few at a time and joins neighbours). */
+const LOCAL_HEADER_READS_IN_FLIGHT = 64;
+
+/** `entryDataOffset` of every entry, in the same order, from as few reads as the layout allows. */
+export async function entryDataOffsets(source: ByteSource, entries: readonly ZipEntry[]): Promise<number[]> {
+  for (const entry of entries) checkLocalHeaderFits(source, entry);
+  const byOffset = entries.map((entry, index) => ({ entry, index }));
+  byOffset.sort((a, b) => a.entry.headerOffset - b.entry.headerOffset);
+  const groups: { start: number; end: number; members: typeof byOffset }[] = [];
+  for (const member of byOffset) {
+    const start = member.entry.headerOffset;
+    const end = start + LOCAL_HEADER_BYTES;
+    const last = groups.at(-1);
+    if (last && end - last.start <= LOCAL_HEADER_WINDOW_BYTES) {
+      last.end = Math.max(last.end, end);
+      last.members.push(member);
+    } else groups.push({ start, end, members: [member] });
+  }
+  const offsets = new Array<number>(entries.length);
+  for (let first = 0; first < groups.length; first += LOCAL_HEADER_READS_IN_FLIGHT) {
+    await Promise.all(
+      groups.slice(first, first + LOCAL_HEADER_READS_IN_FLIGHT).map(async (group) => {
+        const bytes = await source.read(group.start, group.end - group.start);
+        for (const { entry, index } of group.members) {
+          const at = entry.headerOffset - group.start;
+          offsets[index] = dataOffsetFromHeader(
+            source,
+            entry,
+            view(bytes.subarray(at, at + LOCAL_HEADER_BYTES)),
+          );
+        }
+      }),
+    );
+  }
+  return offsets;
+}
+
+function checkLocalHeaderFits(source: ByteSource, entry: ZipEntry): void {
+  if (entry.headerOffset + LOCAL_HEADER_BYTES > source.size) {
+    throw new GyozaError("format", "zip: local header runs past the end", {
+      file: source.name,
+      path: entry.name,
+    });
+  }
+}
+
+function dataOffsetFromHeader(source: ByteSource, entry: ZipEntry, header: DataView): number {
   const fail = (message: string) =>
     new GyozaError("format", `zip: ${message}`, { file: source.name, path: entry.name });
-  if (entry.headerOffset + LOCAL_HEADER_BYTES > source.size) throw fail("local header runs past the end");
-  const header = view(await source.read(entry.headerOffset, LOCAL_HEADER_BYTES));
   if (header.getUint32(0, true) !== LOCAL_HEADER_SIGNATURE) throw fail("local header signature is wrong");
   const dataOffset =
     entry.headerOffset + LOCAL_HEADER_BYTES + header.getUint16(26, true) + header.getUint16(28, true);

@@ -16,14 +16,30 @@ interface WrittenEntry {
 }
 
 const utf8 = new TextEncoder();
+const utf8Decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+/** The entry being written: its CRC-32 grows as its bytes pass. */
+interface OpenEntry {
+  name: Uint8Array;
+  headerOffset: number;
+  size: number;
+  flags: number;
+  needsZip64: boolean;
+  written: number;
+  crc32: number;
+}
 
 /**
  * Writes a stored (uncompressed) zip laid out like torch's PyTorchStreamWriter (miniz): local
  * headers with zero CRC/sizes and a data descriptor, data 64-byte aligned, zip64 end records always
- * present, zip64 extra fields only where a size or offset needs 64 bits.
+ * present, zip64 extra fields only where a size or offset needs 64 bits. An entry's data streams
+ * through in any pieces (`beginEntry`, `update` for each piece written, `endEntry`): its CRC-32 is
+ * computed on the way (zlib's) and lands in the descriptor after the data and in the central
+ * directory, so nothing is written twice or patched.
  */
 export class TorchZipWriter {
   private readonly entries: WrittenEntry[] = [];
+  private open: OpenEntry | undefined;
 
   constructor(private readonly out: AtomicFileWriter) {}
 
@@ -33,6 +49,21 @@ export class TorchZipWriter {
     size: number,
     chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   ): Promise<number> {
+    const dataOffset = await this.beginEntry(name, size);
+    for await (const chunk of chunks) {
+      this.update(chunk);
+      await this.out.write(chunk);
+    }
+    await this.endEntry();
+    return dataOffset;
+  }
+
+  /**
+   * Writes the local header of an entry of `size` bytes; its data is appended to the file next, each
+   * piece passed to `update`. Returns the data offset.
+   */
+  async beginEntry(name: string, size: number): Promise<number> {
+    if (this.open) throw new Error(`zip entry ${name} begun before ${utf8Decode(this.open.name)} ended`);
     const headerOffset = this.out.bytesWritten;
     const nameBytes = utf8.encode(name);
     const needsZip64 = size >= U32_LIMIT || headerOffset >= U32_LIMIT;
@@ -54,16 +85,26 @@ export class TorchZipWriter {
     view.setUint16(fb + 2, padding, true);
     header.fill(0x5a, fb + 4); // "Z"
     await this.out.write(header);
+    this.open = { name: nameBytes, headerOffset, size, flags, needsZip64, written: 0, crc32: 0 };
+    return this.out.bytesWritten;
+  }
 
-    const dataOffset = this.out.bytesWritten;
-    let crc = 0;
-    let written = 0;
-    for await (const chunk of chunks) {
-      crc = crc32(chunk, crc);
-      written += chunk.byteLength;
-      await this.out.write(chunk);
-    }
-    if (written !== size) throw new Error(`zip entry ${name}: wrote ${written} bytes, expected ${size}`);
+  /** Counts bytes of the open entry that were (or are being) appended to the file. */
+  update(bytes: Uint8Array): void {
+    const entry = this.open;
+    if (!entry) throw new Error("zip data written outside an entry");
+    entry.crc32 = crc32(bytes, entry.crc32);
+    entry.written += bytes.byteLength;
+  }
+
+  /** Checks the open entry's size and writes its data descriptor. */
+  async endEntry(): Promise<void> {
+    const entry = this.open;
+    if (!entry) throw new Error("no zip entry to end");
+    const { name, size, written, crc32: crc, needsZip64 } = entry;
+    if (written !== size)
+      throw new Error(`zip entry ${utf8Decode(name)}: wrote ${written} bytes, expected ${size}`);
+    this.open = undefined;
     if (size > 0) {
       const descriptor = new Uint8Array(needsZip64 ? 24 : 16);
       const dv = new DataView(descriptor.buffer);
@@ -78,12 +119,12 @@ export class TorchZipWriter {
       }
       await this.out.write(descriptor);
     }
-    this.entries.push({ name: nameBytes, headerOffset, size, crc32: crc, flags });
-    return dataOffset;
+    this.entries.push({ name, headerOffset: entry.headerOffset, size, crc32: crc, flags: entry.flags });
   }
 
   /** Central directory, zip64 end record and locator, classic end record. */
   async finish(): Promise<void> {
+    if (this.open) throw new Error(`zip entry ${utf8Decode(this.open.name)} was not ended`);
     const directoryOffset = this.out.bytesWritten;
     const parts: Uint8Array[] = [];
     for (const entry of this.entries) {
@@ -125,7 +166,7 @@ export class TorchZipWriter {
     view.setUint32(88, Math.min(directorySize, U32_LIMIT), true);
     view.setUint32(92, Math.min(directoryOffset, U32_LIMIT), true);
     parts.push(tail);
-    for (const part of parts) await this.out.write(part);
+    await this.out.writev(parts);
   }
 }
 
