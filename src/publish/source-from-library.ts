@@ -1,101 +1,122 @@
-import { GyozaError } from "../errors.js";
-import type { LibraryStore } from "../library/index.js";
-import type { PublishSource } from "./publish-source.js";
-
-interface VersionMatch {
-  version_id: number;
-  version_name: string | null;
-  base_model: string | null;
-  model_name: string;
-  model_type: string | null;
-}
+import { basename } from "node:path";
+import { GyozaError, isGyozaError } from "../errors.js";
+import { type LibraryStore, modelPage, type VersionView } from "../library/index.js";
+import { importMergeRecipe } from "../lineage/import-merge-recipe.js";
+import { saveRecipe } from "../recipe/index.js";
+import { fileStem } from "./file-names.js";
+import type { PublishRecipe, PublishSource } from "./publish-source.js";
 
 /**
- * The PublishSource of `MODEL@VERSION` from the library: the model and version by name (or Civitai
- * id, case-insensitive), the version's files that are still on disk, and what their sidecars say
- * (trained words, tags, description, preview images). `@VERSION` may be left out when the model
- * has one version.
+ * The PublishSource of `MODEL@VERSION` (or a file of the version) from the library's model page:
+ * the version's files still on disk, its usage fields, its recipe (A1111 / supermerger records
+ * imported as gyoza recipes where they can be expressed), its parents with their own recipes when
+ * their files are in the library, and its sample images. A model with several versions needs one
+ * named.
  */
 export function publishSourceFromLibrary(store: LibraryStore, ref: string): PublishSource {
-  const at = ref.lastIndexOf("@");
-  const modelName = (at >= 0 ? ref.slice(0, at) : ref).trim();
-  const versionName = at >= 0 ? ref.slice(at + 1).trim() : undefined;
-  if (modelName === "")
-    throw new GyozaError("usage", `"${ref}" names no model`, { fix: "write MODEL@VERSION" });
-  const candidates = store.db
-    .prepare<{ model: string }, VersionMatch>(
-      `SELECT versions.id AS version_id, versions.name AS version_name, versions.base_model,
-              models.name AS model_name, models.type AS model_type
-         FROM versions JOIN models ON models.id = versions.model_id
-        WHERE lower(models.name) = lower(@model) OR CAST(models.civitai_model_id AS TEXT) = @model
-        ORDER BY versions.id`,
-    )
-    .all({ model: modelName });
-  if (candidates.length === 0) {
-    throw new GyozaError("usage", `no model named ${modelName} in the library`, {
-      fix: "see `gyoza library list`; versions come from the files' Civitai sidecars",
-    });
-  }
-  const matching =
-    versionName === undefined
-      ? candidates
-      : candidates.filter(
-          (row) =>
-            row.version_name?.toLowerCase() === versionName.toLowerCase() ||
-            String(civitaiVersionId(store, row.version_id)) === versionName,
-        );
-  if (matching.length !== 1) {
-    const names = candidates.map((row) => row.version_name ?? `#${row.version_id}`).join(", ");
+  const page = modelPage(store, ref);
+  if (page.versions.length !== 1) {
+    const names = page.versions.map((version) => version.name ?? `#${version.id}`).join(", ");
     throw new GyozaError(
       "usage",
-      matching.length === 0
-        ? `${modelName} has no version ${versionName}`
-        : `${modelName} has ${matching.length} versions`,
-      { fix: `name one: ${names}` },
+      page.versions.length === 0
+        ? `${page.model.name} has no versions`
+        : `${page.model.name} has ${page.versions.length} versions`,
+      { fix: `name one: ${page.model.name}@VERSION (${names || "none"})` },
     );
   }
-  const version = matching[0]!;
-  const files = store.db
-    .prepare<[number], { id: number; path: string; civitai_type: string | null }>(
-      `SELECT files.id, files.path, files.civitai_type FROM version_files JOIN files ON files.id = version_files.file_id
-        WHERE version_files.version_id = ? AND files.missing = 0 ORDER BY files.kind = 'checkpoint' DESC, files.path`,
-    )
-    .all(version.version_id);
-  const facts = new Map<string, unknown>();
-  const previews: string[] = [];
-  for (const file of files) {
-    for (const fact of store.sidecarFactsOf(file.id)) {
-      const value = JSON.parse(fact.value) as unknown;
-      if (fact.fact === "preview" && typeof value === "string") previews.push(value);
-      else if (!facts.has(fact.fact)) facts.set(fact.fact, value);
-    }
-  }
-  const text = (name: string): string | null => {
-    const value = facts.get(name);
-    return typeof value === "string" && value !== "" ? value : null;
-  };
-  const texts = (name: string): string[] => {
-    const value = facts.get(name);
-    return Array.isArray(value) ? value.filter((item): item is string => typeof item === "string") : [];
-  };
+  const version = page.versions[0]!;
+  const versionName = version.name ?? `version ${version.id}`;
+  const recipe = recipeOf(version, `${page.model.name}-${versionName}`);
+  const usage = version.usage;
+  const files = version.files.filter((file) => !file.missing);
   return {
-    model: { name: version.model_name, type: version.model_type, tags: texts("tags") },
-    version: {
-      name: version.version_name ?? `version ${version.version_id}`,
-      baseModel: version.base_model ?? text("baseModel"),
-      description: text("description"),
-      trainedWords: texts("trainedWords"),
-      usage: text("notes"),
+    model: {
+      name: page.model.name,
+      type: page.model.type,
+      checkpointType: recipe || version.parents.length > 0 ? "Merge" : null,
+      tags: page.model.tags,
     },
-    files: files.map((file) => ({ path: file.path, type: file.civitai_type })),
-    images: previews.map((path) => ({ path })),
+    version: {
+      name: versionName,
+      baseModel: version.baseModel,
+      description: usage.description,
+      trainedWords: usage.trainedWords,
+      clipSkip: usage.clipSkip,
+      license: usage.license,
+      tags: usage.tags,
+      negativeEmbeddings: usage.negativeEmbeddings,
+      vae: usage.vae ? { name: usage.vae, path: vaeFileNamed(store, usage.vae) } : null,
+      usage: usage.notes,
+    },
+    files: files.map((file) => ({ path: file.path, type: file.type })),
+    recipe,
+    parents: version.parents.map((parent) => {
+      const local = parent.local.find((file) => !file.missing);
+      const name = parent.name ?? local?.model ?? parent.role ?? parent.sha256?.slice(0, 10) ?? "unknown";
+      return { name, recipe: local ? parentRecipe(store, local.path, name) : null };
+    }),
+    images: [
+      ...new Set([
+        ...version.images.filter((image) => !image.missing).map((image) => image.path),
+        ...previewsOf(store, version),
+      ]),
+    ].map((path) => ({ path })),
   };
 }
 
-function civitaiVersionId(store: LibraryStore, versionId: number): number | null {
-  return (
-    store.db
-      .prepare<[number], { id: number | null }>("SELECT civitai_version_id AS id FROM versions WHERE id = ?")
-      .get(versionId)?.id ?? null
+/** The previews other tools saved beside the version's files (`NAME.preview.png`): sample images too. */
+function previewsOf(store: LibraryStore, version: VersionView): string[] {
+  return version.files.flatMap((file) =>
+    store
+      .sidecarFactsOf(file.id)
+      .filter((fact) => fact.fact === "preview")
+      .map((fact) => JSON.parse(fact.value) as unknown)
+      .filter((value): value is string => typeof value === "string"),
   );
+}
+
+/** The version's recipe as gyoza YAML: gyoza's own, or an A1111 / supermerger record imported. */
+function recipeOf(version: VersionView, name: string): PublishRecipe | null {
+  const recipe = version.recipe;
+  if (!recipe) return null;
+  if (recipe.yaml) return { name, text: recipe.yaml };
+  if (recipe.format !== "a1111" && recipe.format !== "supermerger") return null;
+  try {
+    const imported = importMergeRecipe({ sd_merge_recipe: recipe.text });
+    if (!imported.recipe) return null;
+    return {
+      name,
+      text: `# imported by gyoza from the file's ${recipe.format} sd_merge_recipe\n${saveRecipe(imported.recipe)}`,
+    };
+  } catch (error) {
+    if (isGyozaError(error)) return null;
+    throw error;
+  }
+}
+
+/** A parent's own recipe, from the library version its file belongs to (none when it records none). */
+function parentRecipe(store: LibraryStore, path: string, name: string): PublishRecipe | null {
+  try {
+    const page = modelPage(store, path);
+    const version = page.versions.find((view) => view.files.some((file) => file.path === path));
+    return version ? recipeOf(version, fileStem(name)) : null;
+  } catch (error) {
+    if (isGyozaError(error)) return null;
+    throw error;
+  }
+}
+
+/** A VAE file of the library named like the version's recommended VAE (by file name or stem). */
+function vaeFileNamed(store: LibraryStore, name: string): string | null {
+  const stem = (text: string) =>
+    text
+      .toLowerCase()
+      .replace(/\.(safetensors|ckpt|pt|bin)$/, "")
+      .replace(/\.vae$/, "");
+  const wanted = stem(basename(name));
+  const rows = store.db
+    .prepare<[], { path: string }>("SELECT path FROM files WHERE kind = 'vae' AND missing = 0 ORDER BY path")
+    .all();
+  return rows.find((row) => stem(basename(row.path)) === wanted)?.path ?? null;
 }
