@@ -244,6 +244,16 @@ describe("CivitaiClient against hostile answers", () => {
     expect((await failure(client().modelVersion(6))).message).toMatch(/ is larger than 16777216 bytes$/);
   });
 
+  it("does not take a 404 that is not Civitai's JSON for not-found, nor cache it", async () => {
+    server.route("/api/v1/model-versions/7", { status: 404, text: "<html>Not Found</html>" });
+    const error = await failure(client().modelVersion(7));
+    expect(error.message).toMatch(
+      /^civitai: 404 Not Found for GET \S+, and not Civitai's \{"error": \.\.\.\}: <html>/,
+    );
+    expect(error.fix).toMatch(/--base-url/);
+    await expect(readdir(join(dir, "civitai"))).rejects.toThrow(/ENOENT/);
+  });
+
   it("does not retry a 401, and says how to pass a key", async () => {
     server.inject({ status: 401, text: '{"error":"Unauthorized"}' }, 1);
     const error = await failure(client().modelVersion(777001));

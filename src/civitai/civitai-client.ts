@@ -186,9 +186,18 @@ export class CivitaiClient {
         return { kind: "retry", reason: `no answer within ${timeoutMs} ms`, retryAfterMs: undefined };
       return { kind: "retry", reason: transportReason(error), retryAfterMs: undefined };
     }
-    if (status === 404) return { kind: "answer", answer: { status: 404 } };
+    const detail = text.replace(/\s+/g, " ").trim().slice(0, 200);
+    // Civitai says "not found" as JSON `{"error": "..."}`; any other 404 (a wrong --base-url, a
+    // proxy's page) is not an answer, and must not be cached as one.
+    if (status === 404 && isCivitaiError(text)) return { kind: "answer", answer: { status: 404 } };
+    if (status === 404) {
+      throw new GyozaError(
+        "network",
+        `civitai: 404 ${statusText} for GET ${url}, and not Civitai's {"error": ...}${detail ? `: ${detail}` : ""}`,
+        { fix: "check --base-url: it should be the site's root, e.g. https://civitai.com" },
+      );
+    }
     if (status !== 200) {
-      const detail = text.replace(/\s+/g, " ").trim().slice(0, 200);
       const auth = status === 401 || status === 403;
       throw new GyozaError(
         "network",
@@ -216,6 +225,17 @@ export class CivitaiClient {
     // clients that failed together do not retry together.
     const exponential = Math.min(cap, base * 2 ** attempt);
     return Math.round(exponential / 2 + Math.random() * (exponential / 2));
+  }
+}
+
+function isCivitaiError(text: string): boolean {
+  try {
+    const json: unknown = JSON.parse(text);
+    return (
+      typeof json === "object" && json !== null && typeof (json as { error?: unknown }).error === "string"
+    );
+  } catch {
+    return false;
   }
 }
 
