@@ -6,7 +6,7 @@ import { formatInfotext, type GenerationInfo, type InfotextParameter } from "../
  * from the parsed fields in A1111's layout.
  */
 export function infotextOf(info: GenerationInfo): string {
-  const written = info.raw.parameters;
+  const written = info.raw?.parameters;
   if (written !== undefined && written.trim() !== "") return written;
   const parameters: InfotextParameter[] = [];
   const add = (key: string, value: string | number | undefined): void => {
@@ -40,8 +40,8 @@ export function generationFields(info: GenerationInfo): [string, string][] {
       info.width !== undefined && info.height !== undefined ? `${info.width}×${info.height}` : undefined,
     ],
     ["Clip skip", info.clipSkip],
-    ["LoRAs", info.loras.map(resourceText).join(", ") || undefined],
-    ["Embeddings", info.embeddings.map(resourceText).join(", ") || undefined],
+    ["LoRAs", (info.loras ?? []).map(resourceText).join(", ") || undefined],
+    ["Embeddings", (info.embeddings ?? []).map(resourceText).join(", ") || undefined],
   ];
   return fields
     .filter((field): field is [string, string | number] => field[1] !== undefined && field[1] !== "")

@@ -16,6 +16,7 @@ export type {
   PageUsage,
   PageVersion,
 } from "./model-page-data.js";
+export { pageDataFromView } from "./page-data-from-view.js";
 export { renderRecipe } from "./recipe-tree.js";
 export { type PageImageFiles, renderModelPage } from "./render-model-page.js";
 export { MAX_INPUT_PIXELS, makeThumbnail, THUMBNAIL_SIZE_PX, type ThumbnailResult } from "./thumbnails.js";

@@ -31,8 +31,10 @@ button.copied { border-color: var(--accent); color: var(--accent); }
 .no-preview { width: 160px; height: 160px; display: flex; align-items: center; justify-content: center; text-align: center; padding: 8px; color: var(--muted); font-size: 12px; }
 dialog { max-width: min(900px, 95vw); border: 1px solid var(--line); border-radius: 10px; background: var(--card); color: var(--fg); }
 dialog::backdrop { background: rgb(0 0 0 / 0.5); }
-dialog .full { display: flex; gap: 16px; flex-wrap: wrap; }
-dialog img { max-width: 360px; max-height: 480px; }
+dialog .full { display: flex; gap: 16px; flex-wrap: wrap; align-items: flex-start; }
+dialog .details { flex: 1 1 360px; min-width: 0; }
+.gallery dialog img { max-width: 360px; max-height: 70vh; }
+dialog .dialog-bar { display: flex; justify-content: flex-end; margin: 0 0 8px; }
 dialog pre { white-space: pre-wrap; word-break: break-word; font: 12.5px/1.4 ui-monospace, monospace; background: var(--bg); padding: 8px; border-radius: 6px; max-height: 40vh; overflow: auto; }
 dl.generation { display: grid; grid-template-columns: max-content 1fr; gap: 2px 10px; font-size: 13px; }
 dl.generation dd { margin: 0; word-break: break-word; }
@@ -40,8 +42,9 @@ ul.tree, ul.tree ul { list-style: none; padding-left: 18px; border-left: 1px das
 ul.tree { border-left: none; padding-left: 0; }
 .node { display: inline-block; font-size: 11px; text-transform: uppercase; letter-spacing: 0.04em; border-radius: 4px; padding: 0 5px; margin-right: 4px; background: var(--bg); border: 1px solid var(--line); }
 .node.step { border-color: var(--accent); color: var(--accent); }
-figure.chart { margin: 12px 0; overflow-x: auto; }
-figure.chart svg { max-width: 100%; height: auto; font: 10px system-ui, sans-serif; }
+.charts { display: flex; flex-wrap: wrap; gap: 8px 24px; }
+figure.chart { margin: 12px 0; overflow-x: auto; flex: 1 1 480px; max-width: 720px; }
+figure.chart svg { width: 100%; height: auto; font: 10px system-ui, sans-serif; }
 svg .grid { stroke: var(--line); }
 svg .tick, svg .slot { fill: var(--muted); }
 svg .bar { fill: var(--accent); opacity: 0.25; }

@@ -44,7 +44,7 @@ export function renderRecipe(page: PageRecipe): string {
       blockWeightChart(stepCurves(step, family), family, `${name}: ${step.method} block weights`),
     )
     .join("");
-  return `${tree}${charts}`;
+  return charts ? `${tree}<div class="charts">${charts}</div>` : tree;
 }
 
 function stepNode(recipe: Recipe, name: string, depth: number): string {

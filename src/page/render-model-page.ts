@@ -127,7 +127,7 @@ function renderImage(
   const id = `image-${++counter.image}`;
   const original = files.original === null ? null : hrefOf(files.original);
   const preview = files.thumbnail
-    ? `<img src="${hrefOf(files.thumbnail)}" alt="sample image ${counter.image}" loading="lazy">`
+    ? `<img src="${hrefOf(files.thumbnail)}" alt="sample image ${counter.image}">`
     : `<span class="no-preview">no preview: ${escapeHtml(files.problem ?? "unknown reason")}</span>`;
   const info = image.generation;
   const generation = info
@@ -145,7 +145,7 @@ function renderImage(
     : '<p class="muted">this image carries no generation data</p>';
   return (
     `<button type="button" class="thumb" data-dialog="${id}" aria-label="show generation data of sample image ${counter.image}">${preview}</button>` +
-    `<dialog id="${id}" class="image-dialog"><div class="full">` +
+    `<dialog id="${id}" class="image-dialog"><div class="dialog-bar"><button type="button" data-close>close</button></div><div class="full">` +
     (files.thumbnail && original
       ? `<a href="${original}"><img src="${original}" alt="sample image ${counter.image}, full size"></a>`
       : "") +
@@ -153,8 +153,7 @@ function renderImage(
       original && files.original
         ? `<p><a href="${original}">${escapeHtml(files.original.split("/").at(-1) ?? "")}</a> (original, metadata kept)</p>`
         : `<p class="muted">${escapeHtml(files.problem ?? "original not copied")}</p>`
-    }${generation}</div></div>` +
-    `<p><button type="button" data-close>close</button></p></dialog>`
+    }${generation}</div></div></dialog>`
   );
 }
 
