@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -103,13 +104,22 @@ describe("gyoza library fetch", () => {
       { key: "w", dtype: "F32", shape: [4], data: pseudoRandomBytes(16, 9) },
     ]);
     await writeFile(join(models, "unknown.safetensors"), unknown);
+    // A third file whose answer has the wrong shape: noted, and the others go on.
+    const odd = buildValidSafetensors([
+      { key: "w", dtype: "F32", shape: [4], data: pseudoRandomBytes(16, 10) },
+    ]);
+    await writeFile(join(models, "odd.safetensors"), odd);
+    const oddSha256 = createHash("sha256").update(odd).digest("hex").toUpperCase();
+    server.route(`/api/v1/model-versions/by-hash/${oddSha256}`, { body: { id: 1, files: "none" } });
     const library = ["--library", join(dir, "library.db")];
     expect((await runCli("library", "add", models, ...library)).code).toBe(0);
     const before = (await readdir(models)).sort();
 
     const fetched = await runCli("library", "fetch", "--base-url", server.url, ...library);
     expect(fetched.code, fetched.stderr).toBe(0);
-    expect(fetched.stdout).toBe("2 looked up, 1 found, 1 not on Civitai, 0 failed (2 requests)\n");
+    expect(fetched.stdout).toMatch(
+      /^3 looked up, 1 found, 1 not on Civitai, 1 failed \(3 requests\)\n {2}\S+odd\.safetensors: civitai: the answer to GET \S+ is not a model version: /,
+    );
     expect((await readdir(models)).sort()).toEqual(before);
 
     const list = await runCli("library", "list", "--json", ...library);
@@ -132,8 +142,8 @@ describe("gyoza library fetch", () => {
     expect(other.sidecars).toMatchObject([{ source: "civitai-api", fact: "civitaiNotFound", value: true }]);
 
     const again = await runCli("library", "fetch", "--base-url", server.url, "--json", ...library);
-    expect(JSON.parse(again.stdout)).toMatchObject({ looked: 0, requests: 0 });
-    expect(server.requests).toHaveLength(2);
+    expect(JSON.parse(again.stdout)).toMatchObject({ looked: 1, failed: [{}], requests: 1 });
+    expect(server.requests).toHaveLength(4);
   });
 
   it("stops with exit 1, naming the reason, when Civitai cannot be reached", async () => {
