@@ -104,6 +104,8 @@ describe("gyoza library fetch", () => {
       { key: "w", dtype: "F32", shape: [4], data: pseudoRandomBytes(16, 9) },
     ]);
     await writeFile(join(models, "unknown.safetensors"), unknown);
+    // An A1111 sidecar beside it: its facts stay beside Civitai's.
+    await writeFile(join(models, "gyozaTiny_v10.json"), JSON.stringify({ "activation text": "gyoza style" }));
     // A third file whose answer has the wrong shape: noted, and the others go on.
     const odd = buildValidSafetensors([
       { key: "w", dtype: "F32", shape: [4], data: pseudoRandomBytes(16, 10) },
@@ -138,6 +140,9 @@ describe("gyoza library fetch", () => {
       trainedWords: ["gyoza style", "dumpling steam"],
       modelType: "LORA",
     });
+    expect(tiny.sidecars).toContainEqual(
+      expect.objectContaining({ source: "a1111", fact: "activationText" }),
+    );
     const other = entries.find((entry) => entry.name === "unknown.safetensors")!;
     expect(other.sidecars).toMatchObject([{ source: "civitai-api", fact: "civitaiNotFound", value: true }]);
 
