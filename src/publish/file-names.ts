@@ -21,3 +21,8 @@ export function uniqueName(name: string, taken: readonly string[]): string {
     if (!lower.has(candidate.toLowerCase())) return candidate;
   }
 }
+
+/** "GyozaMix v3.0"; just the version's name when it already holds the model's ("GyozaMix v3", or a version named like its file). */
+export function versionTitle(model: string, version: string): string {
+  return version.toLowerCase().startsWith(model.toLowerCase()) ? version : `${model} ${version}`;
+}

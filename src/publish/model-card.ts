@@ -1,4 +1,5 @@
 import { stringify } from "yaml";
+import { versionTitle } from "./file-names.js";
 import ids from "./hugging-face-ids.json" with { type: "json" };
 import type { PublishedFile, PublishedImage } from "./publish-manifest.js";
 import type { PublishSource } from "./publish-source.js";
@@ -73,7 +74,7 @@ export function modelCardFrontMatter(input: ModelCardInput): Record<string, unkn
 export function modelCard(input: ModelCardInput): string {
   const { model, version, recipe, parents } = input.source;
   const out: string[] = [`---\n${stringify(modelCardFrontMatter(input))}---`, ""];
-  out.push(`# ${model.name} ${version.name}`, "");
+  out.push(`# ${versionTitle(model.name, version.name)}`, "");
   if (input.images.some((image) => image.generation?.prompt)) out.push("<Gallery />", "");
   if (version.description) out.push(version.description.trim(), "");
 
@@ -108,7 +109,7 @@ export function modelCard(input: ModelCardInput): string {
     out.push("## Recipe", "");
     const tree = recipeTree(recipe.text, recipe.name);
     if (tree) out.push("```text", tree, "```", "");
-    out.push(`Replay it with \`gyoza merge --recipe ${input.recipes[0] ?? "recipe.yaml"}\`:`, "");
+    out.push(`Replay it with \`gyoza merge ${input.recipes[0] ?? "recipe.yaml"}\`:`, "");
     out.push("```yaml", recipe.text.trimEnd(), "```", "");
   }
   if (parents?.length) {

@@ -37,7 +37,7 @@ output:
   prune: true
 `;
 
-/** A version as a mixer has it: an fp32 checkpoint with EMA and a baked VAE, a recipe, two samples. */
+/** A version as a mixer has it: an fp16 checkpoint with EMA and a baked VAE, a recipe, two samples. */
 async function writeVersion(): Promise<PublishSource> {
   const models = join(dir, "models");
   await mkdir(models);
@@ -45,7 +45,7 @@ async function writeVersion(): Promise<PublishSource> {
   await writeSyntheticCheckpoint(checkpoint, {
     layout: "sd1-ldm",
     size: "micro",
-    dtype: "F32",
+    dtype: "F16",
     seed: 1,
     ema: true,
   });
@@ -142,6 +142,18 @@ describe("publishVersion", () => {
       size: "full",
       format: "SafeTensor",
     });
+  });
+
+  it("writes no converted copy that would equal the version's own file, and says so", async () => {
+    const source = await writeVersion();
+    const own = await publishVersion(source, { dir: join(dir, "a"), variants: ["fp16-pruned"] });
+    const pruned = own.files.find((file) => file.role === "fp16-pruned")!;
+    const again = await publishVersion(
+      { ...source, files: [{ path: join(dir, "a", pruned.name) }] },
+      { dir: join(dir, "b"), variants: ["fp16-pruned", "fp32-full"] },
+    );
+    expect(again.files.map((file) => file.role)).toEqual(["original", "fp32-full", "vae"]);
+    expect(again.notes).toEqual([`${pruned.name} already is fp16-pruned; no converted copy written`]);
   });
 
   it("writes civitai.json in Civitai's field names with the hashes gyoza hash computes for each written file", async () => {

@@ -5,12 +5,12 @@ import { GyozaError } from "../errors.js";
 import { type FileHashes, hashFiles } from "../hash/index.js";
 import { loadKernel } from "../kernels/index.js";
 import type { MergeKernel } from "../kernels/merge-kernel.js";
-import { identifyFile } from "../library/identify-file.js";
+import { type FileIdentity, identifyFile } from "../library/identify-file.js";
 import { noProgress, type ProgressListener } from "../progress.js";
 import { AtomicFolder, copyWithProgress } from "./atomic-folder.js";
 import { civitaiVersionJson } from "./civitai-json.js";
 import { extractBakedVae } from "./extract-vae.js";
-import { fileStem, uniqueName } from "./file-names.js";
+import { fileStem, uniqueName, versionTitle } from "./file-names.js";
 import { modelCard } from "./model-card.js";
 import { publishImages } from "./publish-images.js";
 import type { CivitaiFileHashes, PublishedFile, PublishedRole, PublishManifest } from "./publish-manifest.js";
@@ -20,9 +20,12 @@ import type { PublishSource } from "./publish-source.js";
 export const PUBLISH_VARIANTS = ["fp16-pruned", "fp32-full"] as const;
 export type PublishVariant = (typeof PUBLISH_VARIANTS)[number];
 
-const VARIANT_CONVERSIONS: Record<PublishVariant, { dtype: "F16" | "F32"; prune: boolean; type: string }> = {
-  "fp16-pruned": { dtype: "F16", prune: true, type: "Pruned Model" },
-  "fp32-full": { dtype: "F32", prune: false, type: "Model" },
+const VARIANT_CONVERSIONS: Record<
+  PublishVariant,
+  { dtype: "F16" | "F32"; prune: boolean; type: string; fp: string; size: string }
+> = {
+  "fp16-pruned": { dtype: "F16", prune: true, type: "Pruned Model", fp: "fp16", size: "pruned" },
+  "fp32-full": { dtype: "F32", prune: false, type: "Model", fp: "fp32", size: "full" },
 };
 
 export interface PublishOptions {
@@ -58,7 +61,8 @@ export async function publishVersion(
   options: PublishOptions,
 ): Promise<PublishManifest> {
   const onProgress = options.onProgress ?? noProgress;
-  const checkpoint = await primaryCheckpoint(source, options);
+  const primary = await primaryCheckpoint(source, options);
+  const checkpoint = primary?.path;
   const folder = await AtomicFolder.create(options.dir, { replace: options.force ?? false });
   try {
     const planned: PlannedFile[] = [];
@@ -83,9 +87,16 @@ export async function publishVersion(
     }
 
     const kernel = options.kernel ?? (checkpoint || options.vae !== false ? await loadKernel() : undefined);
-    const stem = fileStem(`${source.model.name}-${source.version.name}`);
+    const notes: string[] = [];
+    const stem = fileStem(versionTitle(source.model.name, source.version.name).replace(/ /g, "-"));
     for (const variant of options.variants ?? []) {
       const conversion = VARIANT_CONVERSIONS[variant];
+      const own = primary!.identity;
+      if (own.format === "SafeTensor" && own.fp === conversion.fp && own.sizeKind === conversion.size) {
+        // the same tensors again under another name: a second file with nothing new to download
+        notes.push(`${basename(checkpoint!)} already is ${variant}; no converted copy written`);
+        continue;
+      }
       const name = `${stem}-${variant}.safetensors`;
       const output = take({ name, role: variant, from: checkpoint!, type: conversion.type });
       await convertCheckpoint({
@@ -110,7 +121,6 @@ export async function publishVersion(
       }
     }
 
-    const notes: string[] = [];
     const vae = source.version.vae;
     if (vae && options.vae !== false && !planned.some((file) => file.type === "VAE")) {
       if (vae.path) {
@@ -159,7 +169,7 @@ export async function publishVersion(
 async function primaryCheckpoint(
   source: PublishSource,
   options: PublishOptions,
-): Promise<string | undefined> {
+): Promise<{ path: string; identity: FileIdentity } | undefined> {
   if (source.files.length === 0) {
     throw new GyozaError("usage", `${source.model.name} ${source.version.name} has no files to publish`, {
       fix: "add the version's files to the library first",
@@ -172,7 +182,7 @@ async function primaryCheckpoint(
         file: file.path,
       });
     }
-    if (identity.kind === "checkpoint") return file.path;
+    if (identity.kind === "checkpoint") return { path: file.path, identity };
   }
   if ((options.variants?.length ?? 0) > 0) {
     throw new GyozaError("usage", "converted variants need a checkpoint, and the version has none", {

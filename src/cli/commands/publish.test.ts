@@ -27,7 +27,7 @@ async function library(): Promise<string> {
 }
 
 describe("gyoza publish", () => {
-  it("publishes a library version with an fp16 pruned variant, and civitai.json's hashes are gyoza hash's", async () => {
+  it("publishes a library version with an fp32 variant (and no fp16 pruned copy of a file that already is one), and civitai.json's hashes are gyoza hash's", async () => {
     const db = await library();
     const out = join(dir, "GyozaMix-v1");
     const run = await runCli(
@@ -36,6 +36,7 @@ describe("gyoza publish", () => {
       "-o",
       out,
       "--fp16-pruned",
+      "--fp32",
       "--library",
       db,
       "--json",
@@ -44,15 +45,19 @@ describe("gyoza publish", () => {
     const manifest = JSON.parse(run.stdout) as Manifest;
     expect(manifest.files.map((file) => [file.name, file.role])).toEqual([
       [FILES.checkpoint, "original"],
-      ["GyozaMix-v1.0-fp16-pruned.safetensors", "fp16-pruned"],
+      ["GyozaMix-v1.0-fp32-full.safetensors", "fp32-full"],
     ]);
+    // the version's own file already is fp16 pruned: no second copy of it
+    expect(manifest.notes).toContain(`${FILES.checkpoint} already is fp16-pruned; no converted copy written`);
     // the preview beside the model is no real PNG: published as it is, with a note
     expect(manifest.images.map((image) => image.name)).toEqual(["images/gyozamix-v1.preview.png"]);
-    expect(manifest.notes?.[0]).toMatch(/images\/gyozamix-v1\.preview\.png: no generation metadata read/);
+    expect(manifest.notes?.join("\n")).toMatch(
+      /images\/gyozamix-v1\.preview\.png: no generation metadata read/,
+    );
     expect((await readdir(out)).sort()).toEqual(
       [
         FILES.checkpoint,
-        "GyozaMix-v1.0-fp16-pruned.safetensors",
+        "GyozaMix-v1.0-fp32-full.safetensors",
         "README.md",
         "civitai.json",
         "images",
@@ -109,6 +114,6 @@ describe("gyoza publish", () => {
     const forced = await runCli("publish", "GyozaMix@v1.0", "-o", out, "--library", db, "--force");
     expect(forced.code, forced.stderr).toBe(0);
     expect(forced.stdout).toMatch(/^published GyozaMix v1\.0 → /);
-    expect(await readdir(out)).not.toContain("GyozaMix-v1.0-fp16-pruned.safetensors");
+    expect(await readdir(out)).not.toContain("GyozaMix-v1.0-fp32-full.safetensors");
   });
 });
