@@ -3,7 +3,7 @@ import { GyozaError, isGyozaError } from "../errors.js";
 import { type LibraryStore, modelPage, type VersionView } from "../library/index.js";
 import { importMergeRecipe } from "../lineage/import-merge-recipe.js";
 import { saveRecipe } from "../recipe/index.js";
-import { fileStem } from "./file-names.js";
+import { fileStem, versionTitle } from "./file-names.js";
 import type { PublishRecipe, PublishSource } from "./publish-source.js";
 
 /**
@@ -27,7 +27,7 @@ export function publishSourceFromLibrary(store: LibraryStore, ref: string): Publ
   }
   const version = page.versions[0]!;
   const versionName = version.name ?? `version ${version.id}`;
-  const recipe = recipeOf(version, `${page.model.name}-${versionName}`);
+  const recipe = recipeOf(version, versionTitle(page.model.name, versionName).replace(/ /g, "-"));
   const usage = version.usage;
   const files = version.files.filter((file) => !file.missing);
   return {

@@ -1,6 +1,8 @@
-import { access, readdir, readFile } from "node:fs/promises";
+import { access, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { makePngTextChunk } from "../../image/index.js";
+import { buildPng } from "../../image/test-support/test-images.js";
 import {
   MODEL_FOLDER_FILES as FILES,
   writeModelFolder,
@@ -55,13 +57,7 @@ describe("gyoza publish", () => {
       /images\/gyozamix-v1\.preview\.png: no generation metadata read/,
     );
     expect((await readdir(out)).sort()).toEqual(
-      [
-        FILES.checkpoint,
-        "GyozaMix-v1.0-fp32-full.safetensors",
-        "README.md",
-        "civitai.json",
-        "images",
-      ].sort(),
+      [FILES.checkpoint, "GyozaMix-v1.0-fp32-full.safetensors", "README.md", "civitai.json", "images"].sort(),
     );
 
     const civitai = JSON.parse(await readFile(join(out, "civitai.json"), "utf8"));
@@ -115,5 +111,66 @@ describe("gyoza publish", () => {
     expect(forced.code, forced.stderr).toBe(0);
     expect(forced.stdout).toMatch(/^published GyozaMix v1\.0 → /);
     expect(await readdir(out)).not.toContain("GyozaMix-v1.0-fp32-full.safetensors");
+  });
+
+  it("publishes a gyoza merge with its recipe, its parents and the sample image that names it by hash", async () => {
+    const folder = join(dir, "merged");
+    await mkdir(folder);
+    const db = join(folder, "library.db");
+    const at = (name: string) => join(folder, name);
+    for (const [name, seed] of [
+      ["anime.safetensors", "1"],
+      ["composition.safetensors", "2"],
+    ] as const) {
+      const synth = await runCli(
+        "synth",
+        at(name),
+        "--arch",
+        "sd1",
+        "--size",
+        "micro",
+        "--dtype",
+        "fp16",
+        "--seed",
+        seed,
+      );
+      expect(synth.code, synth.stderr).toBe(0);
+    }
+    const merged = await runCli(
+      "merge",
+      at("anime.safetensors"),
+      at("composition.safetensors"),
+      "--alpha",
+      "COSINE",
+      "-o",
+      at("mix.safetensors"),
+    );
+    expect(merged.code, merged.stderr).toBe(0);
+    const hashed = JSON.parse((await runCli("hash", at("mix.safetensors"), "--json")).stdout)[0];
+    const infotext = `1girl\nNegative prompt: lowres\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 5, Size: 8x8, Model hash: ${hashed.a1111.shorthash}, Model: mix`;
+    await writeFile(at("sample.png"), buildPng(8, 8, 0x40, [makePngTextChunk("parameters", infotext)]));
+    expect((await runCli("library", "add", folder, "--library", db)).code).toBe(0);
+
+    const run = await runCli("publish", "mix", "-o", at("out"), "--library", db, "--json");
+    expect(run.code, run.stderr).toBe(0);
+    const manifest = JSON.parse(run.stdout) as Manifest & { recipes: string[] };
+    expect(manifest.recipes).toEqual(["recipes/mix.yaml"]);
+    expect(manifest.images.map((image) => image.name)).toEqual(["images/sample.png"]);
+    const recipe = await readFile(at("out/recipes/mix.yaml"), "utf8");
+    expect(recipe).toMatch(/method: weighted_sum/);
+    expect(recipe).toContain("anime.safetensors");
+    const card = await readFile(at("out/README.md"), "utf8");
+    expect(card).toContain("## Made from\n\n- anime.safetensors\n- composition.safetensors\n");
+    expect(card).toContain("base_model_relation: merge");
+    expect(card).toContain(
+      "merge: weighted_sum, alpha COSINE\n├─ a: a (anime.safetensors)\n└─ b: b (composition.safetensors)",
+    );
+    const civitai = JSON.parse(await readFile(at("out/civitai.json"), "utf8"));
+    expect(civitai.model.checkpointType).toBe("Merge");
+    expect(civitai.images[0].meta).toMatchObject({
+      prompt: "1girl",
+      seed: 5,
+      "Model hash": hashed.a1111.shorthash,
+    });
   });
 });
