@@ -336,4 +336,29 @@ describe("publishVersion", () => {
     });
     expect(await exists(out)).toBe(false);
   });
+
+  it("keeps hostile names inside the folder: a recipe named ../../escape, a version named a/b, an image named ..png", async () => {
+    const source = await writeVersion();
+    const image = join(dir, "models", "..png");
+    await writeFile(image, await readFile(source.images![0]!.path));
+    const hostile: PublishSource = {
+      ...source,
+      model: { ...source.model, name: "../Gyoza" },
+      version: { ...source.version, name: "a/b\\c" },
+      recipe: { name: "../../escape", text: RECIPE },
+      parents: [{ name: "/etc/passwd", recipe: { name: "/etc/passwd", text: RECIPE } }],
+      images: [{ path: image }],
+    };
+    const out = join(dir, "out");
+    const manifest = await publishVersion(hostile, { dir: out, variants: ["fp32-full"] });
+    expect(manifest.recipes).toEqual(["recipes/escape.yaml", "recipes/etc-passwd.yaml"]);
+    expect(manifest.files.find((file) => file.role === "fp32-full")?.name).toBe(
+      "Gyoza-a-b-c-fp32-full.safetensors",
+    );
+    expect(manifest.images.map((file) => file.name)).toEqual(["images/model.png"]);
+    expect((await readdir(dir)).sort()).toEqual(["models", "out"]);
+    for (const name of [...manifest.recipes, ...manifest.images.map((file) => file.name)]) {
+      expect(await exists(join(out, name))).toBe(true);
+    }
+  });
 });

@@ -100,7 +100,9 @@ function parentRecipe(store: LibraryStore, path: string, name: string): PublishR
   try {
     const page = modelPage(store, path);
     const version = page.versions.find((view) => view.files.some((file) => file.path === path));
-    return version ? recipeOf(version, fileStem(name)) : null;
+    return version
+      ? recipeOf(version, fileStem(name.replace(/\.(safetensors|ckpt|pt|pth|bin)$/i, "")))
+      : null;
   } catch (error) {
     if (isGyozaError(error)) return null;
     throw error;
