@@ -20,6 +20,7 @@ export { pageDataFromView } from "./page-data-from-view.js";
 export { renderRecipe } from "./recipe-tree.js";
 export { type PageImageFiles, renderModelPage } from "./render-model-page.js";
 export { MAX_INPUT_PIXELS, makeThumbnail, THUMBNAIL_SIZE_PX, type ThumbnailResult } from "./thumbnails.js";
+export { type LibraryModelPage, writeLibraryModelPage } from "./write-library-model-page.js";
 export {
   type WriteModelPageOptions,
   type WrittenImage,
