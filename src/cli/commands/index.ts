@@ -8,6 +8,7 @@ import { registerInspect } from "./inspect.js";
 import { registerLibrary } from "./library.js";
 import { registerLineage } from "./lineage.js";
 import { registerMerge } from "./merge.js";
+import { registerPage } from "./page.js";
 import { registerParents } from "./parents.js";
 import { registerPresets } from "./presets.js";
 import { registerPublish } from "./publish.js";
@@ -32,6 +33,7 @@ export function registerCommands(program: Command): void {
   registerRecover(program);
   registerParents(program);
   registerLibrary(program);
+  registerPage(program);
   registerCivitai(program);
   registerPublish(program);
 }
