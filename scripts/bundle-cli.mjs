@@ -22,7 +22,7 @@ await build({
   platform: "node",
   format: "esm",
   target: "node20",
-  external: ["@napi-rs/blake-hash", "@resvg/resvg-js", "better-sqlite3"],
+  external: ["@napi-rs/blake-hash", "@resvg/resvg-js", "better-sqlite3", "sharp"],
   // CommonJS packages inside the bundle call require(); give the ES module one
   banner: {
     js: "import { createRequire as __gyozaCreateRequire } from 'node:module'; const require = __gyozaCreateRequire(import.meta.url);",

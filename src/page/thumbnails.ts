@@ -1,5 +1,3 @@
-import sharp from "sharp";
-
 /** Thumbnails fit this box (CSS shows them at half, so they stay sharp on 2x screens). */
 export const THUMBNAIL_SIZE_PX = 320;
 /**
@@ -22,6 +20,8 @@ export type ThumbnailResult =
  */
 export async function makeThumbnail(path: string): Promise<ThumbnailResult> {
   try {
+    // loaded on first use: libvips is large, and every other gyoza command starts without it
+    const { default: sharp } = await import("sharp");
     const image = sharp(path, { limitInputPixels: MAX_INPUT_PIXELS, failOn: "error", animated: false });
     const { width: sourceWidth, height: sourceHeight } = await image.metadata();
     const { data, info } = await image
