@@ -152,8 +152,13 @@ describe("publishVersion", () => {
       { ...source, files: [{ path: join(dir, "a", pruned.name) }] },
       { dir: join(dir, "b"), variants: ["fp16-pruned", "fp32-full"] },
     );
-    expect(again.files.map((file) => file.role)).toEqual(["original", "fp32-full", "vae"]);
-    expect(again.notes).toEqual([`${pruned.name} already is fp16-pruned; no converted copy written`]);
+    expect(again.files.map((file) => [file.role, file.name])).toEqual([
+      ["original", pruned.name],
+      // converting never brings EMA back: the fp32 copy of a pruned file is pruned, and named so
+      ["fp32-full", "GyozaMix-v3.0-fp32-pruned.safetensors"],
+      ["vae", "kl-f8-anime2.safetensors"],
+    ]);
+    expect(again.notes).toEqual([`${pruned.name} already is fp16 pruned; no converted copy written`]);
   });
 
   it("writes civitai.json in Civitai's field names with the hashes gyoza hash computes for each written file", async () => {

@@ -92,12 +92,14 @@ export async function publishVersion(
     for (const variant of options.variants ?? []) {
       const conversion = VARIANT_CONVERSIONS[variant];
       const own = primary!.identity;
-      if (own.format === "SafeTensor" && own.fp === conversion.fp && own.sizeKind === conversion.size) {
+      // converting never brings EMA back: a pruned file's fp32 copy is pruned too, and named so
+      const size = conversion.prune ? "pruned" : (own.sizeKind ?? "full");
+      if (own.format === "SafeTensor" && own.fp === conversion.fp && own.sizeKind === size) {
         // the same tensors again under another name: a second file with nothing new to download
-        notes.push(`${basename(checkpoint!)} already is ${variant}; no converted copy written`);
+        notes.push(`${basename(checkpoint!)} already is ${conversion.fp} ${size}; no converted copy written`);
         continue;
       }
-      const name = `${stem}-${variant}.safetensors`;
+      const name = `${stem}-${conversion.fp}-${size}.safetensors`;
       const output = take({ name, role: variant, from: checkpoint!, type: conversion.type });
       await convertCheckpoint({
         input: checkpoint!,

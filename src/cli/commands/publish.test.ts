@@ -47,17 +47,23 @@ describe("gyoza publish", () => {
     const manifest = JSON.parse(run.stdout) as Manifest;
     expect(manifest.files.map((file) => [file.name, file.role])).toEqual([
       [FILES.checkpoint, "original"],
-      ["GyozaMix-v1.0-fp32-full.safetensors", "fp32-full"],
+      ["GyozaMix-v1.0-fp32-pruned.safetensors", "fp32-full"],
     ]);
     // the version's own file already is fp16 pruned: no second copy of it
-    expect(manifest.notes).toContain(`${FILES.checkpoint} already is fp16-pruned; no converted copy written`);
+    expect(manifest.notes).toContain(`${FILES.checkpoint} already is fp16 pruned; no converted copy written`);
     // the preview beside the model is no real PNG: published as it is, with a note
     expect(manifest.images.map((image) => image.name)).toEqual(["images/gyozamix-v1.preview.png"]);
     expect(manifest.notes?.join("\n")).toMatch(
       /images\/gyozamix-v1\.preview\.png: no generation metadata read/,
     );
     expect((await readdir(out)).sort()).toEqual(
-      [FILES.checkpoint, "GyozaMix-v1.0-fp32-full.safetensors", "README.md", "civitai.json", "images"].sort(),
+      [
+        FILES.checkpoint,
+        "GyozaMix-v1.0-fp32-pruned.safetensors",
+        "README.md",
+        "civitai.json",
+        "images",
+      ].sort(),
     );
 
     const civitai = JSON.parse(await readFile(join(out, "civitai.json"), "utf8"));
@@ -110,7 +116,7 @@ describe("gyoza publish", () => {
     const forced = await runCli("publish", "GyozaMix@v1.0", "-o", out, "--library", db, "--force");
     expect(forced.code, forced.stderr).toBe(0);
     expect(forced.stdout).toMatch(/^published GyozaMix v1\.0 → /);
-    expect(await readdir(out)).not.toContain("GyozaMix-v1.0-fp32-full.safetensors");
+    expect(await readdir(out)).not.toContain("GyozaMix-v1.0-fp32-pruned.safetensors");
   });
 
   it("publishes a gyoza merge with its recipe, its parents and the sample image that names it by hash", async () => {
