@@ -13,7 +13,8 @@ const ENTITIES: Record<string, string> = {
 
 /** Text content or a quoted attribute value. */
 export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (char) => ENTITIES[char]!);
+  // String(): values parsed from stored JSON may not be the strings their types promise
+  return String(text).replace(/[&<>"']/g, (char) => ENTITIES[char]!);
 }
 
 /** Bytes as people read them (binary units, one decimal). */

@@ -99,6 +99,11 @@ describe.skipIf(MISSING)(
       expect(infotext).toContain(`Model hash: ${autoV2}`);
       expect(infotext).toContain("Negative prompt: lowres, bad anatomy, AuroraNegative");
       expect(await dialog.locator("button.copy-generation").getAttribute("data-copy")).toBe(infotext);
+      // the full-size original loads when its dialog opens
+      const full = dialog.locator(".full img");
+      await expect
+        .poll(() => full.evaluate((image) => (image as unknown as { naturalWidth: number }).naturalWidth))
+        .toBe(256);
       await page.screenshot({
         path: process.env.GYOZA_PAGE_SCREENSHOT ?? join(dir, "model-page-dialog.png"),
       });

@@ -147,7 +147,7 @@ function renderImage(
     `<button type="button" class="thumb" data-dialog="${id}" aria-label="show generation data of sample image ${counter.image}">${preview}</button>` +
     `<dialog id="${id}" class="image-dialog"><div class="dialog-bar"><button type="button" data-close>close</button></div><div class="full">` +
     (files.thumbnail && original
-      ? `<a href="${original}"><img src="${original}" alt="sample image ${counter.image}, full size"></a>`
+      ? `<a href="${original}"><img src="${original}" alt="sample image ${counter.image}, full size" loading="lazy"></a>`
       : "") +
     `<div class="details">${
       original && files.original
