@@ -2,7 +2,6 @@
  * `gyoza publish`: one model version laid out as a mixer uploads it (issue #21): files and
  * converted variants with hashes, a Hugging Face model card, recipes, sample images, civitai.json.
  */
-export { AtomicFolder, copyWithProgress } from "./atomic-folder.js";
 export { civitaiImageMeta, civitaiVersionJson } from "./civitai-json.js";
 export { extractBakedVae } from "./extract-vae.js";
 export { fileStem, uniqueName } from "./file-names.js";

@@ -2,10 +2,10 @@ import { mkdir } from "node:fs/promises";
 import { basename } from "node:path";
 import { isGyozaError } from "../errors.js";
 import { detectGeneration, readImageMetadata, textsByKey } from "../image/index.js";
+import type { AtomicFolder } from "../io/atomic-folder.js";
+import { copyWithProgress } from "../io/atomic-folder.js";
 import { FileByteSource } from "../io/byte-source.js";
 import type { ProgressListener } from "../progress.js";
-import type { AtomicFolder } from "./atomic-folder.js";
-import { copyWithProgress } from "./atomic-folder.js";
 import { fileStem, uniqueName } from "./file-names.js";
 import type { PublishedImage } from "./publish-manifest.js";
 

@@ -3,9 +3,9 @@ import { type Dirent, constants as fsConstants } from "node:fs";
 import { copyFile, mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { GyozaError } from "../errors.js";
-import { trackTempFolder } from "../io/atomic-file.js";
-import { ioError } from "../io/byte-source.js";
 import { noProgress, type ProgressListener } from "../progress.js";
+import { trackTempFolder } from "./atomic-file.js";
+import { ioError } from "./byte-source.js";
 
 /** How often a copy's progress is sampled (the copy itself is one system call, or a clone). */
 const COPY_PROGRESS_INTERVAL_MS = 200;

@@ -2,8 +2,8 @@ import { unlinkSync } from "node:fs";
 import { access, readdir, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { removePendingTempFilesSync } from "../io/atomic-file.js";
 import { useTempDirWithHashCache } from "../test-support/temp-dir.js";
+import { removePendingTempFilesSync } from "./atomic-file.js";
 import { AtomicFolder } from "./atomic-folder.js";
 
 let dir = "";
