@@ -24,7 +24,10 @@ export function registerPublish(program: Command): void {
     .argument("<model@version>", "a model of the library and one of its versions (name or Civitai id)")
     .requiredOption("-o, --output <dir>", "the folder to create (refused if it exists and is not empty)")
     .option("--fp16-pruned", "add an fp16 pruned .safetensors converted from the version's checkpoint")
-    .option("--fp32", "add an fp32 full .safetensors converted from the version's checkpoint")
+    .option(
+      "--fp32",
+      "add an fp32 .safetensors converted from the version's checkpoint (full, or pruned when that file is)",
+    )
     .option("--ckpt", "add a .ckpt (PickleTensor) twin of every .safetensors checkpoint published")
     .option("--no-vae", "leave the version's VAE out (by default it is published as its own file)")
     .option("--force", "replace an existing non-empty output folder as a whole")
