@@ -13,11 +13,10 @@ export type {
   PublishedRole,
   PublishManifest,
 } from "./publish-manifest.js";
+export { PUBLISH_VARIANTS, type PublishVariant } from "./publish-model-files.js";
 export type { PublishRecipe, PublishSource, PublishSourceFile } from "./publish-source.js";
 export {
-  PUBLISH_VARIANTS,
   type PublishOptions,
-  type PublishVariant,
   publishVersion,
 } from "./publish-version.js";
 export { recipeTree } from "./recipe-tree.js";

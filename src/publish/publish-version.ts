@@ -1,32 +1,26 @@
 import { mkdir, writeFile } from "node:fs/promises";
-import { basename, extname } from "node:path";
-import { convertCheckpoint } from "../engine/convert-checkpoint.js";
 import { GyozaError } from "../errors.js";
 import { type FileHashes, hashFiles } from "../hash/index.js";
-import { AtomicFolder, copyWithProgress } from "../io/atomic-folder.js";
+import { AtomicFolder } from "../io/atomic-folder.js";
 import { loadKernel } from "../kernels/index.js";
 import type { MergeKernel } from "../kernels/merge-kernel.js";
 import { type FileIdentity, identifyFile } from "../library/identify-file.js";
 import { noProgress, type ProgressListener } from "../progress.js";
 import { civitaiVersionJson } from "./civitai-json.js";
-import { extractBakedVae } from "./extract-vae.js";
-import { fileStem, uniqueName, versionTitle } from "./file-names.js";
+import { fileStem, uniqueName } from "./file-names.js";
 import { modelCard } from "./model-card.js";
 import { publishImages } from "./publish-images.js";
-import type { CivitaiFileHashes, PublishedFile, PublishedRole, PublishManifest } from "./publish-manifest.js";
+import type { CivitaiFileHashes, PublishedFile, PublishManifest } from "./publish-manifest.js";
+import {
+  convertVariants,
+  copyOriginals,
+  ModelFileLayout,
+  type PlannedFile,
+  type PublishVariant,
+  writeCkptTwins,
+  writeVae,
+} from "./publish-model-files.js";
 import type { PublishSource } from "./publish-source.js";
-
-/** The converted copies `publishVersion` can add beside the version's own files. */
-export const PUBLISH_VARIANTS = ["fp16-pruned", "fp32-full"] as const;
-export type PublishVariant = (typeof PUBLISH_VARIANTS)[number];
-
-const VARIANT_CONVERSIONS: Record<
-  PublishVariant,
-  { dtype: "F16" | "F32"; prune: boolean; type: string; fp: string; size: string }
-> = {
-  "fp16-pruned": { dtype: "F16", prune: true, type: "Pruned Model", fp: "fp16", size: "pruned" },
-  "fp32-full": { dtype: "F32", prune: false, type: "Model", fp: "fp32", size: "full" },
-};
 
 export interface PublishOptions {
   /** The folder to lay out; it must not exist or be empty unless `force`. */
@@ -42,14 +36,6 @@ export interface PublishOptions {
   onProgress?: ProgressListener;
 }
 
-/** A file laid out before hashing: its folder name, role, origin and Civitai type if decided. */
-interface PlannedFile {
-  name: string;
-  role: PublishedRole;
-  from: string;
-  type: string | null;
-}
-
 /**
  * Lays out what a mixer uploads for one version: its files, the requested converted variants and
  * .ckpt twins, the VAE as its own file, recipes/*.yaml, images/ (bytes unchanged), a Hugging Face
@@ -62,84 +48,15 @@ export async function publishVersion(
 ): Promise<PublishManifest> {
   const onProgress = options.onProgress ?? noProgress;
   const primary = await primaryCheckpoint(source, options);
-  const checkpoint = primary?.path;
   const folder = await AtomicFolder.create(options.dir, { replace: options.force ?? false });
   try {
-    const planned: PlannedFile[] = [];
-    const take = (file: PlannedFile): string => {
-      if (planned.some((other) => other.name.toLowerCase() === file.name.toLowerCase())) {
-        throw new GyozaError("usage", `two published files would both be named ${file.name}`, {
-          file: file.from,
-          fix: "rename one of the version's files",
-        });
-      }
-      planned.push(file);
-      return folder.path(file.name);
-    };
-
-    for (const file of source.files) {
-      const name = basename(file.path);
-      await copyWithProgress(
-        file.path,
-        take({ name, role: "original", from: file.path, type: file.type ?? null }),
-        onProgress,
-      );
-    }
-
-    const kernel = options.kernel ?? (checkpoint || options.vae !== false ? await loadKernel() : undefined);
-    const notes: string[] = [];
-    const stem = fileStem(versionTitle(source.model.name, source.version.name).replace(/ /g, "-"));
-    for (const variant of options.variants ?? []) {
-      const conversion = VARIANT_CONVERSIONS[variant];
-      const own = primary!.identity;
-      // converting never brings EMA back: a pruned file's fp32 copy is pruned too, and named so
-      const size = conversion.prune ? "pruned" : (own.sizeKind ?? "full");
-      if (own.format === "SafeTensor" && own.fp === conversion.fp && own.sizeKind === size) {
-        // the same tensors again under another name: a second file with nothing new to download
-        notes.push(`${basename(checkpoint!)} already is ${conversion.fp} ${size}; no converted copy written`);
-        continue;
-      }
-      const name = `${stem}-${conversion.fp}-${size}.safetensors`;
-      const output = take({ name, role: variant, from: checkpoint!, type: conversion.type });
-      await convertCheckpoint({
-        input: checkpoint!,
-        output,
-        dtype: conversion.dtype,
-        prune: conversion.prune,
-        kernel: kernel!,
-        onProgress,
-      });
-    }
-
-    if (options.ckpt) {
-      const checkpoints = planned.filter(
-        (file) => (file.role === "original" && file.from === checkpoint) || file.role in VARIANT_CONVERSIONS,
-      );
-      for (const file of checkpoints) {
-        if (extname(file.name).toLowerCase() !== ".safetensors") continue;
-        const name = `${file.name.slice(0, -".safetensors".length)}.ckpt`;
-        const output = take({ name, role: "ckpt", from: file.name, type: file.type });
-        await convertCheckpoint({ input: folder.path(file.name), output, kernel: kernel!, onProgress });
-      }
-    }
-
-    const vae = source.version.vae;
-    if (vae && options.vae !== false && !planned.some((file) => file.type === "VAE")) {
-      if (vae.path) {
-        const name = basename(vae.path);
-        await copyWithProgress(
-          vae.path,
-          take({ name, role: "vae", from: vae.path, type: "VAE" }),
-          onProgress,
-        );
-      } else if (checkpoint && (await identifyFile(checkpoint)).bakedVae) {
-        const name = `${fileStem(vae.name.replace(/\.(safetensors|ckpt|pt|vae\.pt|bin)$/i, ""))}.safetensors`;
-        const output = take({ name, role: "vae", from: checkpoint, type: "VAE" });
-        await extractBakedVae(checkpoint, output, { kernel: kernel!, onProgress });
-      } else {
-        notes.push(`the version names the VAE ${vae.name}, but neither its file nor a baked copy is at hand`);
-      }
-    }
+    const kernel = options.kernel ?? (await loadKernel());
+    const layout = new ModelFileLayout(folder, kernel, onProgress);
+    await copyOriginals(layout, source);
+    if (primary) await convertVariants(layout, source, primary, options.variants ?? []);
+    if (primary && options.ckpt) await writeCkptTwins(layout, primary.path);
+    if (source.version.vae && options.vae !== false) await writeVae(layout, source.version.vae, primary);
+    const { planned, notes } = layout;
 
     const recipes = await writeRecipes(source, folder);
     const images = await publishImages(source.images ?? [], folder, onProgress, notes);
