@@ -108,9 +108,9 @@ export function modelCard(input: ModelCardInput): string {
   if (recipe) {
     out.push("## Recipe", "");
     const tree = recipeTree(recipe.text, recipe.name);
-    if (tree) out.push("```text", tree, "```", "");
+    if (tree) out.push(fenced("text", tree), "");
     out.push(`Replay it with \`gyoza merge ${input.recipes[0] ?? "recipe.yaml"}\`:`, "");
-    out.push("```yaml", recipe.text.trimEnd(), "```", "");
+    out.push(fenced("yaml", recipe.text.trimEnd()), "");
   }
   if (parents?.length) {
     out.push("## Made from", "");
@@ -168,4 +168,11 @@ function sizeText(bytes: number): string {
     unit++;
   }
   return `${unit === 0 ? value : value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
+}
+
+/** A code block whose fence is longer than any backtick run inside (a recipe's text is untrusted). */
+function fenced(language: string, text: string): string {
+  const longest = Math.max(0, ...[...text.matchAll(/`+/g)].map((run) => run[0].length));
+  const fence = "`".repeat(Math.max(3, longest + 1));
+  return `${fence}${language}\n${text}\n${fence}`;
 }
