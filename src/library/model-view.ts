@@ -165,7 +165,7 @@ export interface UsageView {
 }
 
 /** Sidecar tools in the order their word wins (as for grouping). */
-const SIDECAR_ORDER = ["civitai-helper", "stability-matrix", "lora-manager", "a1111"];
+const SIDECAR_ORDER = ["civitai-api", "civitai-helper", "stability-matrix", "lora-manager", "a1111"];
 
 /** Civitai's base-model names for the families gyoza detects (shown as `detected`). */
 const BASE_BY_FAMILY: Readonly<Record<string, string>> = { sd1: "SD 1.5", sd2: "SD 2.1", sdxl: "SDXL 1.0" };

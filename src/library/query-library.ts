@@ -2,6 +2,7 @@ import { basename, resolve } from "node:path";
 import { GyozaError } from "../errors.js";
 import type { FileKind } from "./identify-file.js";
 import type { FileRow, HashRow, LibraryStore } from "./library-store.js";
+import { childrenOf } from "./library-versions.js";
 
 /** The shortest hash prefix `find --hash` and `show` accept: shorter ones match half the library. */
 export const MIN_HASH_PREFIX_LENGTH = 4;
@@ -61,6 +62,11 @@ export interface FindQuery {
   base?: string;
   /** A prefix of any of the six hashes (or kohya's full AutoV3). */
   hash?: string;
+  /**
+   * Made from this model, directly or through merges of merges: a model name, a library file (path
+   * or hash prefix), or a hash or file name as a merge recorded it.
+   */
+  parent?: string;
 }
 
 export function listEntries(store: LibraryStore, options: { includeMissing?: boolean } = {}): LibraryEntry[] {
@@ -94,13 +100,25 @@ export function findEntries(store: LibraryStore, query: FindQuery): LibraryEntry
        WHERE fact IN ('modelName', 'versionName') AND instr(lower(json_extract(value, '$')), @needle) > 0`,
       { needle },
     );
-    sets.push(new Set([...byFileName, ...bySidecar]));
+    // models and versions from provenance or grouped by hand, and names set by hand
+    const byVersion = ids(
+      `SELECT version_files.file_id AS id FROM version_files
+         JOIN versions ON versions.id = version_files.version_id JOIN models ON models.id = versions.model_id
+       WHERE instr(lower(models.name), @needle) > 0 OR instr(lower(coalesce(versions.name, '')), @needle) > 0
+       UNION SELECT version_files.file_id FROM version_fields JOIN version_files USING (version_id)
+       WHERE version_fields.field = 'name' AND instr(lower(json_extract(version_fields.value, '$')), @needle) > 0`,
+      { needle },
+    );
+    sets.push(new Set([...byFileName, ...bySidecar, ...byVersion]));
   }
   if (query.tag !== undefined) {
     sets.push(
       ids(
         `SELECT DISTINCT file_id AS id FROM sidecar_facts, json_each(sidecar_facts.value)
-         WHERE fact = 'tags' AND lower(json_each.value) = lower(@tag)`,
+         WHERE fact = 'tags' AND lower(json_each.value) = lower(@tag)
+         UNION SELECT version_files.file_id FROM version_fields JOIN version_files USING (version_id),
+           json_each(version_fields.value)
+         WHERE version_fields.field = 'tags' AND lower(json_each.value) = lower(@tag)`,
         { tag: query.tag },
       ),
     );
@@ -110,12 +128,18 @@ export function findEntries(store: LibraryStore, query: FindQuery): LibraryEntry
       ids(
         `SELECT file_id AS id FROM sidecar_facts
            WHERE fact IN ('baseModel', 'sdVersion') AND instr(lower(json_extract(value, '$')), lower(@base)) > 0
-         UNION SELECT id FROM files WHERE lower(family) = lower(@base) OR lower(architecture) = lower(@base)`,
+         UNION SELECT id FROM files WHERE lower(family) = lower(@base) OR lower(architecture) = lower(@base)
+         UNION SELECT version_files.file_id FROM version_files JOIN versions ON versions.id = version_files.version_id
+         WHERE instr(lower(coalesce(versions.base_model, '')), lower(@base)) > 0
+         UNION SELECT version_files.file_id FROM version_fields JOIN version_files USING (version_id)
+         WHERE version_fields.field = 'baseModel'
+           AND instr(lower(json_extract(version_fields.value, '$')), lower(@base)) > 0`,
         { base: query.base },
       ),
     );
   }
   if (query.hash !== undefined) sets.push(new Set(fileIdsByHashPrefix(store, query.hash)));
+  if (query.parent !== undefined) sets.push(new Set(childrenOf(store, query.parent)));
   if (sets.length === 0) return listEntries(store);
   const [first, ...rest] = sets;
   const matching = [...first!].filter((id) => rest.every((set) => set.has(id)));
