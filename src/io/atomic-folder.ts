@@ -10,6 +10,13 @@ import { ioError } from "./byte-source.js";
 /** How often a copy's progress is sampled (the copy itself is one system call, or a clone). */
 const COPY_PROGRESS_INTERVAL_MS = 200;
 
+export interface AtomicFolderOptions {
+  /** Replace an existing non-empty target as a whole (it stays whole until the new one is complete). */
+  replace?: boolean;
+  /** The hint given when the target is not empty and `replace` is not set (names the CLI flag). */
+  fix?: string;
+}
+
 /**
  * A folder that appears complete or not at all: everything is written into a staging folder beside
  * the target, fsynced, then renamed into place. An existing target is refused unless `replace`;
@@ -26,13 +33,15 @@ export class AtomicFolder {
     readonly target: string,
     readonly staging: string,
     private readonly replace: boolean,
+    private readonly fix: string,
   ) {
     this.pending = trackTempFolder(staging); // Ctrl-C removes it (the CLI's exit handler)
   }
 
-  static async create(target: string, options: { replace?: boolean } = {}): Promise<AtomicFolder> {
+  static async create(target: string, options: AtomicFolderOptions = {}): Promise<AtomicFolder> {
     const path = resolve(target);
-    await checkTarget(path, options.replace ?? false);
+    const fix = options.fix ?? "write into a new folder, or replace this one as a whole";
+    await checkTarget(path, options.replace ?? false, fix);
     const staging = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString("hex")}.gyoza-partial`);
     try {
       await mkdir(staging);
@@ -46,7 +55,7 @@ export class AtomicFolder {
       }
       throw ioError(staging, cause);
     }
-    return new AtomicFolder(path, staging, options.replace ?? false);
+    return new AtomicFolder(path, staging, options.replace ?? false, fix);
   }
 
   /** The staging path of a file inside the folder. */
@@ -57,7 +66,7 @@ export class AtomicFolder {
   /** Fsyncs every file and folder written, then renames the staging folder into place. */
   async commit(): Promise<void> {
     await fsyncTree(this.staging);
-    await checkTarget(this.target, this.replace); // a folder made meanwhile is not overwritten unasked
+    await checkTarget(this.target, this.replace, this.fix); // a folder made meanwhile is not overwritten unasked
     const aside = `${this.staging}.previous`;
     const existing = await stat(this.target).catch(() => undefined);
     try {
@@ -85,7 +94,7 @@ export class AtomicFolder {
   }
 }
 
-async function checkTarget(path: string, replace: boolean): Promise<void> {
+async function checkTarget(path: string, replace: boolean, fix: string): Promise<void> {
   let entries: Dirent[];
   try {
     entries = await readdir(path, { withFileTypes: true });
@@ -98,7 +107,7 @@ async function checkTarget(path: string, replace: boolean): Promise<void> {
   if (entries.length > 0 && !replace) {
     throw new GyozaError("usage", `folder is not empty (${entries.length} entries)`, {
       file: path,
-      fix: "publish into a new folder, or pass --force to replace this one as a whole",
+      fix,
     });
   }
 }

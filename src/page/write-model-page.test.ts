@@ -108,7 +108,7 @@ describe("writeModelPage", () => {
     const target = join(dir, "page");
     await mkdir(target);
     await writeFile(join(target, "old.txt"), "old");
-    await expect(writeModelPage(samplePageData(images), target)).rejects.toThrow(/already exists/);
+    await expect(writeModelPage(samplePageData(images), target)).rejects.toThrow(/folder is not empty/);
     await writeModelPage(samplePageData(images), target, { replace: true });
     expect((await readdir(target)).sort()).toEqual(["images", "index.html", "thumbnails"]);
     expect((await readdir(dir)).sort()).toEqual(["page", "src"]);

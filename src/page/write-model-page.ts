@@ -1,8 +1,8 @@
-import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { copyFile, mkdir, open, rename, rm, stat, writeFile } from "node:fs/promises";
-import { basename, dirname, join, resolve } from "node:path";
+import { copyFile, mkdir, stat, writeFile } from "node:fs/promises";
+import { basename, join } from "node:path";
 import { GyozaError } from "../errors.js";
+import { AtomicFolder } from "../io/atomic-folder.js";
 import { ioError } from "../io/byte-source.js";
 import { noProgress, type ProgressListener } from "../progress.js";
 import type { ModelPageData } from "./model-page-data.js";
@@ -35,9 +35,9 @@ const MAX_NAME_CHARS = 80;
 
 /**
  * Writes a model page folder: `index.html`, `images/` (each sample image copied byte for byte, so
- * its generation metadata stays) and `thumbnails/` (WebP made with sharp). Everything goes into a
- * staging folder beside the target, fsynced, then renamed into place: an interrupted or failed run
- * leaves no half-written page. An image that cannot be copied fails the page (it would be missing
+ * its generation metadata stays) and `thumbnails/` (WebP made with sharp), as an {@link AtomicFolder}:
+ * staged beside the target, fsynced, renamed into place, so an interrupted or failed run leaves no
+ * half-written page and Ctrl-C removes the staging folder. An image that cannot be copied fails the page (it would be missing
  * from it); one that cannot be thumbnailed is shown as "no preview" with the reason.
  */
 export async function writeModelPage(
@@ -45,26 +45,14 @@ export async function writeModelPage(
   folder: string,
   options: WriteModelPageOptions = {},
 ): Promise<WrittenModelPage> {
-  const target = resolve(folder);
   const onProgress = options.onProgress ?? noProgress;
-  if (!options.replace && (await exists(target))) {
-    throw new GyozaError("usage", `${target} already exists`, {
-      file: target,
-      fix: "choose another folder, or replace it (gyoza page --replace)",
-    });
-  }
-  const staging = join(
-    dirname(target),
-    `.${basename(target)}.${randomBytes(4).toString("hex")}.gyoza-partial`,
-  );
+  const page = await AtomicFolder.create(folder, {
+    replace: options.replace ?? false,
+    fix: "choose another folder, or replace it (gyoza page --replace)",
+  });
   try {
-    await mkdir(join(staging, "images"), { recursive: true });
-    await mkdir(join(staging, "thumbnails"));
-  } catch (cause) {
-    await rm(staging, { recursive: true, force: true });
-    throw ioError(target, cause);
-  }
-  try {
+    await mkdir(page.path("images"));
+    await mkdir(page.path("thumbnails"));
     const sources = [
       ...new Set(data.versions.flatMap((version) => version.images.map((image) => image.path))),
     ];
@@ -85,13 +73,12 @@ export async function writeModelPage(
       }
       const name = `${String(index + 1).padStart(3, "0")}-${safeName(basename(source))}`;
       const original = `images/${name}`;
-      await copyFile(source, join(staging, original), constants.COPYFILE_EXCL);
-      await syncFile(join(staging, original));
+      await copyFile(source, page.path(original), constants.COPYFILE_EXCL);
       const thumbnail = await makeThumbnail(source);
       let thumbnailPath: string | null = null;
       if (thumbnail.ok) {
         thumbnailPath = `thumbnails/${name.replace(/\.[^.]*$/, "")}.webp`;
-        await writeFile(join(staging, thumbnailPath), thumbnail.bytes, { flag: "wx", flush: true });
+        await writeFile(page.path(thumbnailPath), thumbnail.bytes, { flag: "wx" });
       }
       written.push({
         source,
@@ -103,56 +90,22 @@ export async function writeModelPage(
     }
     onProgress({ type: "finish", task: "thumbnails" });
     const files = new Map<string, PageImageFiles>(written.map((image) => [image.source, image]));
-    await writeFile(join(staging, "index.html"), renderModelPage(data, files), { flag: "wx", flush: true });
-    for (const sub of ["images", "thumbnails", "."]) await syncFile(join(staging, sub));
-    await moveIntoPlace(staging, target);
+    await writeFile(page.path("index.html"), renderModelPage(data, files), { flag: "wx" });
+    await page.commit(); // fsyncs every file and folder, then renames it into place
     return {
-      folder: target,
-      page: join(target, "index.html"),
+      folder: page.target,
+      page: join(page.target, "index.html"),
       images: written.map((image) => ({ ...image })),
     };
   } catch (error) {
-    await rm(staging, { recursive: true, force: true });
+    await page.abort();
     if (error instanceof GyozaError) throw error;
-    throw ioError(target, error);
+    throw ioError(page.target, error);
   }
-}
-
-/** The staged folder takes the target's place; an old target is moved aside first, removed last. */
-async function moveIntoPlace(staging: string, target: string): Promise<void> {
-  const aside = `${staging}.old`;
-  const hadOld = await exists(target);
-  if (hadOld) await rename(target, aside);
-  try {
-    await rename(staging, target);
-  } catch (error) {
-    if (hadOld) await rename(aside, target).catch(() => {});
-    throw error;
-  }
-  await syncFile(dirname(target));
-  if (hadOld) await rm(aside, { recursive: true, force: true });
 }
 
 /** Letters, digits, dot, dash, underscore: safe in every file system and in a URL path. */
 function safeName(name: string): string {
   const cleaned = name.replace(/[^A-Za-z0-9._-]+/g, "_").replace(/^\.+/, "");
   return (cleaned || "image").slice(-MAX_NAME_CHARS);
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function syncFile(path: string): Promise<void> {
-  const handle = await open(path, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }

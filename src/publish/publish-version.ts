@@ -48,7 +48,10 @@ export async function publishVersion(
 ): Promise<PublishManifest> {
   const onProgress = options.onProgress ?? noProgress;
   const primary = await primaryCheckpoint(source, options);
-  const folder = await AtomicFolder.create(options.dir, { replace: options.force ?? false });
+  const folder = await AtomicFolder.create(options.dir, {
+    replace: options.force ?? false,
+    fix: "publish into a new folder, or pass --force to replace this one as a whole",
+  });
   try {
     const kernel = options.kernel ?? (await loadKernel());
     const layout = new ModelFileLayout(folder, kernel, onProgress);

@@ -57,7 +57,7 @@ describe("gyoza page", () => {
     expect((await runCli("page", DEMO_MODEL, "--library", demo.libraryPath, "-o", out)).code).toBe(0);
     const again = await runCli("page", DEMO_MODEL, "--library", demo.libraryPath, "-o", out);
     expect(again.code).not.toBe(0);
-    expect(again.stderr).toContain("already exists");
+    expect(again.stderr).toMatch(/folder is not empty[\s\S]*--replace/);
     const replaced = await runCli("page", DEMO_MODEL, "--library", demo.libraryPath, "-o", out, "--replace");
     expect(replaced.code).toBe(0);
   });
