@@ -75,7 +75,7 @@ export function versionById(store: LibraryStore, id: number): VersionRow | undef
   return store.db.prepare<[number], VersionRow>("SELECT * FROM versions WHERE id = ?").get(id);
 }
 
-/** Every model, by name. */
+/** Every model of the library (from sidecars, provenance or grouped by hand), sorted by name. */
 export function listModels(store: LibraryStore): ModelRow[] {
   return store.db.prepare<[], ModelRow>("SELECT * FROM models ORDER BY name COLLATE NOCASE, id").all();
 }

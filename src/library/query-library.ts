@@ -69,6 +69,7 @@ export interface FindQuery {
   parent?: string;
 }
 
+/** Every file of the library, sorted by path, as `gyoza library list --json` prints them (missing ones too, unless `includeMissing: false`). */
 export function listEntries(store: LibraryStore, options: { includeMissing?: boolean } = {}): LibraryEntry[] {
   const rows = store.db
     .prepare<[], FileRow>("SELECT * FROM files ORDER BY path")
