@@ -55,6 +55,52 @@ export { readTensorBytes } from "./io/read-tensor.js";
 export type { Checkpoint, CheckpointFormat, StoredTensor } from "./io/tensor.js";
 export { type KernelPreference, loadKernel } from "./kernels/load-kernel.js";
 export type { KernelName, MergeKernel } from "./kernels/merge-kernel.js";
+export type {
+  FileProvenance,
+  RecipeFormat,
+  RecordedParent,
+} from "./library/file-provenance.js";
+export type { FileKind } from "./library/identify-file.js";
+export type { FileRow, FileVersionRow, HashRow } from "./library/library-store.js";
+export { LibraryStore } from "./library/library-store.js";
+export {
+  childrenOf,
+  groupFiles,
+  listModels,
+  type ModelRow,
+  setVersionFields,
+  type VersionFields,
+  type VersionRow,
+} from "./library/library-versions.js";
+export type {
+  ImageResourceView,
+  ImageView,
+  LinkedFile,
+  ModelInfo,
+  ModelView,
+  ParentView,
+  RecipeView,
+  UsageView,
+  VersionFileView,
+  VersionView,
+} from "./library/model-view.js";
+export { modelPage } from "./library/model-view.js";
+export { defaultLibraryPath, type LibraryDatabase, openLibrary } from "./library/open-library.js";
+export {
+  type CivitaiHashes,
+  type FindQuery,
+  findEntries,
+  type LibraryEntry,
+  listEntries,
+  showEntry,
+} from "./library/query-library.js";
+export {
+  addToLibrary,
+  type ImageScanSummary,
+  rescanLibrary,
+  type ScanOptions,
+  type ScanSummary,
+} from "./library/scan-library.js";
 export { builtinPresets, findPreset, type Preset, type PresetTable } from "./merge/presets.js";
 export type { Family } from "./merge/slots.js";
 export type { ProgressEvent, ProgressListener } from "./progress.js";
