@@ -255,14 +255,20 @@ describe("library scans", () => {
     store.db.close();
   });
 
-  it("never modifies a model file or a sidecar", async () => {
+  it("never modifies a model file, a sidecar or an image", async () => {
     const models = join(dir, "models");
     await writeModelFolder(models);
+    await copyFile(
+      new URL("../../test/fixtures/images/a1111_enslo_sd-webui_jpg.jpg", import.meta.url),
+      join(models, "sample.jpg"),
+    );
     const names = [
       ...Object.values(FILES),
       "gyozamix-v1.civitai.info",
       "kl-f8-anime.json",
       "sdxl-base.cm-info.json",
+      "gyozamix-v1.preview.png",
+      "sample.jpg",
     ];
     const snapshot = async () =>
       Promise.all(
