@@ -1,9 +1,10 @@
 import { spawn } from "node:child_process";
-import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { useTempDirWithHashCache } from "../test-support/temp-dir.js";
 import { LibraryStore } from "./library-store.js";
+import { groupFiles } from "./library-versions.js";
 import { modelPage } from "./model-view.js";
 import { openLibrary } from "./open-library.js";
 import { listEntries } from "./query-library.js";
@@ -163,6 +164,26 @@ describe("sample images in the library", () => {
     await addToLibrary(store, [family], { cacheDir: false });
     expect(modelPage(store, "Silicon-29").versions[0]!.images.map((image) => image.path)).toEqual([
       join(images, "early.png"),
+    ]);
+    store.db.close();
+  });
+
+  it("links a ComfyUI image, which records no hashes, to the library file its loader names", async () => {
+    const folder = join(dir, "comfy");
+    await copyFixtureImages(folder, ["comfyui_comfyexamples_lora_multiple_png.png"]);
+    await copyFile(join(family, MERGE_FAMILY.parentA), join(folder, "v1-5-pruned-emaonly.safetensors"));
+    const store = new LibraryStore(openLibrary(join(dir, "comfy.db")));
+    await addToLibrary(store, [folder], { cacheDir: false });
+    groupFiles(store, [join(folder, "v1-5-pruned-emaonly.safetensors")], {
+      model: "SD 1.5",
+      version: "emaonly",
+    });
+    const [image] = modelPage(store, "SD 1.5").versions[0]!.images;
+    expect(image!.generation?.generator).toBe("comfyui");
+    const checkpoint = image!.resources.find((resource) => resource.kind === "checkpoint")!;
+    expect(checkpoint).toMatchObject({ name: "v1-5-pruned-emaonly.ckpt", hash: null });
+    expect(checkpoint.local).toEqual([
+      expect.objectContaining({ path: join(folder, "v1-5-pruned-emaonly.safetensors"), via: "file name" }),
     ]);
     store.db.close();
   });
