@@ -3,6 +3,7 @@ import { GyozaError } from "../errors.js";
 import type { FileKind } from "./identify-file.js";
 import type { FileRow, HashRow, LibraryStore } from "./library-store.js";
 import { childrenOf } from "./library-versions.js";
+import type { FileParentRow, FileProvenanceRow } from "./provenance-versions.js";
 
 /** The shortest hash prefix `find --hash` and `show` accept: shorter ones match half the library. */
 export const MIN_HASH_PREFIX_LENGTH = 4;
@@ -36,6 +37,22 @@ export interface LibraryEntry {
     source: string;
   }[];
   sidecars: { source: string; sidecarPath: string; fact: string; value: unknown }[];
+  /** How the file was made, from its own metadata (gyoza / A1111 / supermerger / sd-mecha); null when it records nothing. */
+  provenance: {
+    recipeFormat: string | null;
+    title: string | null;
+    clipSkip: number | null;
+    createdAt: string | null;
+    /** The models it was merged from, with the hashes recorded (uppercase). */
+    parents: {
+      role: string | null;
+      name: string | null;
+      sha256: string | null;
+      autov3: string | null;
+      autov2: string | null;
+      legacyHash: string | null;
+    }[];
+  } | null;
   firstSeenAt: string;
   scannedAt: string;
   hashedAt: string | null;
@@ -226,9 +243,34 @@ function entryOf(store: LibraryStore, row: FileRow): LibraryEntry {
       fact: fact.fact,
       value: JSON.parse(fact.value) as unknown,
     })),
+    provenance: provenanceOf(store, row.id),
     firstSeenAt: row.first_seen_at,
     scannedAt: row.scanned_at,
     hashedAt: row.hashed_at,
+  };
+}
+
+function provenanceOf(store: LibraryStore, fileId: number): LibraryEntry["provenance"] {
+  const row = store.db
+    .prepare<[number], FileProvenanceRow>("SELECT * FROM file_provenance WHERE file_id = ?")
+    .get(fileId);
+  if (!row) return null;
+  const parents = store.db
+    .prepare<[number], FileParentRow>("SELECT * FROM file_parents WHERE file_id = ? ORDER BY position")
+    .all(fileId);
+  return {
+    recipeFormat: row.recipe_format,
+    title: row.title,
+    clipSkip: row.clip_skip,
+    createdAt: row.created_at,
+    parents: parents.map((parent) => ({
+      role: parent.role,
+      name: parent.name,
+      sha256: parent.sha256,
+      autov3: parent.autov3,
+      autov2: parent.autov2,
+      legacyHash: parent.legacy_hash,
+    })),
   };
 }
 

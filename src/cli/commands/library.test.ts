@@ -103,6 +103,10 @@ describe("gyoza library", () => {
       new RegExp(`^ {2}parent a +${MERGE_FAMILY.parentA} [0-9A-F]{64} {2}→ `, "m"),
     );
 
+    const file = await run("show", join(models, MERGE_FAMILY.child));
+    expect(file.stdout).toMatch(/^ {2}title +Silicon-29$/m);
+    expect(file.stdout).toMatch(/^ {2}recipe +gyoza$/m);
+    expect(file.stdout).toMatch(new RegExp(`^ {2}parent b +${MERGE_FAMILY.parentB} [0-9A-F]{64}$`, "m"));
     const children = await run("find", "--parent", join(models, MERGE_FAMILY.parentA), "--json");
     expect((JSON.parse(children.stdout) as Entry[]).map((entry) => entry.name).sort()).toEqual([
       MERGE_FAMILY.grandchild,

@@ -289,6 +289,14 @@ function formatEntryDetails(entry: LibraryEntry): string {
       `${version.model.name} ${version.name ?? ""} (${version.baseModel ?? "base unknown"}; ${ids})  [${version.source}]`,
     );
   }
+  if (entry.provenance) {
+    row("title", entry.provenance.title);
+    row("recipe", entry.provenance.recipeFormat);
+    for (const parent of entry.provenance.parents) {
+      const hash = parent.sha256 ?? parent.autov3 ?? parent.autov2 ?? parent.legacyHash ?? "no hash";
+      row(`parent ${parent.role ?? ""}`.trimEnd(), `${parent.name ?? "?"} ${hash}`);
+    }
+  }
   for (const fact of entry.sidecars) {
     const value = typeof fact.value === "string" ? fact.value : JSON.stringify(fact.value);
     row(fact.fact, `${value.length > 120 ? `${value.slice(0, 117)}...` : value}  [${fact.source}]`);
