@@ -207,6 +207,10 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX image_resources_hash ON image_resources (hash);
       CREATE INDEX image_resources_civitai ON image_resources (civitai_version_id);
       CREATE INDEX image_resources_name_stem ON image_resources (name_stem);
+
+      -- Files scanned before this version were never read for provenance: forget their mtime so the
+      -- next scan identifies them again (their hashes come from the hash cache when it has them).
+      UPDATE files SET mtime_ms = -1;
     `,
   },
 ];
