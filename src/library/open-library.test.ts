@@ -53,16 +53,26 @@ describe("openLibrary", () => {
     db.close();
   });
 
-  it("upgrades a version-1 library with its rows to version 2, keeping every row", () => {
+  it("upgrades a version-1 library to version 2, keeping every row and marking its files for one more identification", () => {
     const path = join(dir, "library.db");
     const old = openLibrary(path, MIGRATIONS.slice(0, 1));
     old.prepare("INSERT INTO models (name, source) VALUES ('GyozaMix', 'civitai-helper')").run();
     old.prepare("INSERT INTO versions (model_id, name, source) VALUES (1, 'v1', 'civitai-helper')").run();
+    old
+      .prepare(
+        `INSERT INTO files (path, size, mtime_ms, inode, kind, first_seen_at, scanned_at)
+         VALUES ('/m/a.safetensors', 10, 1700000000000, 7, 'checkpoint', 'then', 'then')`,
+      )
+      .run();
     old.close();
     const db = openLibrary(path);
     expect(schemaVersion(db)).toBe(2);
     expect(db.prepare("SELECT name, origin_file_id, created_at FROM versions").all()).toEqual([
       { name: "v1", origin_file_id: null, created_at: null },
+    ]);
+    // scanned before provenance was read: the next scan identifies it again
+    expect(db.prepare("SELECT path, mtime_ms FROM files").all()).toEqual([
+      { path: "/m/a.safetensors", mtime_ms: -1 },
     ]);
     db.close();
   });
