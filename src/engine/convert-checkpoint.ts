@@ -11,7 +11,7 @@ import { convertedChunks } from "./convert-bytes.js";
 import { modelspecDefaults } from "./modelspec.js";
 import { assertNotOverwritingInput, type FinishReport, planFinishedTensors } from "./output-plan.js";
 import { type RelayoutReport, relayoutTensors } from "./relayout-tensors.js";
-import { type OutputTensor, outputFormatOf, writeOutput } from "./write-output.js";
+import { inputOrderOf, type OutputTensor, outputFormatOf, writeOutput } from "./write-output.js";
 
 export interface ConvertOptions {
   input: string;
@@ -96,6 +96,7 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
       task: `convert → ${options.output}`,
       release: (chunk) => pool.release(chunk),
       blockMemory: kernel,
+      inputOrder: inputOrderOf(tensors),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });
     return {

@@ -11,7 +11,7 @@ import { type BoundKey, bindKey, type PlanSources, runPrepasses } from "../strea
 import { BufferPool } from "./buffer-pool.js";
 import { assertNotOverwritingInput } from "./output-plan.js";
 import { buildProvenance, hashPlaceholder, type ProvenanceOptions } from "./provenance.js";
-import { type OutputTensor, type WriteTimings, writeOutput } from "./write-output.js";
+import { inputOrderOf, type OutputTensor, type WriteTimings, writeOutput } from "./write-output.js";
 
 export interface MergeJob {
   /** What to write, decided from headers (`planMerge`). */
@@ -126,6 +126,7 @@ export async function executeMerge(
       onProgress,
       release: (chunk) => pool.release(chunk),
       blockMemory: kernel,
+      inputOrder: inputOrderOf(inputs[0]?.checkpoint.tensors ?? new Map()),
       signal: job.signal,
       finalReplacements: async () => {
         hashes = await Promise.all(hashing);

@@ -60,6 +60,11 @@ export interface WriteOutputOptions {
   finalReplacements?: () => Promise<ReadonlyMap<string, string>>;
   /** Called with each chunk once it is written (to return pooled buffers). */
   release?: (chunk: Uint8Array) => void;
+  /**
+   * ckpt only: where each tensor lies in the main input (its byte offset there). The storages are
+   * written in that order, so the input is read front to back; a safetensors file's order is fixed.
+   */
+  inputOrder?: ReadonlyMap<string, number>;
   /** Memory for the O_DIRECT write blocks (the merge kernel's). */
   blockMemory?: BlockMemory;
   /**
@@ -98,6 +103,13 @@ export interface WriteTimings {
 
 export { outputFormatOf } from "../io/output-format.js";
 
+/** Where each tensor lies in its input file (`WriteOutputOptions.inputOrder`). */
+export function inputOrderOf(
+  tensors: ReadonlyMap<string, { readonly byteOffset: number }>,
+): ReadonlyMap<string, number> {
+  return new Map([...tensors].map(([key, tensor]) => [key, tensor.byteOffset]));
+}
+
 /**
  * Streams output tensors into a new checkpoint: produced chunks flow through a bounded read-ahead
  * into the writer, which writes a temp file and renames it into place only when complete. Both
@@ -111,10 +123,13 @@ export async function writeOutput(
   const onProgress = options.onProgress ?? noProgress;
   const byKey = new Map(tensors.map((t) => [t.key, t]));
   const blockMemory = options.blockMemory ? { blockMemory: options.blockMemory } : {};
-  // a .ckpt's storages go in the order safetensors uses, so inputs are read alike for both
+  // a .ckpt's storages follow the main input (else the order safetensors uses): read front to back
   const writer =
     options.format === "ckpt"
-      ? await TorchCheckpointWriter.create(path, tensors, { dataOrder: "reference", ...blockMemory })
+      ? await TorchCheckpointWriter.create(path, tensors, {
+          dataOrder: options.inputOrder ?? "reference",
+          ...blockMemory,
+        })
       : await SafetensorsWriter.create(path, tensors, {
           ...(options.metadata ? { metadata: options.metadata } : {}),
           selfHash: options.selfHash ?? true,

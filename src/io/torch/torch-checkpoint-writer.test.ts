@@ -103,9 +103,10 @@ describe("TorchCheckpointWriter", () => {
     }
   });
 
-  it("lays the storages out in reference order or torch's, keys numbered in state-dict order either way", async () => {
+  it("lays the storages out in reference order, torch's or an input's, keys numbered in state-dict order either way", async () => {
     const names = async (options: TorchCheckpointWriterOptions) => {
-      const bytes = await stream(join(dir, `${options.dataOrder}.ckpt`), tensors(), 1 << 20, options);
+      const name = typeof options.dataOrder === "string" ? options.dataOrder : "input";
+      const bytes = await stream(join(dir, `${name}.ckpt`), tensors(), 1 << 20, options);
       const entries = await readZipDirectory(new BufferByteSource(bytes));
       return entries.map((e) => e.name.replace("archive/", ""));
     };
@@ -114,6 +115,18 @@ describe("TorchCheckpointWriter", () => {
       "data.pkl",
       "byteorder",
       ...["2", "4", "3", "5", "1", "0"].map((key) => `data/${key}`),
+      "version",
+    ]);
+    // following an input's layout: the keys it places first, then the rest in reference order
+    const input = new Map([
+      ["first.bias", 10],
+      ["model.a.weight", 20],
+      ["model.b.weight", 30],
+    ]);
+    expect(await names({ dataOrder: input })).toEqual([
+      "data.pkl",
+      "byteorder",
+      ...["3", "1", "0", "2", "4", "5"].map((key) => `data/${key}`),
       "version",
     ]);
     expect(await names({ dataOrder: "torch" })).toEqual([

@@ -18,8 +18,11 @@ const utf8 = new TextEncoder();
  * - "reference": the safetensors reference order (dtype, then name), the order a merge computes
  *   them in: inputs are then read front to back as for a safetensors output, where torch's order
  *   would have every input read in a shuffled order.
+ * - a map key → position (where the tensor lies in the merge's first input): storages follow it, so
+ *   a `.ckpt` input, whose storages torch laid out in its own order, is read front to back too;
+ *   tensors it lacks follow in reference order.
  */
-export type TorchDataOrder = "torch" | "reference";
+export type TorchDataOrder = "torch" | "reference" | ReadonlyMap<string, number>;
 
 export interface TorchCheckpointWriterOptions {
   /** Directory inside the zip; torch 2 writes "archive", torch 1.13 the file stem. */
@@ -64,10 +67,7 @@ export class TorchCheckpointWriter implements TensorStreamWriter {
     }
     const planned = planStorages(tensors);
     const pickle = stateDictPickle(planned);
-    const order =
-      (options.dataOrder ?? "torch") === "torch"
-        ? [...planned].sort((a, b) => (a.storageKey < b.storageKey ? -1 : 1))
-        : referenceOrder(planned);
+    const order = dataOrder(planned, options.dataOrder ?? "torch");
     const file = await AtomicFileWriter.create(path, { direct: options.blockMemory ?? {} });
     const zip = new TorchZipWriter(file);
     try {
@@ -175,6 +175,15 @@ export class TorchCheckpointWriter implements TensorStreamWriter {
       throw error;
     }
   }
+}
+
+function dataOrder(planned: readonly PickledTensor[], order: TorchDataOrder): PickledTensor[] {
+  if (order === "torch") return [...planned].sort((a, b) => (a.storageKey < b.storageKey ? -1 : 1));
+  const reference = referenceOrder(planned);
+  if (order === "reference") return reference;
+  const rank = new Map(reference.map((tensor, index) => [tensor.key, index]));
+  const position = (tensor: PickledTensor) => order.get(tensor.key) ?? Number.POSITIVE_INFINITY;
+  return reference.sort((a, b) => position(a) - position(b) || rank.get(a.key)! - rank.get(b.key)!);
 }
 
 /** Storage keys in state-dict order, as torch numbers them; refuses what torch cannot hold. */
