@@ -6,12 +6,12 @@ import type { Checkpoint, StoredTensor } from "../io/tensor.js";
 import { loadKernel } from "../kernels/index.js";
 import type { MergeKernel } from "../kernels/merge-kernel.js";
 import type { ProgressListener } from "../progress.js";
-import { BufferPool } from "./buffer-pool.js";
-import { convertedChunks } from "./convert-bytes.js";
+import { BufferPool } from "../stream/buffer-pool.js";
+import { convertedChunks } from "../stream/convert-bytes.js";
+import { inputOrderOf, type OutputTensor, outputFormatOf, writeOutput } from "../stream/write-output.js";
 import { modelspecDefaults } from "./modelspec.js";
 import { assertNotOverwritingInput, type FinishReport, planFinishedTensors } from "./output-plan.js";
 import { type RelayoutReport, relayoutTensors } from "./relayout-tensors.js";
-import { inputOrderOf, type OutputTensor, outputFormatOf, writeOutput } from "./write-output.js";
 
 export interface ConvertOptions {
   input: string;

@@ -6,12 +6,12 @@ import type { MergeKernel } from "../kernels/merge-kernel.js";
 import { builtinMethods, type MethodRegistry } from "../merge/index.js";
 import type { MergePlan } from "../plan/merge-plan.js";
 import { noProgress, type ProgressListener } from "../progress.js";
+import { BufferPool } from "../stream/buffer-pool.js";
 import { evaluateOp, type KeyStats } from "../stream/evaluate-op.js";
 import { type BoundKey, bindKey, type PlanSources, runPrepasses } from "../stream/index.js";
-import { BufferPool } from "./buffer-pool.js";
+import { inputOrderOf, type OutputTensor, type WriteTimings, writeOutput } from "../stream/write-output.js";
 import { assertNotOverwritingInput } from "./output-plan.js";
 import { buildProvenance, hashPlaceholder, type ProvenanceOptions } from "./provenance.js";
-import { inputOrderOf, type OutputTensor, type WriteTimings, writeOutput } from "./write-output.js";
 
 export interface MergeJob {
   /** What to write, decided from headers (`planMerge`). */

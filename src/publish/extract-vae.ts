@@ -1,11 +1,11 @@
 import { VAE_PREFIX } from "../arch/vae.js";
-import { BufferPool } from "../engine/buffer-pool.js";
-import { convertedChunks } from "../engine/convert-bytes.js";
-import { type OutputTensor, writeOutput } from "../engine/write-output.js";
 import { GyozaError } from "../errors.js";
 import { openCheckpoint } from "../io/open-checkpoint.js";
 import type { MergeKernel } from "../kernels/merge-kernel.js";
 import type { ProgressListener } from "../progress.js";
+import { BufferPool } from "../stream/buffer-pool.js";
+import { convertedChunks } from "../stream/convert-bytes.js";
+import { type OutputTensor, writeOutput } from "../stream/write-output.js";
 
 /** VAE training leftovers a standalone VAE file does not need (as `vaeTensorsForBaking` drops them). */
 const DROPPED_VAE_PARTS = ["loss.", "model_ema."];

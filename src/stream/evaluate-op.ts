@@ -1,6 +1,3 @@
-import type { BufferPool } from "../engine/buffer-pool.js";
-import { convertedChunks, float32View } from "../engine/convert-bytes.js";
-import type { DeferredChunk, PendingChunk } from "../engine/write-output.js";
 import { type DType, dtypeBytes, elementCount } from "../io/dtype.js";
 import { decodeToFloat32, encodeFromFloat32 } from "../io/float-convert.js";
 import { readTensorBytes } from "../io/read-tensor.js";
@@ -8,7 +5,10 @@ import type { StoredTensor } from "../io/tensor.js";
 import type { EncodedArray, FloatDType, LowRankFactors, MergeKernel } from "../kernels/merge-kernel.js";
 import { KERNEL_DTYPES } from "../kernels/merge-kernel.js";
 import { type BoundLoraTerm, type BoundOp, type BoundRead, isElementwise } from "./bind-plan.js";
+import type { BufferPool } from "./buffer-pool.js";
+import { convertedChunks, float32View } from "./convert-bytes.js";
 import { factorBytes, loadLoraFactors, loraTermsOf } from "./lora-factors.js";
+import type { DeferredChunk, PendingChunk } from "./write-output.js";
 
 /** Elements per step when streaming a merged tensor: 1 Mi elements = 2 MiB of f16, 4 MiB of f32 per buffer (2 Mi measured no faster, 17 MB more peak RSS). */
 export const MERGE_CHUNK_ELEMENTS = 1 << 20;

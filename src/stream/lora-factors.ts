@@ -1,11 +1,11 @@
-import type { BufferPool } from "../engine/buffer-pool.js";
-import { float32View } from "../engine/convert-bytes.js";
 import { elementCount } from "../io/dtype.js";
 import { decodeToFloat32 } from "../io/float-convert.js";
 import { readTensorBytes } from "../io/read-tensor.js";
 import type { StoredTensor } from "../io/tensor.js";
 import { type LowRankFactors, lowRankStride, type MergeKernel } from "../kernels/merge-kernel.js";
 import type { BoundLoraTerm, BoundOp } from "./bind-plan.js";
+import type { BufferPool } from "./buffer-pool.js";
+import { float32View } from "./convert-bytes.js";
 
 /** The up and down matrices of every LoRA term of one key, in f32, until `release`. */
 export interface LoadedFactors {

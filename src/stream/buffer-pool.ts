@@ -15,7 +15,7 @@ import { StreamRing } from "./stream-ring.js";
 const MIN_CLASS_BYTES = 64 << 10;
 
 /**
- * The stream ring: twice the writer's read-ahead (src/engine/write-output.ts), so the range taken past
+ * The stream ring: twice the writer's read-ahead (src/stream/write-output.ts), so the range taken past
  * the budget fits too; a read that finds no free stretch comes from the size classes instead.
  */
 export const STREAM_RING_BYTES = 32 << 20;
@@ -44,7 +44,7 @@ export class BufferPool {
 
   /**
    * A buffer given back in about the order taken (a streaming pass's reads): from one ring of memory
-   * (src/engine/stream-ring.ts), or, when the ring has no stretch that long, as `acquire` gives.
+   * (src/stream/stream-ring.ts), or, when the ring has no stretch that long, as `acquire` gives.
    */
   acquireStream(byteLength: number): Uint8Array {
     if (!this.ring) {
