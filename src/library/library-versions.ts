@@ -139,8 +139,11 @@ export function resolveModel(store: LibraryStore, ref: string): ResolvedModel {
     const model = models[0]!;
     if (versionPart === undefined) return { model, version: undefined };
     const versions = versionsOfModel(store, model.id);
+    const wanted = versionPart.toLowerCase();
+    // a name set by hand (library set --name) names the version as well as the one it came with
     const version =
-      versions.find((row) => row.name?.toLowerCase() === versionPart.toLowerCase()) ??
+      versions.find((row) => userFieldsOf(store, row.id).name?.toLowerCase() === wanted) ??
+      versions.find((row) => row.name?.toLowerCase() === wanted) ??
       versions.find((row) => String(row.civitai_version_id) === versionPart);
     if (!version) {
       const names = versions.map((row) => row.name ?? `#${row.id}`).join(", ");

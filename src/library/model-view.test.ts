@@ -104,6 +104,9 @@ describe("models and versions from gyoza's provenance", () => {
     const bases = modelPage(store, "Bases");
     expect(bases.model.source).toBe("user");
     expect(bases.versions.map((version) => version.name)).toEqual(["photo", "anime"]);
+    setVersionFields(store, "Bases@photo", { name: "Photo v2" });
+    expect(modelPage(store, "bases@photo v2").versions.map((version) => version.name)).toEqual(["Photo v2"]);
+    setVersionFields(store, "Bases@photo v2", { name: null });
     // a grouped merge leaves its provenance-made version (and that model, now empty)
     groupFiles(store, [join(models, MERGE_FAMILY.grandchild)], { model: "Bases", version: "grand" });
     expect(() => modelPage(store, "Gyoza Grand")).toThrow(/no model/);

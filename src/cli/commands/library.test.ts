@@ -178,6 +178,14 @@ describe("gyoza library", () => {
     expect((await run("add", images)).code).toBe(0);
     const imageList = await run("list", "--images");
     expect(imageList.stdout).toBe(`${join(images, "sample.png")}  Silicon-29@silicon-29\n`);
+    const image = await run("show", join(images, "sample.png"));
+    expect(image.stdout).toMatch(/^ {2}seed +42$/m);
+    expect(image.stdout).toMatch(
+      new RegExp(
+        `^ {2}checkpoint +silicon-29 ${hashes.AutoV2} {2}→ .*${MERGE_FAMILY.child} \\(Silicon-29@silicon-29\\) \\[AutoV2\\]$`,
+        "m",
+      ),
+    );
     const withImage = await run("show", "Silicon-29");
     expect(withImage.stdout).toMatch(
       /^ {2}image +\S+sample\.png {2}seed 42, Euler a, 20 steps, CFG 5, clip skip 1$/m,

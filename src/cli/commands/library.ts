@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
 import { type Command, Option } from "commander";
 import { GyozaError, isGyozaError } from "../../errors.js";
 import { defaultHashCacheDir } from "../../hash/index.js";
@@ -99,11 +100,12 @@ export function registerLibrary(program: Command): void {
     "show",
     "everything the library knows about one file, or a model with its versions (MODEL[@VERSION])",
   )
-    .argument("<ref>", "a file path, a prefix of any of its hashes, or MODEL[@VERSION]")
+    .argument("<ref>", "a file path, a prefix of any of its hashes, an image path, or MODEL[@VERSION]")
     .action(async (ref: string, flags: LibraryFlags) => {
       const shown = await withStore(flags, (store) => showFileOrModel(store, ref));
-      if (flags.json) printJson(shown.entry ?? shown.model);
+      if (flags.json) printJson(shown.entry ?? shown.image ?? shown.model);
       else if (shown.entry) process.stdout.write(formatEntryDetails(shown.entry));
+      else if (shown.image) process.stdout.write(formatImageDetails(shown.image));
       else process.stdout.write(formatModelView(shown.model!));
     });
 
@@ -360,11 +362,18 @@ async function fieldsFromFlags(flags: SetFlags): Promise<FieldChanges> {
 }
 
 /** A file (path or hash prefix) shows as a file; anything else is looked up as MODEL[@VERSION]. */
-function showFileOrModel(store: LibraryStore, ref: string): { entry?: LibraryEntry; model?: ModelView } {
+function showFileOrModel(
+  store: LibraryStore,
+  ref: string,
+): { entry?: LibraryEntry; model?: ModelView; image?: ImageView } {
   try {
     return { entry: showEntry(store, ref) };
   } catch (fileError) {
     if (!isGyozaError(fileError, "usage")) throw fileError;
+    const imageId = store.db
+      .prepare<[string, string], { id: number }>("SELECT id FROM images WHERE path IN (?, ?)")
+      .get(resolve(ref), ref)?.id;
+    if (imageId !== undefined) return { image: imageViewById(store, imageId)! };
     try {
       return { model: modelPage(store, ref) };
     } catch (modelError) {
@@ -466,5 +475,35 @@ function formatModelView(view: ModelView): string {
     }
   }
   if (view.versions.length === 0) lines.push("  no versions");
+  return `${lines.join("\n")}\n`;
+}
+
+function formatImageDetails(image: ImageView): string {
+  const lines = [`${image.path}${image.missing ? "  (missing)" : ""}`];
+  const row = (label: string, value: string | number | null | undefined): void => {
+    if (value !== null && value !== undefined && value !== "") lines.push(`  ${label.padEnd(14)}${value}`);
+  };
+  row("unreadable", image.unreadableReason);
+  row("size", image.width !== null && image.height !== null ? `${image.width}x${image.height}` : null);
+  const info = image.generation;
+  if (!info && !image.unreadableReason) row("generation", "none recorded");
+  if (info) {
+    row("generator", info.generator);
+    row("prompt", info.prompt);
+    row("negative", info.negativePrompt);
+    row("seed", info.seed === undefined ? null : String(info.seed));
+    row("sampler", info.sampler);
+    row("steps", info.steps);
+    row("CFG scale", info.cfgScale);
+    row("clip skip", info.clipSkip);
+  }
+  for (const resource of image.resources) {
+    const local = resource.local[0];
+    const where = local
+      ? `  → ${local.path}${local.model ? ` (${local.model}${local.version ? `@${local.version}` : ""})` : ""} [${local.via}]`
+      : "  (not in the library)";
+    const weight = resource.weight === null ? "" : ` @${resource.weight}`;
+    row(resource.kind, `${resource.name ?? "?"}${weight} ${resource.hash ?? ""}`.trimEnd() + where);
+  }
   return `${lines.join("\n")}\n`;
 }
