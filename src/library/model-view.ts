@@ -578,9 +578,14 @@ export function resourceFiles(store: LibraryStore, resource: ImageResourceRow): 
         add(row.file_id, via);
     }
   } else if (resource.name_stem !== null) {
-    for (const row of store.db
-      .prepare<[], { id: number; path: string }>("SELECT id, path FROM files")
-      .all()) {
+    // SQLite narrows to paths ending /STEM.something (no row per library file reaches JS); the stem rule decides
+    const escaped = resource.name_stem.replace(/[\\%_]/g, (char) => `\\${char}`);
+    const candidates = store.db
+      .prepare<[string], { id: number; path: string }>(
+        "SELECT id, path FROM files WHERE lower(path) LIKE ? ESCAPE '\\' ORDER BY id",
+      )
+      .all(`%/${escaped}.%`);
+    for (const row of candidates) {
       if (nameStem(basename(row.path)) === resource.name_stem) add(row.id, "file name");
     }
   }
