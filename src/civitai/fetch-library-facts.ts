@@ -1,15 +1,10 @@
 import { isGyozaError } from "../errors.js";
-import type { LibraryStore } from "../library/library-store.js";
-import {
-  factsFromCivitaiInfo,
-  type SidecarFact,
-  type SidecarSource,
-  sidecarFactsOf,
-} from "../library/read-sidecars.js";
+import { CIVITAI_API_SOURCE, type LibraryStore } from "../library/library-store.js";
+import { factsFromCivitaiInfo, sidecarFactsOf } from "../library/read-sidecars.js";
 import type { CivitaiClient } from "./civitai-client.js";
 
 /** The facts' source: Civitai's own answer, not a sidecar (nothing is written beside the models). */
-export const CIVITAI_API_SOURCE: SidecarSource = "civitai-api";
+export { CIVITAI_API_SOURCE };
 
 export interface FetchSummary {
   /** Files that had no Civitai facts and were looked up. */
@@ -62,7 +57,7 @@ export async function fetchCivitaiFacts(
     try {
       const version = await client.findModelVersionByHash(file.sha256);
       const found = version ? factsFromCivitaiInfo(version) : { civitaiNotFound: true };
-      addApiFacts(store, file.id, sidecarFactsOf(CIVITAI_API_SOURCE, url, found));
+      store.replaceApiFacts(file.id, sidecarFactsOf(CIVITAI_API_SOURCE, url, found));
       if (version) summary.found++;
       else summary.notFound++;
     } catch (error) {
@@ -74,22 +69,4 @@ export async function fetchCivitaiFacts(
     options.onFile?.(summary.looked, pending.length, file.path);
   }
   return summary;
-}
-
-/** Replaces the file's `civitai-api` facts, keeping every sidecar's, in one transaction. */
-function addApiFacts(store: LibraryStore, fileId: number, facts: readonly SidecarFact[]): void {
-  store.db
-    .transaction(() => {
-      const kept: SidecarFact[] = store
-        .sidecarFactsOf(fileId)
-        .filter((row) => row.source !== CIVITAI_API_SOURCE)
-        .map((row) => ({
-          source: row.source as SidecarSource,
-          sidecarPath: row.sidecar_path,
-          fact: row.fact,
-          value: JSON.parse(row.value) as unknown,
-        }));
-      store.replaceSidecarFacts(fileId, [...kept, ...facts]);
-    })
-    .immediate();
 }

@@ -3,7 +3,13 @@ import { CivitaiVersionLinker } from "./civitai-versions.js";
 import type { FileIdentity, FileKind } from "./identify-file.js";
 import type { LibraryDatabase } from "./open-library.js";
 import { ProvenanceLinker } from "./provenance-versions.js";
-import type { SidecarFact } from "./read-sidecars.js";
+import type { SidecarFact, SidecarSource } from "./read-sidecars.js";
+
+/**
+ * Facts `gyoza library fetch` stored from Civitai's API. No sidecar on disk backs them, so a scan
+ * keeps them while the file's content (its sha256) is unchanged; fetch replaces only these.
+ */
+export const CIVITAI_API_SOURCE: SidecarSource = "civitai-api";
 
 /** A `files` row as SQLite returns it. */
 export interface FileRow {
@@ -188,9 +194,37 @@ export class LibraryStore {
       .immediate();
   }
 
-  /** Replaces a file's sidecar facts (all of them, in one transaction). */
+  /**
+   * Replaces the facts a file's sidecars gave (one transaction); what Civitai's API said about the
+   * file (`library fetch`) stays.
+   */
   replaceSidecarFacts(fileId: number, facts: readonly SidecarFact[]): void {
-    this.db.transaction(() => this.writeSidecarFacts(fileId, facts)).immediate();
+    this.db
+      .transaction(() => this.writeSidecarFacts(fileId, [...facts, ...this.apiFactsOf(fileId)]))
+      .immediate();
+  }
+
+  /** Replaces what Civitai's API said about a file (one transaction); its sidecars' facts stay. */
+  replaceApiFacts(fileId: number, facts: readonly SidecarFact[]): void {
+    this.db
+      .transaction(() => {
+        const sidecars = this.storedFacts(fileId).filter((fact) => fact.source !== CIVITAI_API_SOURCE);
+        this.writeSidecarFacts(fileId, [...sidecars, ...facts]);
+      })
+      .immediate();
+  }
+
+  private apiFactsOf(fileId: number): SidecarFact[] {
+    return this.storedFacts(fileId).filter((fact) => fact.source === CIVITAI_API_SOURCE);
+  }
+
+  private storedFacts(fileId: number): SidecarFact[] {
+    return this.sidecarFactsOf(fileId).map((row) => ({
+      source: row.source as SidecarSource,
+      sidecarPath: row.sidecar_path,
+      fact: row.fact,
+      value: JSON.parse(row.value) as unknown,
+    }));
   }
 
   private writeSidecarFacts(fileId: number, facts: readonly SidecarFact[]): void {
@@ -226,8 +260,14 @@ export class LibraryStore {
         moved = existing !== undefined;
       }
       let id: number;
+      // Civitai's answer was about these bytes: it stays while the sha256 does (a move included)
+      let apiFacts: SidecarFact[] = [];
       if (existing) {
         id = existing.id;
+        const sameBytes =
+          scanned.hashes?.sha256 !== undefined &&
+          this.statements.hashesOf.get(id)?.sha256 === scanned.hashes.sha256;
+        if (sameBytes) apiFacts = this.apiFactsOf(id);
         this.statements.updateFile.run({ ...values, id });
       } else {
         id = Number(this.statements.insertFile.run(values).lastInsertRowid);
@@ -235,7 +275,7 @@ export class LibraryStore {
       this.statements.deleteHashes.run(id);
       if (scanned.hashes) this.statements.insertHashes.run(hashRow(id, scanned.hashes));
       this.provenanceLinker.write(id, scanned.identity.provenance);
-      this.writeSidecarFacts(id, scanned.sidecars);
+      this.writeSidecarFacts(id, [...scanned.sidecars, ...apiFacts]);
       return { id, moved };
     });
     return write.immediate();

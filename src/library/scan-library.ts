@@ -5,7 +5,7 @@ import { defaultHashCacheDir, type FileHashes, hashFiles } from "../hash/index.j
 import { noProgress, type ProgressListener } from "../progress.js";
 import { identifyFile } from "./identify-file.js";
 import { LibraryImages, readLibraryImage } from "./library-images.js";
-import type { LibraryStore } from "./library-store.js";
+import { CIVITAI_API_SOURCE, type LibraryStore } from "./library-store.js";
 import { readSidecars, type SidecarFact } from "./read-sidecars.js";
 import { type WalkedFile, walkLibraryFiles } from "./walk-model-files.js";
 
@@ -288,7 +288,8 @@ async function refreshSidecars(
   };
   for (const { id, file } of files) {
     const facts = await readSidecars(file.path, await namesIn(dirname(file.path)));
-    if (sameFacts(store.sidecarFactsOf(id), facts)) continue;
+    const stored = store.sidecarFactsOf(id).filter((row) => row.source !== CIVITAI_API_SOURCE);
+    if (sameFacts(stored, facts)) continue;
     store.replaceSidecarFacts(id, facts);
   }
 }

@@ -151,6 +151,46 @@ describe("gyoza library fetch", () => {
     expect(server.requests).toHaveLength(4);
   });
 
+  it("keeps Civitai's answer through re-scans while the file's bytes stay, and drops it when they change", async () => {
+    const models = join(dir, "models");
+    const path = await writeTinyModel(models);
+    const library = ["--library", join(dir, "library.db")];
+    expect((await runCli("library", "add", models, ...library)).code).toBe(0);
+    expect((await runCli("library", "fetch", "--base-url", server.url, ...library)).code).toBe(0);
+    const tiny = async (): Promise<Entry> => {
+      const list = await runCli("library", "list", "--json", ...library);
+      return (JSON.parse(list.stdout) as Entry[]).find(
+        (entry) => entry.name === "gyozaTiny_v10.safetensors",
+      )!;
+    };
+    const apiFacts = (entry: Entry) => entry.sidecars.filter((fact) => fact.source === "civitai-api");
+
+    // a sidecar appearing makes the scan rewrite the file's facts: Civitai's must stay
+    await writeFile(join(models, "gyozaTiny_v10.json"), JSON.stringify({ "activation text": "gyoza" }));
+    expect((await runCli("library", "scan", ...library)).code).toBe(0);
+    const kept = await tiny();
+    expect(apiFacts(kept)).toContainEqual(
+      expect.objectContaining({ fact: "civitaiVersionId", value: 777001 }),
+    );
+    expect(kept.sidecars).toContainEqual(
+      expect.objectContaining({ source: "a1111", fact: "activationText" }),
+    );
+    expect(kept.versions).toMatchObject([{ name: "v1.0", source: "civitai-api" }]);
+
+    // new bytes at the same path: the answer was about the old ones
+    await writeFile(
+      path,
+      buildValidSafetensors([{ key: "w", dtype: "F32", shape: [4], data: pseudoRandomBytes(16, 11) }]),
+    );
+    expect((await runCli("library", "scan", ...library)).code).toBe(0);
+    const changed = await tiny();
+    expect(apiFacts(changed)).toEqual([]);
+    expect(changed.versions).toEqual([]);
+    expect(changed.sidecars).toContainEqual(
+      expect.objectContaining({ source: "a1111", fact: "activationText" }),
+    );
+  }, 30_000);
+
   it("stops with exit 1, naming the reason, when Civitai cannot be reached", async () => {
     const models = join(dir, "models");
     await writeTinyModel(models);
