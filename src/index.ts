@@ -15,6 +15,17 @@ export type { EmbeddingReport } from "./arch/embedding.js";
 export { type InspectReport, type InspectWarning, inspectCheckpoint } from "./arch/inspect-checkpoint.js";
 export type { LoraFormat, LoraReport } from "./arch/lora/inspect-lora.js";
 export type { TrainingSummary } from "./arch/lora/training-metadata.js";
+export {
+  CivitaiClient,
+  type CivitaiClientOptions,
+} from "./civitai/civitai-client.js";
+export type {
+  CivitaiFile,
+  CivitaiImage,
+  CivitaiModel,
+  CivitaiModelVersion,
+} from "./civitai/civitai-schemas.js";
+export { type FetchSummary, fetchCivitaiFacts } from "./civitai/fetch-library-facts.js";
 export type { MergeResult } from "./engine/execute-merge.js";
 export { type RunRecipeOptions, runRecipe } from "./engine/run-recipe.js";
 export { GyozaError, type GyozaErrorCode, type GyozaErrorOptions, isGyozaError } from "./errors.js";
@@ -103,7 +114,23 @@ export {
 } from "./library/scan-library.js";
 export { builtinPresets, findPreset, type Preset, type PresetTable } from "./merge/presets.js";
 export type { Family } from "./merge/slots.js";
+export type { ModelPageData } from "./page/model-page-data.js";
+export {
+  type LibraryModelPage,
+  writeLibraryModelPage,
+} from "./page/write-library-model-page.js";
+export {
+  type WriteModelPageOptions,
+  type WrittenImage,
+  type WrittenModelPage,
+  writeModelPage,
+} from "./page/write-model-page.js";
 export type { ProgressEvent, ProgressListener } from "./progress.js";
+export type { PublishedFile, PublishedImage, PublishManifest } from "./publish/publish-manifest.js";
+export type { PublishVariant } from "./publish/publish-model-files.js";
+export type { PublishSource } from "./publish/publish-source.js";
+export { type PublishOptions, publishVersion } from "./publish/publish-version.js";
+export { publishSourceFromLibrary } from "./publish/source-from-library.js";
 export { type LoadRecipeOptions, loadRecipe, recipeFromData } from "./recipe/load-recipe.js";
 export type {
   MetadataPolicy,
