@@ -92,11 +92,9 @@ export interface RecipePlanResponse {
   recipe: unknown;
   /** `gyoza merge --plan`'s text. */
   planText: string;
-  plan: {
-    output: unknown;
-    steps: unknown;
-    warnings: unknown;
-    /** Key count per source/op summary line, as the plan text shows it. */
+  /** The plan without its per-key list (`gyoza merge --plan --json` has it all). */
+  plan: Pick<MergePlan, "architecture" | "family" | "sources" | "steps" | "output" | "warnings" | "loras"> & {
+    /** How many keys the output has. */
     keyCount: number;
   };
 }
