@@ -1,0 +1,239 @@
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import fastifyStatic from "@fastify/static";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import { loadKernel } from "../kernels/index.js";
+import type { MergeKernel } from "../kernels/merge-kernel.js";
+import { LibraryStore, openLibrary } from "../library/index.js";
+import { confinePath } from "./confine-paths.js";
+import { errorAnswer, HttpError } from "./http-errors.js";
+import { JobQueue } from "./jobs.js";
+import { JSON_BODY_LIMIT } from "./limits.js";
+import { openApiDocument } from "./openapi.js";
+import { registerAnalyseRoutes } from "./routes/analyse.js";
+import { registerImageRoutes } from "./routes/images.js";
+import { registerJobRoutes } from "./routes/jobs.js";
+import { registerLibraryRoutes } from "./routes/library.js";
+import { registerRecipeRoutes } from "./routes/recipes.js";
+
+export { IMAGE_BODY_LIMIT, JSON_BODY_LIMIT } from "./limits.js";
+
+export interface ServerOptions {
+  /** The library database (opened, or created, here; closed by `close()`). */
+  library: string;
+  /** `--models` folders: paths in requests may name files inside these and the library roots. */
+  roots?: readonly string[];
+  /** The API token; a random one (24 bytes, base64url) when not given. */
+  token?: string;
+  /** Default 127.0.0.1. Anything but loopback needs an explicit `token`. */
+  host?: string;
+  /** Default 0 (any free port). */
+  port?: number;
+  /** The built client (default `dist/web` beside the package). */
+  webDir?: string;
+}
+
+/** What a route needs: the store, the allowed folders, the job queue, the kernel. */
+export interface ServerContext {
+  readonly store: LibraryStore;
+  readonly libraryPath: string;
+  readonly jobs: JobQueue;
+  kernel(): Promise<MergeKernel>;
+  /** Library roots (now: a finished job adds its output) and the --models folders. */
+  allowedRoots(): string[];
+  /** Where relative paths in requests and recipes start: the first --models folder, else the first library root. */
+  baseDir(): string;
+  /** A request path confined to the allowed roots (403 otherwise), absolute. */
+  confine(path: string): string;
+}
+
+export interface GyozaServer {
+  readonly app: FastifyInstance;
+  readonly token: string;
+  readonly context: ServerContext;
+  /** Listens on host:port; returns the start URL with the token (`http://127.0.0.1:PORT/?token=…`). */
+  listen(): Promise<string>;
+  /** Cancels jobs (no partial outputs), stops listening, closes the library. */
+  close(): Promise<void>;
+}
+
+const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
+
+export function isLoopback(host: string): boolean {
+  return LOOPBACK.has(host) || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+export function newToken(): string {
+  return randomBytes(24).toString("base64url");
+}
+
+/** Constant-time token comparison (both sides hashed first, so lengths never leak either). */
+export function tokenMatches(given: string, token: string): boolean {
+  const a = createHash("sha256").update(given).digest();
+  const b = createHash("sha256").update(token).digest();
+  return timingSafeEqual(a, b);
+}
+
+function packageVersion(): string {
+  try {
+    const text = readFileSync(new URL("../../package.json", import.meta.url), "utf8");
+    return String((JSON.parse(text) as { version?: unknown }).version ?? "unknown");
+  } catch {
+    return "unknown";
+  }
+}
+
+function defaultWebDir(): string {
+  try {
+    return resolve(new URL("../../dist/web", import.meta.url).pathname);
+  } catch {
+    return resolve("dist/web");
+  }
+}
+
+/**
+ * The `gyoza serve` app: a Fastify instance with the JSON API under /api (token on every call,
+ * Host checked against the bound address, foreign Origins refused on state-changing calls, no CORS,
+ * body limits) and the built client at /. No global state: tests run several at once.
+ */
+export async function createServer(options: ServerOptions): Promise<GyozaServer> {
+  const host = options.host ?? "127.0.0.1";
+  if (!isLoopback(host) && options.token === undefined) {
+    throw new HttpError(
+      400,
+      "usage",
+      `refusing to listen on ${host} without --token: anyone who can reach it could read and write your models`,
+      "give --token with a long random secret, or keep the default --host 127.0.0.1",
+    );
+  }
+  if (options.token !== undefined && options.token.length < 16) {
+    throw new HttpError(400, "usage", "--token is shorter than 16 characters", "use a long random token");
+  }
+  const token = options.token ?? newToken();
+  const libraryPath = resolve(options.library);
+  const db = openLibrary(libraryPath);
+  const store = new LibraryStore(db);
+  const modelRoots = (options.roots ?? []).map((root) => resolve(root));
+  let kernelPromise: Promise<MergeKernel> | undefined;
+  const kernel = () => {
+    kernelPromise ??= loadKernel();
+    return kernelPromise;
+  };
+  const jobs = new JobQueue(store, kernel);
+  const allowedRoots = () => [...modelRoots, ...store.roots()];
+  const context: ServerContext = {
+    store,
+    libraryPath,
+    jobs,
+    kernel,
+    allowedRoots,
+    baseDir: () => allowedRoots()[0] ?? process.cwd(),
+    confine: (path) => confinePath(path, context.baseDir(), allowedRoots()),
+  };
+
+  const app = Fastify({ bodyLimit: JSON_BODY_LIMIT, logger: false, forceCloseConnections: true });
+  let boundHosts: Set<string> | undefined;
+
+  app.setErrorHandler((error, _request, reply) => {
+    const { status, body } = errorAnswer(error);
+    void reply.status(status).type("application/json").send(body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply.status(404).send({
+      error: { code: "not-found", message: `no route ${request.method} ${request.url.split("?")[0]}` },
+    });
+  });
+
+  app.addHook("onRequest", async (request: FastifyRequest, reply: FastifyReply) => {
+    // DNS rebinding: a page on another name resolving to this address sends its own Host.
+    if (boundHosts && !boundHosts.has(String(request.headers.host ?? "").toLowerCase())) {
+      return reply.status(403).send({
+        error: {
+          code: "forbidden-host",
+          message: `Host ${request.headers.host ?? "(none)"} is not this server`,
+        },
+      });
+    }
+    if (!request.url.startsWith("/api/") && request.url !== "/api") return;
+    const header = request.headers.authorization;
+    const query = request.query as Record<string, unknown> | undefined;
+    const given = header?.startsWith("Bearer ")
+      ? header.slice("Bearer ".length)
+      : typeof query?.token === "string"
+        ? query.token
+        : undefined;
+    if (given === undefined || !tokenMatches(given, token)) {
+      return reply.status(401).send({
+        error: {
+          code: "token",
+          message: "missing or wrong token",
+          fix: "open the URL gyoza serve printed (it carries ?token=…), or send Authorization: Bearer TOKEN",
+        },
+      });
+    }
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      // CSRF: browsers send Origin on cross-origin writes; only this server's own pages may write.
+      const origin = request.headers.origin;
+      if (origin !== undefined && !boundHosts?.has(originHost(origin))) {
+        return reply.status(403).send({
+          error: { code: "forbidden-origin", message: `requests from ${origin} are refused` },
+        });
+      }
+    }
+  });
+
+  app.get("/api/health", async () => ({
+    version: packageVersion(),
+    library: libraryPath,
+    roots: allowedRoots(),
+  }));
+  app.get("/api/openapi.json", async () => openApiDocument(packageVersion()));
+  registerLibraryRoutes(app, context);
+  registerRecipeRoutes(app, context);
+  registerJobRoutes(app, context);
+  registerAnalyseRoutes(app, context);
+  registerImageRoutes(app, context);
+
+  const webDir = options.webDir ?? defaultWebDir();
+  if (existsSync(resolve(webDir, "index.html"))) {
+    await app.register(fastifyStatic, { root: webDir, prefix: "/", wildcard: true });
+  } else {
+    app.get("/", async (_request, reply) =>
+      reply
+        .type("text/html; charset=utf-8")
+        .send(
+          "<!doctype html><title>gyoza serve</title><p>The gyoza web client is not built: run <code>npm run build</code>. The JSON API is at <code>/api</code> (see <code>/api/openapi.json</code>).</p>",
+        ),
+    );
+  }
+
+  return {
+    app,
+    token,
+    context,
+    async listen() {
+      await app.listen({ host, port: options.port ?? 0 });
+      const address = app.server.address();
+      const port = typeof address === "object" && address ? address.port : (options.port ?? 0);
+      const names = isLoopback(host) ? ["127.0.0.1", "localhost", "[::1]", host] : [host];
+      boundHosts = new Set(names.map((name) => `${name}:${port}`.toLowerCase()));
+      const shown = host.includes(":") ? `[${host}]` : host;
+      return `http://${shown}:${port}/?token=${token}`;
+    },
+    async close() {
+      await jobs.close();
+      await app.close();
+      db.close();
+    },
+  };
+}
+
+function originHost(origin: string): string {
+  try {
+    const url = new URL(origin);
+    return url.host.toLowerCase();
+  } catch {
+    return "";
+  }
+}

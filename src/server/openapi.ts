@@ -1,0 +1,111 @@
+import * as z from "../zod.js";
+import {
+  ApiErrorSchema,
+  DiffRequestSchema,
+  FilesQuerySchema,
+  JobRequestSchema,
+  PresetsQuerySchema,
+  RecipePlanRequestSchema,
+  RecoverRequestSchema,
+  WeightsParseRequestSchema,
+} from "./api-schemas.js";
+
+type Operation = { summary: string; body?: z.ZodMiniType; query?: z.ZodMiniType; raw?: string };
+
+const ROUTES: Record<string, Record<string, Operation>> = {
+  "/api/health": { get: { summary: "version, library path, allowed roots" } },
+  "/api/library/models": { get: { summary: "every model of the library (listModels)" } },
+  "/api/library/models/{ref}": {
+    get: { summary: "one model with its versions (modelPage); ref is MODEL[@VERSION]" },
+  },
+  "/api/library/files": {
+    get: { summary: "library files, filtered (findEntries)", query: FilesQuerySchema },
+  },
+  "/api/library/images/{id}/original": { get: { summary: "a library image's bytes" } },
+  "/api/library/images/{id}/thumbnail": { get: { summary: "a library image's WebP thumbnail" } },
+  "/api/presets": { get: { summary: "built-in block-weight presets", query: PresetsQuerySchema } },
+  "/api/layouts/{family}": { get: { summary: "block slot names of a family" } },
+  "/api/weights/parse": {
+    post: { summary: "parse block-weight text strictly", body: WeightsParseRequestSchema },
+  },
+  "/api/recipes/plan": {
+    post: { summary: "load a recipe and show its merge plan", body: RecipePlanRequestSchema },
+  },
+  "/api/jobs": {
+    get: { summary: "every job" },
+    post: { summary: "queue a merge job", body: JobRequestSchema },
+  },
+  "/api/jobs/{id}": {
+    get: { summary: "one job with its progress and result" },
+    delete: { summary: "cancel a job (no partial file is left)" },
+  },
+  "/api/jobs/{id}/events": { get: { summary: "Server-Sent Events: progress, done, failed, cancelled" } },
+  "/api/analyse/diff": { post: { summary: "per-block similarity of two models", body: DiffRequestSchema } },
+  "/api/analyse/recover": {
+    post: { summary: "recover a merge's block weights from its parents", body: RecoverRequestSchema },
+  },
+  "/api/images/inspect": {
+    post: { summary: "generation data of an image and the library files it names", raw: "image/*" },
+  },
+};
+
+/** The OpenAPI 3.1 document of the API, generated from the zod schemas of api-schemas.ts. */
+export function openApiDocument(version: string): unknown {
+  const error = z.toJSONSchema(ApiErrorSchema, { io: "input" });
+  const paths: Record<string, unknown> = {};
+  for (const [path, operations] of Object.entries(ROUTES)) {
+    const item: Record<string, unknown> = {};
+    for (const [method, operation] of Object.entries(operations)) {
+      const parameters: unknown[] = [...path.matchAll(/\{(\w+)\}/g)].map((match) => ({
+        name: match[1],
+        in: "path",
+        required: true,
+        schema: { type: "string" },
+      }));
+      if (operation.query) {
+        const schema = z.toJSONSchema(operation.query, { io: "input" }) as {
+          properties?: Record<string, unknown>;
+        };
+        for (const [name, property] of Object.entries(schema.properties ?? {}))
+          parameters.push({ name, in: "query", required: false, schema: property });
+      }
+      item[method] = {
+        summary: operation.summary,
+        security: [{ bearer: [] }, { tokenQuery: [] }],
+        ...(parameters.length > 0 ? { parameters } : {}),
+        ...(operation.body
+          ? {
+              requestBody: {
+                required: true,
+                content: { "application/json": { schema: z.toJSONSchema(operation.body, { io: "input" }) } },
+              },
+            }
+          : {}),
+        ...(operation.raw
+          ? {
+              requestBody: {
+                required: true,
+                content: { [operation.raw]: { schema: { type: "string", format: "binary" } } },
+              },
+            }
+          : {}),
+        responses: {
+          "200": { description: "OK" },
+          default: { description: "error", content: { "application/json": { schema: error } } },
+        },
+      };
+    }
+    paths[path] = item;
+  }
+  return {
+    openapi: "3.1.0",
+    info: { title: "gyoza serve", version },
+    components: {
+      securitySchemes: {
+        bearer: { type: "http", scheme: "bearer" },
+        tokenQuery: { type: "apiKey", in: "query", name: "token" },
+      },
+    },
+    paths,
+  };
+}
