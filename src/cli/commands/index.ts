@@ -15,6 +15,7 @@ import { registerPublish } from "./publish.js";
 import { registerRecipe } from "./recipe.js";
 import { registerRecover } from "./recover.js";
 import { registerReplay } from "./replay.js";
+import { registerServe } from "./serve.js";
 import { registerSynth } from "./synth.js";
 
 /** Every CLI command registers itself here: one file per command (or command group). */
@@ -36,4 +37,5 @@ export function registerCommands(program: Command): void {
   registerPage(program);
   registerCivitai(program);
   registerPublish(program);
+  registerServe(program);
 }
