@@ -1,13 +1,15 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
+import { hostname, networkInterfaces } from "node:os";
 import { resolve } from "node:path";
 import fastifyStatic from "@fastify/static";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import { GyozaError } from "../errors.js";
 import { loadKernel } from "../kernels/index.js";
 import type { MergeKernel } from "../kernels/merge-kernel.js";
 import { LibraryStore, openLibrary } from "../library/index.js";
 import { confinePath } from "./confine-paths.js";
-import { errorAnswer, HttpError } from "./http-errors.js";
+import { errorAnswer } from "./http-errors.js";
 import { JobQueue } from "./jobs.js";
 import { JSON_BODY_LIMIT } from "./limits.js";
 import { openApiDocument } from "./openapi.js";
@@ -100,15 +102,16 @@ function defaultWebDir(): string {
 export async function createServer(options: ServerOptions): Promise<GyozaServer> {
   const host = options.host ?? "127.0.0.1";
   if (!isLoopback(host) && options.token === undefined) {
-    throw new HttpError(
-      400,
+    throw new GyozaError(
       "usage",
       `refusing to listen on ${host} without --token: anyone who can reach it could read and write your models`,
-      "give --token with a long random secret, or keep the default --host 127.0.0.1",
+      { fix: "give --token with a long random secret, or keep the default --host 127.0.0.1" },
     );
   }
   if (options.token !== undefined && options.token.length < 16) {
-    throw new HttpError(400, "usage", "--token is shorter than 16 characters", "use a long random token");
+    throw new GyozaError("usage", "--token is shorter than 16 characters", {
+      fix: "use a long random token",
+    });
   }
   const token = options.token ?? newToken();
   const libraryPath = resolve(options.library);
@@ -216,7 +219,7 @@ export async function createServer(options: ServerOptions): Promise<GyozaServer>
       await app.listen({ host, port: options.port ?? 0 });
       const address = app.server.address();
       const port = typeof address === "object" && address ? address.port : (options.port ?? 0);
-      const names = isLoopback(host) ? ["127.0.0.1", "localhost", "[::1]", host] : [host];
+      const names = ["127.0.0.1", "localhost", "[::1]", ...hostNames(host)];
       boundHosts = new Set(names.map((name) => `${name}:${port}`.toLowerCase()));
       const shown = host.includes(":") ? `[${host}]` : host;
       return `http://${shown}:${port}/?token=${token}`;
@@ -227,6 +230,17 @@ export async function createServer(options: ServerOptions): Promise<GyozaServer>
       db.close();
     },
   };
+}
+
+/** The names a browser may use for this server: the bound host, or every local address when bound to all. */
+function hostNames(host: string): string[] {
+  const bracket = (name: string) => (name.includes(":") ? `[${name}]` : name);
+  if (host !== "0.0.0.0" && host !== "::") return [bracket(host)];
+  const addresses = Object.values(networkInterfaces())
+    .flat()
+    .map((entry) => entry?.address)
+    .filter((address): address is string => typeof address === "string");
+  return [hostname(), ...addresses].map(bracket);
 }
 
 function originHost(origin: string): string {
