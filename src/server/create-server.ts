@@ -158,7 +158,9 @@ export async function createServer(options: ServerOptions): Promise<GyozaServer>
         },
       });
     }
-    if (!request.url.startsWith("/api/") && request.url !== "/api") return;
+    // By the route matched, not the raw URL: the router decodes `/%61pi/health` to an /api route.
+    const route = request.routeOptions.url ?? "";
+    if (!route.startsWith("/api") && !decodedPath(request.url).startsWith("/api")) return;
     const header = request.headers.authorization;
     const query = request.query as Record<string, unknown> | undefined;
     const given = header?.startsWith("Bearer ")
@@ -241,6 +243,15 @@ function hostNames(host: string): string[] {
     .map((entry) => entry?.address)
     .filter((address): address is string => typeof address === "string");
   return [hostname(), ...addresses].map(bracket);
+}
+
+function decodedPath(url: string): string {
+  const path = url.split("?")[0] ?? "";
+  try {
+    return decodeURIComponent(path).toLowerCase();
+  } catch {
+    return path.toLowerCase();
+  }
 }
 
 function originHost(origin: string): string {

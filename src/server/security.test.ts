@@ -70,6 +70,9 @@ describe("gyoza serve security", () => {
     expect((await fetch(`${origin}/api/no-such-route`)).status).toBe(401);
     expect((await fetch(`${origin}/api/health`, { headers: auth() })).status).toBe(200);
     expect((await fetch(`${origin}/api/health?token=${server.token}`)).status).toBe(200);
+    // The router decodes percent-escapes: an encoded /api path is still an /api call.
+    expect((await fetch(`${origin}/%61pi/health`)).status).toBe(401);
+    expect((await fetch(`${origin}/%61pi/library/files`)).status).toBe(401);
     const body = (await (await fetch(`${origin}/api/health`)).json()) as { error: { code: string } };
     expect(body.error.code).toBe("token");
   });
