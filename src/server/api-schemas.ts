@@ -100,7 +100,12 @@ export interface RecipePlanResponse {
 }
 
 /** `POST /api/jobs` */
-export const JobRequestSchema = z.object({ kind: z.literal("merge"), yaml: z.string() });
+export const JobRequestSchema = z.object({
+  kind: z.literal("merge"),
+  yaml: z.string(),
+  /** Replace an existing file at the output path (refused with 409 `output-exists` otherwise). */
+  replace: z.optional(z.boolean()),
+});
 export type JobRequest = z.infer<typeof JobRequestSchema>;
 export interface JobCreated {
   id: string;

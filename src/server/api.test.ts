@@ -209,6 +209,28 @@ describe("merge jobs", () => {
     expect(readdirTemp(join(dir, "out"))).toEqual([]);
   });
 
+  it("refuses to replace an existing file unless the request says replace", async () => {
+    const existing = "out/gyozamix-v1-fp16.safetensors";
+    const before = readFileSync(join(dir, existing));
+    const refused = await api("/api/jobs", {
+      method: "POST",
+      body: JSON.stringify({ kind: "merge", yaml: recipeYaml(existing, "0.7") }),
+    });
+    expect(refused.status).toBe(409);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("output-exists");
+    expect(readFileSync(join(dir, existing)).equals(before)).toBe(true);
+    for (const [alpha, replace] of [
+      ["0.7", false],
+      ["0.2", true],
+    ] as const) {
+      const { id } = await json<{ id: string }>("/api/jobs", {
+        method: "POST",
+        body: JSON.stringify({ kind: "merge", yaml: recipeYaml("out/replaced.safetensors", alpha), replace }),
+      });
+      expect((await readEvents(id)).at(-1)!.event).toBe("done");
+    }
+  });
+
   it("cancels a queued job before it starts", async () => {
     const first = await json<{ id: string }>("/api/jobs", {
       method: "POST",

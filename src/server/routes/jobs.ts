@@ -1,7 +1,8 @@
+import { existsSync } from "node:fs";
 import type { FastifyInstance } from "fastify";
 import { type JobCreated, JobRequestSchema, type JobView } from "../api-schemas.js";
 import type { ServerContext } from "../create-server.js";
-import { parseWith } from "../http-errors.js";
+import { HttpError, parseWith } from "../http-errors.js";
 import { loadConfinedRecipe } from "./recipes.js";
 
 /** Merge jobs: queue, list, progress (JSON and Server-Sent Events), cancel. */
@@ -9,8 +10,16 @@ export function registerJobRoutes(app: FastifyInstance, context: ServerContext):
   const { jobs } = context;
 
   app.post("/api/jobs", async (request, reply): Promise<JobCreated> => {
-    const { yaml } = parseWith(JobRequestSchema, request.body, "body");
+    const { yaml, replace } = parseWith(JobRequestSchema, request.body, "body");
     const { recipe, baseDir, output } = loadConfinedRecipe(yaml, context);
+    if (!replace && existsSync(output)) {
+      throw new HttpError(
+        409,
+        "output-exists",
+        `${output} exists; a merge would replace it`,
+        "choose another output path, or send replace: true",
+      );
+    }
     const view = jobs.submit(recipe, output, baseDir);
     void reply.status(202);
     return { id: view.id };
