@@ -188,6 +188,15 @@ export async function createServer(options: ServerOptions): Promise<GyozaServer>
     }
   });
 
+  // The token travels in the page URL: no Referer carries it to a linked site; no framing (clickjacking);
+  // API answers are never cached.
+  app.addHook("onSend", async (request, reply) => {
+    void reply.header("Referrer-Policy", "no-referrer");
+    void reply.header("X-Content-Type-Options", "nosniff");
+    void reply.header("X-Frame-Options", "DENY");
+    if (request.url.startsWith("/api")) void reply.header("Cache-Control", "no-store");
+  });
+
   app.get("/api/health", async () => ({
     version: packageVersion(),
     library: libraryPath,

@@ -159,6 +159,18 @@ describe("gyoza serve security", () => {
     expect(await rawGet(`/api/health?token=${server.token}`, { Host: `localhost:${port}` })).toBe(200);
   });
 
+  it("sends no Referer with the token to linked sites, forbids framing and caching of API answers", async () => {
+    for (const path of ["/", `/api/health?token=${server.token}`]) {
+      const response = await fetch(`${origin}${path}`);
+      expect(response.headers.get("referrer-policy")).toBe("no-referrer");
+      expect(response.headers.get("x-frame-options")).toBe("DENY");
+      expect(response.headers.get("x-content-type-options")).toBe("nosniff");
+    }
+    expect((await fetch(`${origin}/api/health`, { headers: auth() })).headers.get("cache-control")).toBe(
+      "no-store",
+    );
+  });
+
   it("serves the app page without a token, and it says to build the client when dist/web is missing", async () => {
     const other = await createServer({ library: join(dir, "page.db"), webDir: join(dir, "no-web") });
     const page = await other.app.inject({ method: "GET", url: "/" });
