@@ -31,7 +31,10 @@ export type ApiFamily = z.infer<typeof FamilySchema>;
 export interface HealthResponse {
   version: string;
   library: string;
+  /** Folders whose files requests may name: the --models folders, then the library's roots. */
   roots: string[];
+  /** Where relative paths in requests and recipes start: the first --models folder, else the first library root. */
+  baseDir: string;
 }
 
 /** `GET /api/library/models` */

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildDemoLibrary, type DemoLibrary } from "../demo/build-demo-library.js";
-import type { JobView, LibraryEntry, ModelView } from "./api-schemas.js";
+import type { HealthResponse, JobView, LibraryEntry, ModelView } from "./api-schemas.js";
 import { createServer, type GyozaServer } from "./create-server.js";
 
 let dir: string;
@@ -68,10 +68,11 @@ async function readEvents(id: string): Promise<{ event: string; view: JobView }[
 
 describe("library routes", () => {
   it("health names the library and the allowed folders", async () => {
-    const health = await json<{ version: string; library: string; roots: string[] }>("/api/health");
+    const health = await json<HealthResponse>("/api/health");
     expect(health.library).toBe(demo.libraryPath);
     expect(health.roots).toContain(dir);
     expect(health.roots).toContain(join(dir, "out"));
+    expect(health.baseDir).toBe(dir);
   });
 
   it("lists the demo's model, shows its page and finds its files", async () => {

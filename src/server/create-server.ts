@@ -8,6 +8,7 @@ import { GyozaError } from "../errors.js";
 import { loadKernel } from "../kernels/index.js";
 import type { MergeKernel } from "../kernels/merge-kernel.js";
 import { LibraryStore, openLibrary } from "../library/index.js";
+import type { HealthResponse } from "./api-schemas.js";
 import { confinePath } from "./confine-paths.js";
 import { errorAnswer } from "./http-errors.js";
 import { JobQueue } from "./jobs.js";
@@ -197,11 +198,15 @@ export async function createServer(options: ServerOptions): Promise<GyozaServer>
     if (request.url.startsWith("/api")) void reply.header("Cache-Control", "no-store");
   });
 
-  app.get("/api/health", async () => ({
-    version: packageVersion(),
-    library: libraryPath,
-    roots: allowedRoots(),
-  }));
+  app.get(
+    "/api/health",
+    async (): Promise<HealthResponse> => ({
+      version: packageVersion(),
+      library: libraryPath,
+      roots: allowedRoots(),
+      baseDir: context.baseDir(),
+    }),
+  );
   app.get("/api/openapi.json", async () => openApiDocument(packageVersion()));
   registerLibraryRoutes(app, context);
   registerRecipeRoutes(app, context);
