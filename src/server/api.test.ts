@@ -85,7 +85,8 @@ describe("library routes", () => {
     const found = await json<LibraryEntry[]>("/api/library/files?name=fp32");
     expect(found.map((file) => file.name)).toEqual(["gyozamix-v2-fp32-full.safetensors"]);
     const missing = await api(`/api/library/models/${encodeURIComponent("NoSuchModel")}`);
-    expect(missing.status).toBe(400);
+    expect(missing.status).toBe(404);
+    expect((await api(`/api/library/models/${encodeURIComponent("GyozaMix@v9")}`)).status).toBe(404);
   });
 
   it("serves a library image and its thumbnail, and 404s an id not in the library", async () => {

@@ -1,5 +1,6 @@
 import { createReadStream } from "node:fs";
 import type { FastifyInstance } from "fastify";
+import { isGyozaError } from "../../errors.js";
 import { type FindQuery, findEntries, listEntries, listModels, modelPage } from "../../library/index.js";
 import { LibraryImages } from "../../library/library-images.js";
 import { builtinPresets } from "../../merge/presets.js";
@@ -39,9 +40,17 @@ export function registerLibraryRoutes(app: FastifyInstance, context: ServerConte
       })),
   );
 
-  app.get<{ Params: { ref: string } }>("/api/library/models/:ref", async (request) =>
-    modelPage(store, request.params.ref),
-  );
+  app.get<{ Params: { ref: string } }>("/api/library/models/:ref", async (request) => {
+    try {
+      return modelPage(store, request.params.ref);
+    } catch (error) {
+      // "no model … is called X" / "X has no version Y": a 404 with the library's own message and fix.
+      if (isGyozaError(error, "usage") && /^no model|has no version/.test(error.message)) {
+        throw new HttpError(404, "not-found", error.message, error.fix);
+      }
+      throw error;
+    }
+  });
 
   app.get("/api/library/files", async (request) => {
     const { token: _token, ...query } = parseWith(FilesQuerySchema, request.query, "query");
