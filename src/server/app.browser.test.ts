@@ -41,7 +41,10 @@ describe.skipIf(MISSING)(
     let page: Page;
     const problems: string[] = [];
 
-    const shot = (name: string) => page.screenshot({ path: join(SCREENS, `${name}.png`), fullPage: true });
+    const shot = async (name: string) => {
+      await page.evaluate("window.scrollTo(0, 0)");
+      await page.screenshot({ path: join(SCREENS, `${name}.png`), fullPage: true });
+    };
     const step = (name: string) => page.locator(`section.step[data-step="${name}"]`);
 
     beforeAll(async () => {

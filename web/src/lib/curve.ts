@@ -75,3 +75,11 @@ export function exactPreset(weights: readonly number[], presets: readonly NamedW
   const near = nearestPreset(weights, presets);
   return near && near.distance < 5e-4 ? near.name : undefined;
 }
+
+/** A compact axis label: BASE → B, IN04 → 4, M00 → M, OUT11 → 11 (the group shows in the colour and legend). */
+export function shortSlot(slot: string): string {
+  if (slot === "BASE") return "B";
+  if (slot.startsWith("M")) return "M";
+  const number = /(\d+)$/.exec(slot)?.[1];
+  return number === undefined ? slot : String(Number(number));
+}
