@@ -21,7 +21,10 @@ export class ApiFailure extends Error {
   }
 }
 
-export async function api<T>(path: string, init: { method?: string; body?: unknown; raw?: Blob } = {}): Promise<T> {
+export async function api<T>(
+  path: string,
+  init: { method?: string; body?: unknown; raw?: Blob } = {},
+): Promise<T> {
   const headers: Record<string, string> = { Authorization: `Bearer ${token}` };
   let body: BodyInit | undefined;
   if (init.raw) {
@@ -31,13 +34,20 @@ export async function api<T>(path: string, init: { method?: string; body?: unkno
     body = JSON.stringify(init.body);
     headers["Content-Type"] = "application/json";
   }
-  const response = await fetch(`/api${path}`, { method: init.method ?? (body ? "POST" : "GET"), headers, body });
+  const response = await fetch(`/api${path}`, {
+    method: init.method ?? (body ? "POST" : "GET"),
+    headers,
+    body,
+  });
   const text = await response.text();
   let data: unknown = null;
   try {
     data = text ? JSON.parse(text) : null;
   } catch {
-    throw new ApiFailure(response.status, { code: "bad-answer", message: `HTTP ${response.status}: ${text.slice(0, 200)}` });
+    throw new ApiFailure(response.status, {
+      code: "bad-answer",
+      message: `HTTP ${response.status}: ${text.slice(0, 200)}`,
+    });
   }
   if (!response.ok) {
     const error = (data as ApiError | null)?.error ?? { code: "http", message: `HTTP ${response.status}` };

@@ -71,7 +71,10 @@ export function nearestPreset(
 }
 
 /** A preset's name when `weights` equals it (to 3 decimals), so recipes stay readable. */
-export function exactPreset(weights: readonly number[], presets: readonly NamedWeights[]): string | undefined {
+export function exactPreset(
+  weights: readonly number[],
+  presets: readonly NamedWeights[],
+): string | undefined {
   const near = nearestPreset(weights, presets);
   return near && near.distance < 5e-4 ? near.name : undefined;
 }
