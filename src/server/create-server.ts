@@ -2,8 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { hostname, networkInterfaces } from "node:os";
 import { resolve } from "node:path";
-import fastifyStatic from "@fastify/static";
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { GyozaError } from "../errors.js";
 import { loadKernel } from "../kernels/index.js";
 import type { MergeKernel } from "../kernels/merge-kernel.js";
@@ -136,6 +135,10 @@ export async function createServer(options: ServerOptions): Promise<GyozaServer>
     confine: (path) => confinePath(path, context.baseDir(), allowedRoots()),
   };
 
+  // Loaded here, not at module load: the bundled CLI keeps Fastify outside (like sharp), so the other
+  // commands never read it.
+  const { default: Fastify } = await import("fastify");
+  const { default: fastifyStatic } = await import("@fastify/static");
   const app = Fastify({ bodyLimit: JSON_BODY_LIMIT, logger: false, forceCloseConnections: true });
   let boundHosts: Set<string> | undefined;
 
