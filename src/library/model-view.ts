@@ -4,7 +4,7 @@ import type { GenerationInfo } from "../image/generators/generation-info.js";
 import { describeGyozaStep, type GyozaStepRecord, ownField } from "../lineage/gyoza-steps.js";
 import { asObject, describeMergeRecipe } from "../lineage/merge-recipes.js";
 import { type Recipe, recipeFromData, saveRecipe } from "../recipe/index.js";
-import type { RecipeFormat } from "./file-provenance.js";
+import type { RecipeFormat, RecordedParent } from "./file-provenance.js";
 import type { ImageResourceKind, ImageResourceRow, ImageRow } from "./library-images.js";
 import { nameStem } from "./library-images.js";
 import type { LibraryStore } from "./library-store.js";
@@ -105,14 +105,7 @@ export interface RecipeView {
   summary: string;
 }
 
-export interface ParentView {
-  /** Recipe input name, or A/B/C. */
-  role: string | null;
-  name: string | null;
-  sha256: string | null;
-  autov3: string | null;
-  autov2: string | null;
-  legacyHash: string | null;
+export interface ParentView extends RecordedParent {
   /** Library files carrying one of those hashes, with the model/version they belong to. */
   local: LinkedFile[];
 }

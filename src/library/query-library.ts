@@ -1,5 +1,6 @@
 import { basename, resolve } from "node:path";
 import { GyozaError } from "../errors.js";
+import type { RecordedParent } from "./file-provenance.js";
 import type { FileKind } from "./identify-file.js";
 import type { FileRow, HashRow, LibraryStore } from "./library-store.js";
 import { childrenOf } from "./library-versions.js";
@@ -44,14 +45,7 @@ export interface LibraryEntry {
     clipSkip: number | null;
     createdAt: string | null;
     /** The models it was merged from, with the hashes recorded (uppercase). */
-    parents: {
-      role: string | null;
-      name: string | null;
-      sha256: string | null;
-      autov3: string | null;
-      autov2: string | null;
-      legacyHash: string | null;
-    }[];
+    parents: RecordedParent[];
   } | null;
   firstSeenAt: string;
   scannedAt: string;

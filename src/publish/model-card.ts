@@ -1,4 +1,5 @@
 import { stringify } from "yaml";
+import { formatBytes } from "../cli/output.js";
 import { versionTitle } from "./file-names.js";
 import ids from "./hugging-face-ids.json" with { type: "json" };
 import type { PublishedFile, PublishedImage } from "./publish-manifest.js";
@@ -100,7 +101,7 @@ export function modelCard(input: ModelCardInput): string {
     out.push(
       `| [${cell(file.name)}](${encodeURI(file.name)}) | ${cell(file.type ?? "")} | ${cell(meta.format ?? "")} | ${cell(
         [meta.fp, meta.size].filter(Boolean).join(" "),
-      )} | ${sizeText(file.sizeBytes)} | \`${file.hashes.SHA256}\` | \`${file.hashes.AutoV2}\` | \`${file.hashes.AutoV3}\` |`,
+      )} | ${formatBytes(file.sizeBytes)} | \`${file.hashes.SHA256}\` | \`${file.hashes.AutoV2}\` | \`${file.hashes.AutoV3}\` |`,
     );
   }
   out.push("");
@@ -156,18 +157,6 @@ function cell(text: string): string {
 
 function code(text: string): string {
   return `\`${text.replace(/`/g, "'")}\``;
-}
-
-/** "2.13 GB", "812.4 KB": decimal units, as Civitai and the Hub show sizes. */
-function sizeText(bytes: number): string {
-  const units = ["B", "KB", "MB", "GB", "TB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return `${unit === 0 ? value : value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
 }
 
 /** A code block whose fence is longer than any backtick run inside (a recipe's text is untrusted). */
