@@ -180,3 +180,40 @@ export interface ImageInspectResponse {
   metadataTexts: Record<string, string>;
   matches: { model: string | null; version: string | null; file: LibraryEntry; hash: string }[];
 }
+
+/** An image for `POST /api/images/copy-metadata`: its bytes (base64, ≤ 32 MiB) with a name, or a file inside the allowed folders. */
+export const ImageRefSchema = z.union([
+  z.object({ name: z.string().check(z.minLength(1), z.maxLength(255)), base64: z.string() }),
+  z.object({ path: z.string().check(z.minLength(1)) }),
+]);
+export type ImageRef = z.infer<typeof ImageRefSchema>;
+
+/**
+ * `POST /api/images/copy-metadata`: the target image with the source's generation metadata (its
+ * pixels untouched). Without `output` nothing is written: the new image comes back as base64. With
+ * `output` (inside the library roots / model folders, the target's container) it is written there
+ * atomically; an existing file is replaced only with `replace: true`.
+ */
+export const CopyMetadataRequestSchema = z.object({
+  source: ImageRefSchema,
+  target: ImageRefSchema,
+  output: z.optional(z.string().check(z.minLength(1))),
+  replace: z.optional(z.boolean()),
+  /** Drop metadata the target's container cannot hold instead of refusing (400). */
+  allowLoss: z.optional(z.boolean()),
+});
+export type CopyMetadataRequest = z.infer<typeof CopyMetadataRequestSchema>;
+export interface CopyMetadataResponse {
+  /** The written file (absolute), or null when the image is returned as `base64`. */
+  output: string | null;
+  /** The new image, when `output` was not given. */
+  base64: string | null;
+  /** The target's container, which the new image keeps. */
+  container: "png" | "jpeg" | "webp";
+  /** Metadata keys the new image carries. */
+  carried: string[];
+  /** Source keys the target's container cannot hold (only with `allowLoss`). */
+  dropped: string[];
+  /** The target's own keys that were replaced. */
+  replaced: string[];
+}

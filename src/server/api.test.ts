@@ -1,9 +1,18 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildDemoLibrary, type DemoLibrary } from "../demo/build-demo-library.js";
-import type { HealthResponse, JobView, LibraryEntry, ModelView } from "./api-schemas.js";
+import { readMetadataOf, stripMetadata } from "../image/carry-metadata.js";
+import { textsByKey } from "../image/metadata-types.js";
+import type {
+  CopyMetadataResponse,
+  HealthResponse,
+  ImageInspectResponse,
+  JobView,
+  LibraryEntry,
+  ModelView,
+} from "./api-schemas.js";
 import { createServer, type GyozaServer } from "./create-server.js";
 
 let dir: string;
@@ -313,6 +322,86 @@ describe("analyse and images", () => {
     expect(body.metadataTexts.parameters).toBeTruthy();
     expect(body.generation?.generator).toBeTruthy();
     expect(body.matches.map((match) => [match.model, match.version])).toContainEqual(["GyozaMix", "v1"]);
+  });
+});
+
+describe("copying metadata between images", () => {
+  const v1Image = () => demo.versions.find((version) => version.name === "v1")!.images[0]!;
+  const copy = (body: unknown) =>
+    api("/api/images/copy-metadata", { method: "POST", body: JSON.stringify(body) });
+
+  /** A copy of a demo image with no metadata (pixels the same), written into the demo folder. */
+  async function bareTarget(name: string): Promise<string> {
+    const path = join(dir, name);
+    const stripped = await stripMetadata({ bytes: readFileSync(v1Image()), name: v1Image() });
+    writeFileSync(path, stripped.bytes);
+    return path;
+  }
+
+  it("returns the target with the source's generation data, writing nothing and leaving both inputs as they were", async () => {
+    const target = await bareTarget("bare-1.png");
+    const before = readFileSync(target);
+    const source = readFileSync(v1Image());
+    const response = await json<CopyMetadataResponse>("/api/images/copy-metadata", {
+      method: "POST",
+      body: JSON.stringify({
+        source: { name: "source.png", base64: source.toString("base64") },
+        target: { path: "bare-1.png" },
+      }),
+    });
+    expect(response.output).toBeNull();
+    expect(response.container).toBe("png");
+    expect(response.carried).toContain("parameters");
+    const written = Buffer.from(response.base64!, "base64");
+    const inspected = await json<ImageInspectResponse>("/api/images/inspect", {
+      method: "POST",
+      body: written,
+      headers: { "Content-Type": "image/png" },
+    });
+    const original = textsByKey((await readMetadataOf({ bytes: source, name: "source" })).texts);
+    expect(inspected.metadataTexts.parameters).toBe(original.parameters);
+    expect(inspected.matches.map((match) => [match.model, match.version])).toContainEqual(["GyozaMix", "v1"]);
+    expect(readFileSync(target).equals(before)).toBe(true);
+    expect(readFileSync(v1Image()).equals(source)).toBe(true);
+  });
+
+  it("writes to an output path inside the roots atomically, and refuses to replace it without replace", async () => {
+    await bareTarget("bare-2.png");
+    const body = { source: { path: v1Image() }, target: { path: "bare-2.png" }, output: "out/with-meta.png" };
+    const written = await json<CopyMetadataResponse>("/api/images/copy-metadata", {
+      method: "POST",
+      body: JSON.stringify(body),
+    });
+    expect(written.output).toBe(join(dir, "out/with-meta.png"));
+    expect(written.base64).toBeNull();
+    const texts = textsByKey((await readMetadataOf({ bytes: readFileSync(written.output!), name: "x" })).texts);
+    expect(texts.parameters).toBeTruthy();
+    expect(readdirSync(join(dir, "out")).filter((name) => name.includes("gyoza-partial"))).toEqual([]);
+    const again = await copy(body);
+    expect(again.status).toBe(409);
+    expect(((await again.json()) as { error: { code: string } }).error.code).toBe("output-exists");
+    expect((await copy({ ...body, replace: true })).status).toBe(200);
+  });
+
+  it("an output path outside the library roots or with ../ is refused and nothing is written", async () => {
+    await bareTarget("bare-3.png");
+    const outside = join(tmpdir(), `gyoza-escape-${process.pid}.png`);
+    for (const output of [outside, "out/../../escape.png"]) {
+      const response = await copy({ source: { path: v1Image() }, target: { path: "bare-3.png" }, output });
+      expect(response.status).toBe(403);
+    }
+    expect(existsSync(outside)).toBe(false);
+    expect(existsSync(join(dir, "..", "escape.png"))).toBe(false);
+  });
+
+  it("a source image without metadata, a target path outside the roots and bad base64 are refused", async () => {
+    await bareTarget("bare-4.png");
+    const empty = await copy({ source: { path: "bare-4.png" }, target: { path: "bare-4.png" } });
+    expect(empty.status).toBe(400);
+    expect(((await empty.json()) as { error: { message: string } }).error.message).toMatch(/no metadata/);
+    expect((await copy({ source: { path: v1Image() }, target: { path: "/etc/passwd" } })).status).toBe(403);
+    const bad = await copy({ source: { name: "x.png", base64: "not base64!" }, target: { path: "bare-4.png" } });
+    expect(bad.status).toBe(400);
   });
 });
 

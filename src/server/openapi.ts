@@ -1,6 +1,7 @@
 import * as z from "../zod.js";
 import {
   ApiErrorSchema,
+  CopyMetadataRequestSchema,
   DiffRequestSchema,
   FilesQuerySchema,
   JobRequestSchema,
@@ -46,6 +47,13 @@ const ROUTES: Record<string, Record<string, Operation>> = {
   },
   "/api/images/inspect": {
     post: { summary: "generation data of an image and the library files it names", raw: "image/*" },
+  },
+  "/api/images/copy-metadata": {
+    post: {
+      summary:
+        "the target image with the source's metadata, pixels untouched: returned as base64, or written atomically to `output` (inside the allowed folders; an existing file only with replace)",
+      body: CopyMetadataRequestSchema,
+    },
   },
 };
 
