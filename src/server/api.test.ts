@@ -374,7 +374,9 @@ describe("copying metadata between images", () => {
     });
     expect(written.output).toBe(join(dir, "out/with-meta.png"));
     expect(written.base64).toBeNull();
-    const texts = textsByKey((await readMetadataOf({ bytes: readFileSync(written.output!), name: "x" })).texts);
+    const texts = textsByKey(
+      (await readMetadataOf({ bytes: readFileSync(written.output!), name: "x" })).texts,
+    );
     expect(texts.parameters).toBeTruthy();
     expect(readdirSync(join(dir, "out")).filter((name) => name.includes("gyoza-partial"))).toEqual([]);
     const again = await copy(body);
@@ -400,7 +402,10 @@ describe("copying metadata between images", () => {
     expect(empty.status).toBe(400);
     expect(((await empty.json()) as { error: { message: string } }).error.message).toMatch(/no metadata/);
     expect((await copy({ source: { path: v1Image() }, target: { path: "/etc/passwd" } })).status).toBe(403);
-    const bad = await copy({ source: { name: "x.png", base64: "not base64!" }, target: { path: "bare-4.png" } });
+    const bad = await copy({
+      source: { name: "x.png", base64: "not base64!" },
+      target: { path: "bare-4.png" },
+    });
     expect(bad.status).toBe(400);
   });
 });

@@ -6,10 +6,10 @@ import { copyMetadata, type ImageBytes, readMetadataOf } from "../../image/carry
 import { detectGeneration } from "../../image/detect-generation.js";
 import { textsByKey } from "../../image/metadata-types.js";
 import { sniffContainer } from "../../image/read-image-metadata.js";
-import { findEntries } from "../../library/index.js";
-import { imageResources } from "../../library/library-images.js";
 import { AtomicFileWriter } from "../../io/atomic-file.js";
 import { ioError } from "../../io/byte-source.js";
+import { findEntries } from "../../library/index.js";
+import { imageResources } from "../../library/library-images.js";
 import {
   CopyMetadataRequestSchema,
   type CopyMetadataResponse,
