@@ -213,4 +213,44 @@ export const MIGRATIONS: readonly Migration[] = [
       UPDATE files SET mtime_ms = -1;
     `,
   },
+  {
+    version: 3,
+    description: "automix studies and their trials",
+    sql: `
+      -- One row per \`gyoza automix\` study: everything needed to resume it (space, base recipe,
+      -- optimizer, seed, settings) as the user wrote it.
+      CREATE TABLE automix_studies (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        space_yaml TEXT NOT NULL,
+        base_recipe TEXT NOT NULL,
+        optimizer TEXT NOT NULL,
+        seed INTEGER NOT NULL,
+        settings TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('running', 'stopped', 'finished', 'failed')),
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+
+      -- One row per evaluated candidate, written once: (study, number) is unique so a resumed or
+      -- distributed study never records a trial twice. x is the unit-cube point (JSON array).
+      CREATE TABLE automix_trials (
+        study_id INTEGER NOT NULL REFERENCES automix_studies (id) ON DELETE CASCADE,
+        number INTEGER NOT NULL,
+        x TEXT NOT NULL,
+        recipe_key TEXT,
+        autov3 TEXT,
+        images TEXT,
+        scores TEXT,
+        score REAL,
+        timings TEXT,
+        worker TEXT,
+        error TEXT,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'done', 'failed')),
+        created_at TEXT NOT NULL,
+        finished_at TEXT,
+        PRIMARY KEY (study_id, number)
+      );
+    `,
+  },
 ];

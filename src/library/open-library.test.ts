@@ -20,6 +20,8 @@ describe("openLibrary", () => {
       .all()
       .map((row) => row.name);
     expect(tables).toEqual([
+      "automix_studies",
+      "automix_trials",
       "file_parents",
       "file_provenance",
       "files",
@@ -66,7 +68,7 @@ describe("openLibrary", () => {
       .run();
     old.close();
     const db = openLibrary(path);
-    expect(schemaVersion(db)).toBe(2);
+    expect(schemaVersion(db)).toBe(MIGRATIONS.at(-1)!.version);
     expect(db.prepare("SELECT name, origin_file_id, created_at FROM versions").all()).toEqual([
       { name: "v1", origin_file_id: null, created_at: null },
     ]);
