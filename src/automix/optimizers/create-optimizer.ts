@@ -1,4 +1,6 @@
 import { didYouMean, GyozaError } from "../../errors.js";
+import { AutoMbw1 } from "./automb1.js";
+import { CmaEs } from "./cma-es.js";
 import {
   type Candidate,
   OPTIMIZER_NAMES,
@@ -9,11 +11,15 @@ import {
   type OptimizerSpace,
 } from "./optimizer.js";
 import { RandomSearch } from "./random-search.js";
+import { Tpe } from "./tpe.js";
 
 type OptimizerFactory = (space: OptimizerSpace, options: OptimizerOptions) => Optimizer;
 
-const FACTORIES: Partial<Record<OptimizerName, OptimizerFactory>> = {
+const FACTORIES: Record<OptimizerName, OptimizerFactory> = {
+  cmaes: (space, options) => new CmaEs(space, options),
+  tpe: (space, options) => new Tpe(space, options),
   random: (space, options) => new RandomSearch(space, options),
+  automb1: (space, options) => new AutoMbw1(space, options),
 };
 
 /** The optimizer `name` over `space`, seeded: the same seed and tells give the same candidates. */
