@@ -1,0 +1,198 @@
+/**
+ * Optimizers for `gyoza automix` on synthetic objectives with a known optimum over SD 1.x's 26
+ * block-weight slots (issue #24): how many trials each needs, and how good it gets at equal
+ * budgets. Objectives (maximised; regret = optimum − true score of the best trial so far):
+ *
+ * - smooth:  −Σ wᵢ (xᵢ − x*ᵢ)², wᵢ in [0.5, 2], x* in [0.1, 0.9], 26 free slots.
+ * - noisy:   smooth + Gaussian noise (σ = NOISE_SIGMA) on every observed score; the best trial is
+ *            picked by its noisy score, its regret measured on the true one.
+ * - grouped: the smooth objective with x* shared inside BASE / IN00–IN11 / M00 / OUT00–OUT11,
+ *            searched as 4 grouped values (a search space with "IN blocks share one value").
+ *
+ * The headline: automb1 (autoMBW v1's Binary Mid Pass) after two passes reaches some regret; the
+ * trials each optimizer needs to match it, as a ratio to automb1's (goal: ≤ 1/3 for the default).
+ *
+ *   npm run bench:automix [-- --seeds 5 --budget 1000 --json]
+ */
+
+import { AutoMbw1 } from "../src/automix/optimizers/automb1.js";
+import { createOptimizer } from "../src/automix/optimizers/create-optimizer.js";
+import type { Optimizer, OptimizerName } from "../src/automix/optimizers/optimizer.js";
+import { RandomSource } from "../src/automix/optimizers/random-source.js";
+
+const SLOTS = 26;
+const NOISE_SIGMA = 0.02;
+const EPSILONS = [0.1, 0.01] as const;
+const CHECKPOINTS = [100, 300, 1000] as const;
+const OPTIMIZERS: readonly OptimizerName[] = ["cmaes", "tpe", "random", "automb1"];
+/** The baseline's "final score": its regret after this many passes over the blocks. */
+const BASELINE_PASSES = 2;
+
+interface Objective {
+  readonly name: string;
+  readonly dimensions: number;
+  /** Unit-cube point → the 26 slot values. */
+  readonly toSlots: (x: readonly number[]) => number[];
+  readonly noise: number;
+}
+
+const fixed = new RandomSource(20261205);
+const WEIGHTS = Array.from({ length: SLOTS }, () => 0.5 + 1.5 * fixed.next());
+const OPTIMUM = Array.from({ length: SLOTS }, () => 0.1 + 0.8 * fixed.next());
+/** BASE, IN00–IN11, M00, OUT00–OUT11 → group 0..3. */
+const GROUP_OF = Array.from({ length: SLOTS }, (_, i) => (i === 0 ? 0 : i <= 12 ? 1 : i === 13 ? 2 : 3));
+const GROUP_OPTIMUM = [0.3, 0.72, 0.15, 0.45];
+
+const OBJECTIVES: readonly Objective[] = [
+  { name: "smooth", dimensions: SLOTS, toSlots: (x) => [...x], noise: 0 },
+  { name: "noisy", dimensions: SLOTS, toSlots: (x) => [...x], noise: NOISE_SIGMA },
+  { name: "grouped", dimensions: 4, toSlots: (x) => GROUP_OF.map((g) => x[g]!), noise: 0 },
+];
+
+function regretOf(objective: Objective, slots: readonly number[]): number {
+  const target = objective.name === "grouped" ? GROUP_OF.map((g) => GROUP_OPTIMUM[g]!) : OPTIMUM;
+  return slots.reduce((sum, v, i) => sum + WEIGHTS[i]! * (v - target[i]!) ** 2, 0);
+}
+
+interface Run {
+  /** Regret of the best-observed trial after each trial. */
+  readonly curve: number[];
+  /** automb1 only: trials when its second pass ended. */
+  readonly baselineTrials?: number;
+}
+
+function runOne(objective: Objective, name: OptimizerName, seed: number, budget: number): Run {
+  const optimizer: Optimizer = createOptimizer(name, { dimensions: objective.dimensions }, { seed, budget });
+  const noise = new RandomSource(seed * 7919 + 1);
+  const curve: number[] = [];
+  let bestObserved = Number.NEGATIVE_INFINITY;
+  let bestRegret = Number.POSITIVE_INFINITY;
+  let baselineTrials: number | undefined;
+  while (curve.length < budget) {
+    const asked = optimizer.ask(1);
+    if (asked.length === 0) break;
+    const candidate = asked[0]!;
+    const regret = regretOf(objective, objective.toSlots(candidate.x));
+    const observed = -regret + objective.noise * noise.normal();
+    if (observed > bestObserved) {
+      bestObserved = observed;
+      bestRegret = regret;
+    }
+    curve.push(bestRegret);
+    optimizer.tell([{ candidate, score: observed }]);
+    if (optimizer instanceof AutoMbw1 && baselineTrials === undefined && optimizer.passes >= BASELINE_PASSES)
+      baselineTrials = curve.length;
+  }
+  return { curve, baselineTrials };
+}
+
+/** Trials until the curve is at or below `regret` (undefined: never within the budget). */
+function trialsTo(curve: readonly number[], regret: number): number | undefined {
+  const at = curve.findIndex((r) => r <= regret);
+  return at < 0 ? undefined : at + 1;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** "412 (5/5)", or "> 1000 (0/5)": the median over seeds that got there, and how many did. */
+function trialsCell(counts: readonly (number | undefined)[], budget: number): string {
+  const reached = counts.filter((c): c is number => c !== undefined);
+  if (reached.length === 0) return `> ${budget} (0/${counts.length})`;
+  return `${Math.round(median(reached))} (${reached.length}/${counts.length})`;
+}
+
+function argument(flag: string, fallback: number): number {
+  const at = process.argv.indexOf(flag);
+  return at > 0 ? Number(process.argv[at + 1]) : fallback;
+}
+
+function main(): void {
+  const seeds = argument("--seeds", 5);
+  const budget = argument("--budget", 1000);
+  const json = process.argv.includes("--json");
+  const runs = new Map<string, Run[]>();
+  const total = OBJECTIVES.length * OPTIMIZERS.length * seeds;
+  let done = 0;
+  const started = performance.now();
+  for (const objective of OBJECTIVES) {
+    for (const name of OPTIMIZERS) {
+      const list: Run[] = [];
+      for (let seed = 1; seed <= seeds; seed++) {
+        list.push(runOne(objective, name, seed, budget));
+        done++;
+        const seconds = ((performance.now() - started) / 1000).toFixed(0);
+        process.stderr.write(
+          `\r${objective.name} ${name} seed ${seed}: ${done}/${total} runs, ${seconds} s   `,
+        );
+      }
+      runs.set(`${objective.name}/${name}`, list);
+    }
+  }
+  process.stderr.write("\n");
+
+  const rows = OBJECTIVES.flatMap((objective) => {
+    const baseline = runs.get(`${objective.name}/automb1`)!;
+    return OPTIMIZERS.map((name) => {
+      const list = runs.get(`${objective.name}/${name}`)!;
+      // Per seed: the regret automb1 reached after two passes, and the trials this one needs for it.
+      const matched = list.map((run, i) => {
+        const base = baseline[i]!;
+        const baseTrials = base.baselineTrials ?? base.curve.length;
+        const target = base.curve[baseTrials - 1]!;
+        const trials = trialsTo(run.curve, target);
+        return { baseTrials, trials, ratio: trials === undefined ? undefined : trials / baseTrials };
+      });
+      const ratios = matched.map((m) => m.ratio).filter((r): r is number => r !== undefined);
+      return {
+        objective: objective.name,
+        optimizer: name,
+        trialsToEpsilon: Object.fromEntries(
+          EPSILONS.map((eps) => [eps, list.map((run) => trialsTo(run.curve, eps))]),
+        ),
+        regretAt: Object.fromEntries(
+          CHECKPOINTS.filter((c) => c <= budget).map((c) => [
+            c,
+            median(list.map((run) => run.curve[Math.min(c, run.curve.length) - 1]!)),
+          ]),
+        ),
+        baselineMatch: {
+          baselineTrials: median(matched.map((m) => m.baseTrials)),
+          trials: matched.map((m) => m.trials),
+          medianRatio: ratios.length === list.length ? median(ratios) : undefined,
+        },
+      };
+    });
+  });
+
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ seeds, budget, noiseSigma: NOISE_SIGMA, rows }, null, 2)}\n`);
+    return;
+  }
+  const checkpoints = CHECKPOINTS.filter((c) => c <= budget);
+  console.log(
+    `Synthetic objectives over 26 slots, ${seeds} seeds, budget ${budget} trials, one trial at a time. Trials: median over the seeds that got there (how many did). Regret: median.\n`,
+  );
+  console.log(
+    `| objective | optimizer | ${EPSILONS.map((e) => `trials to regret ≤ ${e}`).join(" | ")} | ${checkpoints
+      .map((c) => `regret @${c}`)
+      .join(" | ")} | trials to automb1's ${BASELINE_PASSES}-pass regret | ratio to automb1 |`,
+  );
+  console.log(`|${" --- |".repeat(4 + EPSILONS.length + checkpoints.length)}`);
+  for (const row of rows) {
+    const eps = EPSILONS.map((e) => trialsCell(row.trialsToEpsilon[e]!, budget));
+    const at = checkpoints.map((c) => row.regretAt[c]!.toFixed(4));
+    const ratio = row.baselineMatch.medianRatio;
+    console.log(
+      `| ${row.objective} | ${row.optimizer} | ${eps.join(" | ")} | ${at.join(" | ")} | ${trialsCell(
+        row.baselineMatch.trials,
+        budget,
+      )} | ${ratio === undefined ? "—" : ratio.toFixed(2)} |`,
+    );
+  }
+}
+
+main();
