@@ -1,0 +1,254 @@
+import { createHash } from "node:crypto";
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, unlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Recipe, recipeFromData } from "../recipe/index.js";
+import { writeSyntheticCheckpoint } from "../synth/write-synthetic.js";
+import { computeRecipeKey, recipeKey } from "./recipe-key.js";
+import {
+  CANDIDATE_INDEX_FILE,
+  cleanupCandidates,
+  readCandidateIndex,
+  stageCandidate,
+} from "./stage-candidate.js";
+import { FolderBackend } from "./test-support/folder-backend.js";
+
+let dir: string;
+let a: string;
+let b: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "gyoza-stage-"));
+  a = join(dir, "a.safetensors");
+  b = join(dir, "b.safetensors");
+  await writeSyntheticCheckpoint(a, { layout: "sd1-ldm", size: "tiny", dtype: "F16", seed: 1 });
+  await writeSyntheticCheckpoint(b, { layout: "sd1-ldm", size: "tiny", dtype: "F16", seed: 2 });
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function mixRecipe(alpha: unknown, output = "out.safetensors", inputA = a, inputB = b): Recipe {
+  return recipeFromData(
+    {
+      gyoza: 1,
+      inputs: { a: { path: inputA }, b: { path: inputB } },
+      steps: { mix: { method: "weighted_sum", inputs: { a: "a", b: "b" }, alpha } },
+      output: { path: output, metadata: "hashes" },
+    },
+    { sourceName: "test" },
+  );
+}
+
+async function freshFolder(name: string): Promise<string> {
+  const folder = join(dir, name);
+  await mkdir(folder, { recursive: true });
+  return folder;
+}
+
+const sha256Of = async (path: string) =>
+  createHash("sha256")
+    .update(await readFile(path))
+    .digest("hex");
+
+describe("recipeKey", () => {
+  it("is the same for a recipe whose inputs moved and whose output path changed", async () => {
+    const moved = await freshFolder("moved-inputs");
+    await copyFile(a, join(moved, "renamed-a.safetensors"));
+    await copyFile(b, join(moved, "renamed-b.safetensors"));
+    const here = await computeRecipeKey(mixRecipe(0.3, "x.safetensors"), { hashCacheDir: false });
+    const there = await computeRecipeKey(
+      mixRecipe(
+        0.3,
+        "/elsewhere/y.safetensors",
+        join(moved, "renamed-a.safetensors"),
+        join(moved, "renamed-b.safetensors"),
+      ),
+      { hashCacheDir: false },
+    );
+    expect(there.key).toBe(here.key);
+    expect(here.key).toMatch(/^[0-9a-f]{64}$/);
+    expect(here.family).toBe("sd1");
+    expect(here.inputSha256.a).toBe(await sha256Of(a));
+  });
+
+  it("gives a number and the same weight written as text one key, and a different weight another", async () => {
+    const facts = { inputSha256: { a: "aa".repeat(32), b: "bb".repeat(32) }, family: "sd1" as const };
+    expect(recipeKey(mixRecipe("0.25"), facts)).toBe(recipeKey(mixRecipe(0.25), facts));
+    expect(recipeKey(mixRecipe(0.3), facts)).not.toBe(recipeKey(mixRecipe(0.25), facts));
+    expect(
+      recipeKey(mixRecipe(0.25), { ...facts, inputSha256: { a: "cc".repeat(32), b: "bb".repeat(32) } }),
+    ).not.toBe(recipeKey(mixRecipe(0.25), facts));
+  });
+});
+
+describe("stageCandidate", () => {
+  it("merges a recipe into the model folder under its AutoV3 name and reuses it the second time without merging", async () => {
+    const folder = await freshFolder("stage-recipe");
+    const backend = new FolderBackend(folder);
+    const first = await stageCandidate({
+      recipe: mixRecipe(0.4),
+      backend,
+      hashCacheDir: false,
+      listDelayMs: 1,
+    });
+    expect(first.reused).toBe(false);
+    expect(first.file).toBe(join(folder, `gyoza-${first.autov3.slice(0, 12)}.safetensors`));
+    expect(first.checkpointName).toBe(`gyoza-${first.autov3.slice(0, 12)}.safetensors`);
+    expect(first.sha256).toBe(await sha256Of(first.file));
+    expect(first.autov2).toBe(first.sha256.slice(0, 10));
+    expect(first.recipeKey).toMatch(/^[0-9a-f]{64}$/);
+    // nothing else was left in the folder: no temp merge, only the candidate and the index
+    expect((await readdir(folder)).sort()).toEqual(
+      [CANDIDATE_INDEX_FILE, `gyoza-${first.autov3.slice(0, 12)}.safetensors`].sort(),
+    );
+    const before = await stat(first.file);
+
+    const second = await stageCandidate({
+      recipe: mixRecipe(0.4, "other-name.safetensors"),
+      backend,
+      hashCacheDir: false,
+      listDelayMs: 1,
+    });
+    const after = await stat(second.file);
+    expect(second.reused).toBe(true);
+    expect(second.file).toBe(first.file);
+    expect(after.ino).toBe(before.ino);
+    expect(after.mtimeMs).toBe(before.mtimeMs);
+    expect(second.autov3).toBe(first.autov3);
+  });
+
+  it("merges again when the indexed candidate file was deleted", async () => {
+    const folder = await freshFolder("stage-deleted");
+    const backend = new FolderBackend(folder);
+    const first = await stageCandidate({
+      recipe: mixRecipe(0.6),
+      backend,
+      hashCacheDir: false,
+      listDelayMs: 1,
+    });
+    await unlink(first.file);
+    const again = await stageCandidate({
+      recipe: mixRecipe(0.6),
+      backend,
+      hashCacheDir: false,
+      listDelayMs: 1,
+    });
+    expect(again.reused).toBe(false);
+    expect(again.autov3).toBe(first.autov3);
+    expect((await stat(again.file)).isFile()).toBe(true);
+  });
+
+  it("hard-links a model file from outside the folder and names it by AutoV3", async () => {
+    const folder = await freshFolder("stage-file");
+    const backend = new FolderBackend(folder, { prefix: "gyoza" });
+    const staged = await stageCandidate({ modelFile: a, backend, hashCacheDir: false, listDelayMs: 1 });
+    expect(staged.checkpointName).toBe(`gyoza/gyoza-${staged.autov3.slice(0, 12)}.safetensors`);
+    expect((await stat(staged.file)).ino).toBe((await stat(a)).ino);
+    expect(staged.sha256).toBe(await sha256Of(a));
+    const again = await stageCandidate({ modelFile: a, backend, hashCacheDir: false, listDelayMs: 1 });
+    expect(again.reused).toBe(true);
+  });
+
+  it("uses a model already in the folder where it is and never records it for cleanup", async () => {
+    const folder = await freshFolder("stage-inside");
+    const own = join(folder, "my-model.safetensors");
+    await copyFile(a, own);
+    const backend = new FolderBackend(folder);
+    const staged = await stageCandidate({ modelFile: own, backend, hashCacheDir: false, listDelayMs: 1 });
+    expect(staged.file).toBe(own);
+    expect(staged.checkpointName).toBe("my-model.safetensors");
+    expect((await readCandidateIndex(folder)).entries).toEqual([]);
+    await cleanupCandidates({ folder });
+    expect((await stat(own)).isFile()).toBe(true);
+  });
+
+  it("fails before any image when the backend never lists the folder, naming the folder", async () => {
+    const folder = await freshFolder("stage-blind");
+    const elsewhere = await freshFolder("stage-blind-backend-reads-here");
+    const backend = new FolderBackend(folder, { listsFolder: elsewhere });
+    await expect(
+      stageCandidate({ modelFile: a, backend, hashCacheDir: false, listAttempts: 3, listDelayMs: 1 }),
+    ).rejects.toThrow(
+      new RegExp(
+        `does not list gyoza-[0-9a-f]{12}\\.safetensors after 3 refreshes: it does not read models from ${folder}`,
+      ),
+    );
+    expect(backend.refreshes).toBe(3);
+    expect(backend.requests).toEqual([]);
+  });
+
+  it("refuses a model folder that does not exist", async () => {
+    const backend = new FolderBackend(join(dir, "no-such-folder"));
+    await expect(stageCandidate({ modelFile: a, backend, hashCacheDir: false })).rejects.toThrow(
+      /does not exist/,
+    );
+  });
+});
+
+describe("cleanupCandidates", () => {
+  it("removes the candidates gyoza placed beyond the cap, most recently used kept, and no other file", async () => {
+    const folder = await freshFolder("cleanup");
+    const backend = new FolderBackend(folder);
+    const user = join(folder, "user-model.safetensors");
+    await copyFile(b, user);
+    const older = await stageCandidate({ modelFile: a, backend, hashCacheDir: false, listDelayMs: 1 });
+    await new Promise((done) => setTimeout(done, 5));
+    const newer = await stageCandidate({
+      recipe: mixRecipe(0.1),
+      backend,
+      hashCacheDir: false,
+      listDelayMs: 1,
+    });
+    const capped = await cleanupCandidates({ folder, maxCount: 1 });
+    expect(capped.removed).toEqual([older.file.slice(folder.length + 1)]);
+    expect(capped.kept).toEqual([newer.file.slice(folder.length + 1)]);
+    const all = await cleanupCandidates({ folder });
+    expect(all.removed).toEqual([newer.file.slice(folder.length + 1)]);
+    expect(await readdir(folder)).toEqual(expect.arrayContaining(["user-model.safetensors"]));
+    expect((await readdir(folder)).filter((name) => name.startsWith("gyoza-"))).toEqual([]);
+    expect((await stat(a)).isFile()).toBe(true); // the hard link went, the user's file did not
+  });
+
+  it("an index entry that names a file outside the gyoza- pattern is ignored and that file is never deleted", async () => {
+    const folder = await freshFolder("cleanup-hostile");
+    const victim = join(dir, "victim.safetensors");
+    await writeFile(victim, "keep me");
+    const inside = join(folder, "user.safetensors");
+    await writeFile(inside, "keep me too");
+    const entry = (file: string) => ({
+      key: "k",
+      file,
+      size: 7,
+      sha256: "a".repeat(64),
+      autov3: "b".repeat(64),
+      how: "merge",
+      created: "2026-01-01T00:00:00Z",
+      lastUsed: "2026-01-01T00:00:00Z",
+    });
+    await writeFile(
+      join(folder, CANDIDATE_INDEX_FILE),
+      JSON.stringify({
+        gyoza_candidates: 1,
+        entries: [entry("../victim.safetensors"), entry("user.safetensors"), { file: 5 }],
+      }),
+    );
+    expect((await readCandidateIndex(folder)).entries).toEqual([]);
+    await cleanupCandidates({ folder });
+    expect(await readFile(victim, "utf8")).toBe("keep me");
+    expect(await readFile(inside, "utf8")).toBe("keep me too");
+  });
+
+  it("an index that is not JSON reads as empty and staging rewrites it", async () => {
+    const folder = await freshFolder("cleanup-garbage");
+    await writeFile(join(folder, CANDIDATE_INDEX_FILE), "\u0000{not json");
+    const staged = await stageCandidate({
+      modelFile: b,
+      backend: new FolderBackend(folder),
+      hashCacheDir: false,
+      listDelayMs: 1,
+    });
+    expect((await readCandidateIndex(folder)).entries.map((entry) => entry.autov3)).toEqual([staged.autov3]);
+  });
+});
