@@ -1,4 +1,4 @@
-import { type Job, Queue, QueueEvents } from "bullmq";
+import type { Job, Queue, QueueEvents } from "bullmq";
 import { GyozaError } from "../../errors.js";
 import { createOptimizer, replayOptimizer } from "../optimizers/create-optimizer.js";
 import type { Candidate, OptimizerName } from "../optimizers/optimizer.js";
@@ -74,9 +74,10 @@ export async function runDistributedStudy(
   const redisName = redactedRedisUrl(options.redisUrl);
   const sweepMs = options.sweepMs ?? 2000;
   const redisTimeoutMs = options.redisTimeoutMs ?? 60_000;
+  const { Queue, QueueEvents } = await import("bullmq");
+  const connection = await connectRedis(options.redisUrl);
+  const eventsConnection = await connectRedis(options.redisUrl);
   const studyLog = new StudyLog(options.logPath);
-  const connection = connectRedis(options.redisUrl);
-  const eventsConnection = connectRedis(options.redisUrl);
   let queue: Queue | undefined;
   let events: QueueEvents | undefined;
   try {

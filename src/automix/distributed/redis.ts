@@ -1,4 +1,4 @@
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import { GyozaError } from "../../errors.js";
 
 /**
@@ -6,7 +6,7 @@ import { GyozaError } from "../../errors.js";
  * is what BullMQ's workers and queue events need (blocking commands wait across reconnects); the
  * coordinator bounds its own waits instead (see its `redisTimeoutMs`).
  */
-export function connectRedis(url: string): Redis {
+export async function connectRedis(url: string): Promise<Redis> {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -19,6 +19,8 @@ export function connectRedis(url: string): Redis {
     throw new GyozaError("usage", `"${url}" is not a Redis URL`, {
       fix: "give it as redis://HOST:PORT, e.g. redis://127.0.0.1:6379",
     });
+  // imported on first use: bullmq and ioredis stay outside the CLI bundle (see scripts/bundle-cli.mjs)
+  const { Redis } = await import("ioredis");
   return new Redis(url, { maxRetriesPerRequest: null, enableOfflineQueue: true, lazyConnect: false });
 }
 

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { DelayedError, type Job, UnrecoverableError, Worker } from "bullmq";
+import type { Job } from "bullmq";
 import { defaultHashCacheDir, hashFiles } from "../../hash/index.js";
 import type { Evaluator } from "./evaluate.js";
 import { connectRedis, redactedRedisUrl } from "./redis.js";
@@ -36,6 +36,8 @@ export interface EvaluationWorker {
   close(): Promise<void>;
   /** Resolves once the worker is connected and taking jobs. */
   ready(): Promise<void>;
+  /** Resolves once `close` has finished. */
+  closed(): Promise<void>;
 }
 
 /** A refused study's jobs go back to the queue for this long, for other workers to take. */
@@ -45,12 +47,13 @@ const REFUSED_STUDY_DELAY_MS = 5_000;
  * A BullMQ worker evaluating automix candidates, one at a time (one GPU each): checks it holds every
  * input by sha256 (refusing the study, with the file named, when one differs), evaluates, reports.
  */
-export function startEvaluationWorker(options: EvaluationWorkerOptions): EvaluationWorker {
+export async function startEvaluationWorker(options: EvaluationWorkerOptions): Promise<EvaluationWorker> {
+  const { DelayedError, UnrecoverableError, Worker } = await import("bullmq");
   const name = options.name ?? `${hostname()}:${process.pid}`;
   const log = options.log ?? (() => {});
   const refused = new Map<string, string>();
   const verified = new Set<string>(); // `${name}\0${sha256}` pairs already checked
-  const connection = connectRedis(options.redisUrl);
+  const connection = await connectRedis(options.redisUrl);
   const lockDuration = options.lockDurationMs ?? 30_000;
 
   const processor = async (job: Job, token?: string): Promise<EvaluationResult> => {
@@ -121,12 +124,21 @@ export function startEvaluationWorker(options: EvaluationWorkerOptions): Evaluat
   worker.on("ready", () => {
     lastError = "";
   });
+  let closing: Promise<void> | undefined;
+  let markClosed: () => void = () => {};
+  const closed = new Promise<void>((resolve) => {
+    markClosed = resolve;
+  });
   return {
     name,
     ready: () => worker.waitUntilReady().then(() => undefined),
-    async close() {
-      await worker.close();
-      connection.disconnect();
+    closed: () => closed,
+    close() {
+      closing ??= worker.close().then(() => {
+        connection.disconnect();
+        markClosed();
+      });
+      return closing;
     },
   };
 }
