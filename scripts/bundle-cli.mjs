@@ -31,6 +31,9 @@ await build({
     "sharp",
     "fastify",
     "@fastify/static",
+    // bullmq and ioredis (gyoza worker, distributed automix) likewise: imported on first use
+    "bullmq",
+    "ioredis",
   ],
   // CommonJS packages inside the bundle call require(); give the ES module one
   banner: {
