@@ -17,6 +17,7 @@ import { registerRecover } from "./recover.js";
 import { registerReplay } from "./replay.js";
 import { registerServe } from "./serve.js";
 import { registerSynth } from "./synth.js";
+import { registerWorker } from "./worker.js";
 
 /** Every CLI command registers itself here: one file per command (or command group). */
 export function registerCommands(program: Command): void {
@@ -38,4 +39,5 @@ export function registerCommands(program: Command): void {
   registerCivitai(program);
   registerPublish(program);
   registerServe(program);
+  registerWorker(program);
 }
