@@ -4,13 +4,24 @@
  * bundle pulls no server code. Fields are only ever added, never renamed.
  */
 import type { ModelDiff } from "../analysis/diff-models.js";
+import type { NearestPreset } from "../analysis/nearest-preset.js";
+import type { CandidateScore, SkippedCandidate } from "../analysis/rank-parents.js";
 import type { Recovery } from "../analysis/recover-weights.js";
 import type { ModelView } from "../library/model-view.js";
 import type { LibraryEntry } from "../library/query-library.js";
 import type { MergePlan } from "../plan/merge-plan.js";
 import * as z from "../zod.js";
 
-export type { LibraryEntry, MergePlan, ModelDiff, ModelView, Recovery };
+export type {
+  CandidateScore,
+  LibraryEntry,
+  MergePlan,
+  ModelDiff,
+  ModelView,
+  NearestPreset,
+  Recovery,
+  SkippedCandidate,
+};
 
 /** Every error answer: `{error: {code, message, fix?}}` (HTTP 400, 401, 403, 404, 409, 413). */
 export const ApiErrorSchema = z.object({
@@ -102,23 +113,64 @@ export interface RecipePlanResponse {
   };
 }
 
-/** `POST /api/jobs` */
-export const JobRequestSchema = z.object({
+/** A model for jobs and the analyse views: a library file id, or a path inside the library roots / model folders. */
+export const ModelRefSchema = z.union([z.number().check(z.int()), z.string().check(z.minLength(1))]);
+export type ModelRef = z.infer<typeof ModelRefSchema>;
+
+/** Finished jobs the server keeps (oldest dropped first); queued and running jobs are always kept. */
+export const KEPT_FINISHED_JOBS = 100;
+
+/**
+ * `POST /api/jobs` → 202 `{id}`. Every long operation is a job: it runs in the server's queue (one
+ * at a time), reports progress over `GET /api/jobs/:id/events` and is cancelled by
+ * `DELETE /api/jobs/:id`. The kinds:
+ * - `merge`: run a recipe (`yaml`) → `result` (the output, its hashes, its library file id);
+ * - `diff`: per-block similarity of models `a` and `b` → `diff` (ModelDiff);
+ * - `recover`: block weights of `merged` from its two `parents` → `recover` (RecoverResponse);
+ * - `parents`: rank candidate parents of `merged` (default: every checkpoint in the library) → `parents`.
+ */
+export const MergeJobRequestSchema = z.object({
   kind: z.literal("merge"),
   yaml: z.string(),
   /** Replace an existing file at the output path (refused with 409 `output-exists` otherwise). */
   replace: z.optional(z.boolean()),
 });
+export const DiffJobRequestSchema = z.object({
+  kind: z.literal("diff"),
+  a: ModelRefSchema,
+  b: ModelRefSchema,
+});
+export const RecoverJobRequestSchema = z.object({
+  kind: z.literal("recover"),
+  merged: ModelRefSchema,
+  parents: z.tuple([ModelRefSchema, ModelRefSchema]),
+});
+export const ParentsJobRequestSchema = z.object({
+  kind: z.literal("parents"),
+  merged: ModelRefSchema,
+  /** The models to rank (2–500); default every checkpoint file of the library but `merged`. */
+  candidates: z.optional(z.array(ModelRefSchema).check(z.minLength(2), z.maxLength(500))),
+  /** Pairs and candidates in the answer (default 5). */
+  top: z.optional(z.number().check(z.int(), z.minimum(1), z.maximum(100))),
+});
+export const JobRequestSchema = z.discriminatedUnion("kind", [
+  MergeJobRequestSchema,
+  DiffJobRequestSchema,
+  RecoverJobRequestSchema,
+  ParentsJobRequestSchema,
+]);
 export type JobRequest = z.infer<typeof JobRequestSchema>;
 export interface JobCreated {
   id: string;
 }
 
+export const JOB_KINDS = ["merge", "diff", "recover", "parents"] as const;
+export type JobKind = (typeof JOB_KINDS)[number];
 export const JOB_STATES = ["queued", "running", "done", "failed", "cancelled"] as const;
 export type JobState = (typeof JOB_STATES)[number];
 
 export interface JobProgress {
-  /** `queued`, `planning`, the engine's task (`merge`, …), `hashing`, `library`, `done`. */
+  /** `queued`, `planning`, the engine's task (`merge`, `diff`, `fit`, `sample`, …), `hashing`, `library`, `done`. */
   phase: string;
   bytesDone: number;
   bytesTotal: number;
@@ -126,6 +178,7 @@ export interface JobProgress {
   etaSeconds: number | null;
 }
 
+/** A merge job's result. */
 export interface JobResult {
   output: string;
   hashes: Record<string, string | null>;
@@ -136,12 +189,22 @@ export interface JobResult {
 /** `GET /api/jobs/:id` (and each item of `GET /api/jobs`). */
 export interface JobView {
   id: string;
-  kind: "merge";
+  kind: JobKind;
   state: JobState;
+  /** The file a merge writes; for the analyses, the model analysed (`merged`, or `a`). */
   output: string;
+  /** What the job does, in words ("diff a.safetensors ↔ b.safetensors"). */
+  title: string;
   createdAt: string;
   progress: JobProgress;
+  /** `merge` */
   result?: JobResult;
+  /** `diff` */
+  diff?: ModelDiff;
+  /** `recover` */
+  recover?: RecoverResponse;
+  /** `parents` */
+  parents?: ParentsResponse;
   error?: ApiError["error"];
 }
 
@@ -151,20 +214,7 @@ export interface JobView {
  */
 export type JobEventName = "progress" | "done" | "failed" | "cancelled";
 
-/** A model for the analyse routes: a library file id, or a path inside the library roots / model folders. */
-export const ModelRefSchema = z.union([z.number().check(z.int()), z.string().check(z.minLength(1))]);
-export type ModelRef = z.infer<typeof ModelRefSchema>;
-
-/** `POST /api/analyse/diff` → `ModelDiff` */
-export const DiffRequestSchema = z.object({ a: ModelRefSchema, b: ModelRefSchema });
-export type DiffRequest = z.infer<typeof DiffRequestSchema>;
-
-/** `POST /api/analyse/recover` */
-export const RecoverRequestSchema = z.object({
-  merged: ModelRefSchema,
-  parents: z.tuple([ModelRefSchema, ModelRefSchema]),
-});
-export type RecoverRequest = z.infer<typeof RecoverRequestSchema>;
+/** A `recover` job's answer. */
 export interface RecoverResponse {
   /** Recovery (the library's): slots [{slot, alpha, residual, …}], alpha by slot, vae, overrides, residual, explained, nearestPreset. */
   recovery: Recovery;
@@ -172,6 +222,36 @@ export interface RecoverResponse {
   weights: number[];
   /** A recipe reproducing the merge (open it in the builder). */
   recipeYaml: string;
+}
+
+/** One candidate pair of a `parents` job, best first. */
+export interface ParentPair {
+  a: string;
+  b: string;
+  /** Library file ids of a and b (null for a path outside the library). */
+  aId: number | null;
+  bId: number | null;
+  /** √(unexplained / ‖M − A‖²) over the samples: 0 = a weighted sum of A and B explains the merge fully. */
+  sampledResidual: number;
+  /** Slots solved (exactly where `residual` is set, else in the samples), of `slots`. */
+  solvedSlots: number;
+  slots: number;
+  /** The exact recovery (the best pairs only). */
+  residual?: number;
+  explained?: boolean;
+  nearestPreset?: NearestPreset | null;
+  /** The recovered weights in slot order and a recipe reproducing the merge (exact pairs only). */
+  weights?: number[];
+  recipeYaml?: string;
+}
+
+/** A `parents` job's answer: the best pairs, the candidates by their best pair, and what was skipped. */
+export interface ParentsResponse {
+  merged: string;
+  pairs: ParentPair[];
+  candidates: (CandidateScore & { fileId: number | null; name: string })[];
+  skipped: SkippedCandidate[];
+  sampledElements: number;
 }
 
 /** `POST /api/images/inspect` (raw image bytes, ≤ 32 MiB). */

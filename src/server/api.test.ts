@@ -259,18 +259,22 @@ describe("merge jobs", () => {
 });
 
 describe("analyse and images", () => {
-  it("diffs two library files per block", async () => {
+  it("diffs two library files per block as a queued job with progress over SSE", async () => {
     const files = await json<LibraryEntry[]>("/api/library/files?name=gyozamix-v");
     const [a, b] = files;
-    const diff = await json<{ blocks: { name: string; cosine: number }[] }>("/api/analyse/diff", {
+    const { id } = await json<{ id: string }>("/api/jobs", {
       method: "POST",
-      body: JSON.stringify({ a: a!.id, b: b!.path }),
+      body: JSON.stringify({ kind: "diff", a: a!.id, b: b!.path }),
     });
+    const events = await readEvents(id);
+    expect(events.at(-1)!.event, JSON.stringify(events.at(-1)!.view.error)).toBe("done");
+    expect(events.some((event) => event.view.progress.phase === "diff")).toBe(true);
+    const diff = (await json<JobView>(`/api/jobs/${id}`)).diff!;
     expect(diff.blocks).toHaveLength(26);
     expect(diff.blocks[0]!.name).toBe("BASE");
   });
 
-  it("recovers block weights from parents and gives a recipe", async () => {
+  it("recovers block weights from parents as a job and gives a recipe; find-parents ranks the true parents first", async () => {
     const merged = join(dir, "out/recovered-source.safetensors");
     const yaml = [
       "gyoza: 1",
@@ -286,17 +290,16 @@ describe("analyse and images", () => {
       body: JSON.stringify({ kind: "merge", yaml }),
     });
     expect((await readEvents(id)).at(-1)!.event).toBe("done");
-    const recovered = await json<{
-      weights: number[];
-      recipeYaml: string;
-      recovery: { nearestPreset: { name: string } | null };
-    }>("/api/analyse/recover", {
+    const job = await json<{ id: string }>("/api/jobs", {
       method: "POST",
       body: JSON.stringify({
+        kind: "recover",
         merged,
         parents: ["models/anime-detail.safetensors", "models/composition.safetensors"],
       }),
     });
+    expect((await readEvents(job.id)).at(-1)!.event).toBe("done");
+    const recovered = (await json<JobView>(`/api/jobs/${job.id}`)).recover!;
     const gradV = (await json<{ name: string; weights: number[] }[]>("/api/presets?family=sd1")).find(
       (preset) => preset.name === "GRAD_V",
     )!;
@@ -304,6 +307,36 @@ describe("analyse and images", () => {
       if (i > 0) expect(weight).toBeCloseTo(gradV.weights[i]!, 2);
     }
     expect(recovered.recipeYaml).toMatch(/^gyoza: 1/m);
+    // find parents among the source models and a library merge of them (a copy of the merged file is no parent)
+    const candidates = [
+      "models/anime-detail.safetensors",
+      "models/composition.safetensors",
+      "models/texture-tuned.safetensors",
+      "out/gyozamix-v1-fp16.safetensors",
+      merged,
+    ];
+    const ranked = await json<{ id: string }>("/api/jobs", {
+      method: "POST",
+      body: JSON.stringify({ kind: "parents", merged, candidates }),
+    });
+    const events = await readEvents(ranked.id);
+    expect(events.at(-1)!.event, JSON.stringify(events.at(-1)!.view.error)).toBe("done");
+    const parents = events.at(-1)!.view.parents!;
+    const best = parents.pairs[0]!;
+    expect([best.a, best.b].map((path) => path.split("/").at(-1)).sort()).toEqual([
+      "anime-detail.safetensors",
+      "composition.safetensors",
+    ]);
+    expect(best.explained).toBe(true);
+    expect(best.nearestPreset?.name).toBe("GRAD_V");
+    expect(best.weights).toHaveLength(26);
+    expect(best.recipeYaml).toMatch(/^gyoza: 1/m);
+    expect(parents.candidates.map((candidate) => candidate.path)).not.toContain(merged);
+    const lone = await api("/api/jobs", {
+      method: "POST",
+      body: JSON.stringify({ kind: "parents", merged, candidates: [merged, merged] }),
+    });
+    expect(lone.status).toBe(400);
   });
 
   it("inspects a dropped image: generation data and the library version it came from", async () => {

@@ -13,7 +13,6 @@ import { errorAnswer } from "./http-errors.js";
 import { JobQueue } from "./jobs.js";
 import { JSON_BODY_LIMIT } from "./limits.js";
 import { openApiDocument } from "./openapi.js";
-import { registerAnalyseRoutes } from "./routes/analyse.js";
 import { registerImageRoutes } from "./routes/images.js";
 import { registerJobRoutes } from "./routes/jobs.js";
 import { registerLibraryRoutes } from "./routes/library.js";
@@ -214,7 +213,6 @@ export async function createServer(options: ServerOptions): Promise<GyozaServer>
   registerLibraryRoutes(app, context);
   registerRecipeRoutes(app, context);
   registerJobRoutes(app, context);
-  registerAnalyseRoutes(app, context);
   registerImageRoutes(app, context);
 
   const webDir = options.webDir ?? defaultWebDir();

@@ -1,18 +1,34 @@
 import { randomUUID } from "node:crypto";
 import { unlink } from "node:fs/promises";
 import { runRecipe } from "../engine/run-recipe.js";
-import { isGyozaError } from "../errors.js";
+import { GyozaError, isGyozaError } from "../errors.js";
 import type { MergeKernel } from "../kernels/merge-kernel.js";
 import { addToLibrary, type LibraryStore, showEntry } from "../library/index.js";
-import type { ProgressEvent } from "../progress.js";
+import type { ProgressEvent, ProgressListener } from "../progress.js";
 import type { Recipe } from "../recipe/index.js";
-import type { JobEventName, JobProgress, JobView } from "./api-schemas.js";
+import { type JobEventName, type JobProgress, type JobView, KEPT_FINISHED_JOBS } from "./api-schemas.js";
 import { errorAnswer, HttpError } from "./http-errors.js";
+
+/** What an analysis job's work gets: the kernel, progress to report, and a way to see it was cancelled. */
+export interface AnalysisTools {
+  kernel: MergeKernel;
+  onProgress: ProgressListener;
+  signal: AbortSignal;
+}
+
+/** A merge (a loaded recipe), or an analysis whose `run` returns the view's result fields. */
+export type JobWork =
+  | { kind: "merge"; recipe: Recipe; baseDir: string; output: string }
+  | {
+      kind: "diff" | "recover" | "parents";
+      output: string;
+      title: string;
+      run: (tools: AnalysisTools) => Promise<Pick<JobView, "diff" | "recover" | "parents">>;
+    };
 
 interface Job {
   view: JobView;
-  recipe: Recipe;
-  baseDir: string;
+  work: JobWork;
   controller: AbortController;
   listeners: Set<(event: JobEventName, view: JobView) => void>;
   startedAt: number;
@@ -24,11 +40,13 @@ const FINAL: ReadonlySet<string> = new Set(["done", "failed", "cancelled"]);
 const EMIT_INTERVAL_MS = 100;
 
 /**
- * The server's merge queue: one job runs at a time (merges are disk-bound; two interleaved on one
- * disk are both slower), a second job writing the same output while one is queued or running is
- * refused (409), progress is aggregated to {phase, bytesDone, bytesTotal, etaSeconds} and sent to
- * listeners (the SSE streams), cancel aborts the engine (which removes its temp file), and a
- * finished output is added to the library so it shows with its provenance.
+ * The server's job queue: one job runs at a time (merges and analyses are disk-bound; two
+ * interleaved on one disk are both slower), a second merge writing the same output while one is
+ * queued or running is refused (409), progress is aggregated to {phase, bytesDone, bytesTotal,
+ * etaSeconds} and sent to listeners (the SSE streams), cancel aborts the engine (which removes its
+ * temp file) or the analysis (at its next progress report), and a finished merge output is added
+ * to the library so it shows with its provenance. Only the last `keepFinished` finished jobs are
+ * kept (default KEPT_FINISHED_JOBS); queued and running ones always are.
  */
 export class JobQueue {
   private readonly jobs = new Map<string, Job>();
@@ -39,11 +57,24 @@ export class JobQueue {
   constructor(
     private readonly store: LibraryStore,
     private readonly kernel: () => Promise<MergeKernel>,
+    private readonly keepFinished = KEPT_FINISHED_JOBS,
   ) {}
 
+  /** Queues a merge of `recipe` into `output`. */
   submit(recipe: Recipe, output: string, baseDir: string): JobView {
+    return this.enqueue({ kind: "merge", recipe, baseDir, output });
+  }
+
+  /** Queues any job. */
+  enqueue(work: JobWork): JobView {
+    const output = work.output;
     for (const job of this.jobs.values()) {
-      if (job.view.output === output && !FINAL.has(job.view.state)) {
+      if (
+        work.kind === "merge" &&
+        job.work.kind === "merge" &&
+        job.view.output === output &&
+        !FINAL.has(job.view.state)
+      ) {
         throw new HttpError(
           409,
           "job-conflict",
@@ -54,16 +85,16 @@ export class JobQueue {
     }
     const view: JobView = {
       id: randomUUID(),
-      kind: "merge",
+      kind: work.kind,
       state: "queued",
       output,
+      title: work.kind === "merge" ? `merge → ${output}` : work.title,
       createdAt: new Date().toISOString(),
       progress: { phase: "queued", bytesDone: 0, bytesTotal: 0, etaSeconds: null },
     };
     const job: Job = {
       view,
-      recipe,
-      baseDir,
+      work,
       controller: new AbortController(),
       listeners: new Set(),
       startedAt: 0,
@@ -131,13 +162,17 @@ export class JobQueue {
     job.view.state = "running";
     job.view.progress = { phase: "planning", bytesDone: 0, bytesTotal: 0, etaSeconds: null };
     this.emit(job, "progress", true);
+    if (job.work.kind !== "merge") return this.runAnalysis(job, job.work);
+    // Set once the engine has renamed its output into place: only then is there a file of ours to remove.
+    let written: string | undefined;
     try {
-      const result = await runRecipe(job.recipe, {
-        baseDir: job.baseDir,
+      const result = await runRecipe(job.work.recipe, {
+        baseDir: job.work.baseDir,
         kernel: await this.kernel(),
         signal: job.controller.signal,
         onProgress: (event) => this.progress(job, event),
       });
+      written = result.output;
       job.view.progress = { ...job.view.progress, phase: "library", etaSeconds: 0 };
       this.emit(job, "progress", true);
       if (job.controller.signal.aborted) throw new HttpError(409, "interrupted", "cancelled");
@@ -161,7 +196,38 @@ export class JobQueue {
         job.controller.signal.aborted ||
         isGyozaError(error, "interrupted") ||
         (error as HttpError).code === "interrupted";
-      if (cancelled && job.view.result === undefined) await unlink(job.view.output).catch(() => {});
+      // Cancelled inside the engine: it removed its temp file and never touched the output (a file
+      // being replaced stays as it was). Cancelled after the rename: the new output goes again.
+      if (cancelled && written !== undefined && job.view.result === undefined)
+        await unlink(written).catch(() => {});
+      this.finish(job, cancelled ? "cancelled" : "failed", errorAnswer(error).body.error);
+    }
+  }
+
+  private async runAnalysis(job: Job, work: Extract<JobWork, { run: unknown }>): Promise<void> {
+    const signal = job.controller.signal;
+    const stopped = () => new GyozaError("interrupted", "cancelled");
+    try {
+      const fields = await work.run({
+        kernel: await this.kernel(),
+        signal,
+        onProgress: (event) => {
+          // the analyses take no signal: a cancelled one stops at its next progress report
+          if (signal.aborted) throw stopped();
+          this.progress(job, event);
+        },
+      });
+      if (signal.aborted) throw stopped();
+      Object.assign(job.view, fields);
+      job.view.progress = {
+        phase: "done",
+        bytesDone: job.view.progress.bytesTotal,
+        bytesTotal: job.view.progress.bytesTotal,
+        etaSeconds: 0,
+      };
+      this.finish(job, "done");
+    } catch (error) {
+      const cancelled = signal.aborted || isGyozaError(error, "interrupted");
       this.finish(job, cancelled ? "cancelled" : "failed", errorAnswer(error).body.error);
     }
   }
@@ -189,6 +255,14 @@ export class JobQueue {
     if (error) job.view.error = error;
     this.emit(job, state, true);
     job.listeners.clear();
+    this.trim();
+  }
+
+  /** Drops the oldest finished jobs beyond `keepFinished` (the map keeps jobs in submission order). */
+  private trim(): void {
+    const finished = [...this.jobs.values()].filter((job) => FINAL.has(job.view.state));
+    for (const job of finished.slice(0, Math.max(0, finished.length - this.keepFinished)))
+      this.jobs.delete(job.view.id);
   }
 
   private emit(job: Job, event: JobEventName, force: boolean): void {

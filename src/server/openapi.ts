@@ -2,12 +2,11 @@ import * as z from "../zod.js";
 import {
   ApiErrorSchema,
   CopyMetadataRequestSchema,
-  DiffRequestSchema,
   FilesQuerySchema,
   JobRequestSchema,
+  KEPT_FINISHED_JOBS,
   PresetsQuerySchema,
   RecipePlanRequestSchema,
-  RecoverRequestSchema,
   WeightsParseRequestSchema,
 } from "./api-schemas.js";
 
@@ -33,18 +32,20 @@ const ROUTES: Record<string, Record<string, Operation>> = {
     post: { summary: "load a recipe and show its merge plan", body: RecipePlanRequestSchema },
   },
   "/api/jobs": {
-    get: { summary: "every job" },
-    post: { summary: "queue a merge job", body: JobRequestSchema },
+    get: {
+      summary: `every queued and running job and the last ${KEPT_FINISHED_JOBS} finished ones (older finished jobs are dropped, and then 404)`,
+    },
+    post: {
+      summary:
+        "queue a job (202 {id}): kind merge (a recipe), diff (per-block similarity of a and b), recover (a merge's block weights from its two parents) or parents (rank candidate parents of a merge); one runs at a time, progress on /events, results on the job",
+      body: JobRequestSchema,
+    },
   },
   "/api/jobs/{id}": {
     get: { summary: "one job with its progress and result" },
     delete: { summary: "cancel a job (no partial file is left)" },
   },
   "/api/jobs/{id}/events": { get: { summary: "Server-Sent Events: progress, done, failed, cancelled" } },
-  "/api/analyse/diff": { post: { summary: "per-block similarity of two models", body: DiffRequestSchema } },
-  "/api/analyse/recover": {
-    post: { summary: "recover a merge's block weights from its parents", body: RecoverRequestSchema },
-  },
   "/api/images/inspect": {
     post: { summary: "generation data of an image and the library files it names", raw: "image/*" },
   },

@@ -99,12 +99,18 @@ describe("gyoza serve security", () => {
       join(dir, "models", "..", "outside", "secret.safetensors"),
       join(dir, "models", "escape", "secret.safetensors"),
     ]) {
-      const response = await post("/api/analyse/diff", { a: path, b: inside });
-      expect(response.status, path).toBe(403);
-      expect(((await response.json()) as { error: { code: string } }).error.code).toBe("forbidden-path");
+      for (const body of [
+        { kind: "diff", a: path, b: inside },
+        { kind: "recover", merged: inside, parents: [inside, path] },
+        { kind: "parents", merged: inside, candidates: [inside, path] },
+      ]) {
+        const response = await post("/api/jobs", body);
+        expect(response.status, `${body.kind} ${path}`).toBe(403);
+        expect(((await response.json()) as { error: { code: string } }).error.code).toBe("forbidden-path");
+      }
     }
-    // A path inside is let through to the reader (which finds no file there).
-    expect((await post("/api/analyse/diff", { a: inside, b: inside })).status).not.toBe(403);
+    // A path inside is let through to the reader (the job then finds no file there).
+    expect((await post("/api/jobs", { kind: "diff", a: inside, b: inside })).status).toBe(202);
   });
 
   it("refuses a recipe that reads or writes outside the allowed folders with 403", async () => {

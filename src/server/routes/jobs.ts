@@ -3,14 +3,27 @@ import type { FastifyInstance } from "fastify";
 import { type JobCreated, JobRequestSchema, type JobView } from "../api-schemas.js";
 import type { ServerContext } from "../create-server.js";
 import { HttpError, parseWith } from "../http-errors.js";
+import { diffWork, parentsWork, recoverWork } from "./analyse.js";
 import { loadConfinedRecipe } from "./recipes.js";
 
-/** Merge jobs: queue, list, progress (JSON and Server-Sent Events), cancel. */
+/** Jobs (merges, diffs, recoveries, parent rankings): queue, list, progress (JSON and Server-Sent Events), cancel. */
 export function registerJobRoutes(app: FastifyInstance, context: ServerContext): void {
   const { jobs } = context;
 
   app.post("/api/jobs", async (request, reply): Promise<JobCreated> => {
-    const { yaml, replace } = parseWith(JobRequestSchema, request.body, "body");
+    const body = parseWith(JobRequestSchema, request.body, "body");
+    // paths are resolved (and confined) now: a refused one is this request's 403/404, not a failed job
+    if (body.kind !== "merge") {
+      const work =
+        body.kind === "diff"
+          ? diffWork(body, context)
+          : body.kind === "recover"
+            ? recoverWork(body, context)
+            : await parentsWork(body, context);
+      void reply.status(202);
+      return { id: jobs.enqueue(work).id };
+    }
+    const { yaml, replace } = body;
     const { recipe, baseDir, output } = loadConfinedRecipe(yaml, context);
     if (!replace && existsSync(output)) {
       throw new HttpError(
