@@ -400,7 +400,9 @@ function parseGenerationValue(
   switch (field) {
     case "seed": {
       const seed = Number(text);
-      if (!/^\d+$/.test(text) || !Number.isSafeInteger(seed)) throw bad("a seed is a whole number ≥ 0");
+      // 0 … 2^32−1: what both backends take (A1111 keeps seeds in 32 bits).
+      if (!/^\d+$/.test(text) || seed > 0xffff_ffff)
+        throw bad("a seed is a whole number from 0 to 4294967295");
       return seed;
     }
     case "clip_skip": {
