@@ -2,7 +2,10 @@ import { open, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { useTempDirWithHashCache } from "../test-support/temp-dir.js";
+import { FileByteSource } from "./byte-source.js";
 import { type QueuedFile, ReadQueue } from "./read-queue.js";
+import { openTorchCheckpoint } from "./torch/open-torch-checkpoint.js";
+import { writeTorchCheckpoint } from "./torch/write-torch-checkpoint.js";
 
 let dir = "";
 useTempDirWithHashCache("gyoza-read-queue-", (path) => {
@@ -133,6 +136,95 @@ describe("ReadQueue", () => {
       expect(queue.calls).toBe(30);
     } finally {
       await a.handle.close();
+    }
+  });
+
+  it("joins reads a few bytes apart when given a gap allowance, and reads each caller exactly its bytes", async () => {
+    const a = await patternFile("a.bin", 1 << 20, 6);
+    try {
+      const queue = new ReadQueue(1, 64 << 10, 64, 200);
+      const blocker = queue.read(a.file, new Uint8Array(10), 0);
+      // ranges 1..200 bytes apart (joined, 64 KiB a batch), then one 201 bytes after (a call of its own)
+      const ranges: [number, number][] = [];
+      let at = 1000;
+      for (let n = 0; n < 40; n++) {
+        const length = 500 + ((n * 7919) % 3000);
+        ranges.push([at, length]);
+        at += length + 1 + ((n * 37) % 200);
+      }
+      const last = ranges.at(-1)!;
+      ranges.push([last[0] + last[1] + 201, 300]);
+      // asked in three runs out of order, as a .ckpt merge asks for its tensors
+      const third = Math.ceil(ranges.length / 3);
+      const shuffled = [
+        ...ranges.slice(2 * third),
+        ...ranges.slice(0, third),
+        ...ranges.slice(third, 2 * third),
+      ];
+      const done = shuffled.map(([offset, length]) => queue.read(a.file, new Uint8Array(length), offset));
+      await blocker;
+      for (const [n, [offset, length]] of shuffled.entries())
+        expect(Buffer.from(await done[n]!).equals(a.bytes.subarray(offset, offset + length))).toBe(true);
+      const joinedBytes = last[0] + last[1] - ranges[0]![0];
+      // the blocker; the runs in batches of up to 64 KiB (a batch ends where a run was taken); the far one
+      expect(queue.calls).toBeLessThanOrEqual(1 + Math.ceil(joinedBytes / (64 << 10)) + 2 + 1);
+      expect(queue.calls).toBeGreaterThanOrEqual(3);
+    } finally {
+      await a.handle.close();
+    }
+  });
+
+  it("fails the ranges after a gap that runs past the end of a file that shrank", async () => {
+    const a = await patternFile("a.bin", 1 << 20, 7);
+    try {
+      await truncate(a.path, 10_050); // mid-gap between the 2nd and 3rd range
+      const queue = new ReadQueue(1, 1 << 20, 64, 4096);
+      const blocker = queue.read(a.file, new Uint8Array(10), 0);
+      const ranges = [
+        [100, 5000],
+        [5100, 4900],
+        [10_100, 1000],
+      ] as const;
+      const done = ranges.map(([offset, length]) => queue.read(a.file, new Uint8Array(length), offset));
+      await blocker;
+      const results = await Promise.allSettled(done);
+      expect(results.map((result) => result.status)).toEqual(["fulfilled", "fulfilled", "rejected"]);
+      expect(String((results[2] as PromiseRejectedResult).reason)).toMatch(/shrank/);
+      expect(Buffer.from(await done[1]!).equals(a.bytes.subarray(5100, 10_000))).toBe(true);
+    } finally {
+      await a.handle.close();
+    }
+  });
+
+  it("reads every tensor of a torch .ckpt, stored front to back, in a few calls instead of one per tensor", async () => {
+    const path = join(dir, "model.ckpt");
+    const tensors = Array.from({ length: 300 }, (_, n) => ({
+      key: `model.layer${n}.weight`,
+      dtype: "F16" as const,
+      shape: [1 + ((n * 13) % 700)],
+      bytes: Uint8Array.from({ length: 2 * (1 + ((n * 13) % 700)) }, (_, i) => (n * 7 + i) & 0xff),
+    }));
+    await writeTorchCheckpoint(
+      path,
+      tensors.map(({ key, dtype, shape, bytes }) => ({ key, dtype, shape, read: async () => bytes })),
+    );
+    const source = await FileByteSource.open(path);
+    const handle = await open(path, "r");
+    try {
+      const checkpoint = await openTorchCheckpoint(source, path);
+      const stored = [...checkpoint.tensors.values()].sort((x, y) => x.byteOffset - y.byteOffset);
+      const queue = new ReadQueue(1, 16 << 20, 64, 4096);
+      const file: QueuedFile = { handle, name: path };
+      const done = stored.map((tensor) =>
+        queue.read(file, new Uint8Array(tensor.byteLength), tensor.byteOffset),
+      );
+      const expected = new Map(tensors.map((tensor) => [tensor.key, tensor.bytes]));
+      for (const [n, tensor] of stored.entries())
+        expect(Buffer.from(await done[n]!).equals(expected.get(tensor.key)!)).toBe(true);
+      // the first read alone, then 64 tensors a call; without the gap allowance: one call each
+      expect(queue.calls).toBeLessThanOrEqual(1 + Math.ceil((stored.length - 1) / 64));
+    } finally {
+      await Promise.all([handle.close(), source.close()]);
     }
   });
 });
