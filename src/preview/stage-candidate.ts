@@ -54,7 +54,7 @@ export interface StageCandidateOptions {
   hashCacheDir?: string | false;
   signal?: AbortSignal;
   onProgress?: ProgressListener;
-  /** How often to ask the backend for its list after a refresh, and the wait between (default 10 × 500 ms). */
+  /** How often to refresh and ask the backend for its list (default 6), and the first wait between (default 100 ms, doubling up to 1 s). */
   listAttempts?: number;
   listDelayMs?: number;
 }
@@ -249,15 +249,17 @@ async function waitUntilListed(
 ): Promise<StagedCandidate> {
   const { backend } = options;
   const name = backend.checkpointName(relative(folder, path).split(sep).join("/"));
-  const attempts = Math.max(1, options.listAttempts ?? 10);
-  const delay = options.listDelayMs ?? 500;
+  const attempts = Math.max(1, options.listAttempts ?? 6);
+  const delay = options.listDelayMs ?? 100;
   const signal = options.signal ? { signal: options.signal } : {};
   for (let attempt = 0; attempt < attempts; attempt++) {
     throwIfAborted(options.signal);
     await backend.refreshModels(signal);
     const listed = await backend.listCheckpoints(signal);
     if (listed.includes(name)) return { checkpointName: name, file: path, ...facts };
-    if (attempt < attempts - 1) await new Promise((done) => setTimeout(done, delay));
+    // a backend may take a moment to see a new file (a network share, A1111's refresh): back off, up to a second
+    if (attempt < attempts - 1)
+      await new Promise((done) => setTimeout(done, Math.min(1000, delay * 2 ** attempt)));
   }
   throw new GyozaError(
     "usage",
@@ -367,6 +369,8 @@ export interface CleanupOptions {
   maxCount?: number;
   /** Keep at most this many bytes of candidates. */
   maxBytes?: number;
+  /** Only these candidates (file names) may go; every other entry stays (a run removing what it placed). */
+  only?: readonly string[];
 }
 
 /**
@@ -379,8 +383,12 @@ export async function cleanupCandidates(
   const folder = resolve(options.folder);
   const index = await readCandidateIndex(folder);
   const keep = new Set(options.keep ?? []);
+  const only = options.only ? new Set(options.only) : undefined;
   const isKept = (entry: CandidateEntry) =>
-    keep.has(entry.file) || keep.has(entry.autov3) || keep.has(entry.autov3.slice(0, 12));
+    keep.has(entry.file) ||
+    keep.has(entry.autov3) ||
+    keep.has(entry.autov3.slice(0, 12)) ||
+    (only !== undefined && !only.has(entry.file));
   const capped = options.maxCount !== undefined || options.maxBytes !== undefined;
   const byRecency = [...index.entries].sort((a, b) =>
     a.lastUsed < b.lastUsed ? 1 : a.lastUsed > b.lastUsed ? -1 : 0,
@@ -402,7 +410,7 @@ export async function cleanupCandidates(
     removed.push(entry.file);
   }
   // merges an interrupted run left (the engine removes its own temp files; this is the step after)
-  for (const name of await readdir(folder).catch(() => [] as string[])) {
+  for (const name of only ? [] : await readdir(folder).catch(() => [] as string[])) {
     if (name.startsWith(MERGING_PREFIX) && name.endsWith(".safetensors")) {
       await unlink(join(folder, name)).catch(() => {});
       removed.push(name);
