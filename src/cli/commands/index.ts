@@ -15,6 +15,7 @@ import { registerPublish } from "./publish.js";
 import { registerRecipe } from "./recipe.js";
 import { registerRecover } from "./recover.js";
 import { registerReplay } from "./replay.js";
+import { registerSample } from "./sample.js";
 import { registerServe } from "./serve.js";
 import { registerSynth } from "./synth.js";
 import { registerWorker } from "./worker.js";
@@ -39,5 +40,6 @@ export function registerCommands(program: Command): void {
   registerCivitai(program);
   registerPublish(program);
   registerServe(program);
+  registerSample(program);
   registerWorker(program);
 }
