@@ -6,7 +6,7 @@ import { GRID_FONT_FILE, renderGridPng, wrap } from "./grid-render.js";
 
 /** A generated tile: a flat colour per cell, so the test can find each cell in the grid. */
 async function tile(red: number, green: number, blue: number): Promise<Buffer> {
-  return sharp({ create: { width: 96, height: 128, channels: 3, background: { r: red, g: green, b: blue } } })
+  return sharp({ create: { width: 192, height: 256, channels: 3, background: { r: red, g: green, b: blue } } })
     .png()
     .toBuffer();
 }
@@ -48,21 +48,21 @@ describe("grid image", () => {
       title: "GyozaMix",
     });
     const meta = await sharp(png).metadata();
-    const rowHeader = 160;
+    const rowHeader = 192;
     const columnHeader = 10 * 2 + 22 * 3;
     const title = 44;
-    expect(meta.width).toBe(rowHeader + 3 * 96);
-    expect(meta.height).toBe(title + columnHeader + 2 * 128);
+    expect(meta.width).toBe(rowHeader + 3 * 192);
+    expect(meta.height).toBe(title + columnHeader + 2 * 256);
     // Headers carry text (not blank), the cells their own colour, the failed cell its text.
-    expect(await inkShare(png, rowHeader, title, 96, columnHeader)).toBeGreaterThan(0.01);
-    expect(await inkShare(png, 0, title + columnHeader, rowHeader, 128)).toBeGreaterThan(0.005);
+    expect(await inkShare(png, rowHeader, title, 192, columnHeader)).toBeGreaterThan(0.01);
+    expect(await inkShare(png, 0, title + columnHeader, rowHeader, 256)).toBeGreaterThan(0.005);
     expect(await inkShare(png, 0, 0, meta.width!, title)).toBeGreaterThan(0.005);
     const { data } = await sharp(png)
-      .extract({ left: rowHeader + 96 + 48, top: title + columnHeader + 64, width: 1, height: 1 })
+      .extract({ left: rowHeader + 192 + 96, top: title + columnHeader + 128, width: 1, height: 1 })
       .raw()
       .toBuffer({ resolveWithObject: true });
     expect([...data.subarray(0, 3)]).toEqual([120, 200, 90]);
-    expect(await inkShare(png, rowHeader + 2 * 96, title + columnHeader + 128, 96, 128)).toBeGreaterThan(
+    expect(await inkShare(png, rowHeader + 2 * 192, title + columnHeader + 256, 192, 256)).toBeGreaterThan(
       0.01,
     );
     if (process.env.GYOZA_KEEP_GRID) {

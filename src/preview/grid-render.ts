@@ -17,6 +17,8 @@ const FONT_FAMILY = "DejaVu Sans";
 
 /** Cells larger than this (either side) are scaled down in grid.png; the cell files keep full size. */
 export const MAX_CELL_SIDE_PX = 512;
+/** Cells smaller than this (their longer side) are scaled up in grid.png. */
+export const MIN_CELL_SIDE_PX = 192;
 /** Largest grid image side: beyond it PNG viewers and browsers give up. */
 export const MAX_GRID_SIDE_PX = 30_000;
 
@@ -73,7 +75,9 @@ export async function renderGridPng(input: GridRenderInput): Promise<Buffer> {
     cellWidth = meta.width ?? cellWidth;
     cellHeight = meta.height ?? cellHeight;
   }
-  const scale = Math.min(1, MAX_CELL_SIDE_PX / Math.max(cellWidth, cellHeight));
+  // Big images are scaled down, tiny ones (previews, stand-in images) up so the labels fit above them.
+  const longest = Math.max(cellWidth, cellHeight);
+  const scale = longest > MAX_CELL_SIDE_PX ? MAX_CELL_SIDE_PX / longest : Math.max(1, MIN_CELL_SIDE_PX / longest);
   cellWidth = Math.max(64, Math.round(cellWidth * scale));
   cellHeight = Math.max(64, Math.round(cellHeight * scale));
 
