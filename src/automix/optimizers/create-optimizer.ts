@@ -10,6 +10,7 @@ import {
   type OptimizerOptions,
   type OptimizerSpace,
 } from "./optimizer.js";
+import { QuadraticTrustRegion } from "./quadratic-trust-region.js";
 import { RandomSearch } from "./random-search.js";
 import { Tpe } from "./tpe.js";
 
@@ -18,6 +19,7 @@ type OptimizerFactory = (space: OptimizerSpace, options: OptimizerOptions) => Op
 const FACTORIES: Record<OptimizerName, OptimizerFactory> = {
   cmaes: (space, options) => new CmaEs(space, options),
   tpe: (space, options) => new Tpe(space, options),
+  quadratic: (space, options) => new QuadraticTrustRegion(space, options),
   random: (space, options) => new RandomSearch(space, options),
   automb1: (space, options) => new AutoMbw1(space, options),
 };

@@ -33,7 +33,7 @@ export interface Optimizer {
   done?(): boolean;
 }
 
-export const OPTIMIZER_NAMES = ["cmaes", "tpe", "random", "automb1"] as const;
+export const OPTIMIZER_NAMES = ["cmaes", "tpe", "quadratic", "random", "automb1"] as const;
 export type OptimizerName = (typeof OPTIMIZER_NAMES)[number];
 
 /** What an optimizer needs to know of the space: its dimension, and which coordinates are categorical. */

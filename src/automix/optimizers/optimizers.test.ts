@@ -44,6 +44,23 @@ describe("optimizers", () => {
     }
   });
 
+  it("the quadratic trust region lands on a separable quadratic's optimum after one design (2d + 2 trials)", () => {
+    const scores = run(
+      createOptimizer("quadratic", space, { seed: 1, budget: 2 * DIMENSIONS + 2 }),
+      2 * DIMENSIONS + 2,
+    );
+    expect(best(scores)).toBeGreaterThan(-1e-9);
+  });
+
+  it("the quadratic trust region asks its whole design as one batch, then one step", () => {
+    const optimizer = createOptimizer("quadratic", space, { seed: 1 });
+    const design = optimizer.ask(100);
+    expect(design).toHaveLength(2 * DIMENSIONS + 1);
+    expect(optimizer.ask(1)).toEqual([]);
+    optimizer.tell(design.map((candidate) => ({ candidate, score: quadratic(candidate.x) })));
+    expect(optimizer.ask(100)).toHaveLength(1);
+  });
+
   it("CMA-ES gets within 1e-3 of the optimum of an 8-value quadratic in 600 trials", () => {
     expect(best(run(createOptimizer("cmaes", space, { seed: 3, budget: 600 }), 600))).toBeGreaterThan(-1e-3);
   });
@@ -55,7 +72,8 @@ describe("optimizers", () => {
       const second = createOptimizer(name, space, { seed: 11, budget: 60 });
       expect(run(first, 60, 4)).toEqual(run(second, 60, 4));
       const other = createOptimizer(name, space, { seed: 12, budget: 60 });
-      if (name !== "automb1")
+      // automb1 and quadratic use no randomness: the seed changes nothing.
+      if (name !== "automb1" && name !== "quadratic")
         expect(run(other, 60, 4)).not.toEqual(run(createOptimizer(name, space, { seed: 11 }), 60, 4));
     },
   );
