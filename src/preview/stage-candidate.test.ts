@@ -1,4 +1,6 @@
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
+import { existsSync, statSync } from "node:fs";
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -151,6 +153,27 @@ describe("stageCandidate", () => {
     expect(again.reused).toBe(true);
   });
 
+  it.skipIf(!existsSync("/dev/shm") || statSync("/dev/shm").dev === statSync(tmpdir()).dev)(
+    "copies a model file from another file system (a RAM disk folder) and leaves no partial file",
+    async () => {
+      const folder = await mkdtemp(join("/dev/shm", "gyoza-stage-copy-"));
+      try {
+        const staged = await stageCandidate({
+          modelFile: a,
+          backend: new FolderBackend(folder),
+          hashCacheDir: false,
+          listDelayMs: 1,
+        });
+        expect((await stat(staged.file)).ino).not.toBe((await stat(a)).ino);
+        expect(await sha256Of(staged.file)).toBe(await sha256Of(a));
+        expect((await readdir(folder)).filter((name) => name.includes("partial"))).toEqual([]);
+        expect((await readCandidateIndex(folder)).entries.map((entry) => entry.how)).toEqual(["copy"]);
+      } finally {
+        await rm(folder, { recursive: true, force: true });
+      }
+    },
+  );
+
   it("uses a model already in the folder where it is and never records it for cleanup", async () => {
     const folder = await freshFolder("stage-inside");
     const own = join(folder, "my-model.safetensors");
@@ -184,6 +207,39 @@ describe("stageCandidate", () => {
     await expect(stageCandidate({ modelFile: a, backend, hashCacheDir: false })).rejects.toThrow(
       /does not exist/,
     );
+  });
+});
+
+describe("stageCandidate on a full disk", () => {
+  it("a merge that runs out of space fails with a clear error, leaves no partial file and keeps finished candidates", async (context) => {
+    // a 24 MiB tmpfs: room for one tiny candidate (15 MB), not two; needs root (skipped elsewhere)
+    const folder = await freshFolder("full-disk");
+    try {
+      execFileSync("mount", ["-t", "tmpfs", "-o", "size=24m", "tmpfs", folder], { stdio: "ignore" });
+    } catch {
+      context.skip();
+    }
+    try {
+      const backend = new FolderBackend(folder);
+      const finished = await stageCandidate({ modelFile: a, backend, hashCacheDir: false, listDelayMs: 1 });
+      const failure = await stageCandidate({
+        recipe: mixRecipe(0.7),
+        backend,
+        hashCacheDir: false,
+        listDelayMs: 1,
+      }).catch((error: unknown) => error);
+      expect(failure).toMatchObject({ code: "io" });
+      expect(String((failure as Error).message)).toMatch(/no space left in .*full-disk for this candidate/);
+      expect((await readdir(folder)).sort()).toEqual(
+        [CANDIDATE_INDEX_FILE, finished.file.slice(folder.length + 1)].sort(),
+      );
+      expect(await sha256Of(finished.file)).toBe(finished.sha256);
+      expect((await readCandidateIndex(folder)).entries.map((entry) => entry.file)).toEqual([
+        finished.file.slice(folder.length + 1),
+      ]);
+    } finally {
+      execFileSync("umount", [folder], { stdio: "ignore" });
+    }
   });
 });
 

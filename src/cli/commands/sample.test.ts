@@ -271,6 +271,37 @@ describe("gyoza sample, backend faults", () => {
     }
   });
 
+  it("an A1111 error answer is shown in its own words and stops the run", async () => {
+    const folder = join(dir, "a1111-error-checkpoints");
+    await mkdir(folder);
+    const standin = await startA1111Standin({ modelFolder: folder, stepDelayMs: 0 });
+    try {
+      standin.inject(
+        { status: 500, body: { error: "OutOfMemoryError", errors: "CUDA out of memory" } },
+        10,
+        "/sdapi/v1/txt2img",
+      );
+      const config = await writeConfig("a1111-error", "a1111", standin.url, folder);
+      const out = join(dir, "a1111-error-out");
+      const run = await runCli(
+        "sample",
+        modelA,
+        "--prompts",
+        promptsFile,
+        "--config",
+        config,
+        "--out",
+        out,
+        "--no-library",
+      );
+      expect(run.code).not.toBe(0);
+      expect(run.stderr).toContain("OutOfMemoryError: CUDA out of memory");
+      expect(await readdir(out)).toEqual([]);
+    } finally {
+      await standin.close();
+    }
+  });
+
   it("an interrupted run keeps the images it finished, and leaves no partial file", async () => {
     const folder = join(dir, "a1111-interrupt-checkpoints");
     await mkdir(folder);
