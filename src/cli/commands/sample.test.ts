@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createBackend } from "../../backends/index.js";
 import { detectGeneration, readImageMetadata, textsByKey } from "../../image/index.js";
 import { BufferByteSource } from "../../io/byte-source.js";
-import { openLibrary } from "../../library/index.js";
+import { addToLibrary, LibraryStore, modelPage, openLibrary } from "../../library/index.js";
 import { runSample } from "../../preview/run-sample.js";
 import { writeSyntheticCheckpoint } from "../../synth/write-synthetic.js";
 import { type A1111Standin, startA1111Standin } from "../../test-support/a1111-standin.js";
@@ -238,6 +238,61 @@ describe.each(kinds)("gyoza sample against the %s stand-in", (kind) => {
       expect(generated(blind)).toBe(0);
     } finally {
       await blind.close();
+    }
+  });
+});
+
+describe("gyoza sample and the library", () => {
+  it("the images show as sample images of the model version whose file was sampled", async () => {
+    const folder = join(dir, "library-checkpoints");
+    await mkdir(folder);
+    const standin = await startComfyStandin({ modelFolder: folder, stepDelayMs: 0 });
+    const library = join(dir, "version-library.db");
+    try {
+      // a Civitai Helper sidecar makes the file a version of a model
+      await writeFile(
+        join(dir, "models", "base-a.civitai.info"),
+        JSON.stringify({
+          id: 9001,
+          modelId: 9000,
+          name: "v1",
+          baseModel: "SD 1.5",
+          model: { name: "Base A", type: "Checkpoint" },
+        }),
+      );
+      const db = openLibrary(library);
+      await addToLibrary(new LibraryStore(db), [join(dir, "models")], { cacheDir: false });
+      db.close();
+      const config = await writeConfig("library", "comfyui", standin.url, folder);
+      const out = join(dir, "library-out");
+      const run = await runCli(
+        "sample",
+        modelA,
+        "--prompts",
+        promptsFile,
+        "--seeds",
+        "3",
+        "--config",
+        config,
+        "--out",
+        out,
+        "--library",
+        library,
+      );
+      expect(run.code).toBe(0);
+      const reopened = openLibrary(library);
+      try {
+        const version = modelPage(new LibraryStore(reopened), "Base A").versions[0]!;
+        expect(version.images.map((image) => image.path).sort()).toEqual([
+          join(out, "p001-s3.png"),
+          join(out, "p002-s3.png"),
+        ]);
+        expect(version.images[0]!.generation).toMatchObject({ seed: 3, steps: 20 });
+      } finally {
+        reopened.close();
+      }
+    } finally {
+      await standin.close();
     }
   });
 });
