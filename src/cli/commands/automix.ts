@@ -1,0 +1,433 @@
+import { mkdir, readFile } from "node:fs/promises";
+import { basename, dirname } from "node:path";
+import type { Command } from "commander";
+import type { ResolvedStudy } from "../../automix/study-file.js";
+import type { StudyReport } from "../../automix/study-report.js";
+import type { StoredStudy } from "../../automix/study-store.js";
+import type { GenerationBackend } from "../../backends/types.js";
+import { GyozaError, isGyozaError } from "../../errors.js";
+import { defaultHashCacheDir } from "../../hash/hash-cache.js";
+import { AtomicFileWriter } from "../../io/atomic-file.js";
+import { defaultLibraryPath, type LibraryDatabase, openLibrary } from "../../library/open-library.js";
+import { loadRecipe, type Recipe } from "../../recipe/index.js";
+import { countBar } from "../count-bar.js";
+import { printJson } from "../output.js";
+import { cleanUpAndExit, EXIT_INTERRUPTED } from "../run.js";
+import { writeRecipeFile } from "../write-recipe-file.js";
+
+interface CommonFlags {
+  library?: string;
+  json?: boolean;
+  config?: string;
+}
+
+const libraryOption = [
+  "--library <file>",
+  "the library database holding studies (default $GYOZA_LIBRARY or ~/.local/share/gyoza/library.db)",
+] as const;
+
+export function registerAutomix(program: Command): void {
+  const automix = program
+    .command("automix")
+    .description(
+      "search block weights automatically: resumable studies with optimizers and pluggable scorers (issue #24)",
+    );
+
+  automix
+    .command("run")
+    .description("start a study from a study file (automix-study: 1) and run it to its budget")
+    .argument("<study>", "the study file (YAML)")
+    .option(...libraryOption)
+    .option("--config <file>", "gyoza.yaml with the generation backends (for image scorers)")
+    .option("--json", "print the result as JSON")
+    .action(async (file: string, flags: CommonFlags) => {
+      const { readStudyFile } = await import("../../automix/study-file.js");
+      const { createStudy } = await import("../../automix/study-store.js");
+      const resolved = await readStudyFile(file);
+      const recipeText = await readText(resolved.recipeFile, "base recipe");
+      const spaceText = await readText(resolved.spaceFile, "search space");
+      const { space, base } = await loadSpaceAndRecipe(
+        spaceText,
+        resolved.spaceFile,
+        recipeText,
+        resolved.recipeFile,
+      );
+      // a first candidate that does not make a valid recipe fails here, before the study exists
+      space.toRecipe(new Array(space.dimensions).fill(0.5), base);
+      await withLibrary(flags, async (db) => {
+        const study = createStudy(db, {
+          name: resolved.name,
+          spaceYaml: spaceText,
+          baseRecipe: recipeText,
+          optimizer: resolved.optimizer,
+          seed: resolved.seed,
+          settings: resolved as unknown as Record<string, unknown>,
+        });
+        await execute(db, study, resolved, flags);
+      });
+    });
+
+  automix
+    .command("resume")
+    .description("continue a stopped or crashed study; no finished trial is repeated")
+    .argument("<name>", "the study's name")
+    .option(...libraryOption)
+    .option("--config <file>", "gyoza.yaml with the generation backends (for image scorers)")
+    .option("--json", "print the result as JSON")
+    .action(async (name: string, flags: CommonFlags) => {
+      const { getStudy } = await import("../../automix/study-store.js");
+      await withLibrary(flags, async (db) => {
+        const study = getStudy(db, name);
+        await execute(db, study, study.settings as unknown as ResolvedStudy, flags);
+      });
+    });
+
+  automix
+    .command("show")
+    .description("a study's best trials, per-coordinate importance and convergence")
+    .argument("<name>", "the study's name")
+    .option(...libraryOption)
+    .option("--top <n>", "how many best trials", (text) => Number.parseInt(text, 10), 5)
+    .option("--json", "print the report as JSON")
+    .action(async (name: string, flags: CommonFlags & { top: number }) => {
+      const { getStudy, listTrials } = await import("../../automix/study-store.js");
+      const { studyReport } = await import("../../automix/study-report.js");
+      const { SearchSpace } = await import("../../automix/search-space.js");
+      await withLibrary(flags, async (db) => {
+        const study = getStudy(db, name);
+        const space = SearchSpace.parse(study.spaceYaml);
+        const report = studyReport(
+          listTrials(db, study.id),
+          space.dimensionList.map((d) => d.label),
+          flags.top,
+        );
+        const settings = study.settings as unknown as ResolvedStudy;
+        if (flags.json) {
+          printJson({
+            study: {
+              name: study.name,
+              status: study.status,
+              optimizer: study.optimizer,
+              seed: study.seed,
+              budget: settings.budget,
+            },
+            ...report,
+            best: report.best.map((t) => ({ ...t, weights: space.describe(t.x) })),
+          });
+          return;
+        }
+        printReport(study, settings, report, (x) => space.describe(x));
+      });
+    });
+
+  automix
+    .command("best")
+    .description("write a study's best candidate as a recipe, the study named in its description")
+    .argument("<name>", "the study's name")
+    .requiredOption("--out <recipe>", "the recipe file to write (YAML)")
+    .option(...libraryOption)
+    .option("--json", "print the trial and file as JSON")
+    .action(async (name: string, flags: CommonFlags & { out: string }) => {
+      const { getStudy, listTrials } = await import("../../automix/study-store.js");
+      await withLibrary(flags, async (db) => {
+        const study = getStudy(db, name);
+        const settings = study.settings as unknown as ResolvedStudy;
+        const { space, base } = await loadSpaceAndRecipe(
+          study.spaceYaml,
+          settings.spaceFile,
+          study.baseRecipe,
+          settings.recipeFile,
+        );
+        const done = listTrials(db, study.id).filter((t) => t.state === "done" && t.score !== null);
+        if (done.length === 0)
+          throw new GyozaError("usage", `study "${name}" has no finished trial yet`, {
+            fix: `run it: gyoza automix resume ${name}`,
+          });
+        const best = done.reduce((a, b) => (b.score! > a.score! ? b : a));
+        const recipe: Recipe = space.toRecipe(best.x, base);
+        const provenance = `gyoza automix study "${study.name}" (${study.optimizer}, seed ${study.seed}), trial ${best.number}, score ${best.score}`;
+        recipe.output = { ...recipe.output, description: provenance };
+        const header = `# ${provenance}\n# weights: ${space.describe(best.x).split("\n").join("\n#   ")}\n`;
+        await writeRecipeFile(recipe, flags.out, dirname(settings.recipeFile), { header });
+        if (flags.json)
+          printJson({
+            study: study.name,
+            trial: best.number,
+            score: best.score,
+            x: best.x,
+            recipe: flags.out,
+          });
+        else process.stdout.write(`trial ${best.number} (score ${best.score}) written to ${flags.out}\n`);
+      });
+    });
+}
+
+async function readText(file: string, what: string): Promise<string> {
+  try {
+    return await readFile(file, "utf8");
+  } catch (cause) {
+    throw new GyozaError("io", `cannot read the study's ${what}: ${(cause as Error).message}`, {
+      file,
+      cause,
+    });
+  }
+}
+
+async function loadSpaceAndRecipe(
+  spaceText: string,
+  spaceFile: string,
+  recipeText: string,
+  recipeFile: string,
+) {
+  const { SearchSpace } = await import("../../automix/search-space.js");
+  return {
+    space: SearchSpace.parse(spaceText, spaceFile),
+    base: loadRecipe(recipeText, { sourceName: recipeFile }),
+  };
+}
+
+async function withLibrary(flags: CommonFlags, work: (db: LibraryDatabase) => Promise<void>): Promise<void> {
+  const db = openLibrary(flags.library ?? defaultLibraryPath());
+  try {
+    await work(db);
+  } finally {
+    db.close();
+  }
+}
+
+/** Builds scorers, backend and stand-ins from the stored settings, runs the loop with a progress bar, stops cleanly on Ctrl-C. */
+async function execute(
+  db: LibraryDatabase,
+  study: StoredStudy,
+  settings: ResolvedStudy,
+  flags: CommonFlags,
+): Promise<void> {
+  const { runStudy, mergeIntoFolder, trialImagePath } = await import("../../automix/run-study.js");
+  const { weightSpaceScorer } = await import("../../automix/scorers/weight-space.js");
+  const { httpScorer } = await import("../../automix/scorers/http-scorer.js");
+  const { listTrials } = await import("../../automix/study-store.js");
+  const { runRecipe } = await import("../../engine/run-recipe.js");
+  const { space, base } = await loadSpaceAndRecipe(
+    study.spaceYaml,
+    settings.spaceFile,
+    study.baseRecipe,
+    settings.recipeFile,
+  );
+  const baseDir = dirname(settings.recipeFile);
+  const closers: (() => Promise<void>)[] = [];
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts++;
+    if (interrupts > 1) cleanUpAndExit(EXIT_INTERRUPTED);
+    process.stderr.write("\ngyoza: stopping after the current step (Ctrl-C again to stop now)\n");
+    controller.abort();
+  };
+  process.on("SIGINT", onSigint);
+  const bar = countBar("trials", settings.budget, { quiet: flags.json ?? false });
+  try {
+    await mkdir(settings.work, { recursive: true });
+    const objectives = [];
+    for (const scorer of settings.scorers) {
+      if (scorer.type === "weights") {
+        objectives.push({
+          ...scorer,
+          scorer: weightSpaceScorer({
+            name: scorer.name,
+            target: scorer.target,
+            ...(scorer.blocks ? { blocks: scorer.blocks } : {}),
+            ...(scorer.samples ? { samples: scorer.samples } : {}),
+          }),
+        });
+      } else {
+        let url = scorer.url;
+        if (url === "stand-in") {
+          const { startScorerStandIn } = await import("../../test-support/scorer-standin.js");
+          const standIn = await startScorerStandIn();
+          closers.push(() => standIn.close());
+          url = standIn.url;
+        }
+        objectives.push({
+          ...scorer,
+          scorer: httpScorer({
+            name: scorer.name,
+            url,
+            ...(scorer.headers ? { headers: scorer.headers } : {}),
+            ...(scorer.timeout !== undefined ? { timeoutSeconds: scorer.timeout } : {}),
+            ...(scorer.retries !== undefined ? { retries: scorer.retries } : {}),
+          }),
+        });
+      }
+    }
+    let backend: GenerationBackend | undefined;
+    if (settings.images) backend = await openBackend(settings.images.backend, settings.work, flags, closers);
+    const images = settings.images;
+    if (images?.out) await mkdir(images.out, { recursive: true });
+    const stage = backend
+      ? await imageStage(backend, baseDir)
+      : mergeIntoFolder(settings.work, baseDir, (recipe, options) =>
+          runRecipe(recipe, { ...options, hashCacheDir: defaultHashCacheDir() }),
+        );
+    bar.tick(listTrials(db, study.id).filter((t) => t.state !== "pending").length);
+    const result = await runStudy({
+      db,
+      study,
+      space,
+      base,
+      objectives,
+      ...(images && backend
+        ? {
+            images: {
+              backend,
+              prompts: images.prompts,
+              seeds: images.seeds,
+              params: {
+                negativePrompt: images.negative ?? "",
+                steps: images.steps ?? 20,
+                cfg: images.cfg ?? 7,
+                sampler: images.sampler ?? "Euler a",
+                scheduler: images.scheduler ?? "Automatic",
+                width: images.width ?? 512,
+                height: images.height ?? 512,
+                clipSkip: images.clip_skip ?? 1,
+              },
+              ...(images.out
+                ? {
+                    write: async (trial: number, image: { prompt: string; seed: number }, png: Buffer) => {
+                      const path = trialImagePath(
+                        images.out!,
+                        trial,
+                        images.prompts.indexOf(image.prompt),
+                        image.seed,
+                      );
+                      const writer = await AtomicFileWriter.create(path);
+                      await writer.write(png);
+                      await writer.commit();
+                      return path;
+                    },
+                  }
+                : {}),
+            },
+          }
+        : {}),
+      budget: settings.budget,
+      batch: settings.batch,
+      stage,
+      signal: controller.signal,
+      worker: "in-process",
+      onTrial: (progress) => bar.tick(progress.done),
+    });
+    bar.stop();
+    const done = result.trials.filter((t) => t.state === "done" && t.score !== null);
+    const best = done.length > 0 ? done.reduce((a, b) => (b.score! > a.score! ? b : a)) : undefined;
+    const summary = {
+      study: study.name,
+      status: result.status,
+      trials: result.trials.length,
+      evaluated: result.evaluated,
+      failed: result.trials.filter((t) => t.state === "failed").length,
+      best: best
+        ? { trial: best.number, score: best.score, x: best.x, weights: space.describe(best.x) }
+        : null,
+    };
+    if (flags.json) printJson(summary);
+    else {
+      process.stdout.write(
+        `study ${study.name}: ${summary.trials} trials (${summary.evaluated} now, ${summary.failed} failed)` +
+          (best
+            ? `; best trial ${best.number}, score ${best.score!.toFixed(6)}\n${space.describe(best.x)}\n`
+            : "\n"),
+      );
+    }
+    const failed = result.trials.find((t) => t.state === "failed");
+    if (failed) process.stderr.write(`gyoza: trial ${failed.number} failed: ${failed.error}\n`);
+  } catch (error) {
+    bar.stop();
+    if (isGyozaError(error) && error.code === "interrupted") {
+      process.stderr.write(
+        `gyoza: study ${study.name} stopped; finished trials are kept. Continue with: gyoza automix resume ${study.name}\n`,
+      );
+      process.exitCode = EXIT_INTERRUPTED;
+      return;
+    }
+    throw error;
+  } finally {
+    process.off("SIGINT", onSigint);
+    for (const close of closers) await close().catch(() => undefined);
+  }
+}
+
+async function openBackend(
+  name: string,
+  work: string,
+  flags: CommonFlags,
+  closers: (() => Promise<void>)[],
+): Promise<GenerationBackend> {
+  const { createBackend, loadGyozaConfig, pickBackend } = await import("../../backends/index.js");
+  if (name !== "stand-in") {
+    const config = await loadGyozaConfig(flags.config ? { path: flags.config } : {});
+    return createBackend(pickBackend(config, name));
+  }
+  const { startComfyStandin } = await import("../../test-support/comfyui-standin.js");
+  const standIn = await startComfyStandin({ modelFolder: work, stepDelayMs: 0 });
+  closers.push(() => standIn.close());
+  return createBackend({
+    name: "stand-in",
+    kind: "comfyui",
+    url: standIn.url,
+    modelFolder: work,
+    modelPrefix: "",
+    headers: {},
+    timeoutSeconds: 60,
+  });
+}
+
+async function imageStage(backend: GenerationBackend, baseDir: string) {
+  const { stageCandidate, cleanupCandidates } = await import("../../preview/stage-candidate.js");
+  return async (recipe: Recipe, _trial: number, signal: AbortSignal | undefined) => {
+    const staged = await stageCandidate({
+      backend,
+      recipe,
+      recipeBaseDir: baseDir,
+      ...(signal ? { signal } : {}),
+    });
+    return {
+      file: staged.file,
+      checkpointName: staged.checkpointName,
+      autov3: staged.autov3,
+      ...(staged.recipeKey ? { recipeKey: staged.recipeKey } : {}),
+      release: async () => {
+        if (!staged.reused)
+          await cleanupCandidates({
+            folder: backend.config.modelFolder,
+            only: [basename(staged.file)],
+          }).catch(() => undefined);
+      },
+    };
+  };
+}
+
+function printReport(
+  study: StoredStudy,
+  settings: ResolvedStudy,
+  report: StudyReport,
+  describe: (x: readonly number[]) => string,
+): void {
+  const out: string[] = [];
+  out.push(
+    `study ${study.name} (${study.status}): ${study.optimizer}, seed ${study.seed}, ${report.trials}/${settings.budget} trials, ${report.failed} failed`,
+  );
+  out.push("", "best trials:");
+  for (const trial of report.best) {
+    out.push(
+      `  #${trial.number}  score ${trial.score!.toFixed(6)}${trial.autov3 ? `  AutoV3 ${trial.autov3.slice(0, 12)}` : ""}`,
+    );
+    out.push(`      ${describe(trial.x).split("\n").join("\n      ")}`);
+  }
+  out.push("", "importance (|correlation| of a coordinate with the score):");
+  for (const entry of report.importance.slice(0, 10))
+    out.push(`  ${entry.label.padEnd(32)} ${entry.importance.toFixed(3)}`);
+  out.push("", "convergence (trial: best so far):");
+  out.push(`  ${report.convergence.map((c) => `${c.trial}: ${c.best.toFixed(4)}`).join(", ")}`);
+  process.stdout.write(`${out.join("\n")}\n`);
+}
