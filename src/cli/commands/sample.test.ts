@@ -1,5 +1,4 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createBackend } from "../../backends/index.js";
@@ -12,14 +11,19 @@ import { type A1111Standin, startA1111Standin } from "../../test-support/a1111-s
 import { backendConfig } from "../../test-support/backend-fixtures.js";
 import { type ComfyStandin, startComfyStandin } from "../../test-support/comfyui-standin.js";
 import { runCli } from "../../test-support/run-cli.js";
+import { useTempDirWithHashCache } from "../../test-support/temp-dir.js";
 
 let dir: string;
 let modelA: string;
 let recipeFile: string;
 let promptsFile: string;
 
+// the CLI's hash cache goes inside the temp dir, never the user's ~/.cache/gyoza
+useTempDirWithHashCache("gyoza-sample-cli-", (path) => {
+  dir = path;
+});
+
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "gyoza-sample-cli-"));
   await mkdir(join(dir, "models"));
   modelA = join(dir, "models", "base-a.safetensors");
   await writeSyntheticCheckpoint(modelA, { layout: "sd1-ldm", size: "tiny", dtype: "F16", seed: 1 });
@@ -49,10 +53,6 @@ beforeAll(async () => {
     "# test prompts\na bowl of gyoza, steam\n\nnight market, lanterns | blurry, text\n",
   );
 });
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-
 type Standin = ComfyStandin | A1111Standin;
 const kinds = ["comfyui", "a1111"] as const;
 
