@@ -5,6 +5,7 @@ import type { Candidate, OptimizerName } from "../optimizers/optimizer.js";
 import { connectRedis, redactedRedisUrl } from "./redis.js";
 import { StudyLog } from "./study-log.js";
 import {
+  EVALUATION_ERROR_MARK,
   EVALUATION_QUEUE,
   type EvaluationInput,
   type EvaluationJobData,
@@ -48,6 +49,9 @@ export interface DistributedStudyOptions {
   readonly signal?: AbortSignal;
 }
 
+/** Times a trial whose job failed for a reason other than its evaluation is run again. */
+const MAX_INFRA_RETRIES = 3;
+
 export interface DistributedStudySummary {
   readonly study: string;
   readonly trials: number;
@@ -88,6 +92,7 @@ export async function runDistributedStudy(
       { seed: settings.seed, budget: settings.budget, batch: settings.inFlight },
     );
     const inFlight = new Map<number, Candidate>();
+    const infraRetries = new Map<number, number>();
     for (const candidate of replayOptimizer(optimizer, studyLog.events(study)))
       inFlight.set(candidate.id, candidate);
     let asked = studyLog.trials(study).length;
@@ -173,6 +178,16 @@ export async function runDistributedStudy(
           throw new GyozaError("hash-mismatch", reason.slice(INPUT_MISMATCH_MARK.length).trim(), {
             fix: `give every worker the study's input files (--inputs), or stop the worker that differs; then resume study ${study} (the refused trial runs again)`,
           });
+        if (!reason.startsWith(EVALUATION_ERROR_MARK)) {
+          // not the candidate's fault (its worker died too often, Redis lost a lock): run it again
+          const retries = (infraRetries.get(trial) ?? 0) + 1;
+          infraRetries.set(trial, retries);
+          if (retries <= MAX_INFRA_RETRIES) {
+            log(`trial ${trial} failed outside its evaluation (${reason}); running it again`);
+            await job.retry("failed");
+            return;
+          }
+        }
         finish(trial, { score: Number.NEGATIVE_INFINITY, error: reason.slice(0, 2000) });
         await job.remove().catch(() => {});
       }
@@ -239,7 +254,12 @@ export async function runDistributedStudy(
         best = { trial: row.number, score: row.score };
     return { study, trials: rows.length, failed: rows.filter((row) => row.state === "failed").length, best };
   } finally {
-    await Promise.allSettled([events?.close(), queue?.close()]);
+    // with Redis gone, close() would wait for it forever: bounded, then the sockets are dropped
+    await withTimeout(
+      Promise.allSettled([events?.close(), queue?.close()]),
+      2000,
+      () => new Error("close"),
+    ).catch(() => {});
     connection.disconnect();
     eventsConnection.disconnect();
     studyLog.close();

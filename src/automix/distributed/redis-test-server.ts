@@ -30,8 +30,14 @@ export class RedisTestServer {
     return `redis://127.0.0.1:${this.port}`;
   }
 
+  get running(): boolean {
+    const child = this.process;
+    return child !== undefined && child.exitCode === null && child.signalCode === null;
+  }
+
   /** Starts it again after `kill` (same port, same data when persistent). */
   async restart(): Promise<void> {
+    if (this.running) throw new Error("redis-server is still running");
     const args = ["--port", String(this.port), "--bind", "127.0.0.1", "--dir", this.dir, "--save", ""];
     args.push(
       ...(this.persistent ? ["--appendonly", "yes", "--appendfsync", "always"] : ["--appendonly", "no"]),

@@ -21,7 +21,11 @@ export async function connectRedis(url: string): Promise<Redis> {
     });
   // imported on first use: bullmq and ioredis stay outside the CLI bundle (see scripts/bundle-cli.mjs)
   const { Redis } = await import("ioredis");
-  return new Redis(url, { maxRetriesPerRequest: null, enableOfflineQueue: true, lazyConnect: false });
+  const redis = new Redis(url, { maxRetriesPerRequest: null, enableOfflineQueue: true, lazyConnect: false });
+  // connection trouble is reported (once per change) by the BullMQ object using it; without a
+  // listener ioredis would print every failed reconnect
+  redis.on("error", () => {});
+  return redis;
 }
 
 /** A URL without its password, for messages. */

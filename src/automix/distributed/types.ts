@@ -13,6 +13,9 @@ export const EVALUATION_QUEUE = "gyoza-automix";
 /** failedReason prefix for a worker whose inputs differ: the coordinator stops the study on it. */
 export const INPUT_MISMATCH_MARK = "[input-mismatch]";
 
+/** failedReason prefix for an error the evaluation itself threw (after its retries): the trial failed. */
+export const EVALUATION_ERROR_MARK = "[evaluation]";
+
 /** An input file the candidate's recipe merges from, as the study knows it. */
 export interface EvaluationInput {
   /** The file name workers look for in their --inputs folders. */

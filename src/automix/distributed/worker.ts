@@ -6,6 +6,7 @@ import { defaultHashCacheDir, hashFiles } from "../../hash/index.js";
 import type { Evaluator } from "./evaluate.js";
 import { connectRedis, redactedRedisUrl } from "./redis.js";
 import {
+  EVALUATION_ERROR_MARK,
   EVALUATION_QUEUE,
   type EvaluationInput,
   type EvaluationResult,
@@ -79,7 +80,13 @@ export async function startEvaluationWorker(options: EvaluationWorkerOptions): P
     log(`worker ${name}: study ${data.study} trial ${data.trial} started`);
     const started = performance.now();
     const controller = new AbortController();
-    const score = await options.evaluator(data, controller.signal);
+    let score: number;
+    try {
+      score = await options.evaluator(data, controller.signal);
+    } catch (error) {
+      log(`worker ${name}: study ${data.study} trial ${data.trial} failed: ${(error as Error).message}`);
+      throw new Error(`${EVALUATION_ERROR_MARK} ${(error as Error).message}`);
+    }
     const seconds = (performance.now() - started) / 1000;
     log(`worker ${name}: study ${data.study} trial ${data.trial} scored ${score} in ${seconds.toFixed(2)} s`);
     return { score, worker: name, seconds };
