@@ -267,6 +267,36 @@ describe("cleanupCandidates", () => {
     expect((await stat(a)).isFile()).toBe(true); // the hard link went, the user's file did not
   });
 
+  it("keeps a file that two recipe keys share while either is kept", async () => {
+    const folder = await freshFolder("cleanup-shared");
+    const backend = new FolderBackend(folder);
+    const renamed = (recipe: Recipe): Recipe => ({ ...recipe, steps: { blend: recipe.steps.mix! } });
+    const first = await stageCandidate({
+      recipe: mixRecipe(0.2),
+      backend,
+      hashCacheDir: false,
+      listDelayMs: 1,
+    });
+    const second = await stageCandidate({
+      recipe: renamed(mixRecipe(0.2)),
+      backend,
+      hashCacheDir: false,
+      listDelayMs: 1,
+    });
+    expect(second.recipeKey).not.toBe(first.recipeKey);
+    expect(second.file).toBe(first.file);
+    expect((await readCandidateIndex(folder)).entries).toHaveLength(2);
+    const result = await cleanupCandidates({ folder, maxCount: 1 });
+    expect(result.removed).toEqual([]);
+    const again = await stageCandidate({
+      recipe: mixRecipe(0.2),
+      backend,
+      hashCacheDir: false,
+      listDelayMs: 1,
+    });
+    expect(again.reused).toBe(true);
+  });
+
   it("an index entry that names a file outside the gyoza- pattern is ignored and that file is never deleted", async () => {
     const folder = await freshFolder("cleanup-hostile");
     const victim = join(dir, "victim.safetensors");

@@ -131,7 +131,7 @@ export async function stageCandidate(options: StageCandidateOptions): Promise<St
   }
   await writeCandidateIndex(folder, {
     gyoza_candidates: 1,
-    entries: [...index.entries.filter((other) => other.key !== key && other.file !== entry.file), entry],
+    entries: [...index.entries.filter((other) => other.key !== key), entry],
   });
   return await waitUntilListed(options, folder, placedPath, {
     autov2: entry.sha256.slice(0, 10),
@@ -396,16 +396,24 @@ export async function cleanupCandidates(
   const kept: CandidateEntry[] = [];
   const removed: string[] = [];
   let keptBytes = 0;
+  // several recipe keys may name one file (two recipes that merge to the same tensors): it stays while any is kept
+  const keptFiles = new Set<string>();
+  const dropped: CandidateEntry[] = [];
   for (const entry of byRecency) {
+    const counted = keptFiles.has(entry.file);
     const fits =
       capped &&
-      kept.length < (options.maxCount ?? Number.POSITIVE_INFINITY) &&
-      keptBytes + entry.size <= (options.maxBytes ?? Number.POSITIVE_INFINITY);
+      (counted ||
+        (keptFiles.size < (options.maxCount ?? Number.POSITIVE_INFINITY) &&
+          keptBytes + entry.size <= (options.maxBytes ?? Number.POSITIVE_INFINITY)));
     if (isKept(entry) || fits) {
       kept.push(entry);
-      keptBytes += entry.size;
-      continue;
-    }
+      if (!counted) keptBytes += entry.size;
+      keptFiles.add(entry.file);
+    } else dropped.push(entry);
+  }
+  for (const entry of dropped) {
+    if (keptFiles.has(entry.file) || removed.includes(entry.file)) continue;
     await unlink(join(folder, entry.file)).catch(() => {});
     removed.push(entry.file);
   }
@@ -417,7 +425,7 @@ export async function cleanupCandidates(
     }
   }
   await writeCandidateIndex(folder, { gyoza_candidates: 1, entries: kept });
-  return { removed, kept: kept.map((entry) => entry.file), keptBytes };
+  return { removed, kept: [...keptFiles], keptBytes };
 }
 
 /** `gyoza-<AutoV3 12 hex>.safetensors`, the name a candidate gets. */
