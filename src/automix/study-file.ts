@@ -39,6 +39,17 @@ const httpScorerSchema = z.strictObject({
   headers: z.optional(z.record(z.string(), z.string())),
 });
 
+const onnxScorerSchema = z.strictObject({
+  type: z.literal("onnx"),
+  name: z.optional(z.string().check(z.minLength(1))),
+  weight: z.optional(z.number()),
+  tally: z.optional(z.enum(TALLIES)),
+  /** The model file (image tensor in, one score per image out), a local path. */
+  model: z.string().check(z.minLength(1)),
+  size: z.optional(z.number().check(z.int(), z.positive())),
+  normalize: z.optional(z.enum(["clip", "unit"])),
+});
+
 export const studyFileSchema = z.strictObject({
   "automix-study": z.literal(STUDY_FILE_VERSION),
   name: z
@@ -72,7 +83,7 @@ export const studyFileSchema = z.strictObject({
       out: z.optional(z.string().check(z.minLength(1))),
     }),
   ),
-  scorers: z.array(z.union([weightsScorerSchema, httpScorerSchema])).check(z.minLength(1)),
+  scorers: z.array(z.union([weightsScorerSchema, httpScorerSchema, onnxScorerSchema])).check(z.minLength(1)),
 });
 
 export type StudyFileData = z.infer<typeof studyFileSchema>;
@@ -142,13 +153,19 @@ export function parseStudyFile(text: string, file: string): ResolvedStudy {
       throw new GyozaError("recipe", `scorers[${i}].name: "${name}" is used twice`, { file });
     names.add(name);
     const common = { ...scorer, name, weight: scorer.weight ?? 1, tally: scorer.tally ?? "mean" } as const;
-    return scorer.type === "weights" ? { ...common, target: at(scorer.target) } : common;
+    if (scorer.type === "weights") return { ...common, target: at(scorer.target) };
+    if (scorer.type === "onnx") return { ...common, model: at(scorer.model) };
+    return common;
   });
-  if (scorers.some((s) => s.type === "http") && !study.images)
-    throw new GyozaError("recipe", "an http scorer scores images: the study needs an images: section", {
-      file,
-      path: "images",
-    });
+  if (scorers.some((s) => s.type !== "weights") && !study.images)
+    throw new GyozaError(
+      "recipe",
+      "an http or onnx scorer scores images: the study needs an images: section",
+      {
+        file,
+        path: "images",
+      },
+    );
   return {
     name: study.name,
     recipeFile: at(study.recipe),

@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { parseStudyFile, readStudyFile } from "../../automix/study-file.js";
 import { runCli } from "../../test-support/run-cli.js";
 import { useTempDirWithHashCache } from "../../test-support/temp-dir.js";
+import { linearHeadModel } from "../../test-support/tiny-onnx.js";
 
 let dir = "";
 useTempDirWithHashCache("gyoza-automix-cli-", (path) => (dir = path));
@@ -40,12 +41,16 @@ async function writeStudy(budget: number): Promise<string> {
   const study = (await readFile(join(examples, "demo-study.yaml"), "utf8"))
     .replaceAll("../../../demo-out/automix/", "")
     .replace("budget: 24", `budget: ${budget}`);
-  await writeFile(join(dir, "demo-study.yaml"), study);
+  await writeFile(join(dir, "head.onnx"), linearHeadModel({ size: 16, weights: [1, 1, 1], bias: 0 }));
+  await writeFile(
+    join(dir, "demo-study.yaml"),
+    `${study}  - { name: aesthetic, type: onnx, model: head.onnx, weight: 0.01 }\n`,
+  );
   return join(dir, "demo-study.yaml");
 }
 
 describe("gyoza automix", () => {
-  it("runs the demo study end to end (stand-in backend, weight-space + HTTP stand-in scorers), shows it, writes the best recipe, and resumes a finished study without repeating a trial", {
+  it("runs the demo study end to end (stand-in backend; weight-space, HTTP stand-in and tiny ONNX scorers), shows it, writes the best recipe, and resumes a finished study without repeating a trial", {
     timeout: 120_000,
   }, async () => {
     const file = await writeStudy(6);
@@ -65,6 +70,7 @@ describe("gyoza automix", () => {
     expect(report.best[0].scores["like-target"].scores).toHaveLength(1);
     expect(report.best[0].scores.brightness.scores).toHaveLength(2);
     expect(report.best[0].images).toHaveLength(2);
+    expect(report.best[0].scores.aesthetic.scores).toHaveLength(2);
     expect(report.importance).toHaveLength(14);
 
     const best = await runCli(
@@ -109,7 +115,7 @@ describe("gyoza automix", () => {
     );
     expect(() =>
       parseStudyFile(`${base}  - { type: http, url: "http://127.0.0.1:1/" }\n`, "/x/study.yaml"),
-    ).toThrow(/needs an images: section/);
+    ).toThrow(/scores images: the study needs an images: section/);
     expect(() =>
       parseStudyFile("automix-study: 1\n".repeat(1) + "x".repeat(200_000), "/x/study.yaml"),
     ).toThrow(/at most/);

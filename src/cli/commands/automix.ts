@@ -239,6 +239,17 @@ async function execute(
             ...(scorer.samples ? { samples: scorer.samples } : {}),
           }),
         });
+      } else if (scorer.type === "onnx") {
+        const { onnxScorer } = await import("../../automix/scorers/onnx-scorer.js");
+        objectives.push({
+          ...scorer,
+          scorer: onnxScorer({
+            name: scorer.name,
+            model: scorer.model,
+            ...(scorer.size ? { size: scorer.size } : {}),
+            ...(scorer.normalize ? { normalize: scorer.normalize } : {}),
+          }),
+        });
       } else {
         let url = scorer.url;
         if (url === "stand-in") {
