@@ -34,6 +34,8 @@ await build({
     // bullmq and ioredis (gyoza worker, distributed automix) likewise: imported on first use
     "bullmq",
     "ioredis",
+    // onnxruntime-node (optional; the automix ONNX scorer) is a native addon, loaded on first use
+    "onnxruntime-node",
   ],
   // CommonJS packages inside the bundle call require(); give the ES module one
   banner: {
