@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { registerAutomix } from "./automix.js";
 import { registerCivitai } from "./civitai.js";
 import { registerConvert } from "./convert.js";
 import { registerDiff } from "./diff.js";
@@ -42,4 +43,5 @@ export function registerCommands(program: Command): void {
   registerServe(program);
   registerSample(program);
   registerWorker(program);
+  registerAutomix(program);
 }
