@@ -223,6 +223,10 @@ async function execute(
     process.stderr.write("\ngyoza: stopping after the current step (Ctrl-C again to stop now)\n");
     controller.abort();
   };
+  // The CLI's own handler exits at once; during a study the first Ctrl-C stops after the current
+  // step instead (the study is marked stopped), the second exits at once. Restored afterwards.
+  const previous = process.listeners("SIGINT");
+  process.removeAllListeners("SIGINT");
   process.on("SIGINT", onSigint);
   const bar = countBar("trials", settings.budget, { quiet: flags.json ?? false });
   try {
@@ -364,6 +368,7 @@ async function execute(
     throw error;
   } finally {
     process.off("SIGINT", onSigint);
+    for (const listener of previous) process.on("SIGINT", listener);
     for (const close of closers) await close().catch(() => undefined);
   }
 }
