@@ -67,7 +67,7 @@ export const studyFileSchema = z.strictObject({
   work: z.optional(z.string().check(z.minLength(1))),
   images: z.optional(
     z.strictObject({
-      /** A backend of gyoza.yaml, or "stand-in" (the ComfyUI stand-in, started for the run). */
+      /** A backend of gyoza.yaml, or "stand-in" (src/automix/standin-backend.ts, in-process). */
       backend: z.string().check(z.minLength(1)),
       prompts: z.array(z.string()).check(z.minLength(1)),
       seeds: z.array(z.number().check(z.int())).check(z.minLength(1)),

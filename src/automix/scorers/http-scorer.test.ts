@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ScorerStandIn, standInScore, startScorerStandIn } from "../../test-support/scorer-standin.js";
 import { httpScorer } from "./http-scorer.js";
 import type { ScorerImage } from "./scorer.js";
+import { type ScorerStandIn, standInScore, startScorerStandIn } from "./standin-scorer.js";
 
 let server: ScorerStandIn;
 let images: ScorerImage[];

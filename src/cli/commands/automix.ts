@@ -257,7 +257,7 @@ async function execute(
       } else {
         let url = scorer.url;
         if (url === "stand-in") {
-          const { startScorerStandIn } = await import("../../test-support/scorer-standin.js");
+          const { startScorerStandIn } = await import("../../automix/scorers/standin-scorer.js");
           const standIn = await startScorerStandIn();
           closers.push(() => standIn.close());
           url = standIn.url;
@@ -275,7 +275,7 @@ async function execute(
       }
     }
     let backend: GenerationBackend | undefined;
-    if (settings.images) backend = await openBackend(settings.images.backend, settings.work, flags, closers);
+    if (settings.images) backend = await openBackend(settings.images.backend, settings.work, flags);
     const images = settings.images;
     if (images?.out) await mkdir(images.out, { recursive: true });
     const stage = backend
@@ -373,29 +373,14 @@ async function execute(
   }
 }
 
-async function openBackend(
-  name: string,
-  work: string,
-  flags: CommonFlags,
-  closers: (() => Promise<void>)[],
-): Promise<GenerationBackend> {
+async function openBackend(name: string, work: string, flags: CommonFlags): Promise<GenerationBackend> {
   const { createBackend, loadGyozaConfig, pickBackend } = await import("../../backends/index.js");
   if (name !== "stand-in") {
     const config = await loadGyozaConfig(flags.config ? { path: flags.config } : {});
     return createBackend(pickBackend(config, name));
   }
-  const { startComfyStandin } = await import("../../test-support/comfyui-standin.js");
-  const standIn = await startComfyStandin({ modelFolder: work, stepDelayMs: 0 });
-  closers.push(() => standIn.close());
-  return createBackend({
-    name: "stand-in",
-    kind: "comfyui",
-    url: standIn.url,
-    modelFolder: work,
-    modelPrefix: "",
-    headers: {},
-    timeoutSeconds: 60,
-  });
+  const { StandInBackend } = await import("../../automix/standin-backend.js");
+  return new StandInBackend(work);
 }
 
 async function imageStage(backend: GenerationBackend, baseDir: string) {
