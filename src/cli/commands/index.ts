@@ -3,6 +3,7 @@ import { registerAutomix } from "./automix.js";
 import { registerCivitai } from "./civitai.js";
 import { registerConvert } from "./convert.js";
 import { registerDiff } from "./diff.js";
+import { registerGrid } from "./grid.js";
 import { registerHash } from "./hash.js";
 import { registerImage } from "./image.js";
 import { registerInspect } from "./inspect.js";
@@ -41,6 +42,7 @@ export function registerCommands(program: Command): void {
   registerCivitai(program);
   registerPublish(program);
   registerServe(program);
+  registerGrid(program);
   registerSample(program);
   registerWorker(program);
   registerAutomix(program);
