@@ -285,4 +285,27 @@ describe.skipIf(!haveRedis && !requireRedis)("distributed automix on a real Redi
     expect(summary).toMatchObject({ trials: 3, failed: 0 });
     expectEachTrialOnce(logPath, "hashes", 3);
   }, 60_000);
+  it("a worker stopped with SIGTERM mid-job finishes and reports that job before it exits", async () => {
+    redis = await RedisTestServer.start(dir);
+    const logPath = join(dir, "study.db");
+    const leaving = startChild("worker", { redisUrl: redis.url, name: "leaving", delayMs: 1500, ...FAST });
+    await leaving.waitFor(/ready/);
+    const study = runDistributedStudy({
+      redisUrl: redis.url,
+      logPath,
+      study: "sigterm",
+      settings: settings(3, 1),
+      sweepMs: 300,
+    });
+    await leaving.waitFor(/trial 0 started/);
+    leaving.process.kill("SIGTERM");
+    expect(await leaving.exited).toBe(0);
+    expect(leaving.stderr()).toMatch(/trial 0 scored/);
+    await inProcessWorker("staying", 50);
+    expect(await study).toMatchObject({ trials: 3, failed: 0 });
+    expectEachTrialOnce(logPath, "sigterm", 3);
+    const log = new StudyLog(logPath);
+    expect(log.trials("sigterm")[0]?.worker).toBe("leaving");
+    log.close();
+  }, 60_000);
 });
