@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, statSync } from "node:fs";
-import { copyFile, mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from "node:fs/promises";
+import { copyFile, cp, mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
@@ -63,6 +63,7 @@ async function freshPackageFolder(): Promise<string> {
   for (const file of ["package.json", "README.md"]) await copyFile(join(ROOT, file), join(folder, file));
   if (existsSync(join(ROOT, "build/kernels.wasm")))
     await copyFile(join(ROOT, "build/kernels.wasm"), join(folder, "build/kernels.wasm"));
+  await cp(join(ROOT, "assets"), join(folder, "assets"), { recursive: true });
   // --noCheck: type errors are `npm run typecheck`'s to report; here only the emitted files matter
   await run(
     process.execPath,
@@ -126,7 +127,16 @@ export type Used = [Checkpoint, FileHashes, GenerationInfo, InspectReport, Merge
 
 describe("the packed gyoza package, installed into a fresh project", () => {
   it("holds the library build with its types, and no tests or test support", () => {
-    expect(packedFiles).toEqual(expect.arrayContaining(["package.json", "dist/index.js", "dist/index.d.ts"]));
+    expect(packedFiles).toEqual(
+      expect.arrayContaining([
+        "package.json",
+        "dist/index.js",
+        "dist/index.d.ts",
+        // the grid image's label font (src/preview/grid-render.ts) and its licence
+        "assets/fonts/DejaVuSans.ttf",
+        "assets/fonts/LICENSE-DejaVu.txt",
+      ]),
+    );
     expect(packedFiles.filter((file) => /\.test\.|test-support\//.test(file))).toEqual([]);
   });
 
