@@ -43,9 +43,13 @@ export interface BlockMemory {
   copy?: (target: Uint8Array, source: Uint8Array) => void;
 }
 
-/** Hash the appended bytes from file offset `from` on (a safetensors file's data section). */
+/**
+ * Hash the appended bytes from file offset `from` on (a safetensors file's data section). A block is
+ * reused only once `update` has settled: any reader of block memory may stand in for the hasher
+ * (the torch writer's CRC-32 thread waits there for the pieces it reads in place).
+ */
 export interface BlockHash {
-  hasher: ChunkSha256;
+  hasher: Pick<ChunkSha256, "update">;
   from: number;
 }
 

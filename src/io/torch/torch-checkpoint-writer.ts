@@ -4,6 +4,7 @@ import type { BlockMemory } from "../direct-appender.js";
 import { DTYPES, tensorByteLength } from "../dtype.js";
 import { referenceOrder, type TensorSpec } from "../safetensors/write-safetensors.js";
 import type { TensorStreamWriter } from "../tensor-stream-writer.js";
+import { Crc32Worker } from "./crc32-worker.js";
 import { type PickledTensor, stateDictPickle } from "./state-dict-pickle.js";
 import { TorchZipWriter } from "./torch-zip-writer.js";
 
@@ -68,13 +69,28 @@ export class TorchCheckpointWriter implements TensorStreamWriter {
     const planned = planStorages(tensors);
     const pickle = stateDictPickle(planned);
     const order = dataOrder(planned, options.dataOrder ?? "torch");
-    const file = await AtomicFileWriter.create(path, { direct: options.blockMemory ?? {} });
-    const zip = new TorchZipWriter(file);
+    // bytes computed into the write blocks are CRC'd on a worker thread, reading the blocks in place:
+    // a block is reused only once the worker has read what it holds (the appender's hash gate)
+    const crcWorker = Crc32Worker.create();
+    let zip: TorchZipWriter | undefined;
+    const gate = { update: async () => zip?.computed() };
+    let file: AtomicFileWriter;
+    try {
+      file = await AtomicFileWriter.create(path, {
+        direct: options.blockMemory ?? {},
+        ...(crcWorker ? { hash: { hasher: gate, from: 0 } } : {}),
+      });
+    } catch (error) {
+      await crcWorker?.dispose();
+      throw error;
+    }
+    zip = new TorchZipWriter(file, crcWorker);
     try {
       await zip.addEntry(`${archive}/data.pkl`, pickle.byteLength, [pickle]);
       await zip.addEntry(`${archive}/byteorder`, 6, [utf8.encode("little")]);
     } catch (error) {
       await file.abort();
+      await zip.close();
       throw error;
     }
     return new TorchCheckpointWriter(file, zip, archive, order);
@@ -106,8 +122,9 @@ export class TorchCheckpointWriter implements TensorStreamWriter {
   commitAppend(bytes: number): void {
     if (!this.reserved || bytes > this.reserved.byteLength)
       throw new RangeError(`cannot commit ${bytes} bytes: ${this.reserved?.byteLength ?? 0} reserved`);
+    // CRC'd (on the worker) before the block is reused: the appender waits for it (see create)
+    this.zip.updateShared(this.reserved.subarray(0, bytes));
     this.file.commitAppend(bytes);
-    this.zip.update(this.reserved.subarray(0, bytes));
     this.reserved = undefined;
     this.writtenInTensor += bytes;
   }
@@ -127,11 +144,13 @@ export class TorchCheckpointWriter implements TensorStreamWriter {
     });
     const bytes = this.file.bytesWritten;
     await this.file.commit();
+    await this.zip.close();
     return { bytes };
   }
 
   async abort(): Promise<void> {
     await this.file.abort();
+    await this.zip.close();
   }
 
   /** The tensor `bytes` more bytes belong to; a write that would cross its end is a planning bug. */

@@ -1,5 +1,6 @@
 import * as zlib from "node:zlib";
 import type { AtomicFileWriter } from "../atomic-file.js";
+import { type Crc32Worker, crc32Combine } from "./crc32-worker.js";
 
 /** torch (miniz) aligns every entry's data to 64 bytes through an "FB" extra field. */
 const DATA_ALIGNMENT_BYTES = 64;
@@ -18,7 +19,13 @@ interface WrittenEntry {
 const utf8 = new TextEncoder();
 const utf8Decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
-/** The entry being written: its CRC-32 grows as its bytes pass. */
+/** A run of an entry's bytes and its CRC-32 (from zero): known, or being computed on the worker. */
+interface CrcPart {
+  crc: number | Promise<number>;
+  length: number;
+}
+
+/** The entry being written: the CRC-32s of its bytes' runs, in order, grow as its bytes pass. */
 interface OpenEntry {
   name: Uint8Array;
   headerOffset: number;
@@ -26,8 +33,11 @@ interface OpenEntry {
   flags: number;
   needsZip64: boolean;
   written: number;
-  crc32: number;
+  parts: CrcPart[];
 }
+
+/** Pieces at least this long go to the CRC-32 worker; shorter ones cost less to CRC than to send. */
+const OFFLOAD_MIN_BYTES = 256 << 10;
 
 /**
  * Writes a stored (uncompressed) zip laid out like torch's PyTorchStreamWriter (miniz): local
@@ -40,8 +50,14 @@ interface OpenEntry {
 export class TorchZipWriter {
   private readonly entries: WrittenEntry[] = [];
   private open: OpenEntry | undefined;
+  /** CRC-32s being computed on the worker. */
+  private readonly computing = new Set<Promise<number>>();
 
-  constructor(private readonly out: AtomicFileWriter) {}
+  constructor(
+    private readonly out: AtomicFileWriter,
+    /** Where `updateShared` pieces are CRC'd (else on the calling thread). */
+    private readonly crcWorker?: Crc32Worker,
+  ) {}
 
   /** Writes one entry of `size` bytes, taking them from `chunks`; returns its data offset. */
   async addEntry(
@@ -85,26 +101,74 @@ export class TorchZipWriter {
     view.setUint16(fb + 2, padding, true);
     header.fill(0x5a, fb + 4); // "Z"
     await this.out.write(header);
-    this.open = { name: nameBytes, headerOffset, size, flags, needsZip64, written: 0, crc32: 0 };
+    this.open = { name: nameBytes, headerOffset, size, flags, needsZip64, written: 0, parts: [] };
     return this.out.bytesWritten;
   }
 
   /** Counts bytes of the open entry that were (or are being) appended to the file. */
   update(bytes: Uint8Array): void {
-    const entry = this.open;
-    if (!entry) throw new Error("zip data written outside an entry");
-    entry.crc32 = crc32(bytes, entry.crc32);
+    const entry = this.openEntry();
+    const last = entry.parts.at(-1);
+    if (last && typeof last.crc === "number") {
+      last.crc = crc32(bytes, last.crc);
+      last.length += bytes.byteLength;
+    } else entry.parts.push({ crc: crc32(bytes), length: bytes.byteLength });
     entry.written += bytes.byteLength;
+  }
+
+  /**
+   * As `update`, for bytes in shared memory that stay unchanged until `computed()` settles: long
+   * pieces are CRC'd on the worker thread, off the thread that calls this.
+   */
+  updateShared(bytes: Uint8Array): void {
+    if (
+      !this.crcWorker ||
+      bytes.byteLength < OFFLOAD_MIN_BYTES ||
+      !(bytes.buffer instanceof SharedArrayBuffer)
+    ) {
+      this.update(bytes);
+      return;
+    }
+    const entry = this.openEntry();
+    const crc = this.crcWorker.crc32(bytes);
+    this.computing.add(crc);
+    const settle = () => {
+      this.computing.delete(crc);
+    };
+    crc.then(settle, settle);
+    entry.parts.push({ crc, length: bytes.byteLength });
+    entry.written += bytes.byteLength;
+  }
+
+  /** Settles once every piece given to `updateShared` so far has been read (their memory is free). */
+  async computed(): Promise<void> {
+    await Promise.all(this.computing);
+  }
+
+  /** Ends the CRC-32 worker (the writer is finished or given up). */
+  async close(): Promise<void> {
+    await Promise.allSettled(this.computing);
+    await this.crcWorker?.dispose();
+  }
+
+  private openEntry(): OpenEntry {
+    if (!this.open) throw new Error("zip data written outside an entry");
+    return this.open;
   }
 
   /** Checks the open entry's size and writes its data descriptor. */
   async endEntry(): Promise<void> {
     const entry = this.open;
     if (!entry) throw new Error("no zip entry to end");
-    const { name, size, written, crc32: crc, needsZip64 } = entry;
+    const { name, size, written, needsZip64 } = entry;
     if (written !== size)
       throw new Error(`zip entry ${utf8Decode(name)}: wrote ${written} bytes, expected ${size}`);
     this.open = undefined;
+    let crc = 0;
+    for (const [i, part] of entry.parts.entries()) {
+      const partCrc = await part.crc;
+      crc = i === 0 ? partCrc : crc32Combine(crc, partCrc, part.length);
+    }
     if (size > 0) {
       const descriptor = new Uint8Array(needsZip64 ? 24 : 16);
       const dv = new DataView(descriptor.buffer);
