@@ -174,6 +174,14 @@ search:
     expect(error.message).toMatch(message);
   });
 
+  it("parses the example in FORMAT.md, so the documentation stays in step with the code", () => {
+    const doc = readFileSync(join(import.meta.dirname, "FORMAT.md"), "utf8");
+    const example = /```yaml\n([\s\S]*?)```/.exec(doc)![1]!;
+    const space = SearchSpace.parse(example);
+    // final.alpha: IN shared + M00 + 12 OUT = 14; final.beta 1; composition.b 1.
+    expect(space.dimensions).toBe(16);
+  });
+
   it("rejects a search space bigger than its limit before parsing it", () => {
     expect(() => SearchSpace.parse(`# ${"x".repeat(200_000)}`)).toThrow(/at most/);
   });
