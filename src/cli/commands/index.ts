@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { registerAutomix } from "./automix.js";
+import { registerBackend } from "./backend.js";
 import { registerCivitai } from "./civitai.js";
 import { registerConvert } from "./convert.js";
 import { registerDiff } from "./diff.js";
@@ -42,6 +43,7 @@ export function registerCommands(program: Command): void {
   registerCivitai(program);
   registerPublish(program);
   registerServe(program);
+  registerBackend(program);
   registerGrid(program);
   registerSample(program);
   registerWorker(program);
