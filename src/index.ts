@@ -15,6 +15,20 @@ export type { EmbeddingReport } from "./arch/embedding.js";
 export { type InspectReport, type InspectWarning, inspectCheckpoint } from "./arch/inspect-checkpoint.js";
 export type { LoraFormat, LoraReport } from "./arch/lora/inspect-lora.js";
 export type { TrainingSummary } from "./arch/lora/training-metadata.js";
+export { type GyozaConfig, loadGyozaConfig, pickBackend } from "./backends/config.js";
+export { createBackend } from "./backends/index.js";
+export type {
+  BackendCheck,
+  BackendCheckItem,
+  BackendConfig,
+  BackendKind,
+  GeneratedImage,
+  GenerateOptions,
+  GenerateRequest,
+  GenerationBackend,
+  GenerationParams,
+  GenerationProgress,
+} from "./backends/types.js";
 export {
   CivitaiClient,
   type CivitaiClientOptions,
