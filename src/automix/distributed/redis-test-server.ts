@@ -55,6 +55,9 @@ export class RedisTestServer {
       child.once("exit", (code) =>
         reject(new Error(`redis-server exited (${code}) before it was ready:\n${output}`)),
       );
+      child.once("error", (error) =>
+        reject(new Error(`cannot start redis-server (${error.message}); Debian: apt install redis-server`)),
+      );
     });
   }
 
