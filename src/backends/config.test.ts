@@ -152,3 +152,15 @@ describe("gyoza.yaml", () => {
     expect((error as GyozaError).fix).toContain("gyoza.example.yaml");
   });
 });
+
+describe("gyoza.example.yaml", () => {
+  it("parses, so copying it is a working start", async () => {
+    const path = new URL("../../gyoza.example.yaml", import.meta.url).pathname;
+    const config = await loadGyozaConfig({ path });
+    expect(config.backends.map((backend) => [backend.name, backend.kind])).toEqual([
+      ["comfy", "comfyui"],
+      ["forge", "a1111"],
+    ]);
+    expect(config.backends[1]!.modelFolder.startsWith("~")).toBe(false);
+  });
+});
