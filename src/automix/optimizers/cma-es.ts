@@ -54,6 +54,8 @@ export class CmaEs implements Optimizer {
   private handedOut = 0;
   private generationCount = 0;
   private nextId = 0;
+  /** Candidates handed out so far, over all generations (the budget counts these, not sampled ones). */
+  private asked = 0;
 
   constructor(
     space: OptimizerSpace,
@@ -92,6 +94,7 @@ export class CmaEs implements Optimizer {
         this.sampleGeneration();
       }
       out.push(this.generation[this.handedOut++]!.candidate);
+      this.asked++;
     }
     return out;
   }
@@ -109,7 +112,7 @@ export class CmaEs implements Optimizer {
   }
 
   done(): boolean {
-    return this.options.budget !== undefined && this.nextId >= this.options.budget;
+    return this.options.budget !== undefined && this.asked >= this.options.budget;
   }
 
   /** The current mean (the search's best guess), for reports. */

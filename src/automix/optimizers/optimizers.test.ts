@@ -193,3 +193,14 @@ describe("optimizers", () => {
       expect([1 / 6, 0.5, 5 / 6].some((centre) => Math.abs(centre - v) < 1e-12)).toBe(true);
   });
 });
+
+describe("optimizer budgets", () => {
+  it.each(["cmaes", "tpe", "random", "quadratic"] as const)(
+    "%s hands out exactly its budget when asked one at a time, even when the budget ends mid-generation",
+    (name) => {
+      for (const budget of [7, 12, 30]) {
+        expect(run(createOptimizer(name, space, { seed: 3, budget }), budget + 10)).toHaveLength(budget);
+      }
+    },
+  );
+});
