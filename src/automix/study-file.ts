@@ -4,6 +4,7 @@ import { parseDocument } from "yaml";
 import { GyozaError } from "../errors.js";
 import { formatPath } from "../recipe/index.js";
 import * as z from "../zod.js";
+import { DEFAULT_OPTIMIZER, OPTIMIZER_NAMES, type OptimizerName } from "./optimizers/optimizer.js";
 import { TALLIES } from "./tally.js";
 
 /**
@@ -59,7 +60,7 @@ export const studyFileSchema = z.strictObject({
   recipe: z.string().check(z.minLength(1)),
   /** The search space file (`automix: 1`, src/automix/FORMAT.md). */
   space: z.string().check(z.minLength(1)),
-  optimizer: z.optional(z.enum(["cmaes", "tpe", "random", "automb1"])),
+  optimizer: z.optional(z.enum(OPTIMIZER_NAMES)),
   seed: z.optional(z.number().check(z.int())),
   budget: z.number().check(z.int(), z.positive()),
   batch: z.optional(z.number().check(z.int(), z.positive())),
@@ -94,7 +95,7 @@ export interface ResolvedStudy {
   readonly name: string;
   readonly recipeFile: string;
   readonly spaceFile: string;
-  readonly optimizer: "cmaes" | "tpe" | "random" | "automb1";
+  readonly optimizer: OptimizerName;
   readonly seed: number;
   readonly budget: number;
   readonly batch: number;
@@ -170,7 +171,7 @@ export function parseStudyFile(text: string, file: string): ResolvedStudy {
     name: study.name,
     recipeFile: at(study.recipe),
     spaceFile: at(study.space),
-    optimizer: study.optimizer ?? "tpe",
+    optimizer: study.optimizer ?? DEFAULT_OPTIMIZER,
     seed: study.seed ?? 1,
     budget: study.budget,
     batch: study.batch ?? 1,
