@@ -21,7 +21,8 @@ function quickStartLines(): string[] {
 function commandWords(line: string): string[] {
   const words = line.split(/\s+/).slice(1);
   const command = [words[0]!];
-  if (["image", "recipe", "automix"].includes(words[0]!) && words[1] && !words[1].includes(".")) command.push(words[1]);
+  if (["image", "recipe", "automix"].includes(words[0]!) && words[1] && !words[1].includes("."))
+    command.push(words[1]);
   return command;
 }
 

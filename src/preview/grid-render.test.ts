@@ -6,7 +6,9 @@ import { GRID_FONT_FILE, renderGridPng, wrap } from "./grid-render.js";
 
 /** A generated tile: a flat colour per cell, so the test can find each cell in the grid. */
 async function tile(red: number, green: number, blue: number): Promise<Buffer> {
-  return sharp({ create: { width: 192, height: 256, channels: 3, background: { r: red, g: green, b: blue } } })
+  return sharp({
+    create: { width: 192, height: 256, channels: 3, background: { r: red, g: green, b: blue } },
+  })
     .png()
     .toBuffer();
 }

@@ -77,7 +77,8 @@ export async function renderGridPng(input: GridRenderInput): Promise<Buffer> {
   }
   // Big images are scaled down, tiny ones (previews, stand-in images) up so the labels fit above them.
   const longest = Math.max(cellWidth, cellHeight);
-  const scale = longest > MAX_CELL_SIDE_PX ? MAX_CELL_SIDE_PX / longest : Math.max(1, MIN_CELL_SIDE_PX / longest);
+  const scale =
+    longest > MAX_CELL_SIDE_PX ? MAX_CELL_SIDE_PX / longest : Math.max(1, MIN_CELL_SIDE_PX / longest);
   cellWidth = Math.max(64, Math.round(cellWidth * scale));
   cellHeight = Math.max(64, Math.round(cellHeight * scale));
 
@@ -110,7 +111,10 @@ export async function renderGridPng(input: GridRenderInput): Promise<Buffer> {
   // A narrow grid names its axes rather than its title.
   const title = fitLine(withTitle, width - 2 * PAD_PX, FONT_PX + 2) === withTitle ? withTitle : axesLine;
   svg.push(
-    textLines([fitLine(title, width - 2 * PAD_PX, FONT_PX + 2)], PAD_PX, 30, { size: FONT_PX + 2, bold: true }),
+    textLines([fitLine(title, width - 2 * PAD_PX, FONT_PX + 2)], PAD_PX, 30, {
+      size: FONT_PX + 2,
+      bold: true,
+    }),
   );
 
   const composites: { input: Buffer; left: number; top: number }[] = [];

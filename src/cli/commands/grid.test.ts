@@ -117,7 +117,10 @@ describe("gyoza grid", () => {
     const a1111 = await startA1111Standin({ modelFolder: join(dir, "a1111-models"), stepDelayMs: 0 });
     try {
       const config = join(dir, "a1111.gyoza.yaml");
-      await writeFile(config, `backends:\n  forge:\n    kind: a1111\n    url: ${a1111.url}\n    model_folder: a1111-models\n`);
+      await writeFile(
+        config,
+        `backends:\n  forge:\n    kind: a1111\n    url: ${a1111.url}\n    model_folder: a1111-models\n`,
+      );
       const run = await runCli(
         "grid",
         recipeFile,
