@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { isGyozaError } from "../errors.js";
-import { AtomicFileWriter } from "../io/atomic-file.js";
+import { writeFileAtomically } from "../io/atomic-file.js";
 import type { BackendCheck, BackendCheckItem, GenerationBackend } from "./types.js";
 
 /** What `checkBackend` needs beyond GenerationBackend (both clients have it). */
@@ -82,14 +82,7 @@ export async function checkBackend(
   const fileName = `gyoza-probe-${randomBytes(4).toString("hex")}.safetensors`;
   const probePath = join(folder, fileName);
   try {
-    const writer = await AtomicFileWriter.create(probePath);
-    try {
-      await writer.write(probeSafetensors());
-      await writer.commit();
-    } catch (error) {
-      await writer.abort();
-      throw error;
-    }
+    await writeFileAtomically(probePath, probeSafetensors());
   } catch (error) {
     items.push({
       check: "model folder",

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { mkdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { defaultHashCacheDir } from "../hash/hash-cache.js";
-import { AtomicFileWriter } from "../io/atomic-file.js";
+import { writeFileAtomically } from "../io/atomic-file.js";
 import { ioError } from "../io/byte-source.js";
 import * as z from "../zod.js";
 
@@ -91,8 +91,6 @@ export class CivitaiCache {
     } catch (cause) {
       throw ioError(this.dir, cause);
     }
-    const writer = await AtomicFileWriter.create(this.fileFor(url));
-    await writer.write(new TextEncoder().encode(JSON.stringify(entry)));
-    await writer.commit();
+    await writeFileAtomically(this.fileFor(url), new TextEncoder().encode(JSON.stringify(entry)));
   }
 }

@@ -1,5 +1,5 @@
 import { dirname } from "node:path";
-import { AtomicFileWriter } from "../io/atomic-file.js";
+import { writeFileAtomically } from "../io/atomic-file.js";
 import { type Recipe, relocateRecipe, saveRecipe } from "../recipe/index.js";
 
 export interface WriteRecipeOptions {
@@ -21,7 +21,5 @@ export async function writeRecipeFile(
   options: WriteRecipeOptions = {},
 ): Promise<void> {
   const relocated = relocateRecipe(recipe, fromDir, dirname(file), options.movesInput);
-  const writer = await AtomicFileWriter.create(file);
-  await writer.write(new TextEncoder().encode((options.header ?? "") + saveRecipe(relocated)));
-  await writer.commit();
+  await writeFileAtomically(file, new TextEncoder().encode((options.header ?? "") + saveRecipe(relocated)));
 }

@@ -1,7 +1,7 @@
 import { mkdir, readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { AtomicFileWriter } from "../io/atomic-file.js";
+import { writeFileAtomically } from "../io/atomic-file.js";
 import { ioError } from "../io/byte-source.js";
 import * as z from "../zod.js";
 import type { FileHashes } from "./file-hashes.js";
@@ -98,9 +98,7 @@ export class HashCache {
     } catch (cause) {
       throw ioError(this.dir, cause);
     }
-    const writer = await AtomicFileWriter.create(this.file);
-    await writer.write(new TextEncoder().encode(text));
-    await writer.commit();
+    await writeFileAtomically(this.file, new TextEncoder().encode(text));
     this.changed.clear();
   }
 }

@@ -227,3 +227,10 @@ export function removePendingTempFilesSync(unlinkSync: (path: string) => void): 
     pendingTempFolders.delete(path);
   }
 }
+
+/** Writes a small file whole: temp file, fsync, rename (the temp file removed when a step fails). */
+export async function writeFileAtomically(path: string, bytes: Uint8Array): Promise<void> {
+  const writer = await AtomicFileWriter.create(path);
+  await writer.write(bytes);
+  await writer.commit();
+}

@@ -3,7 +3,7 @@ import { mkdir, readFile, stat } from "node:fs/promises";
 import { join, relative } from "node:path";
 import type { GenerationBackend, GenerationParams } from "../backends/types.js";
 import { GyozaError, isGyozaError } from "../errors.js";
-import { AtomicFileWriter } from "../io/atomic-file.js";
+import { writeFileAtomically } from "../io/atomic-file.js";
 import type { Family } from "../merge/index.js";
 import type { ProgressListener } from "../progress.js";
 import { type Recipe, relocateRecipe, saveRecipe } from "../recipe/index.js";
@@ -328,9 +328,7 @@ async function writeGridImage(
     cells,
     ...(title ? { title } : {}),
   });
-  const writer = await AtomicFileWriter.create(imageFile);
-  await writer.write(png);
-  await writer.commit();
+  await writeFileAtomically(imageFile, png);
 }
 
 async function writeCellRecipe(options: RunGridOptions, recipe: Recipe, key: string): Promise<string> {
@@ -339,16 +337,12 @@ async function writeCellRecipe(options: RunGridOptions, recipe: Recipe, key: str
   const folder = join(options.outDir, "recipes");
   const relocated = relocateRecipe(recipe, options.recipeBaseDir, folder);
   const header = `# A cell of the gyoza grid in ${relative(process.cwd(), options.outDir) || "."} (recipe key ${key})\n`;
-  const writer = await AtomicFileWriter.create(file);
-  await writer.write(new TextEncoder().encode(header + saveRecipe(relocated)));
-  await writer.commit();
+  await writeFileAtomically(file, new TextEncoder().encode(header + saveRecipe(relocated)));
   return name;
 }
 
 async function writeJsonAtomically(file: string, value: unknown): Promise<void> {
-  const writer = await AtomicFileWriter.create(file);
-  await writer.write(new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`));
-  await writer.commit();
+  await writeFileAtomically(file, new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`));
 }
 
 async function imageIntact(outDir: string, cell: GridCellRecord): Promise<boolean> {

@@ -5,7 +5,7 @@ import type { GenerationBackend } from "../backends/types.js";
 import { runRecipe } from "../engine/run-recipe.js";
 import { GyozaError, throwIfAborted } from "../errors.js";
 import { hashFile } from "../hash/index.js";
-import { AtomicFileWriter } from "../io/atomic-file.js";
+import { writeFileAtomically } from "../io/atomic-file.js";
 import { copyWithProgress } from "../io/atomic-folder.js";
 import { ioError } from "../io/byte-source.js";
 import { noProgress, type ProgressListener } from "../progress.js";
@@ -355,9 +355,10 @@ function isValidEntry(value: unknown): value is CandidateEntry {
 }
 
 async function writeCandidateIndex(folder: string, index: CandidateIndex): Promise<void> {
-  const writer = await AtomicFileWriter.create(join(folder, CANDIDATE_INDEX_FILE));
-  await writer.write(Buffer.from(`${JSON.stringify(index, null, 1)}\n`));
-  await writer.commit();
+  await writeFileAtomically(
+    join(folder, CANDIDATE_INDEX_FILE),
+    Buffer.from(`${JSON.stringify(index, null, 1)}\n`),
+  );
 }
 
 export interface CleanupOptions {

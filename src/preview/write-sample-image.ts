@@ -4,7 +4,7 @@ import { textsByKey } from "../image/metadata-types.js";
 import { PNG_SIGNATURE } from "../image/png-reader.js";
 import { makePngTextChunk, PNG_METADATA_CHUNKS, splitPng } from "../image/png-writer.js";
 import { readImageMetadata } from "../image/read-image-metadata.js";
-import { AtomicFileWriter } from "../io/atomic-file.js";
+import { writeFileAtomically } from "../io/atomic-file.js";
 import { BufferByteSource } from "../io/byte-source.js";
 
 /** The model an image was made with, as the infotext names it. */
@@ -96,9 +96,7 @@ export async function writeSampleImage(
   input: SampleImageInput,
 ): Promise<{ path: string; bytes: number; infotext: string }> {
   const { bytes, infotext } = await sampleImageBytes(input);
-  const writer = await AtomicFileWriter.create(path);
-  await writer.write(bytes);
-  await writer.commit();
+  await writeFileAtomically(path, bytes);
   return { path, bytes: bytes.byteLength, infotext };
 }
 

@@ -7,7 +7,7 @@ import type { StoredStudy } from "../../automix/study-store.js";
 import type { GenerationBackend } from "../../backends/types.js";
 import { GyozaError, isGyozaError } from "../../errors.js";
 import { defaultHashCacheDir } from "../../hash/hash-cache.js";
-import { AtomicFileWriter } from "../../io/atomic-file.js";
+import { writeFileAtomically } from "../../io/atomic-file.js";
 import { defaultLibraryPath, type LibraryDatabase, openLibrary } from "../../library/open-library.js";
 import { loadRecipe, type Recipe } from "../../recipe/index.js";
 import { countBar } from "../count-bar.js";
@@ -315,9 +315,7 @@ async function execute(
                         images.prompts.indexOf(image.prompt),
                         image.seed,
                       );
-                      const writer = await AtomicFileWriter.create(path);
-                      await writer.write(png);
-                      await writer.commit();
+                      await writeFileAtomically(path, png);
                       return path;
                     },
                   }

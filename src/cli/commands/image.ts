@@ -16,7 +16,7 @@ import {
 import { type ImageMetadata, textsByKey } from "../../image/metadata-types.js";
 import { readImageMetadata } from "../../image/read-image-metadata.js";
 import { readStealthPngInfo } from "../../image/stealth-pnginfo.js";
-import { AtomicFileWriter } from "../../io/atomic-file.js";
+import { writeFileAtomically } from "../../io/atomic-file.js";
 import { FileByteSource, ioError } from "../../io/byte-source.js";
 import { hashCacheOption, searchOption } from "../flags.js";
 import { printJson } from "../output.js";
@@ -73,7 +73,7 @@ export function registerImage(program: Command): void {
         allowLoss: options.allowLoss,
         outputName: options.output,
       });
-      await writeAtomically(options.output ?? dst, result.bytes);
+      await writeFileAtomically(options.output ?? dst, result.bytes);
       process.stdout.write(`${options.output ?? dst}: carried ${result.carried.join(", ")}\n`);
       if (result.dropped.length > 0)
         process.stderr.write(`gyoza: dropped ${result.dropped.join(", ")} (--allow-loss)\n`);
@@ -94,7 +94,7 @@ export function registerImage(program: Command): void {
           await warnAboutStealth(file);
           continue;
         }
-        await writeAtomically(file, result.bytes);
+        await writeFileAtomically(file, result.bytes);
         process.stdout.write(`${file}: removed ${result.replaced.join(", ")}\n`);
         await warnAboutStealth(file);
       }
@@ -247,17 +247,6 @@ async function readImage(path: string): Promise<ImageBytes> {
     return { bytes: await readFile(path), name: path };
   } catch (cause) {
     throw ioError(path, cause);
-  }
-}
-
-async function writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
-  const writer = await AtomicFileWriter.create(path);
-  try {
-    await writer.write(bytes);
-    await writer.commit();
-  } catch (error) {
-    await writer.abort();
-    throw error;
   }
 }
 

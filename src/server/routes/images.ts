@@ -6,7 +6,7 @@ import { copyMetadata, type ImageBytes, readMetadataOf } from "../../image/carry
 import { detectGeneration } from "../../image/detect-generation.js";
 import { textsByKey } from "../../image/metadata-types.js";
 import { sniffContainer } from "../../image/read-image-metadata.js";
-import { AtomicFileWriter } from "../../io/atomic-file.js";
+import { writeFileAtomically } from "../../io/atomic-file.js";
 import { ioError } from "../../io/byte-source.js";
 import { findEntries } from "../../library/index.js";
 import { imageResources } from "../../library/library-images.js";
@@ -59,17 +59,6 @@ async function imageOf(ref: ImageRef, what: string, context: ServerContext): Pro
   }
 }
 
-async function writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
-  const writer = await AtomicFileWriter.create(path);
-  try {
-    await writer.write(bytes);
-    await writer.commit();
-  } catch (error) {
-    await writer.abort();
-    throw error;
-  }
-}
-
 /** Dropped images: their generation data and the library files (model versions) they name; metadata carried between images. */
 export function registerImageRoutes(app: FastifyInstance, context: ServerContext): void {
   app.post(
@@ -92,7 +81,7 @@ export function registerImageRoutes(app: FastifyInstance, context: ServerContext
         allowLoss: body.allowLoss ?? false,
         ...(output !== undefined ? { outputName: output } : {}),
       });
-      if (output !== undefined) await writeAtomically(output, result.bytes);
+      if (output !== undefined) await writeFileAtomically(output, result.bytes);
       const container = sniffContainer(result.bytes.subarray(0, 12));
       return {
         output: output ?? null,
