@@ -12,6 +12,7 @@ import {
   type WeightSpec,
 } from "../merge/index.js";
 import { type Recipe, type RecipeStep, validateRecipe } from "../recipe/index.js";
+import { imageSizeOf } from "./run-sample.js";
 
 /**
  * The axes of `gyoza grid`: `--x "OUT03=0,0.2,0.4" --y "seed=1,2,3" --z "clip_skip=1,2"`. An axis
@@ -423,14 +424,9 @@ function parseGenerationValue(
       return Number(text);
     }
     case "size": {
-      const match = /^(\d+)x(\d+)$/i.exec(text);
-      const width = Number(match?.[1]);
-      const height = Number(match?.[2]);
-      const fits = (side: number) => side >= 64 && side <= 8192 && side % 8 === 0;
-      if (!match || !fits(width) || !fits(height)) {
-        throw bad("a size is WIDTHxHEIGHT, each 64..8192 and a multiple of 8", "e.g. 512x768");
-      }
-      return { width, height };
+      const size = imageSizeOf(text);
+      if (!size) throw bad("a size is WIDTHxHEIGHT, each 64..8192 and a multiple of 8", "e.g. 512x768");
+      return size;
     }
     case "prompt":
     case "negative":

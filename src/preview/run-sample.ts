@@ -73,21 +73,28 @@ export function parseSeeds(text: string): number[] {
 }
 
 /** `512x768` → width and height (multiples of 8, 64 … 4096, as the backends take). */
-export function parseSize(text: string): { width: number; height: number } {
+/** WIDTHxHEIGHT, each side 64..8192 and a multiple of 8, or undefined (the one rule for --size and a size axis). */
+export function imageSizeOf(text: string): { width: number; height: number } | undefined {
   const match = /^(\d+)x(\d+)$/i.exec(text.trim());
-  const [width, height] = match ? [Number(match[1]), Number(match[2])] : [0, 0];
-  const ok = (side: number) => side >= 64 && side <= 4096 && side % 8 === 0;
-  if (!ok(width) || !ok(height)) {
+  if (!match) return undefined;
+  const [width, height] = [Number(match[1]), Number(match[2])];
+  const fits = (side: number) => side >= 64 && side <= 8192 && side % 8 === 0;
+  return fits(width) && fits(height) ? { width, height } : undefined;
+}
+
+export function parseSize(text: string): { width: number; height: number } {
+  const size = imageSizeOf(text);
+  if (!size) {
     throw new GyozaError(
       "usage",
-      `"${text}" is not an image size (WIDTHxHEIGHT, multiples of 8 from 64 to 4096)`,
+      `"${text}" is not an image size (WIDTHxHEIGHT, multiples of 8 from 64 to 8192)`,
       {
         path: "--size",
         fix: "e.g. --size 512x768",
       },
     );
   }
-  return { width, height };
+  return size;
 }
 
 /** What one run makes images with, everything but prompt and seed. */

@@ -1,7 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
-import { createBackend, loadGyozaConfig, pickBackend } from "../../backends/index.js";
 import type { GenerationParams } from "../../backends/types.js";
 import { GyozaError } from "../../errors.js";
 import { defaultHashCacheDir } from "../../hash/index.js";
@@ -12,58 +11,45 @@ import { checkDistinctAxes, type GridAxis, parseGridAxis } from "../../preview/g
 import { runGrid } from "../../preview/run-grid.js";
 import { loadRecipe, validateRecipe } from "../../recipe/index.js";
 import { countBar } from "../count-bar.js";
-import { integerFlag, numberFlag } from "../flags.js";
+import { integerFlag } from "../flags.js";
+import {
+  addGenerationOptions,
+  backendFromFlags,
+  type GenerationFlags,
+  generationSettings,
+} from "../generation-flags.js";
 import { printJson } from "../output.js";
 import { progressBar } from "../progress-bar.js";
 
-interface GridFlags {
+interface GridFlags extends GenerationFlags {
   x: string;
   y?: string;
   z?: string;
   prompt: string;
   negative: string;
   seed: number;
-  steps: number;
-  cfg: number;
-  sampler: string;
-  scheduler: string;
-  clipSkip: number;
-  vae?: string;
-  size: string;
-  backend?: string;
-  config?: string;
   out: string;
   json?: boolean;
 }
 
 export function registerGrid(program: Command): void {
-  program
-    .command("grid")
-    .description(
-      "an XY/XYZ grid of a recipe through your ComfyUI or A1111 backend (gyoza.yaml): each cell a merge (reused when equal) + an image with metadata; grid.png, cells/, recipes/, grid.json. Run it again to resume",
-    )
-    .argument("<recipe>", "the recipe (.yaml) the axes vary")
-    .requiredOption(
-      "--x <axis>",
-      'PARAMETER=VALUES: alpha, beta, OUT03 (a block), preset, method, STEP.alpha, input.NAME (a model), seed, prompt (a|b or @file), negative, clip_skip, vae, cfg, steps, sampler, scheduler, size; ranges 0:1:0.25. e.g. "OUT03=0,0.2,0.4"',
-    )
-    .option("--y <axis>", 'the rows, e.g. "seed=1,2,3"')
-    .option("--z <axis>", 'one section per value, e.g. "clip_skip=1,2"')
-    .requiredOption("--prompt <text>", "the prompt (a prompt axis replaces it)")
-    .option("--negative <text>", "negative prompt", "")
-    .option("--seed <n>", "seed (a seed axis replaces it)", integerFlag("--seed", 0, 0xffff_ffff), 1)
-    .option("--steps <n>", "sampling steps", integerFlag("--steps", 1, 1000), 20)
-    .option("--cfg <x>", "CFG scale", numberFlag("--cfg"), 7)
-    .option("--sampler <name>", "sampler, in A1111's names (Euler a, DPM++ 2M, …)", "Euler a")
-    .option("--scheduler <name>", "schedule type (Automatic, Karras, …)", "Automatic")
-    .option("--clip-skip <n>", "clip skip (1 = last layer)", integerFlag("--clip-skip", 1, 12), 1)
-    .option("--vae <name>", "a VAE the backend lists (default: the checkpoint's own)")
-    .option("--size <WxH>", "image size", "512x512")
-    .option("--backend <name>", "which backend of gyoza.yaml (default: default_backend, or the only one)")
-    .option(
-      "--config <file>",
-      "the gyoza.yaml to read (default: $GYOZA_CONFIG, ./gyoza.yaml, ~/.config/gyoza/gyoza.yaml)",
-    )
+  addGenerationOptions(
+    program
+      .command("grid")
+      .description(
+        "an XY/XYZ grid of a recipe through your ComfyUI or A1111 backend (gyoza.yaml): each cell a merge (reused when equal) + an image with metadata; grid.png, cells/, recipes/, grid.json. Run it again to resume",
+      )
+      .argument("<recipe>", "the recipe (.yaml) the axes vary")
+      .requiredOption(
+        "--x <axis>",
+        'PARAMETER=VALUES: alpha, beta, OUT03 (a block), preset, method, STEP.alpha, input.NAME (a model), seed, prompt (a|b or @file), negative, clip_skip, vae, cfg, steps, sampler, scheduler, size; ranges 0:1:0.25. e.g. "OUT03=0,0.2,0.4"',
+      )
+      .option("--y <axis>", 'the rows, e.g. "seed=1,2,3"')
+      .option("--z <axis>", 'one section per value, e.g. "clip_skip=1,2"')
+      .requiredOption("--prompt <text>", "the prompt (a prompt axis replaces it)")
+      .option("--negative <text>", "negative prompt", "")
+      .option("--seed <n>", "seed (a seed axis replaces it)", integerFlag("--seed", 0, 0xffff_ffff), 1),
+  )
     .requiredOption("--out <dir>", "the grid's folder (created; the same command on it resumes)")
     .option(
       "--json",
@@ -86,25 +72,13 @@ export function registerGrid(program: Command): void {
         axes.push(parseGridAxis("z", flags.z, context));
       }
       checkDistinctAxes(axes);
-      const sizeAxis = parseGridAxis("x", `size=${flags.size}`, context).values[0] as {
-        width: number;
-        height: number;
-      };
       const params: GenerationParams = {
         prompt: flags.prompt,
         negativePrompt: flags.negative,
         seed: flags.seed,
-        steps: flags.steps,
-        cfg: flags.cfg,
-        sampler: flags.sampler,
-        scheduler: flags.scheduler,
-        clipSkip: flags.clipSkip,
-        width: sizeAxis.width,
-        height: sizeAxis.height,
-        ...(flags.vae ? { vae: flags.vae } : {}),
+        ...generationSettings(flags),
       };
-      const config = await loadGyozaConfig(flags.config ? { path: flags.config } : {});
-      const backend = createBackend(pickBackend(config, flags.backend));
+      const backend = await backendFromFlags(flags);
       const outDir = resolve(flags.out);
       const total = axes.reduce((count, axis) => count * axis.values.length, 1);
       const bar = countBar("grid cells", total, { quiet: flags.json });

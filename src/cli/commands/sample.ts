@@ -2,30 +2,25 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { basename, dirname, extname, resolve } from "node:path";
 import { type Command, Option } from "commander";
-import { createBackend, loadGyozaConfig, pickBackend } from "../../backends/index.js";
 import { defaultHashCacheDir } from "../../hash/index.js";
 import { ioError } from "../../io/byte-source.js";
 import { defaultLibraryPath, LibraryStore, openLibrary } from "../../library/index.js";
-import { parsePromptsFile, parseSeeds, parseSize, runSample } from "../../preview/run-sample.js";
+import { parsePromptsFile, parseSeeds, runSample } from "../../preview/run-sample.js";
 import { loadRecipe } from "../../recipe/index.js";
 import { countBar } from "../count-bar.js";
-import { integerFlag, numberFlag } from "../flags.js";
+import {
+  addGenerationOptions,
+  backendFromFlags,
+  type GenerationFlags,
+  generationSettings,
+} from "../generation-flags.js";
 import { printJson } from "../output.js";
 import { progressBar } from "../progress-bar.js";
 
-interface SampleFlags {
+interface SampleFlags extends GenerationFlags {
   prompts: string;
   seeds: string;
   negative: string;
-  steps: number;
-  cfg: number;
-  sampler: string;
-  scheduler: string;
-  clipSkip: number;
-  vae?: string;
-  size: string;
-  backend?: string;
-  config?: string;
   out?: string;
   library?: string | false;
   keep?: boolean;
@@ -35,38 +30,23 @@ interface SampleFlags {
 const RECIPE_EXTENSIONS = new Set([".yaml", ".yml"]);
 
 export function registerSample(program: Command): void {
-  program
-    .command("sample")
-    .description(
-      "generate sample images of a model or a recipe's merge through your ComfyUI or A1111 backend (gyoza.yaml), with complete metadata, into a folder and the library",
-    )
-    .argument(
-      "<model>",
-      "a checkpoint (.safetensors) or a recipe (.yaml): the recipe is merged into the backend's model folder",
-    )
-    .requiredOption(
-      "--prompts <file>",
-      "prompts, one a line (`prompt | negative` gives a line its own negative)",
-    )
-    .option("--seeds <list>", "seeds: 1,2,3 or a range 1-4", "1")
-    .option("--negative <text>", "negative prompt for lines without their own", "")
-    .option("--steps <n>", "sampling steps", integerFlag("--steps", 1, 1000), 20)
-    .option("--cfg <x>", "CFG scale", numberFlag("--cfg"), 7)
-    .option("--sampler <name>", "sampler, in A1111's names (Euler a, DPM++ 2M, …)", "Euler a")
-    .option("--scheduler <name>", "schedule type (Automatic, Karras, Exponential, …)", "Automatic")
-    .option(
-      "--clip-skip <n>",
-      "clip skip (1 = last layer, 2 for most anime models)",
-      integerFlag("--clip-skip", 1, 12),
-      1,
-    )
-    .option("--vae <name>", "a VAE the backend lists (default: the checkpoint's own)")
-    .option("--size <WxH>", "image size", "512x512")
-    .option("--backend <name>", "which backend of gyoza.yaml (default: default_backend, or the only one)")
-    .option(
-      "--config <file>",
-      "the gyoza.yaml to read (default: $GYOZA_CONFIG, ./gyoza.yaml, ~/.config/gyoza/gyoza.yaml)",
-    )
+  addGenerationOptions(
+    program
+      .command("sample")
+      .description(
+        "generate sample images of a model or a recipe's merge through your ComfyUI or A1111 backend (gyoza.yaml), with complete metadata, into a folder and the library",
+      )
+      .argument(
+        "<model>",
+        "a checkpoint (.safetensors) or a recipe (.yaml): the recipe is merged into the backend's model folder",
+      )
+      .requiredOption(
+        "--prompts <file>",
+        "prompts, one a line (`prompt | negative` gives a line its own negative)",
+      )
+      .option("--seeds <list>", "seeds: 1,2,3 or a range 1-4", "1")
+      .option("--negative <text>", "negative prompt for lines without their own", ""),
+  )
     .option("--out <dir>", "where the images go (default: samples/<model name>/)")
     .addOption(
       new Option(
@@ -81,23 +61,13 @@ export function registerSample(program: Command): void {
       "print JSON: the candidate (hashes, recipe key, reused) and each image's file, prompt and seed",
     )
     .action(async (model: string, flags: SampleFlags) => {
-      const settings = {
-        negativePrompt: flags.negative,
-        steps: flags.steps,
-        cfg: flags.cfg,
-        sampler: flags.sampler,
-        scheduler: flags.scheduler,
-        clipSkip: flags.clipSkip,
-        ...parseSize(flags.size),
-        ...(flags.vae ? { vae: flags.vae } : {}),
-      };
+      const settings = { negativePrompt: flags.negative, ...generationSettings(flags) };
       const seeds = parseSeeds(flags.seeds);
       const promptsText = await readFile(flags.prompts, "utf8").catch((cause: unknown) => {
         throw ioError(flags.prompts, cause);
       });
       const prompts = parsePromptsFile(promptsText, flags.prompts);
-      const config = await loadGyozaConfig(flags.config ? { path: flags.config } : {});
-      const backend = createBackend(pickBackend(config, flags.backend));
+      const backend = await backendFromFlags(flags);
 
       const modelPath = resolve(model);
       const isRecipe = RECIPE_EXTENSIONS.has(extname(model).toLowerCase());
