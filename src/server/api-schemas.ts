@@ -297,3 +297,61 @@ export interface CopyMetadataResponse {
   /** The target's own keys that were replaced. */
   replaced: string[];
 }
+
+/** An axis of a grid, in the user's terms: `parameter` as typed (`OUT03`), one label per value (`OUT03 = 0.2`). */
+export interface GridAxisView {
+  axis: "x" | "y" | "z";
+  parameter: string;
+  labels: string[];
+}
+
+/** `GET /api/grids`: a grid folder found under the allowed folders (one holding a gyoza grid.json). */
+export interface GridSummary {
+  /** Opaque reference for `/api/grids/:id` (the folder, base64url). */
+  id: string;
+  /** The title, else the folder's name. */
+  name: string;
+  folder: string;
+  axes: GridAxisView[];
+  /** Cells the axes make (done + failed + not yet made). */
+  cells: number;
+  done: number;
+  failed: number;
+  created: string | null;
+  /** Why grid.json could not be read; the other fields are then empty. */
+  problem?: string;
+}
+
+/** A cell of `GET /api/grids/:id`; `n` is its number in the cell routes. */
+export interface GridCellView {
+  n: number;
+  x: number;
+  y: number;
+  z: number;
+  labels: string[];
+  status: "done" | "failed";
+  error: string | null;
+  recipeKey: string | null;
+  checkpoint: string | null;
+  /** The generation settings the cell's image was made with. */
+  params: Record<string, unknown>;
+  /** API path (under /api) of the cell's PNG, when it has one. */
+  image: string | null;
+  /** API path (under /api) of the cell's recipe, when it has one. */
+  recipe: string | null;
+}
+
+/** `GET /api/grids/:id` */
+export interface GridView extends Omit<GridSummary, "problem"> {
+  title: string | null;
+  backend: string | null;
+  /** API path (under /api) of the whole grid.png. */
+  image: string;
+  cellList: GridCellView[];
+}
+
+/** `GET /api/grids/:id/cells/:n/recipe`: the cell's recipe with paths relative to the server's base folder, for the builder. */
+export interface GridCellRecipe {
+  yaml: string;
+  file: string;
+}
