@@ -56,6 +56,23 @@ const ROUTES: Record<string, Record<string, Operation>> = {
       body: CopyMetadataRequestSchema,
     },
   },
+  "/api/grids": {
+    get: {
+      summary:
+        "grids made by gyoza grid under the allowed folders (folders holding a grid.json): axes in the user's terms, cell counts; an unreadable grid.json is listed with its problem",
+    },
+  },
+  "/api/grids/{id}": {
+    get: {
+      summary:
+        "one grid's index: axes with their labels (OUT03 = 0.2), cells with x/y/z, status, error, image and recipe paths",
+    },
+  },
+  "/api/grids/{id}/image": { get: { summary: "the whole labelled grid.png" } },
+  "/api/grids/{id}/cells/{n}/image": { get: { summary: "a cell's PNG (with its generation metadata)" } },
+  "/api/grids/{id}/cells/{n}/recipe": {
+    get: { summary: "a cell's recipe as YAML, paths relative to the server's base folder, for the builder" },
+  },
 };
 
 /** The OpenAPI 3.1 document of the API, generated from the zod schemas of api-schemas.ts. */
