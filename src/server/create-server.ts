@@ -139,7 +139,14 @@ export async function createServer(options: ServerOptions): Promise<GyozaServer>
   // commands never read it.
   const { default: Fastify } = await import("fastify");
   const { default: fastifyStatic } = await import("@fastify/static");
-  const app = Fastify({ bodyLimit: JSON_BODY_LIMIT, logger: false, forceCloseConnections: true });
+  // maxParamLength: a grid's id is its folder path (base64url); Fastify's default of 100 characters
+  // would answer 404 for any grid deeper than a short path.
+  const app = Fastify({
+    bodyLimit: JSON_BODY_LIMIT,
+    logger: false,
+    forceCloseConnections: true,
+    maxParamLength: 8192,
+  });
   let boundHosts: Set<string> | undefined;
 
   app.setErrorHandler((error, _request, reply) => {
