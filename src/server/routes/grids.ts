@@ -1,6 +1,6 @@
 import { createReadStream } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
-import { basename, join } from "node:path";
+import { basename, join, resolve } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { GyozaError } from "../../errors.js";
 import { ioError } from "../../io/byte-source.js";
@@ -22,7 +22,7 @@ function gridId(folder: string): string {
 }
 
 function folderOf(id: string, context: ServerContext): string {
-  if (!/^[A-Za-z0-9_-]{1,5000}$/.test(id)) throw new HttpError(400, "usage", "not a grid id");
+  if (!/^[A-Za-z0-9_-]{1,8192}$/.test(id)) throw new HttpError(400, "usage", "not a grid id");
   return context.confine(Buffer.from(id, "base64url").toString("utf8"));
 }
 
@@ -137,9 +137,15 @@ export function registerGridRoutes(app: FastifyInstance, context: ServerContext)
         if (cause instanceof GyozaError) throw cause;
         throw ioError(file, cause);
       }
-      // Its paths are relative to recipes/; the builder resolves them from the server's base folder.
+      // Its paths are relative to recipes/; the builder resolves them from the server's base folder,
+      // and refuses ../ there: a file outside that folder is named by its absolute path instead.
       const recipe = loadRecipe(text, { sourceName: file });
-      const moved = relocateRecipe(recipe, join(folder, "recipes"), context.baseDir());
+      const baseDir = context.baseDir();
+      const moved = relocateRecipe(recipe, join(folder, "recipes"), baseDir);
+      const plain = (path: string) => (path.split(/[\\/]/).includes("..") ? resolve(baseDir, path) : path);
+      for (const input of Object.values(moved.inputs)) input.path = plain(input.path);
+      moved.output.path = plain(moved.output.path);
+      if (moved.output.vae.file !== undefined) moved.output.vae.file = plain(moved.output.vae.file);
       return { yaml: saveRecipe(moved), file };
     },
   );
