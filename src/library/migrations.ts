@@ -253,4 +253,14 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    description: "the automix study a merged file came from (gyoza automix best --merge)",
+    sql: `
+      -- The file's gyoza_automix metadata as JSON (study, trial, score, optimizer, seed): read from
+      -- the file itself on every scan, like the rest of file_provenance, so it survives a rescan.
+      -- Files gyoza wrote before this version never carried it, so nothing needs scanning again.
+      ALTER TABLE file_provenance ADD COLUMN automix TEXT;
+    `,
+  },
 ];
