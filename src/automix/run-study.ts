@@ -1,12 +1,17 @@
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import type { GenerationBackend, GenerationParams } from "../backends/types.js";
 import { GyozaError, isGyozaError, throwIfAborted } from "../errors.js";
 import type { LibraryDatabase } from "../library/open-library.js";
 import type { Recipe } from "../recipe/index.js";
+import {
+  evaluateCandidate,
+  needsImages,
+  type StageCandidate,
+  type StudyImages,
+  type StudyObjective,
+} from "./evaluate-candidate.js";
 import { createOptimizer } from "./optimizers/create-optimizer.js";
 import type { Candidate, OptimizerSpace, TrialResult } from "./optimizers/optimizer.js";
-import type { Scorer, ScorerImage } from "./scorers/scorer.js";
 import {
   listTrials,
   recordTrial,
@@ -15,13 +20,13 @@ import {
   setStudyStatus,
   type TrialRecord,
 } from "./study-store.js";
-import { combineObjectives, type Tally, tally } from "./tally.js";
 
 /**
- * The in-process automix loop (issue #24): optimizer.ask → per candidate: its recipe
- * (space.toRecipe) → the merged candidate (`stage`) → images for image scorers (prompts × seeds
- * through the backend) → scorers → tallies → the combined score → the trial recorded once in the
- * library → optimizer.tell.
+ * The in-process automix loop (issue #24): optimizer.ask → per candidate, evaluateCandidate
+ * (evaluate-candidate.ts, its own module so a distributed worker can evaluate the same way): its
+ * recipe (space.toRecipe) → the merged candidate (`stage`) → images for image scorers (prompts ×
+ * seeds through the backend) → scorers → tallies → the combined score → then the trial recorded
+ * once in the library → optimizer.tell.
  *
  * Resume is the same call: the optimizer is re-created with the study's seed and every ask is
  * replayed; a candidate whose trial is recorded is told its recorded score instead of being
@@ -37,33 +42,7 @@ export interface StudySpace extends OptimizerSpace {
   describe?(x: readonly number[]): string;
 }
 
-export interface StudyObjective {
-  readonly name: string;
-  readonly weight: number;
-  readonly tally: Tally;
-  readonly scorer: Scorer;
-}
-
-/** The images every candidate gets for its image scorers: prompts × seeds with fixed settings. */
-export interface StudyImages {
-  readonly backend: GenerationBackend;
-  readonly prompts: readonly string[];
-  readonly seeds: readonly number[];
-  readonly params: Omit<GenerationParams, "prompt" | "seed">;
-  /** Writes one image for the record and returns its path (default: not kept). */
-  readonly write?: (trial: number, image: ScorerImage, png: Buffer) => Promise<string>;
-}
-
-/** A candidate merged where scorers (and the backend) can read it. */
-export interface StagedModel {
-  readonly file: string;
-  /** The name the backend lists it by (image scorers only). */
-  readonly checkpointName?: string;
-  readonly autov3?: string;
-  readonly recipeKey?: string;
-  /** Called once the trial is scored (e.g. to delete a temp merge). */
-  readonly release?: () => Promise<void>;
-}
+export type { StagedModel, StudyImages, StudyObjective } from "./evaluate-candidate.js";
 
 export interface TrialProgress {
   readonly trial: StoredTrial | TrialRecord;
@@ -85,7 +64,7 @@ export interface RunStudyOptions {
   readonly budget: number;
   /** Candidates asked at a time (default 1). */
   readonly batch?: number;
-  readonly stage: (recipe: Recipe, trial: number, signal: AbortSignal | undefined) => Promise<StagedModel>;
+  readonly stage: StageCandidate;
   readonly signal?: AbortSignal;
   readonly worker?: string;
   readonly onTrial?: (progress: TrialProgress) => void;
@@ -106,8 +85,7 @@ export async function runStudy(options: RunStudyOptions): Promise<RunStudyResult
   if (!Number.isInteger(budget) || budget < 1)
     throw new GyozaError("usage", `a study's budget must be a whole number ≥ 1, not ${budget}`);
   if (options.objectives.length === 0) throw new GyozaError("usage", "a study needs at least one scorer");
-  const needsImages = options.objectives.some((o) => o.scorer.kind === "images");
-  if (needsImages && !options.images)
+  if (needsImages(options.objectives) && !options.images)
     throw new GyozaError(
       "usage",
       "an image scorer needs images: give the study a backend, prompts and seeds",
@@ -139,7 +117,16 @@ export async function runStudy(options: RunStudyOptions): Promise<RunStudyResult
           continue;
         }
         throwIfAborted(options.signal);
-        const trial = await evaluate(options, candidate, needsImages);
+        const trial = await evaluateCandidate({
+          trial: candidate.id,
+          x: candidate.x,
+          recipe: () => space.toRecipe(candidate.x, options.base),
+          objectives: options.objectives,
+          ...(options.images ? { images: options.images } : {}),
+          stage: options.stage,
+          ...(options.signal ? { signal: options.signal } : {}),
+          ...(options.worker !== undefined ? { worker: options.worker } : {}),
+        });
         recordTrial(db, study.id, trial);
         evaluated++;
         done++;
@@ -184,109 +171,6 @@ function bestScore(trials: readonly { score?: number | null }[]): number | undef
     )
       best = score;
   return best;
-}
-
-/** Evaluates one candidate; a failure (other than an interrupt) becomes a failed trial. */
-async function evaluate(
-  options: RunStudyOptions,
-  candidate: Candidate,
-  needsImages: boolean,
-): Promise<TrialRecord> {
-  const timings: Record<string, number> = {};
-  const clock = performance.now();
-  const lap = (name: string, since: number) => {
-    timings[name] = Math.round(performance.now() - since) / 1000;
-  };
-  let staged: StagedModel | undefined;
-  let imageRecords: { path: string; prompt: string; seed: number }[] | null = null;
-  const scores: Record<string, { scores: number[]; tally: number }> = {};
-  try {
-    const recipe = options.space.toRecipe(candidate.x, options.base);
-    let since = performance.now();
-    staged = await options.stage(recipe, candidate.id, options.signal);
-    lap("merge", since);
-    let images: ScorerImage[] = [];
-    if (needsImages) {
-      since = performance.now();
-      ({ images, records: imageRecords } = await generateImages(
-        options.images!,
-        staged,
-        candidate.id,
-        options.signal,
-      ));
-      lap("generate", since);
-    }
-    since = performance.now();
-    for (const objective of options.objectives) {
-      throwIfAborted(options.signal);
-      const raw =
-        objective.scorer.kind === "images"
-          ? await objective.scorer.score(images, { signal: options.signal })
-          : await objective.scorer.score({ path: staged.file }, { signal: options.signal });
-      scores[objective.name] = { scores: raw, tally: tally(raw, objective.tally) };
-    }
-    lap("score", since);
-    timings.total = Math.round(performance.now() - clock) / 1000;
-    const score = combineObjectives(
-      options.objectives.map((o) => ({ name: o.name, weight: o.weight, score: scores[o.name]!.tally })),
-    );
-    return {
-      number: candidate.id,
-      x: candidate.x,
-      state: Number.isFinite(score) ? "done" : "failed",
-      recipeKey: staged.recipeKey ?? null,
-      autov3: staged.autov3 ?? null,
-      images: imageRecords,
-      scores,
-      score: Number.isFinite(score) ? score : null,
-      timings,
-      worker: options.worker ?? null,
-      error: Number.isFinite(score) ? null : "an objective's tally is not a finite number",
-    };
-  } catch (error) {
-    if (isGyozaError(error) && error.code === "interrupted") throw error;
-    if (options.signal?.aborted) throwIfAborted(options.signal);
-    timings.total = Math.round(performance.now() - clock) / 1000;
-    return {
-      number: candidate.id,
-      x: candidate.x,
-      state: "failed",
-      recipeKey: staged?.recipeKey ?? null,
-      autov3: staged?.autov3 ?? null,
-      images: imageRecords,
-      scores,
-      score: null,
-      timings,
-      worker: options.worker ?? null,
-      error: (error as Error).message,
-    };
-  } finally {
-    await staged?.release?.();
-  }
-}
-
-async function generateImages(
-  plan: StudyImages,
-  staged: StagedModel,
-  trial: number,
-  signal: AbortSignal | undefined,
-): Promise<{ images: ScorerImage[]; records: { path: string; prompt: string; seed: number }[] }> {
-  const checkpoint = staged.checkpointName ?? plan.backend.checkpointName(staged.file.split(/[\\/]/).at(-1)!);
-  const images: ScorerImage[] = [];
-  const records: { path: string; prompt: string; seed: number }[] = [];
-  for (const prompt of plan.prompts) {
-    for (const seed of plan.seeds) {
-      throwIfAborted(signal);
-      const generated = await plan.backend.generate(
-        { ...plan.params, prompt, seed, checkpoint },
-        signal ? { signal } : {},
-      );
-      const image = { png: generated.png, prompt, seed };
-      images.push(image);
-      if (plan.write) records.push({ path: await plan.write(trial, image, generated.png), prompt, seed });
-    }
-  }
-  return { images, records };
 }
 
 /** Default image file name of a trial's image: trial-0003-p1-s42.png under `folder`. */
