@@ -22,6 +22,8 @@
  * Up to three candidates of one step are asked together (the lower, middle and upper values); the
  * next step needs their scores, so ask returns nothing until they are told.
  */
+
+import { CandidateQueue } from "./candidate-queue.js";
 import type { Candidate, Optimizer, OptimizerOptions, OptimizerSpace, TrialResult } from "./optimizer.js";
 import { comparableScore } from "./optimizer.js";
 
@@ -37,8 +39,7 @@ export class AutoMbw1 implements Optimizer {
   /** Scores known for this block's test values (the rest of the point as it is now). */
   private known = new Map<number, number>();
   private waiting = new Map<number, { value: number; candidate: Candidate; score?: number }>();
-  private queue: Candidate[] = [];
-  private nextId = 0;
+  private readonly queue = new CandidateQueue();
   private finished = false;
 
   constructor(
@@ -50,13 +51,7 @@ export class AutoMbw1 implements Optimizer {
   }
 
   ask(count: number): Candidate[] {
-    const out: Candidate[] = [];
-    while (out.length < count && this.queue.length > 0 && !this.done()) {
-      const candidate = this.queue.shift()!;
-      this.nextId = candidate.id + 1;
-      out.push(candidate);
-    }
-    return out;
+    return this.queue.take(count, () => this.done());
   }
 
   tell(results: readonly TrialResult[]): void {
@@ -72,7 +67,7 @@ export class AutoMbw1 implements Optimizer {
   }
 
   done(): boolean {
-    return this.finished || (this.options.budget !== undefined && this.nextId >= this.options.budget);
+    return this.finished || (this.options.budget !== undefined && this.queue.asked >= this.options.budget);
   }
 
   /** Passes over every block finished so far. */
@@ -102,12 +97,10 @@ export class AutoMbw1 implements Optimizer {
         this.decide();
         continue;
       }
-      let id = this.nextId + this.queue.length;
       for (const value of missing) {
         const x = this.point.slice();
         x[this.block] = value;
-        const candidate = { id: id++, x };
-        this.queue.push(candidate);
+        const candidate = this.queue.add(x);
         this.waiting.set(candidate.id, { value, candidate });
       }
       return;

@@ -19,6 +19,8 @@
  * iteration; interactions between coordinates (which the model ignores) slow it to a coordinate-
  * wise descent, which the trust region keeps convergent. Deterministic: the seed is not needed.
  */
+
+import { CandidateQueue } from "./candidate-queue.js";
 import type { Candidate, Optimizer, OptimizerOptions, OptimizerSpace, TrialResult } from "./optimizer.js";
 import { comparableScore } from "./optimizer.js";
 
@@ -32,13 +34,12 @@ export class QuadraticTrustRegion implements Optimizer {
   private centre: number[];
   private centreScore: number | undefined;
   private radius = INITIAL_RADIUS;
-  private queue: Candidate[] = [];
+  private readonly queue = new CandidateQueue();
   private readonly waiting = new Map<
     number,
     { role: "centre" | "plus" | "minus" | "step"; axis: number; candidate: Candidate; score?: number }
   >();
   private predictedGain = 0;
-  private nextId = 0;
   private worstFinite = Number.POSITIVE_INFINITY;
 
   constructor(
@@ -51,13 +52,7 @@ export class QuadraticTrustRegion implements Optimizer {
   }
 
   ask(count: number): Candidate[] {
-    const out: Candidate[] = [];
-    while (out.length < count && this.queue.length > 0 && !this.done()) {
-      const candidate = this.queue.shift()!;
-      this.nextId = candidate.id + 1;
-      out.push(candidate);
-    }
-    return out;
+    return this.queue.take(count, () => this.done());
   }
 
   tell(results: readonly TrialResult[]): void {
@@ -76,7 +71,7 @@ export class QuadraticTrustRegion implements Optimizer {
   }
 
   done(): boolean {
-    return this.options.budget !== undefined && this.nextId >= this.options.budget;
+    return this.options.budget !== undefined && this.queue.asked >= this.options.budget;
   }
 
   /** Failed trials count as a little worse than the worst real score, so the model stays finite. */
@@ -86,8 +81,7 @@ export class QuadraticTrustRegion implements Optimizer {
   }
 
   private push(role: "centre" | "plus" | "minus" | "step", axis: number, x: number[]): void {
-    const candidate = { id: this.nextId + this.queue.length, x };
-    this.queue.push(candidate);
+    const candidate = this.queue.add(x);
     this.waiting.set(candidate.id, { role, axis, candidate });
   }
 
