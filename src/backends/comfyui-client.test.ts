@@ -9,7 +9,8 @@ import { BufferByteSource } from "../io/byte-source.js";
 import { backendConfig, REQUEST, writeTinyCheckpoint } from "../test-support/backend-fixtures.js";
 import { type ComfyStandin, startComfyStandin } from "../test-support/comfyui-standin.js";
 import { useTempDirWithHashCache } from "../test-support/temp-dir.js";
-import { buildComfyGraph, ComfyUIBackend, comboOptions } from "./comfyui-client.js";
+import { buildComfyGraph, type ComfyGraph, ComfyUIBackend, comboOptions } from "./comfyui-client.js";
+import { buildComfyWorkflow } from "./comfyui-workflow.js";
 import type { GenerationProgress } from "./types.js";
 
 let dir = "";
@@ -93,6 +94,12 @@ describe("ComfyUI client against the stand-in", () => {
     expect([meta.width, meta.height]).toEqual([64, 64]);
     const texts = textsByKey((await readImageMetadata(new BufferByteSource(image.png, "image.png"))).texts);
     expect(JSON.parse(texts.prompt!)).toEqual(image.comfyPrompt);
+    // the UI workflow went out in extra_pnginfo and came back as SaveImage's `workflow` chunk
+    const workflow = JSON.parse(texts.workflow!);
+    expect(workflow).toEqual(buildComfyWorkflow(image.comfyPrompt as ComfyGraph));
+    expect(workflow.nodes.find((node: { type: string }) => node.type === "KSampler").widgets_values[0]).toBe(
+      REQUEST.seed,
+    );
     const steps = events.filter((event) => event.type === "step");
     expect(steps.map((event) => event.type === "step" && event.step)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(events.at(-1)).toEqual({ type: "done" });

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import WebSocket from "ws";
 import { GyozaError } from "../errors.js";
 import { checkBackend } from "./check.js";
+import { buildComfyWorkflow } from "./comfyui-workflow.js";
 import { backendFetch, backendLabel, clip, readBody, readJson, sleep } from "./http.js";
 import { comfySamplerFor } from "./samplers.js";
 import type {
@@ -256,7 +257,13 @@ export class ComfyUIBackend implements GenerationBackend {
 
   private async queuePrompt(graph: ComfyGraph, clientId: string, signal?: AbortSignal): Promise<string> {
     const response = await backendFetch(this.config, "/prompt", {
-      json: { prompt: graph, client_id: clientId },
+      // the UI graph rides in extra_pnginfo, as ComfyUI's front end sends it: SaveImage writes it as
+      // the `workflow` chunk, so the image loads back into ComfyUI's canvas
+      json: {
+        prompt: graph,
+        client_id: clientId,
+        extra_data: { extra_pnginfo: { workflow: buildComfyWorkflow(graph) } },
+      },
       signal,
     });
     const body = await readJson(this.config, "/prompt", response);

@@ -63,8 +63,11 @@ for (const { kind, url } of targets) {
       const metadata = await readImageMetadata(new BufferByteSource(image.png, "real.png"));
       expect(metadata.container).toBe("png");
       const texts = textsByKey(metadata.texts);
-      if (kind === "comfyui") expect(JSON.parse(texts.prompt ?? "null")).toEqual(image.comfyPrompt);
-      else expect(image.infotext).toMatch(/Steps: 8, Sampler: Euler a/);
+      if (kind === "comfyui") {
+        expect(JSON.parse(texts.prompt ?? "null")).toEqual(image.comfyPrompt);
+        // real ComfyUI writes our extra_pnginfo workflow as its own chunk: drop the image on its canvas to check it loads
+        expect(JSON.parse(texts.workflow ?? "null")).toMatchObject({ version: 0.4 });
+      } else expect(image.infotext).toMatch(/Steps: 8, Sampler: Euler a/);
       expect(steps.length).toBeGreaterThan(0);
     });
   });

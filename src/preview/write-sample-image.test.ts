@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { GenerationParams } from "../backends/types.js";
 import { detectGeneration, readImageMetadata, textsByKey } from "../image/index.js";
+import { splitPng } from "../image/png-writer.js";
 import { BufferByteSource } from "../io/byte-source.js";
 import { FolderBackend } from "./test-support/folder-backend.js";
 import { writeSampleImage } from "./write-sample-image.js";
@@ -66,6 +67,11 @@ describe("writeSampleImage", () => {
         const original = textsByKey((await readImageMetadata(new BufferByteSource(image.png))).texts);
         expect(found.prompt).toBe(original.prompt);
         expect(found.workflow).toBe(original.workflow);
+        // byte for byte: every chunk of the backend's but `parameters` is in the written file unchanged
+        const written = await readFile(path);
+        const backendChunks = splitPng(image.png).filter((chunk) => chunk.type !== "IEND");
+        expect(backendChunks.some((chunk) => chunk.type === "tEXt")).toBe(true);
+        for (const chunk of backendChunks) expect(written.includes(Buffer.from(chunk.bytes))).toBe(true);
         const whole = detectGeneration(found)!;
         expect(whole.generator).toBe("comfyui");
         expect(whole.seed).toBe(params.seed);

@@ -2,11 +2,16 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readImageMetadata, textsByKey } from "../../image/index.js";
+import { BufferByteSource } from "../../io/byte-source.js";
 import { writeSyntheticCheckpoint } from "../../synth/write-synthetic.js";
 import { startA1111Standin } from "../../test-support/a1111-standin.js";
 import { type ComfyStandin, startComfyStandin } from "../../test-support/comfyui-standin.js";
 import { runCli } from "../../test-support/run-cli.js";
 
+async function pngTexts(path: string): Promise<Record<string, string>> {
+  return textsByKey((await readImageMetadata(new BufferByteSource(await readFile(path), path))).texts);
+}
 let dir: string;
 let recipeFile: string;
 let configFile: string;
@@ -91,6 +96,26 @@ describe("gyoza grid", () => {
     ]);
     const index = JSON.parse(await readFile(join(out, "grid.json"), "utf8"));
     expect(index.cells).toHaveLength(4);
+    // every cell image carries ComfyUI's graph and the UI workflow that loads it back into ComfyUI
+    const shown = await runCli(
+      "image",
+      "info",
+      "--json",
+      ...index.cells.map((c: { image: string }) => join(out, c.image)),
+    );
+    for (const report of JSON.parse(shown.stdout) as {
+      generation: { generator: string };
+      texts: { key: string }[];
+    }[]) {
+      expect(report.generation.generator).toBe("comfyui");
+      expect(report.texts.map((text) => text.key)).toEqual(
+        expect.arrayContaining(["parameters", "prompt", "workflow"]),
+      );
+    }
+    const cell = index.cells.find((c: { labels: string[] }) => c.labels.includes("clip_skip = 2"));
+    const workflow = JSON.parse((await pngTexts(join(out, cell.image))).workflow!);
+    const clipLayer = workflow.nodes.find((node: { type: string }) => node.type === "CLIPSetLastLayer");
+    expect(clipLayer.widgets_values).toEqual([-2]);
     const again = JSON.parse((await runCli(...args)).stdout);
     expect(again).toMatchObject({ merges: 0, generated: 0, failed: 0 });
   });

@@ -154,7 +154,20 @@ describe.each(kinds)("gyoza sample against the %s stand-in", (kind) => {
     expect([info.width, info.height]).toEqual([512, 768]);
     expect(info.model).toEqual({ name: "base-a", hash: result.autov2 });
     expect(result.autov2).toBe(result.sha256.slice(0, 10));
-    if (kind === "comfyui") expect(detectGeneration(found)?.generator).toBe("comfyui"); // graph kept
+    if (kind === "comfyui") {
+      expect(detectGeneration(found)?.generator).toBe("comfyui"); // graph kept
+      // the UI workflow ComfyUI's SaveImage wrote (from our extra_pnginfo) survives gyoza's metadata
+      const workflow = JSON.parse(found.workflow!);
+      expect(workflow.version).toBe(0.4);
+      const sampler = workflow.nodes.find((node: { type: string }) => node.type === "KSampler");
+      expect(sampler.widgets_values).toEqual([8, "fixed", 4, 5.5, "dpmpp_2m", "karras", 1]);
+      const shown = await runCli("image", "info", "--json", join(out, "p002-s8.png"));
+      const [report] = JSON.parse(shown.stdout);
+      expect(report.generation.generator).toBe("comfyui");
+      expect(report.texts.map((text: { key: string }) => text.key)).toEqual(
+        expect.arrayContaining(["parameters", "prompt", "workflow"]),
+      );
+    }
     expect((await texts(join(out, "p001-s7.png"))).parameters).toContain("Negative prompt: lowres");
 
     const db = openLibrary(library);
