@@ -1,38 +1,37 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { basename, join, resolve } from "node:path";
-import { type Browser, chromium, type Locator, type Page } from "playwright-core";
+import { basename, join } from "node:path";
+import type { Browser, Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildDemoLibrary, type DemoLibrary } from "../demo/build-demo-library.js";
 import { hashFile } from "../hash/hash-file.js";
 import { readMetadataOf, stripMetadata } from "../image/carry-metadata.js";
 import { textsByKey } from "../image/metadata-types.js";
+import {
+  buildWebClient,
+  CHROMIUM_MISSING,
+  CHROMIUM_SKIP_REASON,
+  openAppPage,
+  requireChromiumWhenAsked,
+  SCREENSHOT_DIR,
+} from "../test-support/browser-app.js";
 import { useTempDirWithHashCache } from "../test-support/temp-dir.js";
 import type { JobView } from "./api-schemas.js";
 import { createServer, type GyozaServer } from "./create-server.js";
 
 /**
  * The gyoza serve web app end to end: the client is built with vite into the temp dir, served by
- * createServer on the micro demo library, and driven in Debian's chromium through playwright-core
- * (which never downloads a browser). Without chromium the suite is skipped, unless
- * GYOZA_REQUIRE_CHROMIUM=1 (CI) makes that a failure. Screenshots go to $GYOZA_SCREENSHOT_DIR
- * (default: a gyoza-serve-screens folder in the OS temp dir).
+ * createServer on the micro demo library, and driven in Debian's chromium (see
+ * test-support/browser-app.ts: skipped without chromium unless GYOZA_REQUIRE_CHROMIUM=1).
+ * Screenshots go to $GYOZA_SCREENSHOT_DIR (default: a gyoza-serve-screens folder in the OS temp dir).
  */
-const CHROMIUM =
-  process.env.GYOZA_CHROMIUM ?? ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find(existsSync);
-const REQUIRED = process.env.GYOZA_REQUIRE_CHROMIUM === "1";
-const MISSING = CHROMIUM === undefined || !existsSync(CHROMIUM);
-const SKIP_REASON = "no chromium at /usr/bin/chromium (apt-get install chromium, or set GYOZA_CHROMIUM)";
-const SCREENS = process.env.GYOZA_SCREENSHOT_DIR ?? join(tmpdir(), "gyoza-serve-screens");
+const MISSING = CHROMIUM_MISSING;
+const SKIP_REASON = CHROMIUM_SKIP_REASON;
+const SCREENS = SCREENSHOT_DIR;
 const OUTPUT = "out/e2e-gyozamix-fp16.safetensors";
 const CANCELLED = "out/e2e-cancelled.safetensors";
 
-if (MISSING && REQUIRED) {
-  it("finds chromium (GYOZA_REQUIRE_CHROMIUM=1)", () => {
-    throw new Error(`GYOZA_REQUIRE_CHROMIUM=1 but ${SKIP_REASON}`);
-  });
-}
+requireChromiumWhenAsked();
 
 describe.skipIf(MISSING)(
   `the gyoza serve app in headless Chromium${MISSING ? ` (skipped: ${SKIP_REASON})` : ""}`,
@@ -43,7 +42,7 @@ describe.skipIf(MISSING)(
     let server: GyozaServer;
     let browser: Browser;
     let page: Page;
-    const problems: string[] = [];
+    let problems: string[] = [];
 
     const shot = async (name: string) => {
       await page.evaluate("window.scrollTo(0, 0)");
@@ -78,12 +77,7 @@ describe.skipIf(MISSING)(
     beforeAll(async () => {
       await mkdir(SCREENS, { recursive: true });
       const webDir = join(dir, "web");
-      const { build } = await import("vite");
-      await build({
-        configFile: resolve("web/vite.config.ts"),
-        logLevel: "error",
-        build: { outDir: webDir, emptyOutDir: true },
-      });
+      await buildWebClient(webDir);
       demo = await buildDemoLibrary(join(dir, "demo"), {
         size: "micro",
         imagesPerVersion: 1,
@@ -91,27 +85,11 @@ describe.skipIf(MISSING)(
       });
       server = await createServer({ library: demo.libraryPath, roots: [demo.dir], webDir });
       url = await server.listen();
-      browser = await chromium.launch({ executablePath: CHROMIUM! });
-      const context = await browser.newContext({ viewport: { width: 1440, height: 1000 } });
-      await context.grantPermissions(["clipboard-read", "clipboard-write"]);
-      page = await context.newPage();
-      page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
-      page.on("console", (message) => {
-        // a refused request is logged as "Failed to load resource"; those are checked by URL below
-        if (message.type() === "error" && !message.text().startsWith("Failed to load resource"))
-          problems.push(`console: ${message.text()}`);
-      });
-      page.on("response", (response) => {
-        const path = new URL(response.url()).pathname;
-        // the only refusal expected: the pasted weight string with a trailing comma
-        if (response.status() >= 400 && path !== "/api/weights/parse")
-          problems.push(`HTTP ${response.status()} for ${path}`);
-      });
-      page.on("request", (request) => {
-        if (new URL(request.url()).origin !== new URL(url).origin && !request.url().startsWith("blob:"))
-          problems.push(`request to another origin: ${request.url()}`);
-      });
-      await page.goto(url);
+      // the only refusal expected: the pasted weight string with a trailing comma
+      ({ browser, page, problems } = await openAppPage(url, {
+        permissions: ["clipboard-read", "clipboard-write"],
+        expectedRefusal: (path) => path === "/api/weights/parse",
+      }));
     }, 120_000);
 
     afterAll(async () => {
