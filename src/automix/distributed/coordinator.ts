@@ -2,6 +2,7 @@ import type { Job, Queue, QueueEvents } from "bullmq";
 import { GyozaError } from "../../errors.js";
 import { createOptimizer, replayOptimizer } from "../optimizers/create-optimizer.js";
 import type { Candidate, OptimizerName } from "../optimizers/optimizer.js";
+import { LibraryMirror, type LibraryTarget } from "./library-mirror.js";
 import { connectRedis, redactedRedisUrl } from "./redis.js";
 import { StudyLog } from "./study-log.js";
 import {
@@ -40,6 +41,11 @@ export interface DistributedStudyOptions {
   readonly study: string;
   /** Required for a new study; for an existing one, omitted (resume) or equal to what is stored. */
   readonly settings?: DistributedStudySettings;
+  /**
+   * A library database to record the study's trials in as well (library-mirror.ts), under the study
+   * id as its name, for `automix show` / `best` and the web app.
+   */
+  readonly library?: LibraryTarget;
   /** How often in-flight jobs are checked besides completion events (and lost ones enqueued again). */
   readonly sweepMs?: number;
   /** Redis unreachable this long → the study stops with a message (resume continues it). */
@@ -84,8 +90,15 @@ export async function runDistributedStudy(
   const studyLog = new StudyLog(options.logPath);
   let queue: Queue | undefined;
   let events: QueueEvents | undefined;
+  let library: LibraryMirror | undefined;
+  let finished = false;
   try {
     const settings = studySettings(studyLog, study, options.settings);
+    if (options.library !== undefined) {
+      library = new LibraryMirror(options.library, study, settings);
+      // trials the log holds but the library may not (a crash between the two writes)
+      for (const row of studyLog.trials(study)) library.record(row);
+    }
     const optimizer = createOptimizer(
       settings.optimizer,
       { dimensions: settings.dimensions },
@@ -199,6 +212,10 @@ export async function runDistributedStudy(
       const candidate = inFlight.get(trial) as Candidate;
       inFlight.delete(trial);
       if (!studyLog.recordOutcome(study, trial, outcome)) return;
+      if (library) {
+        const row = studyLog.trials(study).find((r) => r.number === trial);
+        if (row) library.record(row);
+      }
       optimizer.tell([{ candidate, score: outcome.score }]);
       options.onTrial?.(trial, outcome.score, outcome.worker);
     };
@@ -252,8 +269,13 @@ export async function runDistributedStudy(
     for (const row of rows)
       if (row.score !== null && (best === undefined || row.score > best.score))
         best = { trial: row.number, score: row.score };
+    finished = true;
     return { study, trials: rows.length, failed: rows.filter((row) => row.state === "failed").length, best };
   } finally {
+    if (library) {
+      library.status(finished ? "finished" : "stopped");
+      library.close();
+    }
     // with Redis gone, close() would wait for it forever: bounded, then the sockets are dropped
     await withTimeout(
       Promise.allSettled([events?.close(), queue?.close()]),

@@ -3,7 +3,10 @@ import { createHash } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { openLibrary } from "../../library/open-library.js";
 import { useTempDirWithHashCache } from "../../test-support/temp-dir.js";
+import { studyReport } from "../study-report.js";
+import { createStudy, getStudy, listTrials } from "../study-store.js";
 import { type DistributedStudySettings, runDistributedStudy } from "./coordinator.js";
 import { standInEvaluator } from "./evaluate.js";
 import { RedisTestServer } from "./redis-test-server.js";
@@ -173,14 +176,16 @@ describe.skipIf(!haveRedis && !requireRedis)("distributed automix on a real Redi
     log.close();
   }, 60_000);
 
-  it("a coordinator killed mid-study resumes with no lost or duplicated trial, collecting results finished while it was away", async () => {
+  it("a coordinator killed mid-study resumes with no lost or duplicated trial, collecting results finished while it was away, each trial in the library once with its worker", async () => {
     redis = await RedisTestServer.start(dir);
     const logPath = join(dir, "study.db");
+    const library = { path: join(dir, "library.db") };
     await inProcessWorker("w1", 150);
     await inProcessWorker("w2", 150);
     const coordinator = startChild("coordinator", {
       redisUrl: redis.url,
       logPath,
+      library,
       study: "kill-coordinator",
       settings: settings(10, 3),
       sweepMs: 300,
@@ -193,11 +198,60 @@ describe.skipIf(!haveRedis && !requireRedis)("distributed automix on a real Redi
     const summary = await runDistributedStudy({
       redisUrl: redis.url,
       logPath,
+      library,
       study: "kill-coordinator",
       sweepMs: 300,
     });
     expect(summary).toMatchObject({ trials: 10, failed: 0 });
     expectEachTrialOnce(logPath, "kill-coordinator", 10);
+
+    const db = openLibrary(library.path);
+    try {
+      const study = getStudy(db, "kill-coordinator");
+      expect(study.status).toBe("finished");
+      expect(study.settings).toMatchObject({ distributed: true, budget: 10, inFlight: 3 });
+      const trials = listTrials(db, study.id);
+      expect(trials.map((trial) => trial.number)).toEqual([...Array(10).keys()]);
+      const log = new StudyLog(logPath);
+      const logged = log.trials("kill-coordinator");
+      log.close();
+      for (const trial of trials) {
+        expect(trial.state).toBe("done");
+        expect(["w1", "w2"]).toContain(trial.worker);
+        expect(trial.score).toBe(logged[trial.number]?.score);
+        expect(trial.x).toEqual(logged[trial.number]?.x);
+        expect(trial.timings?.total).toBeGreaterThan(0);
+      }
+      const report = studyReport(trials, ["a", "b", "c", "d"]);
+      expect(report.best[0]?.score).toBe(summary.best?.score);
+    } finally {
+      db.close();
+    }
+  }, 60_000);
+
+  it("refuses to mirror into a library study of the same name that was run in-process", async () => {
+    redis = await RedisTestServer.start(dir);
+    const library = { path: join(dir, "library.db") };
+    const db = openLibrary(library.path);
+    createStudy(db, {
+      name: "taken",
+      spaceYaml: "",
+      baseRecipe: "",
+      optimizer: "random",
+      seed: 1,
+      settings: { budget: 3 },
+    });
+    db.close();
+    await expect(
+      runDistributedStudy({
+        redisUrl: redis.url,
+        logPath: join(dir, "study.db"),
+        library,
+        study: "taken",
+        settings: settings(3, 1),
+        sweepMs: 300,
+      }),
+    ).rejects.toThrow(/study "taken" was run in-process, not through Redis/);
   }, 60_000);
 
   it("a study carries on over a Redis restart, and stops with a resume message when Redis stays away, then resumes cleanly", async () => {
