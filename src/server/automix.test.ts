@@ -1,0 +1,179 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createStudy, recordTrial } from "../automix/study-store.js";
+import { openLibrary } from "../library/open-library.js";
+import { loadRecipe } from "../recipe/index.js";
+import { useTempDirWithHashCache } from "../test-support/temp-dir.js";
+import { createServer, type GyozaServer } from "./create-server.js";
+import type { AutomixStudySummary, AutomixStudyView } from "./routes/automix.js";
+
+/**
+ * The automix routes of gyoza serve on studies recorded in a real library file by the study store
+ * (the same calls runStudy makes), one of them written by a second connection while the server
+ * runs, as the CLI does; and hostile trial records: their image paths are untrusted.
+ */
+let dir = "";
+useTempDirWithHashCache("gyoza-serve-automix-", (path) => (dir = path));
+let server: GyozaServer;
+let origin: string;
+let outside: string;
+
+const EXAMPLES = join(import.meta.dirname, "../automix/examples");
+const spaceYaml = readFileSync(join(EXAMPLES, "demo-space.yaml"), "utf8");
+const baseRecipe = readFileSync(join(EXAMPLES, "demo-recipe.yaml"), "utf8");
+const PNG = Buffer.from("89504e470d0a1a0a0000000d49484452", "hex");
+const point = (v: number) => Array(14).fill(v);
+
+function recordDemo(libraryFile: string, name: string) {
+  const out = join(dir, `images-${name}`);
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, "t0.png"), PNG);
+  writeFileSync(join(outside, "secret.png"), "not for you");
+  symlinkSync(join(outside, "secret.png"), join(out, "linked.png"));
+  const db = openLibrary(libraryFile);
+  try {
+    const study = createStudy(db, {
+      name,
+      spaceYaml,
+      baseRecipe,
+      optimizer: "quadratic",
+      seed: 7,
+      settings: {
+        budget: 10,
+        spaceFile: join(EXAMPLES, "demo-space.yaml"),
+        recipeFile: join(EXAMPLES, "demo-recipe.yaml"),
+        images: { out },
+      },
+    });
+    const image = (path: string) => ({ path, prompt: "a cat", seed: 1 });
+    recordTrial(db, study.id, {
+      number: 0,
+      x: point(0.2),
+      state: "done",
+      score: 0.4,
+      scores: { clip: { scores: [0.4], tally: 0.4 } },
+      images: [image(join(out, "t0.png")), image(join(out, "linked.png")), image("../../../../etc/passwd")],
+      worker: "local",
+    });
+    recordTrial(db, study.id, { number: 1, x: point(0.9), state: "failed", error: "CUDA out of memory" });
+    recordTrial(db, study.id, { number: 2, x: point(0.6), state: "done", score: 0.7 });
+    recordTrial(db, study.id, { number: 3, x: point(0.3), state: "done", score: 0.5 });
+    recordTrial(db, study.id, { number: 4, x: point(0.5), state: "pending" });
+  } finally {
+    db.close();
+  }
+}
+
+beforeAll(async () => {
+  outside = mkdtempSync(join(tmpdir(), "gyoza-automix-outside-"));
+  recordDemo(join(dir, "library.db"), "first");
+  server = await createServer({ library: join(dir, "library.db"), roots: [dir] });
+  origin = new URL(await server.listen()).origin;
+}, 60_000);
+
+afterAll(async () => {
+  await server?.close();
+  if (outside) rmSync(outside, { recursive: true, force: true });
+});
+
+function get(path: string, token: string | null = server.token): Promise<Response> {
+  return fetch(`${origin}${path}`, token ? { headers: { Authorization: `Bearer ${token}` } } : {});
+}
+async function json<T>(path: string): Promise<T> {
+  const response = await get(path);
+  expect(response.status, await response.clone().text()).toBe(200);
+  return (await response.json()) as T;
+}
+
+describe("GET /api/automix/studies", () => {
+  it("lists a study with its trial counts and best score", async () => {
+    const [first] = await json<AutomixStudySummary[]>("/api/automix/studies");
+    expect(first).toMatchObject({
+      name: "first",
+      optimizer: "quadratic",
+      seed: 7,
+      budget: 10,
+      status: "running",
+      trials: { done: 3, failed: 1, pending: 1 },
+      bestScore: 0.7,
+    });
+  });
+
+  it("sees a study another process writes into the library while the server runs", async () => {
+    recordDemo(join(dir, "library.db"), "second");
+    const names = (await json<AutomixStudySummary[]>("/api/automix/studies")).map((s) => s.name);
+    expect(names).toEqual(["first", "second"]);
+  });
+
+  it("refuses a request without the token", async () => {
+    expect((await get("/api/automix/studies", null)).status).toBe(401);
+  });
+});
+
+describe("GET /api/automix/studies/:name", () => {
+  it("gives every trial with weights in block terms, the best-so-far curve and the importance", async () => {
+    const view = await json<AutomixStudyView>("/api/automix/studies/first");
+    expect(view.trialList.map((t) => [t.number, t.state, t.score])).toEqual([
+      [0, "done", 0.4],
+      [1, "failed", null],
+      [2, "done", 0.7],
+      [3, "done", 0.5],
+      [4, "pending", null],
+    ]);
+    expect(view.trialList[0]!.weights).toMatch(/^mix\.alpha: 0\.5,0\.2,/);
+    expect(view.trialList[0]!.scores).toEqual({ clip: { scores: [0.4], tally: 0.4 } });
+    expect(view.trialList[1]!.error).toBe("CUDA out of memory");
+    expect(view.trialList[0]!.images[0]!.url).toBe("/api/automix/studies/first/trials/0/images/0");
+    expect(view.bestSoFar).toEqual([
+      { trial: 0, best: 0.4 },
+      { trial: 2, best: 0.7 },
+    ]);
+    expect(view.importance.length).toBe(14);
+  });
+
+  it("answers 404 for a study that does not exist", async () => {
+    const response = await get("/api/automix/studies/nope");
+    expect(response.status).toBe(404);
+    const body = (await response.json()) as { error: { message: string } };
+    expect(body.error.message).toMatch(/no automix study called "nope"/);
+  });
+});
+
+describe("GET /api/automix/studies/:name/trials/:n/images/:i", () => {
+  it("streams an image the trial names", async () => {
+    const response = await get("/api/automix/studies/first/trials/0/images/0");
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toBe("image/png");
+    expect(Buffer.from(await response.arrayBuffer())).toEqual(PNG);
+  });
+
+  it("refuses a trial image that is a symlink to a file outside the study's images folder", async () => {
+    const response = await get("/api/automix/studies/first/trials/0/images/1");
+    expect(response.status).toBe(404);
+    expect(await response.text()).not.toMatch(/not for you/);
+  });
+
+  it("refuses a trial image path that climbs out of the study's images folder", async () => {
+    expect([403, 404]).toContain((await get("/api/automix/studies/first/trials/0/images/2")).status);
+  });
+
+  it("answers 404 for an image index or trial the study does not have", async () => {
+    expect((await get("/api/automix/studies/first/trials/0/images/9")).status).toBe(404);
+    expect((await get("/api/automix/studies/first/trials/99/images/0")).status).toBe(404);
+    expect((await get("/api/automix/studies/first/trials/x/images/0")).status).toBe(404);
+  });
+});
+
+describe("GET /api/automix/studies/:name/best-recipe", () => {
+  it("gives the best trial's candidate as a recipe that loads, naming the study in its description", async () => {
+    const best = await json<{ yaml: string; trial: number; score: number }>(
+      "/api/automix/studies/first/best-recipe",
+    );
+    expect(best).toMatchObject({ trial: 2, score: 0.7 });
+    const recipe = loadRecipe(best.yaml, { sourceName: "best" });
+    expect(recipe.output.description).toMatch(/study "first".*trial 2, score 0.7/);
+    expect(recipe.steps.mix!.alpha).not.toBe(0.5);
+  });
+});
