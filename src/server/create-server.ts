@@ -13,6 +13,7 @@ import { errorAnswer } from "./http-errors.js";
 import { JobQueue } from "./jobs.js";
 import { JSON_BODY_LIMIT } from "./limits.js";
 import { openApiDocument } from "./openapi.js";
+import { registerAutomixRoutes } from "./routes/automix.js";
 import { registerGridRoutes } from "./routes/grids.js";
 import { registerImageRoutes } from "./routes/images.js";
 import { registerJobRoutes } from "./routes/jobs.js";
@@ -223,6 +224,7 @@ export async function createServer(options: ServerOptions): Promise<GyozaServer>
   registerJobRoutes(app, context);
   registerImageRoutes(app, context);
   registerGridRoutes(app, context);
+  registerAutomixRoutes(app, context);
 
   const webDir = options.webDir ?? defaultWebDir();
   if (existsSync(resolve(webDir, "index.html"))) {

@@ -73,6 +73,27 @@ const ROUTES: Record<string, Record<string, Operation>> = {
   "/api/grids/{id}/cells/{n}/recipe": {
     get: { summary: "a cell's recipe as YAML, paths relative to the server's base folder, for the builder" },
   },
+  "/api/automix/studies": {
+    get: {
+      summary: "automix studies in the library: optimizer, seed, budget, status, trial counts, best score",
+    },
+  },
+  "/api/automix/studies/{name}": {
+    get: {
+      summary:
+        "one study: settings, trials (score, per-objective tallies, weights in block terms, image links), best-so-far series, per-coordinate importance",
+    },
+  },
+  "/api/automix/studies/{name}/trials/{n}/images/{i}": {
+    get: {
+      summary: "a trial's image (only a file the trial record names, inside the study's images.out folder)",
+    },
+  },
+  "/api/automix/studies/{name}/best-recipe": {
+    get: {
+      summary: "the best trial's candidate as recipe YAML (as gyoza automix best writes), for the builder",
+    },
+  },
 };
 
 /** The OpenAPI 3.1 document of the API, generated from the zod schemas of api-schemas.ts. */
