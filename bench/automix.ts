@@ -8,6 +8,10 @@
  *            picked by its noisy score, its regret measured on the true one.
  * - grouped: the smooth objective with x* shared inside BASE / IN00–IN11 / M00 / OUT00–OUT11,
  *            searched as 4 grouped values (a search space with "IN blocks share one value").
+ * - rotated: interacting blocks: −(x − x*)ᵀ R D Rᵀ (x − x*), R a fixed seeded chain of rotations
+ *            between neighbouring slots (each by an angle in ±π/3), D's diagonal log-spaced
+ *            over [0.5, 10] (condition number 20). Its optimum is smooth's x*; no optimizer's
+ *            model is exact on it (quadratic's is separable, automb1 searches one block at a time).
  *
  * Optimizers: cmaes, tpe, quadratic (separable-model trust region), random, automb1.
  * The headline: automb1 (autoMBW v1's Binary Mid Pass) after two passes reaches some regret; the
@@ -35,6 +39,8 @@ interface Objective {
   /** Unit-cube point → the 26 slot values. */
   readonly toSlots: (x: readonly number[]) => number[];
   readonly noise: number;
+  /** Optimum minus the true score of these slot values (≥ 0; 0 at the optimum). */
+  readonly regret: (slots: readonly number[]) => number;
 }
 
 const fixed = new RandomSource(20261205);
@@ -44,16 +50,59 @@ const OPTIMUM = Array.from({ length: SLOTS }, () => 0.1 + 0.8 * fixed.next());
 const GROUP_OF = Array.from({ length: SLOTS }, (_, i) => (i === 0 ? 0 : i <= 12 ? 1 : i === 13 ? 2 : 3));
 const GROUP_OPTIMUM = [0.3, 0.72, 0.15, 0.45];
 
-const OBJECTIVES: readonly Objective[] = [
-  { name: "smooth", dimensions: SLOTS, toSlots: (x) => [...x], noise: 0 },
-  { name: "noisy", dimensions: SLOTS, toSlots: (x) => [...x], noise: NOISE_SIGMA },
-  { name: "grouped", dimensions: 4, toSlots: (x) => GROUP_OF.map((g) => x[g]!), noise: 0 },
-];
+/** The rotated objective's R (a seeded stream of its own, so the other objectives stay as they were). */
+const rotation = new RandomSource(20261206);
+/** Angles of the Givens rotations between slots i and i + 1, applied for i = 0 … 24 in order. */
+const ANGLES = Array.from({ length: SLOTS - 1 }, () => (rotation.next() * 2 - 1) * (Math.PI / 3));
+/** D's diagonal: 0.5 … 10, log-spaced (condition number 20), shuffled by the seeded stream. */
+const CURVATURES = Array.from({ length: SLOTS }, (_, i) => 0.5 * 20 ** (i / (SLOTS - 1)))
+  .map((value) => ({ value, key: rotation.next() }))
+  .sort((a, b) => a.key - b.key)
+  .map((entry) => entry.value);
 
-function regretOf(objective: Objective, slots: readonly number[]): number {
-  const target = objective.name === "grouped" ? GROUP_OF.map((g) => GROUP_OPTIMUM[g]!) : OPTIMUM;
+function weightedSquares(slots: readonly number[], target: readonly number[]): number {
   return slots.reduce((sum, v, i) => sum + WEIGHTS[i]! * (v - target[i]!) ** 2, 0);
 }
+
+/** (x − x*)ᵀ R D Rᵀ (x − x*): Rᵀ is the rotation chain applied to x − x*, then D's weighted squares. */
+function rotatedRegret(slots: readonly number[]): number {
+  const y = slots.map((v, i) => v - OPTIMUM[i]!);
+  for (let i = 0; i < SLOTS - 1; i++) {
+    const c = Math.cos(ANGLES[i]!);
+    const s = Math.sin(ANGLES[i]!);
+    const [a, b] = [y[i]!, y[i + 1]!];
+    y[i] = c * a + s * b;
+    y[i + 1] = -s * a + c * b;
+  }
+  return y.reduce((sum, v, j) => sum + CURVATURES[j]! * v * v, 0);
+}
+
+const GROUPED_OPTIMUM = GROUP_OF.map((g) => GROUP_OPTIMUM[g]!);
+
+const OBJECTIVES: readonly Objective[] = [
+  {
+    name: "smooth",
+    dimensions: SLOTS,
+    toSlots: (x) => [...x],
+    noise: 0,
+    regret: (slots) => weightedSquares(slots, OPTIMUM),
+  },
+  {
+    name: "noisy",
+    dimensions: SLOTS,
+    toSlots: (x) => [...x],
+    noise: NOISE_SIGMA,
+    regret: (slots) => weightedSquares(slots, OPTIMUM),
+  },
+  {
+    name: "grouped",
+    dimensions: 4,
+    toSlots: (x) => GROUP_OF.map((g) => x[g]!),
+    noise: 0,
+    regret: (slots) => weightedSquares(slots, GROUPED_OPTIMUM),
+  },
+  { name: "rotated", dimensions: SLOTS, toSlots: (x) => [...x], noise: 0, regret: rotatedRegret },
+];
 
 interface Run {
   /** Regret of the best-observed trial after each trial. */
@@ -73,7 +122,7 @@ function runOne(objective: Objective, name: OptimizerName, seed: number, budget:
     const asked = optimizer.ask(1);
     if (asked.length === 0) break;
     const candidate = asked[0]!;
-    const regret = regretOf(objective, objective.toSlots(candidate.x));
+    const regret = objective.regret(objective.toSlots(candidate.x));
     const observed = -regret + objective.noise * noise.normal();
     if (observed > bestObserved) {
       bestObserved = observed;
@@ -177,7 +226,7 @@ function main(): void {
   }
   const checkpoints = CHECKPOINTS.filter((c) => c <= budget);
   console.log(
-    `Synthetic objectives over 26 slots (grouped: 4 shared values), ${seeds} seeds, budget ${budget} trials, one trial at a time, noise σ ${NOISE_SIGMA}. Trials: median over the seeds that got there (how many did). Regret: median. Baseline: automb1's regret after ${BASELINE_PASSES} full passes; the ratio divides the trials an optimizer needs to reach it by the trials automb1's ${BASELINE_PASSES} passes took (per seed, median).\n`,
+    `Synthetic objectives over 26 slots (grouped: 4 shared values; rotated: interacting neighbouring blocks, condition number 20), ${seeds} seeds, budget ${budget} trials, one trial at a time, noise σ ${NOISE_SIGMA}. Trials: median over the seeds that got there (how many did). Regret: median. Baseline: automb1's regret after ${BASELINE_PASSES} full passes; the ratio divides the trials an optimizer needs to reach it by the trials automb1's ${BASELINE_PASSES} passes took (per seed, median).\n`,
   );
   for (const objective of OBJECTIVES) {
     const row = rows.find((r) => r.objective === objective.name)!;
