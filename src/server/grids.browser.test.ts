@@ -93,5 +93,16 @@ describe.skipIf(CHROMIUM_MISSING)(
       expect(await page.locator('nav [data-tab="builder"]').getAttribute("class")).toContain("on");
       expect(app.problems).toEqual([]);
     });
+
+    it("opens the same cell's recipe again after the builder's recipe was edited", async () => {
+      const { page } = app;
+      const yaml = page.locator("textarea[data-yaml]");
+      const opened = await yaml.inputValue();
+      await yaml.fill(opened.replace("models/a.safetensors", "models/b.safetensors"));
+      await page.click('nav [data-tab="grids"]');
+      await page.click('[data-cell="1_0_0"]');
+      await page.locator("[data-cell-detail] [data-open-recipe]").click();
+      await expect.poll(() => yaml.inputValue()).toBe(opened);
+    });
   },
 );

@@ -125,6 +125,20 @@ describe("GET /api/grids/:id and its cells", () => {
   });
 });
 
+describe("GET /api/openapi.json", () => {
+  it("documents every grid route", async () => {
+    const doc = await json<{ paths: Record<string, { get?: { summary: string } }> }>("/api/openapi.json");
+    for (const path of [
+      "/api/grids",
+      "/api/grids/{id}",
+      "/api/grids/{id}/image",
+      "/api/grids/{id}/cells/{n}/image",
+      "/api/grids/{id}/cells/{n}/recipe",
+    ])
+      expect(doc.paths[path]?.get?.summary, path).toBeTruthy();
+  });
+});
+
 describe("grid routes refuse hostile requests and grid files", () => {
   it("refuses a grid id naming a folder outside the allowed folders (403)", async () => {
     const response = await get(`/api/grids/${id(join(outside, "grid"))}/cells/1/image`);
