@@ -85,6 +85,8 @@ export interface RunGridOptions {
   onEvent?: (event: GridEvent) => void;
   /** Merge progress (bytes). */
   onProgress?: ProgressListener;
+  /** Lines for the user while staging (waiting for another process's lock into the same folder). */
+  onLog?: (line: string) => void;
 }
 
 export interface GridResult {
@@ -207,6 +209,7 @@ export async function runGrid(options: RunGridOptions): Promise<GridResult> {
           ...(options.hashCacheDir !== undefined ? { hashCacheDir: options.hashCacheDir } : {}),
           ...(options.signal ? { signal: options.signal } : {}),
           ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+          ...(options.onLog ? { onLog: options.onLog } : {}),
         });
         if (!staged.reused) merges++;
         recipeFile = await writeCellRecipe(options, todo[0]!.recipe, staged.recipeKey!);

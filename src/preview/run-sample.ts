@@ -126,6 +126,8 @@ export interface SampleOptions {
   onImage?: (done: number, total: number, image: SampleImage) => void;
   listAttempts?: number;
   listDelayMs?: number;
+  /** Lines for the user while staging (waiting for another process's lock into the same folder). */
+  onLog?: (line: string) => void;
 }
 
 export interface SampleImage {
@@ -170,6 +172,7 @@ export async function runSample(options: SampleOptions): Promise<SampleResult> {
     ...(options.onStageProgress ? { onProgress: options.onStageProgress } : {}),
     ...(options.listAttempts !== undefined ? { listAttempts: options.listAttempts } : {}),
     ...(options.listDelayMs !== undefined ? { listDelayMs: options.listDelayMs } : {}),
+    ...(options.onLog ? { onLog: options.onLog } : {}),
   });
   const libraryImages = options.library ? new LibraryImages(options.library.db) : undefined;
   if (options.library) options.library.addRoot(options.outDir);

@@ -1,9 +1,10 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Recipe, recipeFromData } from "../recipe/index.js";
 import { writeSyntheticCheckpoint } from "../synth/write-synthetic.js";
@@ -208,6 +209,52 @@ describe("stageCandidate", () => {
       /does not exist/,
     );
   });
+});
+
+describe("stageCandidate from two processes at once", () => {
+  it("two gyoza processes staging the same recipe into one folder merge it once and both get that file", async () => {
+    const folder = await freshFolder("two-processes");
+    const recipeFile = join(dir, "two-processes.json");
+    await writeFile(
+      recipeFile,
+      JSON.stringify({
+        gyoza: 1,
+        inputs: { a: { path: a }, b: { path: b } },
+        steps: { mix: { method: "weighted_sum", inputs: { a: "a", b: "b" }, alpha: 0.42 } },
+        output: { path: "out.safetensors", metadata: "hashes" },
+      }),
+    );
+    const child = fileURLToPath(new URL("./test-support/stage-child.ts", import.meta.url));
+    const run = () =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((done, fail) => {
+        const process_ = spawn(process.execPath, ["--import", "tsx", child, folder, recipeFile], {
+          stdio: ["ignore", "pipe", "pipe"],
+        });
+        let stdout = "";
+        let stderr = "";
+        process_.stdout.on("data", (data) => {
+          stdout += data;
+        });
+        process_.stderr.on("data", (data) => {
+          stderr += data;
+        });
+        process_.on("error", fail);
+        process_.on("close", (code) => done({ code, stdout, stderr }));
+      });
+    const results = await Promise.all([run(), run()]);
+    for (const result of results) expect(result, result.stderr).toMatchObject({ code: 0 });
+    const staged = results.map((result) => JSON.parse(result.stdout));
+    expect(staged[0].file).toBe(staged[1].file);
+    expect(staged[0].sha256).toBe(staged[1].sha256);
+    // exactly one merged it; the other waited on the lock and reused it
+    expect(staged.map((one) => one.reused).sort()).toEqual([false, true]);
+    expect(results.map((result) => result.stderr).join("")).toContain("waiting for gyoza pid");
+    expect((await readdir(folder)).sort()).toEqual([
+      CANDIDATE_INDEX_FILE,
+      staged[0].file.slice(folder.length + 1),
+    ]);
+    expect((await readCandidateIndex(folder)).entries).toHaveLength(1);
+  }, 60_000);
 });
 
 describe("stageCandidate on a full disk", () => {

@@ -10,6 +10,7 @@ import { copyWithProgress } from "../io/atomic-folder.js";
 import { ioError } from "../io/byte-source.js";
 import { noProgress, type ProgressListener } from "../progress.js";
 import type { Recipe } from "../recipe/index.js";
+import { withFileLock } from "./folder-lock.js";
 import { computeRecipeKey } from "./recipe-key.js";
 
 /**
@@ -18,6 +19,8 @@ import { computeRecipeKey } from "./recipe-key.js";
  * recorded in `.gyoza-candidates.json` in that folder, so a repeated candidate is never merged twice.
  */
 export const CANDIDATE_INDEX_FILE = ".gyoza-candidates.json";
+/** The lock held while the index is read, a candidate placed and the index written (see folder-lock.ts). */
+export const CANDIDATE_LOCK_FILE = ".gyoza-candidates.lock";
 /** Largest index file read (the index is untrusted bytes like any other file). */
 const MAX_INDEX_BYTES = 8 * 1024 * 1024;
 /** The only names gyoza creates (and so the only names cleanup ever removes). */
@@ -57,6 +60,8 @@ export interface StageCandidateOptions {
   /** How often to refresh and ask the backend for its list (default 6), and the first wait between (default 100 ms, doubling up to 1 s). */
   listAttempts?: number;
   listDelayMs?: number;
+  /** Lines for the user: waiting for another process staging into the folder, a stale lock taken over. */
+  onLog?: (line: string) => void;
 }
 
 export interface StagedCandidate {
@@ -101,39 +106,49 @@ export async function stageCandidate(options: StageCandidateOptions): Promise<St
     throw new GyozaError("usage", "stageCandidate needs a recipe or a model file");
   }
 
-  const index = await readCandidateIndex(folder);
-  const known = index.entries.find((entry) => entry.key === key);
-  let entry: CandidateEntry | undefined;
-  if (known && (await fileMatches(join(folder, known.file), known.size))) {
-    entry = { ...known, lastUsed: new Date().toISOString() };
-  }
-  const reused = entry !== undefined;
-  let placedPath: string;
-  if (entry) {
-    placedPath = join(folder, entry.file);
-  } else if (options.recipe) {
-    entry = await mergeInto(folder, options.recipe, key, options, onProgress);
-    placedPath = join(folder, entry.file);
-  } else {
-    const modelFile = resolve(options.modelFile!);
-    if (isInside(folder, modelFile)) {
-      // the backend already reads it: use it where it is (a user's file, never recorded for cleanup)
-      const hashes = await hashFile(modelFile, { algorithms: ["sha256", "autov3"], ...cache });
-      return await waitUntilListed(options, folder, modelFile, {
-        autov2: hashes.sha256!.slice(0, 10).toLowerCase(),
-        autov3: (hashes.autoV3Full ?? "").toLowerCase(),
-        sha256: hashes.sha256!.toLowerCase(),
-        reused: true,
+  // read-modify-write of the index, and the merge itself, under the folder's lock: a second
+  // process staging the same candidate waits, then finds it in the index and reuses it
+  const lockOptions = {
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.onLog ? { onLog: options.onLog } : {}),
+  };
+  const placed = await withFileLock(
+    join(folder, CANDIDATE_LOCK_FILE),
+    async (): Promise<{ entry: CandidateEntry; reused: boolean } | { userFile: string }> => {
+      const index = await readCandidateIndex(folder);
+      const known = index.entries.find((entry) => entry.key === key);
+      let entry: CandidateEntry | undefined;
+      if (known && (await fileMatches(join(folder, known.file), known.size))) {
+        entry = { ...known, lastUsed: new Date().toISOString() };
+      }
+      const reused = entry !== undefined;
+      if (!entry && options.recipe) {
+        entry = await mergeInto(folder, options.recipe, key, options, onProgress);
+      } else if (!entry) {
+        const modelFile = resolve(options.modelFile!);
+        // the backend already reads it: use it where it is (a user's file, never recorded for cleanup)
+        if (isInside(folder, modelFile)) return { userFile: modelFile };
+        entry = await placeModelFile(folder, modelFile, key, cache, onProgress);
+      }
+      await writeCandidateIndex(folder, {
+        gyoza_candidates: 1,
+        entries: [...index.entries.filter((other) => other.key !== key), entry],
       });
-    }
-    entry = await placeModelFile(folder, modelFile, key, cache, onProgress);
-    placedPath = join(folder, entry.file);
+      return { entry, reused };
+    },
+    lockOptions,
+  );
+  if ("userFile" in placed) {
+    const hashes = await hashFile(placed.userFile, { algorithms: ["sha256", "autov3"], ...cache });
+    return await waitUntilListed(options, folder, placed.userFile, {
+      autov2: hashes.sha256!.slice(0, 10).toLowerCase(),
+      autov3: (hashes.autoV3Full ?? "").toLowerCase(),
+      sha256: hashes.sha256!.toLowerCase(),
+      reused: true,
+    });
   }
-  await writeCandidateIndex(folder, {
-    gyoza_candidates: 1,
-    entries: [...index.entries.filter((other) => other.key !== key), entry],
-  });
-  return await waitUntilListed(options, folder, placedPath, {
+  const { entry, reused } = placed;
+  return await waitUntilListed(options, folder, join(folder, entry.file), {
     autov2: entry.sha256.slice(0, 10),
     autov3: entry.autov3,
     sha256: entry.sha256,
@@ -382,6 +397,13 @@ export async function cleanupCandidates(
   options: CleanupOptions,
 ): Promise<{ removed: string[]; kept: string[]; keptBytes: number }> {
   const folder = resolve(options.folder);
+  return await withFileLock(join(folder, CANDIDATE_LOCK_FILE), () => cleanupLocked(folder, options));
+}
+
+async function cleanupLocked(
+  folder: string,
+  options: CleanupOptions,
+): Promise<{ removed: string[]; kept: string[]; keptBytes: number }> {
   const index = await readCandidateIndex(folder);
   const keep = new Set(options.keep ?? []);
   const only = options.only ? new Set(options.only) : undefined;

@@ -96,6 +96,7 @@ export function registerGrid(program: Command): void {
           ...(recipe.output.title ? { title: recipe.output.title } : {}),
           hashCacheDir: defaultHashCacheDir(),
           onProgress: mergeBar,
+          onLog: (line) => process.stderr.write(`gyoza: ${line}\n`),
           onEvent: (event) => {
             if (event.type === "plan") bar.tick(event.alreadyDone);
             if (event.type === "cell") bar.tick(event.done);

@@ -102,6 +102,7 @@ export function registerSample(program: Command): void {
           hashCacheDir: defaultHashCacheDir(),
           onStageProgress: progressBar({ quiet: flags.json }),
           onImage: (done) => bar.tick(done),
+          onLog: (line) => process.stderr.write(`gyoza: ${line}\n`),
         });
         bar.stop();
         const { candidate } = result;
