@@ -1,6 +1,7 @@
 import { basename } from "node:path";
 import type { Detection } from "../arch/detect.js";
 import { decodeJsonString } from "../metadata/decode-metadata.js";
+import { mergeDate } from "./source-date.js";
 
 /** How much of a merge's origin the output records (a privacy switch). */
 export type ProvenanceLevel = "full" | "hashes" | "none";
@@ -68,7 +69,7 @@ export function buildProvenance(options: ProvenanceOptions): Record<string, stri
     if (detection.resolution) metadata["modelspec.resolution"] = detection.resolution;
   }
   if (options.level === "none") return metadata;
-  metadata["modelspec.date"] = (options.date ?? new Date()).toISOString();
+  metadata["modelspec.date"] = (options.date ?? mergeDate()).toISOString();
   if (options.description) metadata["modelspec.description"] = options.description;
   if (options.author) metadata["modelspec.author"] = options.author;
   if (options.clipSkip !== undefined) metadata["modelspec.encoder_layer"] = String(options.clipSkip);
