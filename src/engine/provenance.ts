@@ -1,5 +1,6 @@
 import { basename } from "node:path";
 import type { Detection } from "../arch/detect.js";
+import { AUTOMIX_METADATA_KEY, type AutomixOrigin, automixOriginText } from "../automix/automix-origin.js";
 import { decodeJsonString } from "../metadata/decode-metadata.js";
 import { mergeDate } from "./source-date.js";
 
@@ -51,6 +52,8 @@ export interface ProvenanceOptions {
   };
   unetDtype?: string;
   date?: Date;
+  /** The automix study trial this merge is the candidate of (`gyoza automix best --merge`). */
+  automix?: AutomixOrigin;
 }
 
 /**
@@ -90,6 +93,7 @@ export function buildProvenance(options: ProvenanceOptions): Record<string, stri
   });
   recipe.inputs = recipeInputs;
   metadata.gyoza_recipe = JSON.stringify(recipe);
+  if (options.automix) metadata[AUTOMIX_METADATA_KEY] = automixOriginText(options.automix);
   if (options.overrides && Object.keys(options.overrides).length > 0) {
     const overrides = { ...options.overrides };
     if (!full) delete overrides["output.path"];

@@ -1,3 +1,4 @@
+import type { AutomixOrigin } from "../automix/automix-origin.js";
 import { GyozaError, throwIfAborted } from "../errors.js";
 import { hashFile } from "../hash/index.js";
 import { loadKernel } from "../kernels/index.js";
@@ -29,6 +30,8 @@ export interface RunRecipeOptions {
   signal?: AbortSignal;
   /** Output settings the caller changed on the loaded recipe (`{"output.dtype": "fp32"}`), recorded in the provenance. */
   overrides?: Record<string, unknown>;
+  /** The automix study trial this recipe is the best candidate of, recorded as `gyoza_automix`. */
+  automix?: AutomixOrigin;
 }
 
 /**
@@ -64,6 +67,7 @@ export async function runRecipe(recipe: Recipe, options: RunRecipeOptions = {}):
           ...(recipe.output.clip_skip !== undefined ? { clipSkip: recipe.output.clip_skip } : {}),
           recipe: JSON.parse(JSON.stringify(recipe)) as Record<string, unknown>,
           ...(options.overrides ? { overrides: options.overrides } : {}),
+          ...(options.automix ? { automix: options.automix } : {}),
           summary: {
             method: outputStep.method,
             multiplier:

@@ -1,4 +1,5 @@
 import { basename } from "node:path";
+import { AUTOMIX_METADATA_KEY, type AutomixOrigin, readAutomixOrigin } from "../automix/automix-origin.js";
 import { ownField } from "../lineage/gyoza-steps.js";
 import { asObject, mergeModels, mergeRecipeParents, mergeRecipeTool } from "../lineage/merge-recipes.js";
 
@@ -33,6 +34,8 @@ export interface FileProvenance {
   /** Other modelspec fields worth showing (architecture, resolution, license, tags, trigger_phrase, …). */
   modelspec: Record<string, string>;
   parents: RecordedParent[];
+  /** The automix study trial the file is the candidate of (`gyoza_automix`), when it says so. */
+  automix: AutomixOrigin | null;
 }
 
 /** Longest text kept from one metadata field: a recipe is a few KB, a description a few pages. */
@@ -72,6 +75,7 @@ export function readFileProvenance(metadata: Readonly<Record<string, string>>): 
     createdAt: field("modelspec.date"),
     modelspec: {},
     parents: [],
+    automix: readAutomixOrigin(field(AUTOMIX_METADATA_KEY)),
   };
   for (const key of MODELSPEC_KEPT) {
     const value = field(`modelspec.${key}`);
@@ -100,7 +104,8 @@ export function readFileProvenance(metadata: Readonly<Record<string, string>>): 
     provenance.recipe !== null ||
     provenance.title !== null ||
     provenance.description !== null ||
-    provenance.clipSkip !== null;
+    provenance.clipSkip !== null ||
+    provenance.automix !== null;
   return saysSomething ? provenance : undefined;
 }
 

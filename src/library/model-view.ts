@@ -1,5 +1,6 @@
 import { basename, extname } from "node:path";
 import { stringify } from "yaml";
+import { type AutomixOrigin, readAutomixOrigin } from "../automix/automix-origin.js";
 import type { GenerationInfo } from "../image/generators/generation-info.js";
 import { describeGyozaStep, type GyozaStepRecord, ownField } from "../lineage/gyoza-steps.js";
 import { asObject, describeMergeRecipe } from "../lineage/merge-recipes.js";
@@ -59,6 +60,8 @@ export interface VersionView {
   recipe: RecipeView | null;
   /** The models it was made from, linked to library files by hash when present. */
   parents: ParentView[];
+  /** The automix study trial it is the best candidate of (`gyoza automix best --merge`), when recorded. */
+  automix: AutomixOrigin | null;
   images: ImageView[];
   usage: UsageView;
   /** Where each shown field came from: `user`, `provenance`, a sidecar tool, `detected`, `library`. */
@@ -304,6 +307,7 @@ function versionView(store: LibraryStore, row: VersionRow): VersionView {
     files,
     recipe,
     parents: parentRows.map((parent) => parentView(store, parent)),
+    automix: readAutomixOrigin(firstProvenance("automix") as string | null),
     images: imagesOfVersion(store, row, fileIds),
     usage,
     sources,

@@ -1,4 +1,5 @@
 import { basename, extname } from "node:path";
+import { automixOriginText } from "../automix/automix-origin.js";
 import type { FileProvenance } from "./file-provenance.js";
 import type { LibraryDatabase } from "./open-library.js";
 
@@ -13,6 +14,8 @@ export interface FileProvenanceRow {
   clip_skip: number | null;
   created_at: string | null;
   modelspec: string | null;
+  /** JSON of the file's AutomixOrigin (automix-origin.ts), when it records one. */
+  automix: string | null;
 }
 
 /** A `file_parents` row. */
@@ -42,9 +45,9 @@ export class ProvenanceLinker {
       deleteParents: db.prepare<[number]>("DELETE FROM file_parents WHERE file_id = ?"),
       insertProvenance: db.prepare<FileProvenanceRow>(
         `INSERT INTO file_provenance (file_id, recipe, recipe_format, title, description, author, clip_skip,
-           created_at, modelspec)
+           created_at, modelspec, automix)
          VALUES (@file_id, @recipe, @recipe_format, @title, @description, @author, @clip_skip, @created_at,
-           @modelspec)`,
+           @modelspec, @automix)`,
       ),
       insertParent: db.prepare<FileParentRow>(
         `INSERT INTO file_parents (file_id, position, role, name, sha256, autov3, autov2, legacy_hash)
@@ -105,6 +108,7 @@ export class ProvenanceLinker {
       clip_skip: provenance.clipSkip,
       created_at: provenance.createdAt,
       modelspec: Object.keys(provenance.modelspec).length > 0 ? JSON.stringify(provenance.modelspec) : null,
+      automix: provenance.automix ? automixOriginText(provenance.automix) : null,
     });
     provenance.parents.forEach((parent, position) => {
       this.statements.insertParent.run({

@@ -3,6 +3,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseStudyFile, readStudyFile } from "../../automix/study-file.js";
 import { createStudy, recordTrial } from "../../automix/study-store.js";
+import { openCheckpoint } from "../../io/open-checkpoint.js";
+import { LibraryStore, modelPage } from "../../library/index.js";
 import { openLibrary } from "../../library/open-library.js";
 import { runCli } from "../../test-support/run-cli.js";
 import { useTempDirWithHashCache } from "../../test-support/temp-dir.js";
@@ -108,6 +110,72 @@ describe("gyoza automix", () => {
     expect(JSON.parse(resumed.stdout)).toMatchObject({ trials: 6, evaluated: 0 });
   });
 
+  it("merges the best candidate with --merge: the file names the study and trial, the library lists the version with that provenance (after a rescan too), and a plain merge of the written recipe gives the same AutoV3", {
+    timeout: 120_000,
+  }, async () => {
+    const file = await writeStudy(3);
+    // its own library: the first test's holds a "demo" study already
+    const library = join(dir, "merge-library.db");
+    const run = await runCli("automix", "run", file, "--library", library, "--json");
+    expect(run.code, run.stderr).toBe(0);
+    const summary = JSON.parse(run.stdout);
+    const model = join(dir, "models", "best.safetensors");
+    const best = await runCli(
+      "automix",
+      "best",
+      "demo",
+      "--library",
+      library,
+      "--out",
+      join(dir, "best.yaml"),
+      "-o",
+      model,
+      "--mkdir",
+      "--json",
+    );
+    expect(best.code, best.stderr).toBe(0);
+    const result = JSON.parse(best.stdout);
+    expect(result).toMatchObject({ study: "demo", trial: summary.best.trial, model: { file: model } });
+    expect(result.model.version).toBe("best");
+
+    const origin = {
+      study: "demo",
+      trial: summary.best.trial,
+      score: summary.best.score,
+      optimizer: "tpe",
+      seed: 7,
+    };
+    const checkpoint = await openCheckpoint(model);
+    const metadata = { ...checkpoint.metadata };
+    await checkpoint.close();
+    expect(JSON.parse(metadata.gyoza_automix!)).toEqual(origin);
+
+    const versionOf = () => {
+      const db = openLibrary(library);
+      try {
+        const page = modelPage(new LibraryStore(db), result.model.model);
+        return page.versions.find((v) => v.name === "best");
+      } finally {
+        db.close();
+      }
+    };
+    expect(versionOf()?.automix).toEqual(origin);
+    expect((await runCli("library", "scan", "--library", library)).code).toBe(0);
+    expect(versionOf()?.automix).toEqual(origin);
+
+    // same recipe → same weights: the written recipe, merged the plain way, gives the same tensor data
+    const plain = await runCli(
+      "merge",
+      join(dir, "best.yaml"),
+      "-o",
+      join(dir, "plain.safetensors"),
+      "--json",
+    );
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(JSON.parse(plain.stdout).dataSha256).toBe(result.model.autov3);
+    expect(result.model.autov3).toMatch(/^[0-9a-f]{64}$/);
+  });
+
   it("refuses a study file with an unknown field, a bad name or an http scorer without images, naming the place", () => {
     const base =
       "automix-study: 1\nname: s\nrecipe: r.yaml\nspace: s.yaml\nbudget: 3\nscorers:\n  - { type: weights, target: t.safetensors }\n";
@@ -132,6 +200,7 @@ describe("gyoza automix", () => {
     ]);
     expect(study.recipeFile.endsWith("/src/automix/examples/demo-recipe.yaml")).toBe(true);
   });
+
   it("shows a distributed study that has no stored search space, labelling its coordinates by index", async () => {
     const library = join(dir, "distributed-library.db");
     const db = openLibrary(library);

@@ -1,6 +1,7 @@
 import { mkdir, readFile } from "node:fs/promises";
-import { basename, dirname } from "node:path";
+import { basename, dirname, resolve } from "node:path";
 import type { Command } from "commander";
+import { type AutomixOrigin, describeAutomixOrigin } from "../../automix/automix-origin.js";
 import type { ResolvedStudy } from "../../automix/study-file.js";
 import type { StudyReport } from "../../automix/study-report.js";
 import type { StoredStudy } from "../../automix/study-store.js";
@@ -11,7 +12,9 @@ import { writeFileAtomically } from "../../io/atomic-file.js";
 import { defaultLibraryPath, type LibraryDatabase, openLibrary } from "../../library/open-library.js";
 import { loadRecipe, type Recipe } from "../../recipe/index.js";
 import { countBar } from "../count-bar.js";
+import { hashCacheOption, mkdirOption, prepareOutputFolder } from "../flags.js";
 import { printJson } from "../output.js";
+import { progressBar } from "../progress-bar.js";
 import { cleanUpAndExit, EXIT_INTERRUPTED } from "../run.js";
 import { writeRecipeFile } from "../write-recipe-file.js";
 
@@ -127,12 +130,18 @@ export function registerAutomix(program: Command): void {
 
   automix
     .command("best")
-    .description("write a study's best candidate as a recipe, the study named in its description")
+    .description(
+      "write a study's best candidate as a recipe (the study named in its description); with --merge also merge it and add the model to the library, the study in its provenance",
+    )
     .argument("<name>", "the study's name")
     .requiredOption("--out <recipe>", "the recipe file to write (YAML)")
+    .option("--merge", "also merge the recipe (to its output.path, or -o) and add the model to the library")
+    .option("-o, --output <file>", "the merged model file (implies --merge)")
+    .addOption(mkdirOption())
+    .addOption(hashCacheOption())
     .option(...libraryOption)
-    .option("--json", "print the trial and file as JSON")
-    .action(async (name: string, flags: CommonFlags & { out: string }) => {
+    .option("--json", "print the trial and files as JSON")
+    .action(async (name: string, flags: BestFlags) => {
       const { getStudy, listTrials } = await import("../../automix/study-store.js");
       await withLibrary(flags, async (db) => {
         const study = getStudy(db, name);
@@ -149,11 +158,23 @@ export function registerAutomix(program: Command): void {
             fix: `run it: gyoza automix resume ${name}`,
           });
         const best = done.reduce((a, b) => (b.score! > a.score! ? b : a));
+        const origin: AutomixOrigin = {
+          study: study.name,
+          trial: best.number,
+          score: best.score!,
+          optimizer: study.optimizer,
+          seed: study.seed,
+        };
         const recipe: Recipe = space.toRecipe(best.x, base);
+        const baseDir = dirname(settings.recipeFile);
+        // the written recipe names the model file --merge writes, so merging it again gives the same file
+        if (flags.output) recipe.output = { ...recipe.output, path: resolve(flags.output) };
         const provenance = `gyoza automix study "${study.name}" (${study.optimizer}, seed ${study.seed}), trial ${best.number}, score ${best.score}`;
         recipe.output = { ...recipe.output, description: provenance };
         const header = `# ${provenance}\n# weights: ${space.describe(best.x).split("\n").join("\n#   ")}\n`;
-        await writeRecipeFile(recipe, flags.out, dirname(settings.recipeFile), { header });
+        await writeRecipeFile(recipe, flags.out, baseDir, { header });
+        const merged =
+          flags.merge || flags.output ? await mergeBest(db, recipe, baseDir, origin, flags) : undefined;
         if (flags.json)
           printJson({
             study: study.name,
@@ -161,10 +182,64 @@ export function registerAutomix(program: Command): void {
             score: best.score,
             x: best.x,
             recipe: flags.out,
+            ...(merged ? { model: merged } : {}),
           });
-        else process.stdout.write(`trial ${best.number} (score ${best.score}) written to ${flags.out}\n`);
+        else {
+          process.stdout.write(`trial ${best.number} (score ${best.score}) written to ${flags.out}\n`);
+          if (merged)
+            process.stdout.write(
+              `merged to ${merged.file} (AutoV3 ${merged.autov3.slice(0, 12)}), in the library as ${merged.model ?? "(no model)"} / ${merged.version ?? "(no version)"}: ${describeAutomixOrigin(origin)}\n`,
+            );
+        }
       });
     });
+}
+
+interface BestFlags extends CommonFlags {
+  out: string;
+  merge?: boolean;
+  output?: string;
+  mkdir?: boolean;
+  hashCache: boolean;
+}
+
+/**
+ * `automix best --merge`: the recipe through the normal merge path (progress bar, temp file renamed
+ * when complete) with the study trial recorded as `gyoza_automix` in the file's metadata, then the
+ * file added to the library, whose scan reads that record into the version's provenance.
+ */
+async function mergeBest(
+  db: LibraryDatabase,
+  recipe: Recipe,
+  baseDir: string,
+  origin: AutomixOrigin,
+  flags: BestFlags,
+): Promise<{ file: string; autov3: string; sha256: string; model: string | null; version: string | null }> {
+  const { runRecipe } = await import("../../engine/run-recipe.js");
+  const { loadKernel } = await import("../../kernels/index.js");
+  const { addToLibrary, LibraryStore, showEntry } = await import("../../library/index.js");
+  const output = resolve(baseDir, recipe.output.path);
+  await prepareOutputFolder(output, flags.mkdir);
+  const hashCacheDir = flags.hashCache === false ? false : defaultHashCacheDir();
+  const result = await runRecipe(recipe, {
+    baseDir,
+    kernel: await loadKernel(),
+    onProgress: progressBar({ quiet: flags.json ?? false }),
+    hashCacheDir,
+    automix: origin,
+  });
+  const store = new LibraryStore(db);
+  await addToLibrary(store, [result.output], { cacheDir: hashCacheDir });
+  const entry = showEntry(store, result.output);
+  // a file grouped by a sidecar (or by hand) shows under that version; null only if nothing groups it
+  const version = store.versionsOf(entry.id)[0];
+  return {
+    file: result.output,
+    autov3: result.dataSha256 ?? "",
+    sha256: entry.hashes?.SHA256 ?? "",
+    model: version?.model_name ?? null,
+    version: version?.version_name ?? null,
+  };
 }
 
 async function readText(file: string, what: string): Promise<string> {
