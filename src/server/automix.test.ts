@@ -6,8 +6,8 @@ import { createStudy, recordTrial } from "../automix/study-store.js";
 import { openLibrary } from "../library/open-library.js";
 import { loadRecipe } from "../recipe/index.js";
 import { useTempDirWithHashCache } from "../test-support/temp-dir.js";
+import type { AutomixStudySummary, AutomixStudyView } from "./automix-api.js";
 import { createServer, type GyozaServer } from "./create-server.js";
-import type { AutomixStudySummary, AutomixStudyView } from "./routes/automix.js";
 
 /**
  * The automix routes of gyoza serve on studies recorded in a real library file by the study store
@@ -125,7 +125,7 @@ describe("GET /api/automix/studies/:name", () => {
     expect(view.trialList[0]!.weights).toMatch(/^mix\.alpha: 0\.5,0\.2,/);
     expect(view.trialList[0]!.scores).toEqual({ clip: { scores: [0.4], tally: 0.4 } });
     expect(view.trialList[1]!.error).toBe("CUDA out of memory");
-    expect(view.trialList[0]!.images[0]!.url).toBe("/api/automix/studies/first/trials/0/images/0");
+    expect(view.trialList[0]!.images[0]!.url).toBe("/automix/studies/first/trials/0/images/0");
     expect(view.bestSoFar).toEqual([
       { trial: 0, best: 0.4 },
       { trial: 2, best: 0.7 },

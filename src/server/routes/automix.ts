@@ -14,41 +14,9 @@ import {
 } from "../../automix/study-store.js";
 import { ioError } from "../../io/byte-source.js";
 import { loadRecipe, relocateRecipe, saveRecipe } from "../../recipe/index.js";
+import type { AutomixStudySummary, AutomixStudyView } from "../automix-api.js";
 import type { ServerContext } from "../create-server.js";
 import { HttpError } from "../http-errors.js";
-
-/** One study in the Automix tab's list. */
-export interface AutomixStudySummary {
-  name: string;
-  optimizer: string;
-  seed: number;
-  budget: number | null;
-  status: string;
-  trials: { done: number; failed: number; pending: number };
-  bestScore: number | null;
-  updated: string;
-}
-
-/** A trial as the Automix tab shows it: its score, tallies, weights in block terms, image links. */
-export interface AutomixTrialView {
-  number: number;
-  state: string;
-  score: number | null;
-  scores: Record<string, { scores: number[]; tally: number }> | null;
-  weights: string;
-  worker: string | null;
-  timings: Record<string, number> | null;
-  error: string | null;
-  images: { url: string; prompt: string; seed: number }[];
-}
-
-export interface AutomixStudyView extends AutomixStudySummary {
-  settings: Record<string, unknown>;
-  trialList: AutomixTrialView[];
-  /** Best score so far after each trial that improved it. */
-  bestSoFar: { trial: number; best: number }[];
-  importance: { dimension: number; label: string; importance: number }[];
-}
 
 const NAME = /^[^/\\\0]{1,200}$/;
 
@@ -134,7 +102,7 @@ export function registerAutomixRoutes(app: FastifyInstance, context: ServerConte
       const trials = listTrials(context.store.db, study.id);
       const space = spaceOf(study);
       const report = studyReport(trials, space ? space.dimensionList.map((d) => d.label) : []);
-      const base = `/api/automix/studies/${encodeURIComponent(study.name)}/trials`;
+      const base = `/automix/studies/${encodeURIComponent(study.name)}/trials`;
       return {
         ...summaryOf(study, trials),
         settings: study.settings,

@@ -1,0 +1,37 @@
+/**
+ * What the automix routes answer (routes/automix.ts), in a file of its own with no imports, so the
+ * web client can use the types without pulling the server's modules into its type check.
+ */
+/** One study in the Automix tab's list. */
+export interface AutomixStudySummary {
+  name: string;
+  optimizer: string;
+  seed: number;
+  budget: number | null;
+  status: string;
+  trials: { done: number; failed: number; pending: number };
+  bestScore: number | null;
+  updated: string;
+}
+
+/** A trial as the Automix tab shows it: its score, tallies, weights in block terms, image links. */
+export interface AutomixTrialView {
+  number: number;
+  state: string;
+  score: number | null;
+  scores: Record<string, { scores: number[]; tally: number }> | null;
+  weights: string;
+  worker: string | null;
+  timings: Record<string, number> | null;
+  error: string | null;
+  /** Image links relative to /api (as the web client's api() and withToken() take them). */
+  images: { url: string; prompt: string; seed: number }[];
+}
+
+export interface AutomixStudyView extends AutomixStudySummary {
+  settings: Record<string, unknown>;
+  trialList: AutomixTrialView[];
+  /** Best score so far after each trial that improved it. */
+  bestSoFar: { trial: number; best: number }[];
+  importance: { dimension: number; label: string; importance: number }[];
+}
