@@ -229,6 +229,35 @@ describe.skipIf(!haveRedis && !requireRedis)("distributed automix on a real Redi
     }
   }, 60_000);
 
+  it("copies into the library, on the next start, trials the log recorded but the library lost (a crash between the two writes), without doubling any", async () => {
+    redis = await RedisTestServer.start(dir);
+    const logPath = join(dir, "study.db");
+    const library = { path: join(dir, "library.db") };
+    await inProcessWorker("w1", 20);
+    await runDistributedStudy({
+      redisUrl: redis.url,
+      logPath,
+      library,
+      study: "gap",
+      settings: settings(5, 2),
+      sweepMs: 300,
+    });
+    const db = openLibrary(library.path);
+    try {
+      const study = getStudy(db, "gap");
+      // as if the coordinator died after the log's write and before the library's
+      db.prepare("DELETE FROM automix_trials WHERE study_id = ? AND number IN (1, 3)").run(study.id);
+      expect(listTrials(db, study.id).map((trial) => trial.number)).toEqual([0, 2, 4]);
+      await runDistributedStudy({ redisUrl: redis.url, logPath, library, study: "gap", sweepMs: 300 });
+      const trials = listTrials(db, study.id);
+      expect(trials.map((trial) => trial.number)).toEqual([0, 1, 2, 3, 4]);
+      expect(trials.every((trial) => trial.state === "done" && trial.worker === "w1")).toBe(true);
+      expect(getStudy(db, "gap").status).toBe("finished");
+    } finally {
+      db.close();
+    }
+  }, 60_000);
+
   it("refuses to mirror into a library study of the same name that was run in-process", async () => {
     redis = await RedisTestServer.start(dir);
     const library = { path: join(dir, "library.db") };
