@@ -1,4 +1,5 @@
 import { basename } from "node:path";
+import { AUTOMIX_METADATA_KEY, type AutomixOrigin, readAutomixOrigin } from "../automix/automix-origin.js";
 import { hashFile } from "../hash/index.js";
 import { openCheckpoint } from "../io/open-checkpoint.js";
 import type { ProgressListener } from "../progress.js";
@@ -52,6 +53,8 @@ export interface LineageNode {
   found?: FileMatch[];
   /** Why the tree stops here: a hash seen above (cycle), too deep, or too many nodes. */
   cut?: "cycle" | "depth" | "size";
+  /** The automix study trial the file is the best candidate of (its `gyoza_automix`; the root only). */
+  automix?: AutomixOrigin;
 }
 
 interface BuildState {
@@ -66,6 +69,8 @@ export function lineageFromMetadata(
 ): LineageNode {
   const state: BuildState = { models: mergeModels(metadata), nodes: 1 };
   const node: LineageNode = { name: root.name, hashes: root.hashes, parents: [] };
+  const automix = readAutomixOrigin(metadata[AUTOMIX_METADATA_KEY]);
+  if (automix) node.automix = automix;
   const seen = new Set(root.hashes.sha256 ? [root.hashes.sha256] : []);
   const gyoza = asObject(metadata.gyoza_recipe);
   const mergeRecipe = asObject(metadata.sd_merge_recipe);

@@ -149,6 +149,11 @@ describe("gyoza automix", () => {
     const metadata = { ...checkpoint.metadata };
     await checkpoint.close();
     expect(JSON.parse(metadata.gyoza_automix!)).toEqual(origin);
+    const lineage = await runCli("lineage", model);
+    expect(lineage.code, lineage.stderr).toBe(0);
+    expect(lineage.stdout).toContain(
+      `from automix study "demo", trial ${origin.trial}, score ${origin.score}`,
+    );
 
     const versionOf = () => {
       const db = openLibrary(library);

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { describeAutomixOrigin } from "../../automix/automix-origin.js";
 import { defaultHashCacheDir } from "../../hash/index.js";
 import { type LineageNode, readLineage } from "../../lineage/index.js";
 import { hashCacheOption, searchOption } from "../flags.js";
@@ -39,6 +40,8 @@ export function formatLineage(root: LineageNode): string {
     lines.push(`${lead}${branch}${describeNode(node)}`);
     const inner = `${lead}${below}`;
     if (node.merge) lines.push(`${inner}${node.parents.length ? "│ " : "  "} ${node.merge.summary}`);
+    if (node.automix)
+      lines.push(`${inner}${node.parents.length ? "│ " : "  "} ${describeAutomixOrigin(node.automix)}`);
     for (const match of node.found ?? []) {
       lines.push(`${inner}${node.parents.length ? "│ " : "  "} found: ${match.path} (by ${match.matchedBy})`);
     }
