@@ -1,10 +1,9 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createStudy, recordTrial } from "../automix/study-store.js";
-import { openLibrary } from "../library/open-library.js";
 import { loadRecipe } from "../recipe/index.js";
+import { DEMO_PNG, recordDemoStudy } from "../test-support/automix-study.js";
 import { useTempDirWithHashCache } from "../test-support/temp-dir.js";
 import type { AutomixStudySummary, AutomixStudyView } from "./automix-api.js";
 import { createServer, type GyozaServer } from "./create-server.js";
@@ -20,55 +19,9 @@ let server: GyozaServer;
 let origin: string;
 let outside: string;
 
-const EXAMPLES = join(import.meta.dirname, "../automix/examples");
-const spaceYaml = readFileSync(join(EXAMPLES, "demo-space.yaml"), "utf8");
-const baseRecipe = readFileSync(join(EXAMPLES, "demo-recipe.yaml"), "utf8");
-const PNG = Buffer.from("89504e470d0a1a0a0000000d49484452", "hex");
-const point = (v: number) => Array(14).fill(v);
-
-function recordDemo(libraryFile: string, name: string) {
-  const out = join(dir, `images-${name}`);
-  mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, "t0.png"), PNG);
-  writeFileSync(join(outside, "secret.png"), "not for you");
-  symlinkSync(join(outside, "secret.png"), join(out, "linked.png"));
-  const db = openLibrary(libraryFile);
-  try {
-    const study = createStudy(db, {
-      name,
-      spaceYaml,
-      baseRecipe,
-      optimizer: "quadratic",
-      seed: 7,
-      settings: {
-        budget: 10,
-        spaceFile: join(EXAMPLES, "demo-space.yaml"),
-        recipeFile: join(EXAMPLES, "demo-recipe.yaml"),
-        images: { out },
-      },
-    });
-    const image = (path: string) => ({ path, prompt: "a cat", seed: 1 });
-    recordTrial(db, study.id, {
-      number: 0,
-      x: point(0.2),
-      state: "done",
-      score: 0.4,
-      scores: { clip: { scores: [0.4], tally: 0.4 } },
-      images: [image(join(out, "t0.png")), image(join(out, "linked.png")), image("../../../../etc/passwd")],
-      worker: "local",
-    });
-    recordTrial(db, study.id, { number: 1, x: point(0.9), state: "failed", error: "CUDA out of memory" });
-    recordTrial(db, study.id, { number: 2, x: point(0.6), state: "done", score: 0.7 });
-    recordTrial(db, study.id, { number: 3, x: point(0.3), state: "done", score: 0.5 });
-    recordTrial(db, study.id, { number: 4, x: point(0.5), state: "pending" });
-  } finally {
-    db.close();
-  }
-}
-
 beforeAll(async () => {
   outside = mkdtempSync(join(tmpdir(), "gyoza-automix-outside-"));
-  recordDemo(join(dir, "library.db"), "first");
+  recordDemoStudy(dir, join(dir, "library.db"), "first", outside);
   server = await createServer({ library: join(dir, "library.db"), roots: [dir] });
   origin = new URL(await server.listen()).origin;
 }, 60_000);
@@ -102,7 +55,7 @@ describe("GET /api/automix/studies", () => {
   });
 
   it("sees a study another process writes into the library while the server runs", async () => {
-    recordDemo(join(dir, "library.db"), "second");
+    recordDemoStudy(dir, join(dir, "library.db"), "second", outside);
     const names = (await json<AutomixStudySummary[]>("/api/automix/studies")).map((s) => s.name);
     expect(names).toEqual(["first", "second"]);
   });
@@ -146,7 +99,7 @@ describe("GET /api/automix/studies/:name/trials/:n/images/:i", () => {
     const response = await get("/api/automix/studies/first/trials/0/images/0");
     expect(response.status).toBe(200);
     expect(response.headers.get("content-type")).toBe("image/png");
-    expect(Buffer.from(await response.arrayBuffer())).toEqual(PNG);
+    expect(Buffer.from(await response.arrayBuffer())).toEqual(DEMO_PNG);
   });
 
   it("refuses a trial image that is a symlink to a file outside the study's images folder", async () => {
