@@ -28,6 +28,14 @@ export interface RunRecipeOptions {
    * output written. (Hashing of the inputs, which runs alongside, reads on to its end unseen.)
    */
   signal?: AbortSignal;
+  /**
+   * The recipe recorded in the output's provenance, when it is not the one run: a candidate staged
+   * for sampling runs a copy with absolute input paths and a temp output path, but records the
+   * recipe as written, so its bytes do not depend on where it was merged.
+   */
+  recordedRecipe?: Recipe;
+  /** `modelspec.date` (default `SOURCE_DATE_EPOCH` or now, see engine/source-date.ts). */
+  date?: Date;
   /** Output settings the caller changed on the loaded recipe (`{"output.dtype": "fp32"}`), recorded in the provenance. */
   overrides?: Record<string, unknown>;
   /** The automix study trial this recipe is the best candidate of, recorded as `gyoza_automix`. */
@@ -65,7 +73,8 @@ export async function runRecipe(recipe: Recipe, options: RunRecipeOptions = {}):
           ...(recipe.output.description ? { description: recipe.output.description } : {}),
           ...(recipe.output.author ? { author: recipe.output.author } : {}),
           ...(recipe.output.clip_skip !== undefined ? { clipSkip: recipe.output.clip_skip } : {}),
-          recipe: JSON.parse(JSON.stringify(recipe)) as Record<string, unknown>,
+          recipe: JSON.parse(JSON.stringify(options.recordedRecipe ?? recipe)) as Record<string, unknown>,
+          ...(options.date ? { date: options.date } : {}),
           ...(options.overrides ? { overrides: options.overrides } : {}),
           ...(options.automix ? { automix: options.automix } : {}),
           summary: {

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runRecipe } from "../engine/run-recipe.js";
 import { type Recipe, recipeFromData } from "../recipe/index.js";
 import { writeSyntheticCheckpoint } from "../synth/write-synthetic.js";
 import { computeRecipeKey, recipeKey } from "./recipe-key.js";
@@ -140,7 +141,31 @@ describe("stageCandidate", () => {
     });
     expect(again.reused).toBe(false);
     expect(again.autov3).toBe(first.autov3);
+    // byte for byte the same file (no time or temp name leaks in): the same AutoV2 in every sample
+    expect(again.sha256).toBe(first.sha256);
+    expect(again.autov2).toBe(first.autov2);
     expect((await stat(again.file)).isFile()).toBe(true);
+  });
+
+  it("with SOURCE_DATE_EPOCH set, a candidate is the very file `gyoza merge` makes of the recipe", async () => {
+    const folder = await freshFolder("stage-vs-merge");
+    const saved = process.env.SOURCE_DATE_EPOCH;
+    process.env.SOURCE_DATE_EPOCH = "1700000000";
+    try {
+      const recipe = mixRecipe(0.35, "mix.safetensors");
+      const staged = await stageCandidate({
+        recipe,
+        recipeBaseDir: dir,
+        backend: new FolderBackend(folder),
+        hashCacheDir: false,
+        listDelayMs: 1,
+      });
+      await runRecipe(recipe, { baseDir: dir, hashCacheDir: false });
+      expect(await sha256Of(join(dir, "mix.safetensors"))).toBe(staged.sha256);
+    } finally {
+      if (saved === undefined) delete process.env.SOURCE_DATE_EPOCH;
+      else process.env.SOURCE_DATE_EPOCH = saved;
+    }
   });
 
   it("hard-links a model file from outside the folder and names it by AutoV3", async () => {

@@ -1,8 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { link, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
-import { extname, isAbsolute, join, relative, resolve, sep } from "node:path";
+import { basename, extname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import type { GenerationBackend } from "../backends/types.js";
 import { runRecipe } from "../engine/run-recipe.js";
+import { mergeDate } from "../engine/source-date.js";
 import { GyozaError, throwIfAborted } from "../errors.js";
 import { hashFile } from "../hash/index.js";
 import { writeFileAtomically } from "../io/atomic-file.js";
@@ -177,10 +178,16 @@ async function mergeInto(
     recipe.output.vae.file && !isAbsolute(recipe.output.vae.file)
       ? { ...recipe.output.vae, file: resolve(baseDir, recipe.output.vae.file) }
       : recipe.output.vae;
-  const placed: Recipe = { ...recipe, inputs, output: { ...recipe.output, path: merging, vae } };
+  // the title a plain `gyoza merge` of this recipe gives (not the temp file's name), the recipe
+  // recorded as written and a fixed date: re-merging a candidate gives the same bytes, so the same
+  // AutoV2 in every sample's `Model hash`
+  const title = recipe.output.title ?? basename(recipe.output.path).replace(/\.[^.]+$/, "");
+  const placed: Recipe = { ...recipe, inputs, output: { ...recipe.output, path: merging, vae, title } };
   try {
     await runRecipe(placed, {
       baseDir,
+      recordedRecipe: recipe,
+      date: candidateDate(),
       onProgress,
       ...(options.hashCacheDir !== undefined ? { hashCacheDir: options.hashCacheDir } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
@@ -212,6 +219,15 @@ async function mergeInto(
     await unlink(merging).catch(() => {});
     throw cause;
   }
+}
+
+/**
+ * A candidate's `modelspec.date`: `SOURCE_DATE_EPOCH` when set, else 1970-01-01T00:00:00Z. A
+ * candidate is a preview; a time-of-merge date would make each re-merge of one recipe a different
+ * file. The merge a user keeps (`gyoza merge`) records its real time.
+ */
+function candidateDate(): Date {
+  return process.env.SOURCE_DATE_EPOCH ? mergeDate() : new Date(0);
 }
 
 async function placeModelFile(
