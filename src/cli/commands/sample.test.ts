@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -305,6 +306,75 @@ describe("gyoza sample and the library", () => {
         reopened.close();
       }
     } finally {
+      await standin.close();
+    }
+  });
+});
+
+describe("gyoza sample, then gyoza merge of the same recipe", () => {
+  it("with SOURCE_DATE_EPOCH the merge is the sampled candidate, so the library shows the samples on its version", async () => {
+    const folder = join(dir, "exact-checkpoints");
+    const exact = join(dir, "exact");
+    await mkdir(folder);
+    await mkdir(exact);
+    const recipe = join(exact, "exactmix.yaml");
+    await writeFile(
+      recipe,
+      [
+        "gyoza: 1",
+        "inputs:",
+        "  a: { path: ../models/base-a.safetensors }",
+        "  b: { path: ../models/base-b.safetensors }",
+        "steps:",
+        "  mix: { method: weighted_sum, inputs: { a: a, b: b }, alpha: 0.45 }",
+        "output: { path: exactmix.safetensors, metadata: hashes }",
+        "",
+      ].join("\n"),
+    );
+    const standin = await startComfyStandin({ modelFolder: folder, stepDelayMs: 0 });
+    const saved = process.env.SOURCE_DATE_EPOCH;
+    process.env.SOURCE_DATE_EPOCH = "1700000000";
+    const library = join(dir, "exact-library.db");
+    try {
+      const config = await writeConfig("exact", "comfyui", standin.url, folder);
+      const out = join(dir, "exact-out");
+      const sampled = await runCli(
+        "sample",
+        recipe,
+        "--prompts",
+        promptsFile,
+        "--seeds",
+        "5",
+        "--config",
+        config,
+        "--out",
+        out,
+        "--library",
+        library,
+        "--json",
+      );
+      expect(sampled.code).toBe(0);
+      const { sha256 } = JSON.parse(sampled.stdout);
+      const merged = await runCli("merge", recipe);
+      expect(merged.code, merged.stderr).toBe(0);
+      // the same bytes: the sample images' Model hash is the merged file's AutoV2
+      const mergedBytes = await readFile(join(exact, "exactmix.safetensors"));
+      expect(createHash("sha256").update(mergedBytes).digest("hex")).toBe(sha256);
+      const db = openLibrary(library);
+      await addToLibrary(new LibraryStore(db), [exact], { cacheDir: false });
+      try {
+        const version = modelPage(new LibraryStore(db), "exactmix").versions[0]!;
+        expect(version.files.map((file) => file.path)).toEqual([join(exact, "exactmix.safetensors")]);
+        expect(version.images.map((image) => image.path).sort()).toEqual([
+          join(out, "p001-s5.png"),
+          join(out, "p002-s5.png"),
+        ]);
+      } finally {
+        db.close();
+      }
+    } finally {
+      if (saved === undefined) delete process.env.SOURCE_DATE_EPOCH;
+      else process.env.SOURCE_DATE_EPOCH = saved;
       await standin.close();
     }
   });
