@@ -263,4 +263,24 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE file_provenance ADD COLUMN automix TEXT;
     `,
   },
+  {
+    version: 5,
+    description: "automix trials awaiting a person's rating (type: manual scorers) and the ratings given",
+    sql: `
+      -- One row per trial a manual scorer asked a person to rate: the trial's images (JSON
+      -- [{path, prompt, seed}], in the order the scores follow) and, once given, one score per image
+      -- (JSON number array). The study process writes the request and polls for the scores; gyoza
+      -- serve (another process, same file) writes them. A rating is given once: scores go from NULL
+      -- to a value and never change, so a resumed study uses a rating that arrived while it was stopped.
+      CREATE TABLE automix_ratings (
+        study_id INTEGER NOT NULL REFERENCES automix_studies (id) ON DELETE CASCADE,
+        trial INTEGER NOT NULL,
+        images TEXT NOT NULL,
+        requested_at TEXT NOT NULL,
+        scores TEXT,
+        rated_at TEXT,
+        PRIMARY KEY (study_id, trial)
+      );
+    `,
+  },
 ];

@@ -20,6 +20,7 @@ describe("openLibrary", () => {
       .all()
       .map((row) => row.name);
     expect(tables).toEqual([
+      "automix_ratings",
       "automix_studies",
       "automix_trials",
       "file_parents",
