@@ -17,7 +17,8 @@ import { TALLIES } from "./tally.js";
 export const STUDY_FILE_VERSION = 1;
 export const MAX_STUDY_FILE_BYTES = 100_000;
 
-const weightsScorerSchema = z.strictObject({
+/** Scorer schemas, exported for distributed jobs (distributed/types.ts builds its scorer specs from them). */
+export const weightsScorerSchema = z.strictObject({
   type: z.literal("weights"),
   name: z.optional(z.string().check(z.minLength(1))),
   weight: z.optional(z.number()),
@@ -28,7 +29,7 @@ const weightsScorerSchema = z.strictObject({
   samples: z.optional(z.number().check(z.int(), z.positive())),
 });
 
-const httpScorerSchema = z.strictObject({
+export const httpScorerSchema = z.strictObject({
   type: z.literal("http"),
   name: z.optional(z.string().check(z.minLength(1))),
   weight: z.optional(z.number()),
@@ -40,7 +41,7 @@ const httpScorerSchema = z.strictObject({
   headers: z.optional(z.record(z.string(), z.string())),
 });
 
-const onnxScorerSchema = z.strictObject({
+export const onnxScorerSchema = z.strictObject({
   type: z.literal("onnx"),
   name: z.optional(z.string().check(z.minLength(1))),
   weight: z.optional(z.number()),
@@ -49,6 +50,24 @@ const onnxScorerSchema = z.strictObject({
   model: z.string().check(z.minLength(1)),
   size: z.optional(z.number().check(z.int(), z.positive())),
   normalize: z.optional(z.enum(["clip", "unit"])),
+});
+
+/** The images section: what every candidate renders for image scorers. */
+export const studyImagesSchema = z.strictObject({
+  /** A backend of gyoza.yaml, or "stand-in" (src/automix/standin-backend.ts, in-process). */
+  backend: z.string().check(z.minLength(1)),
+  prompts: z.array(z.string()).check(z.minLength(1)),
+  seeds: z.array(z.number().check(z.int())).check(z.minLength(1)),
+  negative: z.optional(z.string()),
+  steps: z.optional(z.number().check(z.int(), z.positive())),
+  cfg: z.optional(z.number()),
+  sampler: z.optional(z.string()),
+  scheduler: z.optional(z.string()),
+  width: z.optional(z.number().check(z.int(), z.positive())),
+  height: z.optional(z.number().check(z.int(), z.positive())),
+  clip_skip: z.optional(z.number().check(z.int(), z.positive())),
+  /** Where each trial's images are kept (default: not kept). */
+  out: z.optional(z.string().check(z.minLength(1))),
 });
 
 export const studyFileSchema = z.strictObject({
@@ -66,24 +85,7 @@ export const studyFileSchema = z.strictObject({
   batch: z.optional(z.number().check(z.int(), z.positive())),
   /** Where weight-space candidates are merged (default: <study file folder>/.gyoza-automix/<name>). */
   work: z.optional(z.string().check(z.minLength(1))),
-  images: z.optional(
-    z.strictObject({
-      /** A backend of gyoza.yaml, or "stand-in" (src/automix/standin-backend.ts, in-process). */
-      backend: z.string().check(z.minLength(1)),
-      prompts: z.array(z.string()).check(z.minLength(1)),
-      seeds: z.array(z.number().check(z.int())).check(z.minLength(1)),
-      negative: z.optional(z.string()),
-      steps: z.optional(z.number().check(z.int(), z.positive())),
-      cfg: z.optional(z.number()),
-      sampler: z.optional(z.string()),
-      scheduler: z.optional(z.string()),
-      width: z.optional(z.number().check(z.int(), z.positive())),
-      height: z.optional(z.number().check(z.int(), z.positive())),
-      clip_skip: z.optional(z.number().check(z.int(), z.positive())),
-      /** Where each trial's images are kept (default: not kept). */
-      out: z.optional(z.string().check(z.minLength(1))),
-    }),
-  ),
+  images: z.optional(studyImagesSchema),
   scorers: z.array(z.union([weightsScorerSchema, httpScorerSchema, onnxScorerSchema])).check(z.minLength(1)),
 });
 

@@ -4,7 +4,7 @@ import { createOptimizer, replayOptimizer } from "../optimizers/create-optimizer
 import type { Candidate, OptimizerName } from "../optimizers/optimizer.js";
 import { LibraryMirror, type LibraryTarget } from "./library-mirror.js";
 import { connectRedis, redactedRedisUrl } from "./redis.js";
-import { StudyLog } from "./study-log.js";
+import { StudyLog, type TrialDetail } from "./study-log.js";
 import {
   EVALUATION_ERROR_MARK,
   EVALUATION_QUEUE,
@@ -13,6 +13,7 @@ import {
   type EvaluationObjective,
   evaluationJobId,
   INPUT_MISMATCH_MARK,
+  parseResultDetail,
   STUDY_ID_PATTERN,
 } from "./types.js";
 
@@ -46,11 +47,22 @@ export interface DistributedStudyOptions {
    * id as its name, for `automix show` / `best` and the web app.
    */
   readonly library?: LibraryTarget;
+  /**
+   * The recipe a candidate stands for (a `study` objective: the search space's holes filled in at
+   * its point), sent in its job; default the settings' recipe. A point it cannot make a recipe of
+   * (it throws) is a failed trial, as in-process.
+   */
+  readonly candidateRecipe?: (x: readonly number[]) => unknown;
   /** How often in-flight jobs are checked besides completion events (and lost ones enqueued again). */
   readonly sweepMs?: number;
   /** Redis unreachable this long → the study stops with a message (resume continues it). */
   readonly redisTimeoutMs?: number;
-  readonly onTrial?: (trial: number, score: number, worker: string | undefined) => void;
+  readonly onTrial?: (
+    trial: number,
+    score: number,
+    worker: string | undefined,
+    detail: TrialDetail | undefined,
+  ) => void;
   readonly log?: (line: string) => void;
   readonly signal?: AbortSignal;
 }
@@ -146,22 +158,36 @@ export async function runDistributedStudy(
           ),
       );
 
+    if (settings.objective.kind === "study" && options.candidateRecipe === undefined)
+      throw new GyozaError("usage", `study ${study} needs each candidate's recipe (candidateRecipe)`);
     const jobData = (candidate: Candidate): EvaluationJobData => ({
       study,
       trial: candidate.id,
       x: candidate.x,
-      recipe: settings.recipe,
+      recipe: options.candidateRecipe ? options.candidateRecipe(candidate.x) : settings.recipe,
       inputs: settings.inputs,
       objective: settings.objective,
     });
-    const enqueue = (candidate: Candidate) =>
-      (queue as Queue).add("evaluate", jobData(candidate), {
+    /** Enqueues a candidate's job; a point that makes no recipe is recorded as a failed trial instead. */
+    const enqueue = async (candidate: Candidate): Promise<void> => {
+      let data: EvaluationJobData;
+      try {
+        data = jobData(candidate);
+      } catch (error) {
+        finish(candidate.id, {
+          score: Number.NEGATIVE_INFINITY,
+          error: `no recipe for this point: ${(error as Error).message}`.slice(0, 2000),
+        });
+        return;
+      }
+      await (queue as Queue).add("evaluate", data, {
         jobId: evaluationJobId(study, candidate.id),
         attempts: settings.attempts ?? 3,
         backoff: { type: "exponential", delay: settings.backoffMs ?? 1000 },
         removeOnComplete: false,
         removeOnFail: false,
       });
+    };
 
     /** Looks at one in-flight trial's job: records it when finished, enqueues it when Redis lost it. */
     const check = async (trial: number): Promise<void> => {
@@ -178,10 +204,11 @@ export async function runDistributedStudy(
         const score = typeof result?.score === "number" ? result.score : Number.NaN;
         const worker = typeof result?.worker === "string" ? result.worker.slice(0, 200) : undefined;
         const seconds = typeof result?.seconds === "number" ? result.seconds : undefined;
+        const detail = parseResultDetail(result);
         finish(
           trial,
           Number.isFinite(score)
-            ? { score, worker, seconds }
+            ? { score, worker, seconds, ...(detail ? { detail } : {}) }
             : { score: Number.NEGATIVE_INFINITY, worker, error: "the worker reported no finite score" },
         );
         await job.remove().catch(() => {});
@@ -207,7 +234,7 @@ export async function runDistributedStudy(
     };
     const finish = (
       trial: number,
-      outcome: { score: number; worker?: string; seconds?: number; error?: string },
+      outcome: { score: number; worker?: string; seconds?: number; error?: string; detail?: TrialDetail },
     ) => {
       const candidate = inFlight.get(trial) as Candidate;
       inFlight.delete(trial);
@@ -217,7 +244,7 @@ export async function runDistributedStudy(
         if (row) library.record(row);
       }
       optimizer.tell([{ candidate, score: outcome.score }]);
-      options.onTrial?.(trial, outcome.score, outcome.worker);
+      options.onTrial?.(trial, outcome.score, outcome.worker, outcome.detail);
     };
 
     // resume: a pending trial's job may have finished, failed for good (retried now) or vanished

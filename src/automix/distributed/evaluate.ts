@@ -1,8 +1,15 @@
 import { GyozaError } from "../../errors.js";
-import type { EvaluationJobData, EvaluationObjective } from "./types.js";
+import type { EvaluationJobData, EvaluationOutcome, WeightSpaceObjective } from "./types.js";
 
-/** Scores one candidate: what a worker runs between verifying its inputs and reporting. */
-export type Evaluator = (job: EvaluationJobData, signal: AbortSignal) => Promise<number>;
+/**
+ * Scores one candidate: what a worker runs between verifying its inputs and reporting. `inputs`
+ * maps each of the job's input file names to the worker's verified copy of it.
+ */
+export type Evaluator = (
+  job: EvaluationJobData,
+  signal: AbortSignal,
+  inputs: ReadonlyMap<string, string>,
+) => Promise<EvaluationOutcome>;
 
 /**
  * The stand-in evaluator: weight-space objectives only, after a fixed delay standing in for a
@@ -10,13 +17,15 @@ export type Evaluator = (job: EvaluationJobData, signal: AbortSignal) => Promise
  */
 export function standInEvaluator(delayMs: number): Evaluator {
   return async (job, signal) => {
+    if (job.objective.kind !== "weight-space")
+      throw new GyozaError("usage", "the stand-in evaluator scores weight-space objectives only");
     if (delayMs > 0) await sleep(delayMs, signal);
-    return scoreWeightSpace(job.objective, job.x);
+    return { score: scoreWeightSpace(job.objective, job.x) };
   };
 }
 
 /** Minus the squared distance from the target (0 at the optimum). */
-export function scoreWeightSpace(objective: EvaluationObjective, x: readonly number[]): number {
+export function scoreWeightSpace(objective: WeightSpaceObjective, x: readonly number[]): number {
   if (objective.target.length !== x.length)
     throw new GyozaError(
       "usage",

@@ -23,6 +23,11 @@ export interface LibraryTarget {
   readonly spaceYaml?: string;
   /** The base recipe, as YAML (default: the settings' recipe as JSON). */
   readonly baseRecipe?: string;
+  /**
+   * More settings stored with the study (`automix run --redis`: the study file's recipe and space
+   * files, so `automix best` can write the best recipe; the log file, so `resume` finds it).
+   */
+  readonly settings?: Record<string, unknown>;
 }
 
 export class LibraryMirror {
@@ -47,6 +52,7 @@ export class LibraryMirror {
         optimizer: settings.optimizer,
         seed: settings.seed,
         settings: {
+          ...target.settings,
           distributed: true,
           budget: settings.budget,
           inFlight: settings.inFlight,
@@ -60,8 +66,13 @@ export class LibraryMirror {
   }
 
   /** Mirrors one finished trial (a no-op when the library has it already). */
-  record(trial: Pick<TrialRow, "number" | "x" | "state" | "score" | "worker" | "error" | "seconds">): void {
+  record(
+    trial: Pick<TrialRow, "number" | "x" | "state" | "score" | "worker" | "error" | "seconds"> & {
+      detail?: TrialRow["detail"];
+    },
+  ): void {
     if (trial.state === "pending") return;
+    const detail = trial.detail ?? undefined;
     recordTrial(this.db, this.studyId, {
       number: trial.number,
       x: trial.x,
@@ -69,7 +80,12 @@ export class LibraryMirror {
       score: trial.score,
       worker: trial.worker,
       error: trial.error,
-      timings: trial.seconds === null ? null : { total: trial.seconds },
+      recipeKey: detail?.recipeKey ?? null,
+      autov3: detail?.autov3 ?? null,
+      scores: detail?.scores ?? null,
+      // the images stay on the worker (not kept): prompt and seed of each, no file
+      images: detail?.images ? detail.images.map(({ prompt, seed }) => ({ path: "", prompt, seed })) : null,
+      timings: detail?.timings ?? (trial.seconds === null ? null : { total: trial.seconds }),
     });
   }
 

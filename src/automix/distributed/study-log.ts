@@ -16,6 +16,17 @@ export interface TrialRow {
   readonly worker: string | null;
   readonly error: string | null;
   readonly seconds: number | null;
+  /** What a `study` job measured besides the score (per-objective tallies, images, timings). */
+  readonly detail: TrialDetail | null;
+}
+
+/** A trial's measurements beyond its score, as the worker reported them (EvaluationOutcome). */
+export interface TrialDetail {
+  readonly scores?: Record<string, { scores: number[]; tally: number }>;
+  readonly images?: readonly { prompt: string; seed: number }[];
+  readonly timings?: Record<string, number>;
+  readonly autov3?: string;
+  readonly recipeKey?: string;
 }
 
 export interface TrialOutcome {
@@ -24,6 +35,7 @@ export interface TrialOutcome {
   readonly worker?: string;
   readonly error?: string;
   readonly seconds?: number;
+  readonly detail?: TrialDetail;
 }
 
 const SCHEMA = `
@@ -33,7 +45,7 @@ const SCHEMA = `
   CREATE TABLE IF NOT EXISTS trials (
     study TEXT NOT NULL, number INTEGER NOT NULL, x TEXT NOT NULL,
     state TEXT NOT NULL CHECK (state IN ('pending', 'done', 'failed')),
-    score REAL, worker TEXT, error TEXT, seconds REAL,
+    score REAL, worker TEXT, error TEXT, seconds REAL, detail TEXT,
     PRIMARY KEY (study, number));
 `;
 
@@ -46,6 +58,10 @@ export class StudyLog {
       this.db.pragma("journal_mode = WAL");
       this.db.pragma("synchronous = FULL");
       this.db.exec(SCHEMA);
+      // logs written before trial details existed get the column (NULL: nothing beyond the score)
+      const columns = this.db.prepare("PRAGMA table_info(trials)").all() as { name: string }[];
+      if (!columns.some((column) => column.name === "detail"))
+        this.db.exec("ALTER TABLE trials ADD COLUMN detail TEXT");
     } catch (cause) {
       throw new GyozaError("io", `cannot open the study log: ${(cause as Error).message}`, {
         file: path,
@@ -105,7 +121,7 @@ export class StudyLog {
     return this.db.transaction(() => {
       const changed = this.db
         .prepare(
-          `UPDATE trials SET state = ?, score = ?, worker = ?, error = ?, seconds = ?
+          `UPDATE trials SET state = ?, score = ?, worker = ?, error = ?, seconds = ?, detail = ?
            WHERE study = ? AND number = ? AND state = 'pending'`,
         )
         .run(
@@ -114,6 +130,7 @@ export class StudyLog {
           outcome.worker ?? null,
           outcome.error ?? null,
           outcome.seconds ?? null,
+          outcome.detail === undefined ? null : JSON.stringify(outcome.detail),
           study,
           trial,
         ).changes;
@@ -129,8 +146,8 @@ export class StudyLog {
   trials(study: string): TrialRow[] {
     const rows = this.db.prepare("SELECT * FROM trials WHERE study = ? ORDER BY number").all(study) as (Omit<
       TrialRow,
-      "x"
-    > & { x: string })[];
+      "x" | "detail"
+    > & { x: string; detail: string | null })[];
     return rows.map((row) => ({
       number: row.number,
       x: JSON.parse(row.x) as number[],
@@ -139,6 +156,7 @@ export class StudyLog {
       worker: row.worker,
       error: row.error,
       seconds: row.seconds,
+      detail: row.detail === null ? null : (JSON.parse(row.detail) as TrialDetail),
     }));
   }
 

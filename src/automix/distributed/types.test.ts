@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { evaluationJobId, parseEvaluationJobData } from "./types.js";
+import { evaluationJobId, parseEvaluationJobData, parseResultDetail } from "./types.js";
 
 const good = {
   study: "demo-1",
@@ -48,5 +48,72 @@ describe("evaluation job data from Redis", () => {
 
   it("names jobs study#trial (BullMQ refuses ':' in job ids)", () => {
     expect(evaluationJobId("demo-1", 3)).toBe("demo-1#3");
+  });
+
+  const target = { name: "target.safetensors", sha256: "b".repeat(64) };
+  const study = {
+    ...good,
+    inputs: [...good.inputs, target],
+    objective: {
+      kind: "study",
+      images: { prompts: ["a bowl of gyoza"], seeds: [1, 2], steps: 4 },
+      scorers: [
+        {
+          type: "weights",
+          name: "like",
+          weight: 1,
+          tally: "mean",
+          target: target.name,
+          target_sha256: target.sha256,
+        },
+        { type: "http", name: "bright", weight: 0.1, tally: "mean", url: "stand-in" },
+      ],
+    },
+  };
+
+  it("accepts a study objective whose scorer files are among the inputs", () => {
+    expect(parseEvaluationJobData(study).objective).toEqual(study.objective);
+  });
+
+  it("refuses a study objective whose scorer reads a file that is not an input, or a path", () => {
+    const scorers = (target: string, sha256 = "b".repeat(64)) => ({
+      ...study,
+      objective: {
+        ...study.objective,
+        scorers: [{ type: "weights", name: "like", weight: 1, tally: "mean", target, target_sha256: sha256 }],
+      },
+    });
+    expect(() => parseEvaluationJobData(scorers("other.safetensors"))).toThrow(/not among the job's inputs/);
+    expect(() => parseEvaluationJobData(scorers("target.safetensors", "c".repeat(64)))).toThrow(
+      /not among the job's inputs/,
+    );
+    expect(() => parseEvaluationJobData(scorers("../../etc/passwd"))).toThrow(/objective/);
+  });
+
+  it("refuses an HTTP scorer URL that is not http(s), and an image scorer without images", () => {
+    const http = (url: string) => ({ type: "http", name: "x", weight: 1, tally: "mean", url });
+    for (const url of ["file:///etc/passwd", "gopher://x", ""])
+      expect(() =>
+        parseEvaluationJobData({ ...study, objective: { ...study.objective, scorers: [http(url)] } }),
+      ).toThrow(/objective/);
+    expect(() =>
+      parseEvaluationJobData({ ...study, objective: { kind: "study", scorers: [http("stand-in")] } }),
+    ).toThrow(/needs images/);
+  });
+
+  it("refuses a study objective asking for more images than a job may render", () => {
+    const images = { prompts: Array(40).fill("p"), seeds: [...Array(40).keys()] };
+    expect(() => parseEvaluationJobData({ ...study, objective: { ...study.objective, images } })).toThrow(
+      /images per candidate/,
+    );
+  });
+
+  it("keeps only a well-formed result detail from a worker's return value", () => {
+    expect(
+      parseResultDetail({ score: 1, images: [{ prompt: "p", seed: 1 }], timings: { total: 2 }, junk: "x" }),
+    ).toEqual({ images: [{ prompt: "p", seed: 1 }], timings: { total: 2 } });
+    expect(parseResultDetail({ score: 1, images: "many" })).toBeUndefined();
+    expect(parseResultDetail({ score: 1 })).toBeUndefined();
+    expect(parseResultDetail(null)).toBeUndefined();
   });
 });

@@ -1,4 +1,7 @@
 import { GyozaError } from "../../errors.js";
+import * as z from "../../zod.js";
+import { httpScorerSchema, onnxScorerSchema, studyImagesSchema, weightsScorerSchema } from "../study-file.js";
+import { TALLIES } from "../tally.js";
 
 /**
  * What travels through Redis when automix evaluates candidates on many GPU hosts (issue #24,
@@ -31,8 +34,72 @@ export interface WeightSpaceObjective {
   readonly target: readonly number[];
 }
 
-/** How a worker scores a candidate. Image objectives (backends + scorers) plug in here as they land. */
-export type EvaluationObjective = WeightSpaceObjective;
+const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
+const MAX_DIMENSIONS = 10_000;
+const MAX_INPUTS = 64;
+/** Images per candidate at most (prompts × seeds): a job is untrusted data. */
+export const MAX_JOB_IMAGES = 1000;
+
+/** A file name the worker looks up in its --inputs folders: no folder part, never "." or "..". */
+export function isPlainFileName(name: string): boolean {
+  return name.length > 0 && name.length <= 255 && !/[/\\\0]/.test(name) && name !== "." && name !== "..";
+}
+
+const fileName = z.string().check(z.refine(isPlainFileName, "a plain file name (no folder)"));
+const sha256 = z.string().check(z.regex(SHA256_HEX, "a sha256 (64 hex digits)"));
+/** A scorer as the study file resolved it: its name, weight and tally are always there. */
+const resolved = {
+  name: z.string().check(z.minLength(1), z.maxLength(100)),
+  weight: z.number(),
+  tally: z.enum(TALLIES),
+};
+
+/**
+ * A study's scorers as a job carries them: the study file's schemas (study-file.ts), with the
+ * files they read named by file name + sha256 (inputs like the recipe's, verified before work
+ * starts) and the HTTP scorer's URL limited to http(s) or the stand-in.
+ */
+const jobScorerSchema = z.discriminatedUnion("type", [
+  z.extend(weightsScorerSchema, { ...resolved, target: fileName, target_sha256: sha256 }),
+  z.extend(httpScorerSchema, {
+    ...resolved,
+    url: z
+      .string()
+      .check(
+        z.refine(
+          (url) => url === "stand-in" || /^https?:\/\/[^\s]+$/.test(url),
+          "an http(s) URL or stand-in",
+        ),
+      ),
+  }),
+  z.extend(onnxScorerSchema, { ...resolved, model: fileName, model_sha256: sha256 }),
+]);
+
+/** The images every candidate renders: the study file's images section without backend and folder. */
+const jobImagesSchema = z.extend(z.omit(studyImagesSchema, { backend: true, out: true }), {
+  prompts: z.array(z.string().check(z.maxLength(10_000))).check(z.minLength(1), z.maxLength(MAX_JOB_IMAGES)),
+  seeds: z.array(z.number().check(z.int())).check(z.minLength(1), z.maxLength(MAX_JOB_IMAGES)),
+  width: z.optional(z.number().check(z.int(), z.positive(), z.maximum(16_384))),
+  height: z.optional(z.number().check(z.int(), z.positive(), z.maximum(16_384))),
+  steps: z.optional(z.number().check(z.int(), z.positive(), z.maximum(1000))),
+});
+
+export const studyObjectiveSchema = z.strictObject({
+  kind: z.literal("study"),
+  images: z.optional(jobImagesSchema),
+  scorers: z.array(jobScorerSchema).check(z.minLength(1), z.maxLength(32)),
+});
+
+/**
+ * A study file's objectives (issue #24): the worker merges the job's recipe, renders `images`
+ * through its own backend (image scorers only) and scores with `scorers`, as `gyoza automix run`
+ * does in-process.
+ */
+export type StudyObjectiveSpec = z.infer<typeof studyObjectiveSchema>;
+export type JobScorerSpec = StudyObjectiveSpec["scorers"][number];
+
+/** How a worker scores a candidate: synthetic (weight-space, no merge) or the study's own objectives. */
+export type EvaluationObjective = WeightSpaceObjective | StudyObjectiveSpec;
 
 /** A BullMQ job's data: one evaluation. */
 export interface EvaluationJobData {
@@ -46,9 +113,21 @@ export interface EvaluationJobData {
   readonly objective: EvaluationObjective;
 }
 
-/** What a worker reports for a finished evaluation (the job's return value). */
-export interface EvaluationResult {
+/** What an evaluator found for one candidate (beyond the score: what a `study` job measured). */
+export interface EvaluationOutcome {
   readonly score: number;
+  /** Per objective: its raw scores and tally. */
+  readonly scores?: Record<string, { scores: number[]; tally: number }>;
+  /** The images rendered and scored (not kept: they stay on no disk). */
+  readonly images?: readonly { prompt: string; seed: number }[];
+  /** Seconds per phase (merge, generate, score, total). */
+  readonly timings?: Record<string, number>;
+  readonly autov3?: string;
+  readonly recipeKey?: string;
+}
+
+/** What a worker reports for a finished evaluation (the job's return value). */
+export interface EvaluationResult extends EvaluationOutcome {
   /** The worker that evaluated it (`--name`, else host:pid). */
   readonly worker: string;
   readonly seconds: number;
@@ -64,10 +143,6 @@ export const STUDY_ID_PATTERN = /^[A-Za-z0-9._-]{1,100}$/;
 export function evaluationJobId(study: string, trial: number): string {
   return `${study}#${trial}`;
 }
-
-const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
-const MAX_DIMENSIONS = 10_000;
-const MAX_INPUTS = 64;
 
 /** Checks a job's data as read from Redis (untrusted: any client of that Redis can add jobs). */
 export function parseEvaluationJobData(data: unknown): EvaluationJobData {
@@ -88,19 +163,84 @@ export function parseEvaluationJobData(data: unknown): EvaluationJobData {
   for (const input of d.inputs as unknown[]) {
     const i = input as Record<string, unknown> | null;
     if (typeof i !== "object" || i === null) bad("input list");
-    else if (
-      typeof i.name !== "string" ||
-      i.name.length === 0 ||
-      i.name.length > 255 ||
-      /[/\\\0]/.test(i.name) ||
-      i.name === "." ||
-      i.name === ".."
-    )
-      bad("input name");
+    else if (typeof i.name !== "string" || !isPlainFileName(i.name)) bad("input name");
     else if (typeof i.sha256 !== "string" || !SHA256_HEX.test(i.sha256)) bad("input sha256");
   }
   const o = d.objective as Record<string, unknown> | null;
-  if (typeof o !== "object" || o === null || o.kind !== "weight-space" || !isPoint(o.target))
-    bad("objective");
-  return data as EvaluationJobData;
+  if (typeof o !== "object" || o === null) return bad("objective");
+  if (o.kind === "weight-space") {
+    if (!isPoint(o.target)) bad("objective");
+    return data as EvaluationJobData;
+  }
+  const parsed = studyObjectiveSchema.safeParse(o);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    return bad(`objective (${issue.path.join(".") || "objective"}: ${issue.message})`);
+  }
+  checkStudyObjective(parsed.data, d.inputs as EvaluationInput[], bad);
+  return { ...(data as EvaluationJobData), objective: parsed.data };
+}
+
+/** The files a study objective's scorers read, by file name and sha256. */
+export function scorerFiles(objective: StudyObjectiveSpec): EvaluationInput[] {
+  return objective.scorers.flatMap((scorer) =>
+    scorer.type === "weights"
+      ? [{ name: scorer.target, sha256: scorer.target_sha256 }]
+      : scorer.type === "onnx"
+        ? [{ name: scorer.model, sha256: scorer.model_sha256 }]
+        : [],
+  );
+}
+
+function checkStudyObjective(
+  objective: StudyObjectiveSpec,
+  inputs: readonly EvaluationInput[],
+  bad: (what: string) => never,
+): void {
+  // every file a scorer reads is one of the inputs the worker verifies before it starts
+  for (const file of scorerFiles(objective))
+    if (!inputs.some((i) => i.name === file.name && i.sha256.toLowerCase() === file.sha256.toLowerCase()))
+      bad(`objective (scorer file "${file.name}" is not among the job's inputs)`);
+  const names = new Set(objective.scorers.map((s) => s.name));
+  if (names.size !== objective.scorers.length) bad("objective (two scorers share a name)");
+  const imageScorers = objective.scorers.some((s) => s.type !== "weights");
+  if (imageScorers && !objective.images) bad("objective (an image scorer needs images)");
+  if (objective.images && objective.images.prompts.length * objective.images.seeds.length > MAX_JOB_IMAGES)
+    bad(`objective (more than ${MAX_JOB_IMAGES} images per candidate)`);
+}
+
+const resultDetailSchema = z.object({
+  scores: z.optional(
+    z.record(
+      z.string().check(z.maxLength(100)),
+      z.object({ scores: z.array(z.number()).check(z.maxLength(MAX_JOB_IMAGES)), tally: z.number() }),
+    ),
+  ),
+  images: z.optional(
+    z
+      .array(z.object({ prompt: z.string().check(z.maxLength(10_000)), seed: z.number() }))
+      .check(z.maxLength(MAX_JOB_IMAGES)),
+  ),
+  timings: z.optional(z.record(z.string().check(z.maxLength(40)), z.number())),
+  autov3: z.optional(z.string().check(z.regex(/^[0-9a-f]{64}$/))),
+  recipeKey: z.optional(z.string().check(z.maxLength(200))),
+});
+
+/**
+ * A finished job's measurements beyond the score (a worker's EvaluationOutcome, read back from
+ * Redis: untrusted like job data), or undefined when it reported none or a malformed one.
+ */
+export function parseResultDetail(value: unknown): z.infer<typeof resultDetailSchema> | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const parsed = resultDetailSchema.safeParse(value);
+  if (!parsed.success) return undefined;
+  const { scores, images, timings, autov3, recipeKey } = parsed.data;
+  if (!scores && !images && !timings && !autov3 && !recipeKey) return undefined;
+  return {
+    ...(scores ? { scores } : {}),
+    ...(images ? { images } : {}),
+    ...(timings ? { timings } : {}),
+    ...(autov3 ? { autov3 } : {}),
+    ...(recipeKey ? { recipeKey } : {}),
+  };
 }

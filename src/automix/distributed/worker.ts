@@ -9,6 +9,7 @@ import {
   EVALUATION_ERROR_MARK,
   EVALUATION_QUEUE,
   type EvaluationInput,
+  type EvaluationOutcome,
   type EvaluationResult,
   INPUT_MISMATCH_MARK,
   parseEvaluationJobData,
@@ -53,7 +54,7 @@ export async function startEvaluationWorker(options: EvaluationWorkerOptions): P
   const name = options.name ?? `${hostname()}:${process.pid}`;
   const log = options.log ?? (() => {});
   const refused = new Map<string, string>();
-  const verified = new Set<string>(); // `${name}\0${sha256}` pairs already checked
+  const verified = new Map<string, string>(); // `${name}\0${sha256}` already checked → its file
   const connection = await connectRedis(options.redisUrl);
   const lockDuration = options.lockDurationMs ?? 30_000;
 
@@ -70,7 +71,8 @@ export async function startEvaluationWorker(options: EvaluationWorkerOptions): P
       await job.moveToDelayed(Date.now() + REFUSED_STUDY_DELAY_MS, token);
       throw new DelayedError();
     }
-    const mismatch = await checkInputs(data.inputs);
+    const paths = new Map<string, string>();
+    const mismatch = await checkInputs(data.inputs, paths);
     if (mismatch !== undefined) {
       const message = `${INPUT_MISMATCH_MARK} worker ${name} refuses study ${data.study}: ${mismatch}`;
       refused.set(data.study, message);
@@ -80,22 +82,32 @@ export async function startEvaluationWorker(options: EvaluationWorkerOptions): P
     log(`worker ${name}: study ${data.study} trial ${data.trial} started`);
     const started = performance.now();
     const controller = new AbortController();
-    let score: number;
+    let outcome: EvaluationOutcome;
     try {
-      score = await options.evaluator(data, controller.signal);
+      outcome = await options.evaluator(data, controller.signal, paths);
     } catch (error) {
       log(`worker ${name}: study ${data.study} trial ${data.trial} failed: ${(error as Error).message}`);
       throw new Error(`${EVALUATION_ERROR_MARK} ${(error as Error).message}`);
     }
     const seconds = (performance.now() - started) / 1000;
-    log(`worker ${name}: study ${data.study} trial ${data.trial} scored ${score} in ${seconds.toFixed(2)} s`);
-    return { score, worker: name, seconds };
+    log(
+      `worker ${name}: study ${data.study} trial ${data.trial} scored ${outcome.score} in ${seconds.toFixed(2)} s`,
+    );
+    return { ...outcome, worker: name, seconds };
   };
 
-  async function checkInputs(inputs: readonly EvaluationInput[]): Promise<string | undefined> {
+  /** Finds and verifies each input, filling `paths` (name → file); a mismatch is returned as a message. */
+  async function checkInputs(
+    inputs: readonly EvaluationInput[],
+    paths: Map<string, string>,
+  ): Promise<string | undefined> {
     for (const input of inputs) {
       const key = `${input.name}\0${input.sha256.toLowerCase()}`;
-      if (verified.has(key)) continue;
+      const known = verified.get(key);
+      if (known !== undefined) {
+        paths.set(input.name, known);
+        continue;
+      }
       const path = options.inputDirs
         .map((dir) => join(dir, input.name))
         .find((candidate) => existsSync(candidate));
@@ -108,7 +120,8 @@ export async function startEvaluationWorker(options: EvaluationWorkerOptions): P
       const actual = result?.hashes.sha256?.toLowerCase();
       if (actual !== input.sha256.toLowerCase())
         return `input "${input.name}" (${path}) has sha256 ${actual}, the study expects ${input.sha256.toLowerCase()}`;
-      verified.add(key);
+      verified.set(key, path);
+      paths.set(input.name, path);
     }
     return undefined;
   }

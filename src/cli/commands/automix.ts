@@ -1,5 +1,5 @@
-import { mkdir, readFile } from "node:fs/promises";
-import { basename, dirname, resolve } from "node:path";
+import { mkdir } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
 import type { Command } from "commander";
 import { type AutomixOrigin, describeAutomixOrigin } from "../../automix/automix-origin.js";
 import type { ResolvedStudy } from "../../automix/study-file.js";
@@ -12,11 +12,12 @@ import { writeFileAtomically } from "../../io/atomic-file.js";
 import { defaultLibraryPath, type LibraryDatabase, openLibrary } from "../../library/open-library.js";
 import { loadRecipe, type Recipe } from "../../recipe/index.js";
 import { countBar } from "../count-bar.js";
-import { hashCacheOption, mkdirOption, prepareOutputFolder } from "../flags.js";
+import { hashCacheOption, integerFlag, mkdirOption, prepareOutputFolder } from "../flags.js";
 import { printJson } from "../output.js";
 import { progressBar } from "../progress-bar.js";
 import { cleanUpAndExit, EXIT_INTERRUPTED } from "../run.js";
 import { writeRecipeFile } from "../write-recipe-file.js";
+import { DEFAULT_IN_FLIGHT, readText } from "./automix-distributed.js";
 
 interface CommonFlags {
   library?: string;
@@ -42,8 +43,24 @@ export function registerAutomix(program: Command): void {
     .argument("<study>", "the study file (YAML)")
     .option(...libraryOption)
     .option("--config <file>", "gyoza.yaml with the generation backends (for image scorers)")
+    .option("--redis <url>", "evaluate the candidates on gyoza worker processes through this Redis (BullMQ)")
+    .option(
+      "--in-flight <n>",
+      `with --redis: candidates evaluated at once, about the number of workers (default ${DEFAULT_IN_FLIGHT})`,
+      integerFlag("--in-flight", 1, 10_000),
+    )
+    .option(
+      "--log <file>",
+      "with --redis: the coordinator's study log (default: automix-logs/NAME.sqlite beside the library)",
+    )
     .option("--json", "print the result as JSON")
-    .action(async (file: string, flags: CommonFlags) => {
+    .action(async (file: string, flags: RunFlags) => {
+      if (flags.redis !== undefined) {
+        const { runDistributed } = await import("./automix-distributed.js");
+        await runDistributed(file, { ...flags, redis: flags.redis });
+        return;
+      }
+      refuseDistributedOnly(flags);
       const { readStudyFile } = await import("../../automix/study-file.js");
       const { createStudy } = await import("../../automix/study-store.js");
       const resolved = await readStudyFile(file);
@@ -76,9 +93,33 @@ export function registerAutomix(program: Command): void {
     .argument("<name>", "the study's name")
     .option(...libraryOption)
     .option("--config <file>", "gyoza.yaml with the generation backends (for image scorers)")
+    .option("--redis <url>", "a study run with --redis: the Redis its workers take jobs from")
+    .option("--log <file>", "with --redis: the coordinator's study log (default: the one it was run with)")
     .option("--json", "print the result as JSON")
-    .action(async (name: string, flags: CommonFlags) => {
+    .action(async (name: string, flags: RunFlags) => {
       const { getStudy } = await import("../../automix/study-store.js");
+      const db = openLibrary(flags.library ?? defaultLibraryPath());
+      let stored: StoredStudy;
+      try {
+        stored = getStudy(db, name);
+      } finally {
+        db.close();
+      }
+      const distributed = stored.settings.distributed === true;
+      if (distributed && flags.redis === undefined)
+        throw new GyozaError("usage", `study "${name}" runs through Redis`, {
+          fix: `resume it with gyoza automix resume ${name} --redis URL (the Redis its workers use)`,
+        });
+      if (!distributed && flags.redis !== undefined)
+        throw new GyozaError("usage", `study "${name}" was run in-process, not through Redis`, {
+          fix: `resume it without --redis: gyoza automix resume ${name}`,
+        });
+      if (flags.redis !== undefined) {
+        const { resumeDistributed } = await import("./automix-distributed.js");
+        await resumeDistributed(stored, { ...flags, redis: flags.redis });
+        return;
+      }
+      refuseDistributedOnly(flags);
       await withLibrary(flags, async (db) => {
         const study = getStudy(db, name);
         await execute(db, study, study.settings as unknown as ResolvedStudy, flags);
@@ -195,6 +236,21 @@ export function registerAutomix(program: Command): void {
     });
 }
 
+interface RunFlags extends CommonFlags {
+  redis?: string;
+  inFlight?: number;
+  log?: string;
+}
+
+/** --in-flight and --log mean something only with --redis: refused without it rather than ignored. */
+function refuseDistributedOnly(flags: RunFlags): void {
+  const given = flags.inFlight !== undefined ? "--in-flight" : flags.log !== undefined ? "--log" : undefined;
+  if (given)
+    throw new GyozaError("usage", `${given} is for a study run through Redis`, {
+      fix: "add --redis URL, or leave it out for an in-process study",
+    });
+}
+
 interface BestFlags extends CommonFlags {
   out: string;
   merge?: boolean;
@@ -242,17 +298,6 @@ async function mergeBest(
   };
 }
 
-async function readText(file: string, what: string): Promise<string> {
-  try {
-    return await readFile(file, "utf8");
-  } catch (cause) {
-    throw new GyozaError("io", `cannot read the study's ${what}: ${(cause as Error).message}`, {
-      file,
-      cause,
-    });
-  }
-}
-
 async function loadSpaceAndRecipe(
   spaceText: string,
   spaceFile: string,
@@ -283,8 +328,7 @@ async function execute(
   flags: CommonFlags,
 ): Promise<void> {
   const { runStudy, mergeIntoFolder, trialImagePath } = await import("../../automix/run-study.js");
-  const { weightSpaceScorer } = await import("../../automix/scorers/weight-space.js");
-  const { httpScorer } = await import("../../automix/scorers/http-scorer.js");
+  const { buildObjectives, imageParams, imageStage } = await import("../../automix/study-objectives.js");
   const { listTrials } = await import("../../automix/study-store.js");
   const { runRecipe } = await import("../../engine/run-recipe.js");
   const { space, base } = await loadSpaceAndRecipe(
@@ -311,49 +355,9 @@ async function execute(
   const bar = countBar("trials", settings.budget, { quiet: flags.json ?? false });
   try {
     await mkdir(settings.work, { recursive: true });
-    const objectives = [];
-    for (const scorer of settings.scorers) {
-      if (scorer.type === "weights") {
-        objectives.push({
-          ...scorer,
-          scorer: weightSpaceScorer({
-            name: scorer.name,
-            target: scorer.target,
-            ...(scorer.blocks ? { blocks: scorer.blocks } : {}),
-            ...(scorer.samples ? { samples: scorer.samples } : {}),
-          }),
-        });
-      } else if (scorer.type === "onnx") {
-        const { onnxScorer } = await import("../../automix/scorers/onnx-scorer.js");
-        objectives.push({
-          ...scorer,
-          scorer: onnxScorer({
-            name: scorer.name,
-            model: scorer.model,
-            ...(scorer.size ? { size: scorer.size } : {}),
-            ...(scorer.normalize ? { normalize: scorer.normalize } : {}),
-          }),
-        });
-      } else {
-        let url = scorer.url;
-        if (url === "stand-in") {
-          const { startScorerStandIn } = await import("../../automix/scorers/standin-scorer.js");
-          const standIn = await startScorerStandIn();
-          closers.push(() => standIn.close());
-          url = standIn.url;
-        }
-        objectives.push({
-          ...scorer,
-          scorer: httpScorer({
-            name: scorer.name,
-            url,
-            ...(scorer.headers ? { headers: scorer.headers } : {}),
-            ...(scorer.timeout !== undefined ? { timeoutSeconds: scorer.timeout } : {}),
-            ...(scorer.retries !== undefined ? { retries: scorer.retries } : {}),
-          }),
-        });
-      }
-    }
+    const built = await buildObjectives(settings.scorers);
+    closers.push(() => built.close());
+    const { objectives } = built;
     let backend: GenerationBackend | undefined;
     if (settings.images) backend = await openBackend(settings.images.backend, settings.work, flags);
     const images = settings.images;
@@ -376,16 +380,7 @@ async function execute(
               backend,
               prompts: images.prompts,
               seeds: images.seeds,
-              params: {
-                negativePrompt: images.negative ?? "",
-                steps: images.steps ?? 20,
-                cfg: images.cfg ?? 7,
-                sampler: images.sampler ?? "Euler a",
-                scheduler: images.scheduler ?? "Automatic",
-                width: images.width ?? 512,
-                height: images.height ?? 512,
-                clipSkip: images.clip_skip ?? 1,
-              },
+              params: imageParams(images),
               ...(images.out
                 ? {
                     write: async (trial: number, image: { prompt: string; seed: number }, png: Buffer) => {
@@ -459,31 +454,6 @@ async function openBackend(name: string, work: string, flags: CommonFlags): Prom
   }
   const { StandInBackend } = await import("../../automix/standin-backend.js");
   return new StandInBackend(work);
-}
-
-async function imageStage(backend: GenerationBackend, baseDir: string) {
-  const { stageCandidate, cleanupCandidates } = await import("../../preview/stage-candidate.js");
-  return async (recipe: Recipe, _trial: number, signal: AbortSignal | undefined) => {
-    const staged = await stageCandidate({
-      backend,
-      recipe,
-      recipeBaseDir: baseDir,
-      ...(signal ? { signal } : {}),
-    });
-    return {
-      file: staged.file,
-      checkpointName: staged.checkpointName,
-      autov3: staged.autov3,
-      ...(staged.recipeKey ? { recipeKey: staged.recipeKey } : {}),
-      release: async () => {
-        if (!staged.reused)
-          await cleanupCandidates({
-            folder: backend.config.modelFolder,
-            only: [basename(staged.file)],
-          }).catch(() => undefined);
-      },
-    };
-  };
 }
 
 /** Labels x0..x(n-1) and the raw point, for a study whose search space is not stored. */

@@ -1,0 +1,301 @@
+import { copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { createBackend, loadGyozaConfig, pickBackend } from "../../backends/index.js";
+import { openLibrary } from "../../library/open-library.js";
+import { type ComfyStandin, startComfyStandin } from "../../test-support/comfyui-standin.js";
+import { runCli } from "../../test-support/run-cli.js";
+import { useTempDirWithHashCache } from "../../test-support/temp-dir.js";
+import type { ResolvedStudy } from "../study-file.js";
+import { getStudy, listTrials } from "../study-store.js";
+import { RedisTestServer } from "./redis-test-server.js";
+import { jobRecipe, type StudyEvaluator, studyEvaluator } from "./study-evaluator.js";
+import { planDistributedStudy } from "./study-settings.js";
+import { type EvaluationWorker, startEvaluationWorker } from "./worker.js";
+
+// A study file run through Redis (gyoza automix run --redis) with workers that merge, render on the
+// ComfyUI stand-in and score: against a real redis-server of its own, like distributed.test.ts.
+const haveRedis = RedisTestServer.available();
+const requireRedis = process.env.GYOZA_REQUIRE_REDIS === "1";
+
+const EXAMPLES = join(import.meta.dirname, "../examples");
+const FAST = { lockDurationMs: 5000, stalledIntervalMs: 1000 };
+
+let dir = "";
+useTempDirWithHashCache("gyoza-distributed-study-", (path) => (dir = path), { each: true });
+
+/** The demo's recipe and space, micro models a and b, a study file scoring like-b (weights) and brightness (HTTP stand-in). */
+async function writeStudy(name: string, budget: number): Promise<string> {
+  const study = join(dir, "study");
+  await mkdir(study, { recursive: true });
+  for (const [model, seed] of [
+    ["a", "1"],
+    ["b", "2"],
+  ] as const) {
+    const made = await runCli(
+      "synth",
+      join(study, `${model}.safetensors`),
+      "--size",
+      "micro",
+      "--seed",
+      seed,
+    );
+    expect(made.code, made.stderr).toBe(0);
+  }
+  const recipe = (await readFile(join(EXAMPLES, "demo-recipe.yaml"), "utf8")).replaceAll(
+    "../../../demo-out/automix/",
+    "",
+  );
+  await writeFile(join(study, "recipe.yaml"), recipe);
+  await copyFile(join(EXAMPLES, "demo-space.yaml"), join(study, "space.yaml"));
+  const file = join(study, `${name}.yaml`);
+  await writeFile(
+    file,
+    `automix-study: 1
+name: ${name}
+recipe: recipe.yaml
+space: space.yaml
+optimizer: random
+seed: 3
+budget: ${budget}
+images:
+  backend: comfy
+  prompts: ["a bowl of gyoza"]
+  seeds: [1, 2]
+  steps: 2
+  width: 64
+  height: 64
+scorers:
+  - { name: like-b, type: weights, target: b.safetensors }
+  - { name: brightness, type: http, url: stand-in, weight: 0.05 }
+`,
+  );
+  return file;
+}
+
+/** A GPU host: its own copies of the inputs, its own ComfyUI (stand-in) and gyoza.yaml naming it. */
+async function host(name: string): Promise<{ inputs: string; config: string; comfy: ComfyStandin }> {
+  const root = join(dir, name);
+  const inputs = join(root, "inputs");
+  const models = join(root, "models");
+  await mkdir(inputs, { recursive: true });
+  await mkdir(models, { recursive: true });
+  for (const model of ["a", "b"])
+    await copyFile(join(dir, "study", `${model}.safetensors`), join(inputs, `${model}.safetensors`));
+  const comfy = await startComfyStandin({ modelFolder: models, stepDelayMs: 0 });
+  comfies.push(comfy);
+  const config = join(root, "gyoza.yaml");
+  await writeFile(
+    config,
+    `backends:\n  comfy:\n    kind: comfyui\n    url: ${comfy.url}\n    model_folder: ${models}\n    timeout_seconds: 30\n`,
+  );
+  return { inputs, config, comfy };
+}
+
+const comfies: ComfyStandin[] = [];
+const workers: EvaluationWorker[] = [];
+const evaluators: StudyEvaluator[] = [];
+let redis: RedisTestServer | undefined;
+afterEach(async () => {
+  await Promise.all(workers.splice(0).map((worker) => worker.close()));
+  for (const evaluator of evaluators.splice(0)) await evaluator.close();
+  for (const comfy of comfies.splice(0)) await comfy.close();
+  await redis?.kill();
+  redis = undefined;
+});
+
+/** What `gyoza worker --backend comfy --config HOST/gyoza.yaml --inputs HOST/inputs --name NAME` starts. */
+async function startWorker(name: string, on: { inputs: string; config: string }): Promise<void> {
+  const backend = createBackend(pickBackend(await loadGyozaConfig({ path: on.config }), "comfy"));
+  const evaluator = studyEvaluator({
+    backend,
+    work: join(dir, name, "work"),
+    hashCacheDir: join(dir, "cache"),
+  });
+  evaluators.push(evaluator);
+  const worker = await startEvaluationWorker({
+    redisUrl: (redis as RedisTestServer).url,
+    evaluator: evaluator.evaluate,
+    inputDirs: [on.inputs],
+    name,
+    hashCacheDir: join(dir, "cache"),
+    ...FAST,
+  });
+  workers.push(worker);
+  await worker.ready();
+}
+
+describe.skipIf(!haveRedis && !requireRedis)("a study file run through Redis", () => {
+  it("gyoza automix run --redis with two workers on ComfyUI stand-ins finishes its budget, each trial in the library once with its worker, tallies and image count, and automix show / best read it", async () => {
+    redis = await RedisTestServer.start(dir);
+    const file = await writeStudy("dist", 5);
+    const [one, two] = [await host("gpu-1"), await host("gpu-2")];
+    await startWorker("gpu-1", one);
+    await startWorker("gpu-2", two);
+    const library = join(dir, "library.db");
+    const run = await runCli(
+      "automix",
+      "run",
+      file,
+      "--library",
+      library,
+      "--redis",
+      redis.url,
+      "--in-flight",
+      "2",
+      "--json",
+    );
+    expect(run.code, run.stderr).toBe(0);
+    const summary = JSON.parse(run.stdout);
+    expect(summary).toMatchObject({ study: "dist", status: "finished", trials: 5, failed: 0 });
+    expect(run.stderr).toMatch(/trial \d+: score -?\d+\.\d+ by gpu-[12] \(2 images, [\d.]+ s\)/);
+
+    const db = openLibrary(library);
+    try {
+      const study = getStudy(db, "dist");
+      expect(study.status).toBe("finished");
+      expect(study.settings).toMatchObject({ distributed: true, budget: 5, inFlight: 2 });
+      const trials = listTrials(db, study.id);
+      expect(trials.map((trial) => trial.number)).toEqual([0, 1, 2, 3, 4]);
+      for (const trial of trials) {
+        expect(trial.state).toBe("done");
+        expect(["gpu-1", "gpu-2"]).toContain(trial.worker);
+        expect(trial.images?.map(({ prompt, seed }) => ({ prompt, seed }))).toEqual([
+          { prompt: "a bowl of gyoza", seed: 1 },
+          { prompt: "a bowl of gyoza", seed: 2 },
+        ]);
+        expect(trial.scores?.["like-b"]?.scores).toHaveLength(1);
+        expect(trial.scores?.brightness?.scores).toHaveLength(2);
+        expect(trial.autov3).toMatch(/^[0-9a-f]{64}$/);
+        expect(trial.timings?.generate).toBeGreaterThanOrEqual(0);
+        // the combined score is the weighted tallies, as in-process
+        const combined = trial.scores!["like-b"]!.tally + 0.05 * trial.scores!.brightness!.tally;
+        expect(trial.score).toBeCloseTo(combined, 9);
+      }
+      expect(Math.max(...trials.map((t) => t.score!))).toBe(summary.best.score);
+    } finally {
+      db.close();
+    }
+    // the workers rendered through their own backends, from merges staged in their own model folders
+    expect(one.comfy.prompts.length + two.comfy.prompts.length).toBe(10);
+
+    const show = await runCli("automix", "show", "dist", "--library", library);
+    expect(show.code, show.stderr).toBe(0);
+    expect(show.stdout).toContain("study dist (finished): random, seed 3, 5/5 trials, 0 failed");
+    expect(show.stdout).toContain(`#${summary.best.trial}  score ${summary.best.score.toFixed(6)}`);
+    const best = await runCli(
+      "automix",
+      "best",
+      "dist",
+      "--library",
+      library,
+      "--out",
+      join(dir, "best.yaml"),
+    );
+    expect(best.code, best.stderr).toBe(0);
+    expect(await readFile(join(dir, "best.yaml"), "utf8")).toContain(`trial ${summary.best.trial}`);
+
+    // finished: resume records nothing new, and an in-process resume is refused with the way to do it
+    const resumed = await runCli(
+      "automix",
+      "resume",
+      "dist",
+      "--library",
+      library,
+      "--redis",
+      redis.url,
+      "--json",
+    );
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(JSON.parse(resumed.stdout)).toMatchObject({ trials: 5, failed: 0 });
+    const inProcess = await runCli("automix", "resume", "dist", "--library", library);
+    expect(inProcess.code).not.toBe(0);
+    expect(inProcess.stderr).toContain("gyoza automix resume dist --redis URL");
+  }, 120_000);
+
+  it("a worker whose input file differs refuses the job and names the file; the study stops with that message", async () => {
+    redis = await RedisTestServer.start(dir);
+    const file = await writeStudy("differs", 3);
+    const other = await host("gpu-odd");
+    const made = await runCli("synth", join(other.inputs, "b.safetensors"), "--size", "micro", "--seed", "9");
+    expect(made.code, made.stderr).toBe(0);
+    await startWorker("gpu-odd", other);
+    const library = join(dir, "library.db");
+    const run = await runCli("automix", "run", file, "--library", library, "--redis", redis.url);
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toMatch(
+      /worker gpu-odd refuses study differs: input "b\.safetensors" \(.*b\.safetensors\) has sha256 [0-9a-f]{64}, the study expects [0-9a-f]{64}/,
+    );
+    expect(other.comfy.prompts).toHaveLength(0);
+  }, 120_000);
+});
+
+describe("a distributed study's plan and jobs", () => {
+  it("names every file the recipe and scorers read as an input by file name and sha256, pinned in the base recipe", async () => {
+    const file = await writeStudy("plan", 2);
+    const { readStudyFile } = await import("../study-file.js");
+    const { loadRecipe } = await import("../../recipe/index.js");
+    const study = await readStudyFile(file);
+    const base = loadRecipe(await readFile(study.recipeFile, "utf8"), { sourceName: study.recipeFile });
+    const plan = await planDistributedStudy(study, base, {
+      dimensions: 14,
+      inFlight: 2,
+      hashCacheDir: false,
+    });
+    expect(plan.settings.inputs.map((input) => input.name).sort()).toEqual([
+      "a.safetensors",
+      "b.safetensors",
+    ]);
+    expect(plan.base.inputs.a).toMatchObject({
+      path: "a.safetensors",
+      sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+    });
+    expect(plan.settings.objective).toMatchObject({
+      kind: "study",
+      images: { prompts: ["a bowl of gyoza"], seeds: [1, 2] },
+      scorers: [
+        { type: "weights", target: "b.safetensors" },
+        { type: "http", url: "stand-in" },
+      ],
+    });
+    expect(JSON.stringify(plan.settings)).not.toContain(dir); // no path of this machine travels
+  });
+
+  it("refuses a manual scorer: manual rating runs in-process only", async () => {
+    const file = await writeStudy("manual", 2);
+    const { readStudyFile } = await import("../study-file.js");
+    const { loadRecipe } = await import("../../recipe/index.js");
+    const study = await readStudyFile(file);
+    const base = loadRecipe(await readFile(study.recipeFile, "utf8"), { sourceName: study.recipeFile });
+    const manual = {
+      ...study,
+      scorers: [{ type: "manual", name: "me", weight: 1, tally: "mean" }],
+    } as unknown as ResolvedStudy;
+    await expect(planDistributedStudy(manual, base, { dimensions: 14, inFlight: 2 })).rejects.toThrow(
+      /manual rating runs in-process only/,
+    );
+  });
+
+  it("refuses a job recipe that reads a file which is not among its verified inputs", () => {
+    const job = (path: string) => ({
+      study: "s",
+      trial: 0,
+      x: [0.5],
+      recipe: {
+        gyoza: 1,
+        inputs: { a: { path: "a.safetensors" }, b: { path } },
+        steps: { mix: { method: "weighted_sum", inputs: { a: "a", b: "b" }, alpha: 0.5 } },
+        output: { path: "out.safetensors" },
+      },
+      inputs: [],
+      objective: { kind: "weight-space" as const, target: [0.5] },
+    });
+    const verified = new Map([
+      ["a.safetensors", "/host/a.safetensors"],
+      ["b.safetensors", "/host/b.safetensors"],
+    ]);
+    expect(jobRecipe(job("b.safetensors"), verified).inputs.b?.path).toBe("/host/b.safetensors");
+    for (const path of ["/etc/passwd", "../b.safetensors", "c.safetensors"])
+      expect(() => jobRecipe(job(path), verified)).toThrow(/not among the job's inputs/);
+  });
+});
