@@ -1,4 +1,5 @@
-import { copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
+import { type ChildProcess, spawn } from "node:child_process";
+import { copyFile, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { createBackend, loadGyozaConfig, pickBackend } from "../../backends/index.js";
@@ -19,6 +20,7 @@ const haveRedis = RedisTestServer.available();
 const requireRedis = process.env.GYOZA_REQUIRE_REDIS === "1";
 
 const EXAMPLES = join(import.meta.dirname, "../examples");
+const CLI = join(import.meta.dirname, "../../cli/main.ts");
 const FAST = { lockDurationMs: 5000, stalledIntervalMs: 1000 };
 
 let dir = "";
@@ -96,7 +98,10 @@ const comfies: ComfyStandin[] = [];
 const workers: EvaluationWorker[] = [];
 const evaluators: StudyEvaluator[] = [];
 let redis: RedisTestServer | undefined;
+const children: ChildProcess[] = [];
 afterEach(async () => {
+  for (const child of children.splice(0))
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
   await Promise.all(workers.splice(0).map((worker) => worker.close()));
   for (const evaluator of evaluators.splice(0)) await evaluator.close();
   for (const comfy of comfies.splice(0)) await comfy.close();
@@ -125,13 +130,48 @@ async function startWorker(name: string, on: { inputs: string; config: string })
   await worker.ready();
 }
 
+/** `gyoza worker ARGS…` in a process of its own; resolves once it takes jobs. */
+async function workerProcess(
+  args: string[],
+): Promise<{ stderr: () => string; exited: Promise<number | null>; child: ChildProcess }> {
+  const child = spawn(process.execPath, ["--import", "tsx", CLI, "worker", ...args], {
+    stdio: ["ignore", "ignore", "pipe"],
+    env: { ...process.env, GYOZA_CACHE_DIR: join(dir, "cache") },
+  });
+  children.push(child);
+  let stderr = "";
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    child.stderr?.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+      if (/taking jobs/.test(stderr)) resolve();
+    });
+    void exited.then((code) => reject(new Error(`gyoza worker exited (${code}):\n${stderr}`)));
+  });
+  return { stderr: () => stderr, exited, child };
+}
+
 describe.skipIf(!haveRedis && !requireRedis)("a study file run through Redis", () => {
-  it("gyoza automix run --redis with two workers on ComfyUI stand-ins finishes its budget, each trial in the library once with its worker, tallies and image count, and automix show / best read it", async () => {
+  it("gyoza automix run --redis with two workers on ComfyUI stand-ins (one of them the gyoza worker command) finishes its budget, each trial in the library once with its worker, tallies and image count, and automix show / best read it", async () => {
     redis = await RedisTestServer.start(dir);
     const file = await writeStudy("dist", 5);
     const [one, two] = [await host("gpu-1"), await host("gpu-2")];
     await startWorker("gpu-1", one);
-    await startWorker("gpu-2", two);
+    // the command line README gives a GPU host
+    const cli = await workerProcess([
+      "--backend",
+      "comfy",
+      "--config",
+      two.config,
+      "--redis",
+      redis.url,
+      "--inputs",
+      two.inputs,
+      "--work",
+      join(dir, "gpu-2", "work"),
+      "--name",
+      "gpu-2",
+    ]);
     const library = join(dir, "library.db");
     const run = await runCli(
       "automix",
@@ -173,11 +213,18 @@ describe.skipIf(!haveRedis && !requireRedis)("a study file run through Redis", (
         expect(trial.score).toBeCloseTo(combined, 9);
       }
       expect(Math.max(...trials.map((t) => t.score!))).toBe(summary.best.score);
+      // two jobs in flight, one job at a time per worker: both took work
+      expect(new Set(trials.map((t) => t.worker))).toEqual(new Set(["gpu-1", "gpu-2"]));
     } finally {
       db.close();
     }
     // the workers rendered through their own backends, from merges staged in their own model folders
     expect(one.comfy.prompts.length + two.comfy.prompts.length).toBe(10);
+    // and released them once scored: no candidate is left in a model folder
+    for (const name of ["gpu-1", "gpu-2"])
+      expect((await readdir(join(dir, name, "models"))).filter((f) => f.endsWith(".safetensors"))).toEqual(
+        [],
+      );
 
     const show = await runCli("automix", "show", "dist", "--library", library);
     expect(show.code, show.stderr).toBe(0);
@@ -211,6 +258,11 @@ describe.skipIf(!haveRedis && !requireRedis)("a study file run through Redis", (
     const inProcess = await runCli("automix", "resume", "dist", "--library", library);
     expect(inProcess.code).not.toBe(0);
     expect(inProcess.stderr).toContain("gyoza automix resume dist --redis URL");
+
+    // SIGTERM: the worker command finishes (no job now) and exits cleanly
+    cli.child.kill("SIGTERM");
+    expect(await cli.exited).toBe(0);
+    expect(cli.stderr()).toMatch(/worker gpu-2: stopped/);
   }, 120_000);
 
   it("a worker whose input file differs refuses the job and names the file; the study stops with that message", async () => {
