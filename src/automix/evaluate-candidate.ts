@@ -64,6 +64,8 @@ export interface EvaluateCandidateOptions {
   readonly signal?: AbortSignal;
   /** Who evaluated it, for the record (a distributed worker's name; null in-process). */
   readonly worker?: string;
+  /** The study's name: with it, scorers are told which trial they score (a manual scorer needs that). */
+  readonly study?: string;
 }
 
 /** Whether any objective needs generated images. */
@@ -105,12 +107,25 @@ export async function evaluateCandidate(options: EvaluateCandidateOptions): Prom
       lap("generate", since);
     }
     since = performance.now();
+    const scoreOptions = {
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.study !== undefined
+        ? {
+            trial: {
+              study: options.study,
+              number: options.trial,
+              x: options.x,
+              images: imageRecords,
+            },
+          }
+        : {}),
+    };
     for (const objective of options.objectives) {
       throwIfAborted(options.signal);
       const raw =
         objective.scorer.kind === "images"
-          ? await objective.scorer.score(images, { signal: options.signal })
-          : await objective.scorer.score({ path: staged.file }, { signal: options.signal });
+          ? await objective.scorer.score(images, scoreOptions)
+          : await objective.scorer.score({ path: staged.file }, scoreOptions);
       scores[objective.name] = { scores: raw, tally: tally(raw, objective.tally) };
     }
     lap("score", since);

@@ -126,6 +126,7 @@ export async function runStudy(options: RunStudyOptions): Promise<RunStudyResult
           stage: options.stage,
           ...(options.signal ? { signal: options.signal } : {}),
           ...(options.worker !== undefined ? { worker: options.worker } : {}),
+          study: study.name,
         });
         recordTrial(db, study.id, trial);
         evaluated++;

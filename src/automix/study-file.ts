@@ -70,6 +70,14 @@ export const studyImagesSchema = z.strictObject({
   out: z.optional(z.string().check(z.minLength(1))),
 });
 
+/** A person rates each trial's images in gyoza serve's Automix tab (scorers/manual-scorer.ts). */
+const manualScorerSchema = z.strictObject({
+  type: z.literal("manual"),
+  name: z.optional(z.string().check(z.minLength(1))),
+  weight: z.optional(z.number()),
+  tally: z.optional(z.enum(TALLIES)),
+});
+
 export const studyFileSchema = z.strictObject({
   "automix-study": z.literal(STUDY_FILE_VERSION),
   name: z
@@ -86,7 +94,9 @@ export const studyFileSchema = z.strictObject({
   /** Where weight-space candidates are merged (default: <study file folder>/.gyoza-automix/<name>). */
   work: z.optional(z.string().check(z.minLength(1))),
   images: z.optional(studyImagesSchema),
-  scorers: z.array(z.union([weightsScorerSchema, httpScorerSchema, onnxScorerSchema])).check(z.minLength(1)),
+  scorers: z
+    .array(z.union([weightsScorerSchema, httpScorerSchema, onnxScorerSchema, manualScorerSchema]))
+    .check(z.minLength(1)),
 });
 
 export type StudyFileData = z.infer<typeof studyFileSchema>;
@@ -163,11 +173,28 @@ export function parseStudyFile(text: string, file: string): ResolvedStudy {
   if (scorers.some((s) => s.type !== "weights") && !study.images)
     throw new GyozaError(
       "recipe",
-      "an http or onnx scorer scores images: the study needs an images: section",
+      "an http, onnx or manual scorer scores images: the study needs an images: section",
       {
         file,
         path: "images",
       },
+    );
+  const manual = scorers.filter((s) => s.type === "manual");
+  // a rating is asked per trial (POST …/trials/N/rating names no scorer), so one person's pick per trial
+  if (manual.length > 1)
+    throw new GyozaError(
+      "recipe",
+      `scorers: "${manual[1]!.name}" is a second manual scorer; a study has at most one`,
+      {
+        file,
+        path: "scorers",
+      },
+    );
+  if (manual.length > 0 && !study.images?.out)
+    throw new GyozaError(
+      "recipe",
+      "a manual scorer shows each trial's images in gyoza serve: the study must keep them (images.out)",
+      { file, path: "images.out", fix: "add out: images/ (a folder) to the images: section" },
     );
   return {
     name: study.name,

@@ -1,6 +1,7 @@
 import { basename } from "node:path";
 import type { GenerationBackend, GenerationParams } from "../backends/types.js";
 import { GyozaError } from "../errors.js";
+import type { LibraryDatabase } from "../library/open-library.js";
 import type { Recipe } from "../recipe/index.js";
 import type { StageCandidate, StudyObjective } from "./evaluate-candidate.js";
 import type { ResolvedStudy, StudyFileData } from "./study-file.js";
@@ -19,8 +20,18 @@ export interface BuiltObjectives {
   close(): Promise<void>;
 }
 
+export interface BuildObjectivesOptions {
+  /** The library the study is recorded in: a manual scorer asks for and reads ratings there (refused without). */
+  readonly db?: LibraryDatabase;
+  /** A manual scorer's trial starts waiting for a rating (the CLI says where to give it). */
+  readonly onWaiting?: (trial: { study: string; number: number; images: number }) => void;
+}
+
 /** Scorers from resolved scorer settings (paths absolute); `url: stand-in` starts the stand-in scorer. */
-export async function buildObjectives(scorers: readonly ObjectiveSettings[]): Promise<BuiltObjectives> {
+export async function buildObjectives(
+  scorers: readonly ObjectiveSettings[],
+  options: BuildObjectivesOptions = {},
+): Promise<BuiltObjectives> {
   const closers: (() => Promise<void>)[] = [];
   const close = async () => {
     for (const closer of closers.splice(0)) await closer().catch(() => undefined);
@@ -67,6 +78,16 @@ export async function buildObjectives(scorers: readonly ObjectiveSettings[]): Pr
             ...(scorer.headers ? { headers: scorer.headers } : {}),
             ...(scorer.timeout !== undefined ? { timeoutSeconds: scorer.timeout } : {}),
             ...(scorer.retries !== undefined ? { retries: scorer.retries } : {}),
+          }),
+        });
+      } else if (scorer.type === "manual") {
+        const { manualScorer } = await import("./scorers/manual-scorer.js");
+        objectives.push({
+          ...scorer,
+          scorer: manualScorer({
+            name: scorer.name,
+            db: options.db,
+            ...(options.onWaiting ? { onWaiting: options.onWaiting } : {}),
           }),
         });
       } else {

@@ -14,6 +14,22 @@ export interface ScorerImage {
 
 export interface ScoreOptions {
   readonly signal?: AbortSignal;
+  /**
+   * The trial being scored, when the study loop knows it (runStudy does). Most scorers need only
+   * the images or the file; a manual scorer asks a person to rate *this* trial of *this* study and
+   * shows the image files the study kept, so it needs who the trial is.
+   */
+  readonly trial?: TrialIdentity;
+}
+
+export interface TrialIdentity {
+  /** The study's name in the library. */
+  readonly study: string;
+  readonly number: number;
+  /** The trial's point (recorded with a pending trial). */
+  readonly x: readonly number[];
+  /** The image files kept for the trial (images.out), in the order of the scorer's images; null when not kept. */
+  readonly images: readonly { path: string; prompt: string; seed: number }[] | null;
 }
 
 export interface ImageScorer {
