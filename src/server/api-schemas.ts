@@ -355,3 +355,13 @@ export interface GridCellRecipe {
   yaml: string;
   file: string;
 }
+
+/**
+ * `POST /api/automix/studies/:name/trials/:n/rating` (type in automix-api.ts): one score per image,
+ * or the index of the best image. The route checks it rule by rule (count, finiteness, range) so
+ * each refusal says which; this schema documents it in the OpenAPI document.
+ */
+export const AutomixRatingRequestSchema = z.union([
+  z.strictObject({ scores: z.array(z.number()).check(z.minLength(1)) }),
+  z.strictObject({ best: z.number().check(z.int(), z.nonnegative()) }),
+]);

@@ -1,6 +1,7 @@
 import * as z from "../zod.js";
 import {
   ApiErrorSchema,
+  AutomixRatingRequestSchema,
   CopyMetadataRequestSchema,
   FilesQuerySchema,
   JobRequestSchema,
@@ -81,12 +82,19 @@ const ROUTES: Record<string, Record<string, Operation>> = {
   "/api/automix/studies/{name}": {
     get: {
       summary:
-        "one study: settings, trials (score, per-objective tallies, weights in block terms, image links), best-so-far series, per-coordinate importance",
+        "one study: settings, trials (score, per-objective tallies, weights in block terms, image links), best-so-far series, per-coordinate importance, trials awaiting a rating (pendingRatings)",
     },
   },
   "/api/automix/studies/{name}/trials/{n}/images/{i}": {
     get: {
       summary: "a trial's image (only a file the trial record names, inside the study's images.out folder)",
+    },
+  },
+  "/api/automix/studies/{name}/trials/{n}/rating": {
+    post: {
+      summary:
+        "a person's rating of a trial a manual scorer waits on: {scores: [one finite number per image]} or {best: image index} (1 for it, 0 for the rest); 404 unknown study or trial, 409 not awaiting a rating or rated already, 400 a wrong body",
+      body: AutomixRatingRequestSchema,
     },
   },
   "/api/automix/studies/{name}/best-recipe": {
