@@ -12,6 +12,8 @@ export interface AutomixStudySummary {
   trials: { done: number; failed: number; pending: number };
   bestScore: number | null;
   updated: string;
+  /** Trials waiting for a person's rating (a `type: manual` scorer). */
+  awaitingRating: number;
 }
 
 /** A trial as the Automix tab shows it: its score, tallies, weights in block terms, image links. */
@@ -34,4 +36,27 @@ export interface AutomixStudyView extends AutomixStudySummary {
   /** Best score so far after each trial that improved it. */
   bestSoFar: { trial: number; best: number }[];
   importance: { dimension: number; label: string; importance: number }[];
+  /** Trials waiting for a person's rating, oldest first: rate them with POST …/trials/N/rating. */
+  pendingRatings: AutomixPendingRating[];
+}
+
+/** A trial a `type: manual` scorer waits on: its images, in the order the scores follow. */
+export interface AutomixPendingRating {
+  trial: number;
+  /** When the study asked (ISO 8601). */
+  requested: string;
+  /** Image links relative to /api, like AutomixTrialView's. */
+  images: { url: string; prompt: string; seed: number }[];
+}
+
+/**
+ * `POST /api/automix/studies/:name/trials/:n/rating`: one score per image (higher is better), or
+ * the index of the best image (scored 1, the others 0).
+ */
+export type AutomixRatingRequest = { scores: number[] } | { best: number };
+
+export interface AutomixRatingResponse {
+  trial: number;
+  scores: number[];
+  rated: string;
 }

@@ -1,7 +1,14 @@
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { createStudy, recordTrial } from "../automix/study-store.js";
-import { openLibrary } from "../library/open-library.js";
+import { type RunStudyResult, runStudy, trialImagePath } from "../automix/run-study.js";
+import { manualScorer } from "../automix/scorers/manual-scorer.js";
+import { SearchSpace } from "../automix/search-space.js";
+import { StandInBackend } from "../automix/standin-backend.js";
+import { createStudy, getStudy, recordTrial, type StoredStudy } from "../automix/study-store.js";
+import { writeFileAtomically } from "../io/atomic-file.js";
+import { type LibraryDatabase, openLibrary } from "../library/open-library.js";
+import { loadRecipe } from "../recipe/index.js";
 
 /**
  * A demo study recorded in a library file through the study store (the calls runStudy makes), for
@@ -56,4 +63,108 @@ export function recordDemoStudy(dir: string, libraryFile: string, name: string, 
   } finally {
     db.close();
   }
+}
+
+/** A study with a manual scorer running in this process, on its own connection to the library. */
+export interface ManualStudyRun {
+  readonly study: StoredStudy;
+  /** The study process's own connection (the server opens another). */
+  readonly db: LibraryDatabase;
+  /** Stops the run (as Ctrl-C does). */
+  readonly controller: AbortController;
+  /** runStudy's answer: settles when the budget is spent or the run is stopped. */
+  readonly result: Promise<RunStudyResult>;
+  /** Stops the run if it still runs, waits for it and closes the connection. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts (or with `resume`, continues) an in-process study whose one objective is a `type: manual`
+ * scorer, as `gyoza automix run` would: the demo space and recipe, the random optimizer, the stand-in
+ * backend rendering `seeds.length` images per trial into `<dir>/images-<name>` (images.out). The
+ * candidate "merge" is a small file whose bytes follow the candidate's recipe, so each trial's images
+ * differ without a real merge. The scorer polls every few ms, so tests wait little.
+ */
+export async function startManualStudy(
+  dir: string,
+  libraryFile: string,
+  name: string,
+  options: { budget?: number; seeds?: number[]; resume?: boolean } = {},
+): Promise<ManualStudyRun> {
+  const budget = options.budget ?? 2;
+  const seeds = options.seeds ?? [1, 2];
+  const out = join(dir, `images-${name}`);
+  const models = join(dir, `models-${name}`);
+  await mkdir(out, { recursive: true });
+  await mkdir(models, { recursive: true });
+  const spaceYaml = readFileSync(join(EXAMPLES, "demo-space.yaml"), "utf8");
+  const baseRecipe = readFileSync(join(EXAMPLES, "demo-recipe.yaml"), "utf8");
+  const db = openLibrary(libraryFile);
+  const study = options.resume
+    ? getStudy(db, name)
+    : createStudy(db, {
+        name,
+        spaceYaml,
+        baseRecipe,
+        optimizer: "random",
+        seed: 3,
+        settings: {
+          budget,
+          spaceFile: join(EXAMPLES, "demo-space.yaml"),
+          recipeFile: join(EXAMPLES, "demo-recipe.yaml"),
+          images: { backend: "stand-in", prompts: ["a bowl of gyoza"], seeds, out },
+          scorers: [{ name: "pick", type: "manual", weight: 1, tally: "mean" }],
+        },
+      });
+  const controller = new AbortController();
+  const result = runStudy({
+    db,
+    study,
+    space: SearchSpace.parse(spaceYaml, join(EXAMPLES, "demo-space.yaml")),
+    base: loadRecipe(baseRecipe, { sourceName: join(EXAMPLES, "demo-recipe.yaml") }),
+    objectives: [
+      { name: "pick", weight: 1, tally: "mean", scorer: manualScorer({ db, pollMs: 5, maxPollMs: 40 }) },
+    ],
+    images: {
+      backend: new StandInBackend(models),
+      prompts: ["a bowl of gyoza"],
+      seeds,
+      params: {
+        negativePrompt: "",
+        steps: 4,
+        cfg: 5,
+        sampler: "Euler",
+        scheduler: "Automatic",
+        width: 256,
+        height: 256,
+        clipSkip: 1,
+      },
+      write: async (trial, image, png) => {
+        const path = trialImagePath(out, trial, 0, image.seed);
+        await writeFileAtomically(path, png);
+        return path;
+      },
+    },
+    budget,
+    stage: async (recipe, trial) => {
+      const file = join(models, `candidate-${trial}.safetensors`);
+      await writeFile(file, JSON.stringify(recipe.steps).repeat(64));
+      return { file };
+    },
+    signal: controller.signal,
+    worker: "in-process",
+  });
+  // a rejection is the test's to inspect; keep it from counting as unhandled meanwhile
+  result.catch(() => undefined);
+  return {
+    study,
+    db,
+    controller,
+    result,
+    async close() {
+      controller.abort();
+      await result.catch(() => undefined);
+      db.close();
+    },
+  };
 }

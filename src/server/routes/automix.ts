@@ -2,6 +2,7 @@ import { createReadStream } from "node:fs";
 import { lstat, realpath } from "node:fs/promises";
 import { dirname, relative, resolve, sep } from "node:path";
 import type { FastifyInstance, FastifyReply } from "fastify";
+import { countAwaitingRatings, listAwaitingRatings } from "../../automix/rating-store.js";
 import { SearchSpace } from "../../automix/search-space.js";
 import type { ResolvedStudy } from "../../automix/study-file.js";
 import { studyReport } from "../../automix/study-report.js";
@@ -17,6 +18,7 @@ import { loadRecipe, relocateRecipe, saveRecipe } from "../../recipe/index.js";
 import type { AutomixStudySummary, AutomixStudyView } from "../automix-api.js";
 import type { ServerContext } from "../create-server.js";
 import { HttpError } from "../http-errors.js";
+import { registerAutomixRatingRoute } from "./automix-rating.js";
 
 const NAME = /^[^/\\\0]{1,200}$/;
 
@@ -28,7 +30,11 @@ function studyOf(context: ServerContext, name: string) {
   return study;
 }
 
-function summaryOf(study: StoredStudy, trials: readonly StoredTrial[]): AutomixStudySummary {
+function summaryOf(
+  study: StoredStudy,
+  trials: readonly StoredTrial[],
+  awaitingRating: number,
+): AutomixStudySummary {
   const done = trials.filter((t) => t.state === "done" && t.score !== null);
   const budget = (study.settings as { budget?: unknown }).budget;
   return {
@@ -44,7 +50,13 @@ function summaryOf(study: StoredStudy, trials: readonly StoredTrial[]): AutomixS
     },
     bestScore: done.length > 0 ? Math.max(...done.map((t) => t.score!)) : null,
     updated: study.updatedAt,
+    awaitingRating,
   };
+}
+
+/** A trial image's link, relative to /api (the web client's api() and withToken() take it so). */
+function imageUrl(study: StoredStudy, trial: number, index: number): string {
+  return `/automix/studies/${encodeURIComponent(study.name)}/trials/${trial}/images/${index}`;
 }
 
 /** The study's space, or null when its stored YAML no longer parses (the list still shows the study). */
@@ -87,12 +99,18 @@ async function sendTrialImage(path: string, folder: string, reply: FastifyReply)
 /**
  * Automix studies in the library the server opened (the CLI writes them; SQLite WAL lets both read
  * and write at once): the list, one study with its trials and best-so-far curve, a trial's images,
- * and the best candidate as recipe YAML for the builder. Read-only.
+ * and the best candidate as recipe YAML for the builder; and the one write, a person's rating of a
+ * trial a manual scorer waits on (automix-rating.ts).
  */
 export function registerAutomixRoutes(app: FastifyInstance, context: ServerContext): void {
+  registerAutomixRatingRoute(app, context, (name) => studyOf(context, name));
+
   app.get("/api/automix/studies", async (): Promise<AutomixStudySummary[]> => {
     const db = context.store.db;
-    return listStudies(db).map((study) => summaryOf(study, listTrials(db, study.id)));
+    const awaiting = countAwaitingRatings(db);
+    return listStudies(db).map((study) =>
+      summaryOf(study, listTrials(db, study.id), awaiting.get(study.id) ?? 0),
+    );
   });
 
   app.get<{ Params: { name: string } }>(
@@ -102,9 +120,9 @@ export function registerAutomixRoutes(app: FastifyInstance, context: ServerConte
       const trials = listTrials(context.store.db, study.id);
       const space = spaceOf(study);
       const report = studyReport(trials, space ? space.dimensionList.map((d) => d.label) : []);
-      const base = `/automix/studies/${encodeURIComponent(study.name)}/trials`;
+      const pending = listAwaitingRatings(context.store.db, study.id);
       return {
-        ...summaryOf(study, trials),
+        ...summaryOf(study, trials, pending.length),
         settings: study.settings,
         trialList: trials.map((t) => ({
           number: t.number,
@@ -116,13 +134,22 @@ export function registerAutomixRoutes(app: FastifyInstance, context: ServerConte
           timings: t.timings,
           error: t.error,
           images: (t.images ?? []).map((image, i) => ({
-            url: `${base}/${t.number}/images/${i}`,
+            url: imageUrl(study, t.number, i),
             prompt: image.prompt,
             seed: image.seed,
           })),
         })),
         bestSoFar: [...report.convergence],
         importance: [...report.importance],
+        pendingRatings: pending.map((rating) => ({
+          trial: rating.trial,
+          requested: rating.requestedAt,
+          images: rating.images.map((image, i) => ({
+            url: imageUrl(study, rating.trial, i),
+            prompt: image.prompt,
+            seed: image.seed,
+          })),
+        })),
       };
     },
   );
