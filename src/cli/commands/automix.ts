@@ -355,7 +355,13 @@ async function execute(
   const bar = countBar("trials", settings.budget, { quiet: flags.json ?? false });
   try {
     await mkdir(settings.work, { recursive: true });
-    const built = await buildObjectives(settings.scorers);
+    const built = await buildObjectives(settings.scorers, {
+      db,
+      onWaiting: (trial) =>
+        process.stderr.write(
+          `\ngyoza: trial ${trial.number} waits for your rating of its ${trial.images} images: gyoza serve --library ${flags.library ?? defaultLibraryPath()}, Automix tab, study ${trial.study}, Rate\n`,
+        ),
+    });
     closers.push(() => built.close());
     const { objectives } = built;
     let backend: GenerationBackend | undefined;
