@@ -350,4 +350,53 @@ describe("a distributed study's plan and jobs", () => {
     for (const path of ["/etc/passwd", "../b.safetensors", "c.safetensors"])
       expect(() => jobRecipe(job(path), verified)).toThrow(/not among the job's inputs/);
   });
+
+  it("evaluates a weight-only study job on a stand-in worker: merged under its work folder from the verified inputs, scored, the merge released", async () => {
+    const file = await writeStudy("weights-only", 2);
+    const text = await readFile(file, "utf8");
+    await writeFile(
+      file,
+      text.replace(/images:[\s\S]*?scorers:/, "scorers:").replace(/ {2}- \{ name: brightness.*\n/, ""),
+    );
+    const { readStudyFile } = await import("../study-file.js");
+    const { loadRecipe } = await import("../../recipe/index.js");
+    const { SearchSpace } = await import("../search-space.js");
+    const { StandInBackend } = await import("../standin-backend.js");
+    const study = await readStudyFile(file);
+    expect(study.images).toBeUndefined();
+    const base = loadRecipe(await readFile(study.recipeFile, "utf8"), { sourceName: study.recipeFile });
+    const space = SearchSpace.parse(await readFile(study.spaceFile, "utf8"), study.spaceFile);
+    const plan = await planDistributedStudy(study, base, { dimensions: space.dimensions, inFlight: 1 });
+    const x = new Array(space.dimensions).fill(0.3);
+    const work = join(dir, "stand-in-work");
+    const evaluator = studyEvaluator({ backend: new StandInBackend(join(dir, "unused")), work });
+    evaluators.push(evaluator);
+    const inputs = new Map(plan.settings.inputs.map((input) => [input.name, join(dir, "study", input.name)]));
+    const outcome = await evaluator.evaluate(
+      {
+        study: "weights-only",
+        trial: 0,
+        x,
+        recipe: space.toRecipe(x, plan.base),
+        inputs: plan.settings.inputs,
+        objective: plan.settings.objective,
+      },
+      new AbortController().signal,
+      inputs,
+    );
+    expect(outcome.score).toBeLessThan(0);
+    expect(outcome.scores?.["like-b"]?.scores).toHaveLength(1);
+    expect(outcome.images).toEqual([]);
+    expect(outcome.timings?.merge).toBeGreaterThan(0);
+    const [merges] = (await readdir(work)).filter((f) => f.startsWith("merges-"));
+    expect(await readdir(join(work, merges!))).toEqual([]); // released once scored
+    await evaluator.close();
+    expect((await readdir(work)).filter((f) => f.startsWith("merges-"))).toEqual([]);
+  });
+
+  it("refuses --in-flight or --log without --redis rather than ignoring them", async () => {
+    const run = await runCli("automix", "run", join(dir, "any.yaml"), "--in-flight", "2");
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toContain("--in-flight is for a study run through Redis");
+  });
 });
