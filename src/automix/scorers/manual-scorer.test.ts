@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { openLibrary } from "../../library/open-library.js";
 import { useTempDirWithHashCache } from "../../test-support/temp-dir.js";
 import { findRating, giveRating, listAwaitingRatings } from "../rating-store.js";
-import { parseStudyFile } from "../study-file.js";
+import { parseStudyFile, readStudyFile } from "../study-file.js";
 import { createStudy, listTrials } from "../study-store.js";
 import { manualScorer } from "./manual-scorer.js";
 
@@ -115,6 +115,13 @@ describe("a study file's manual scorer", () => {
         "/x/s.yaml",
       ),
     ).toThrow(/the study must keep them \(images.out\)/);
+  });
+
+  it("reads the shipped manual example study", async () => {
+    const study = await readStudyFile(join(import.meta.dirname, "../examples/manual-study.yaml"));
+    expect(study).toMatchObject({ name: "manual-demo", budget: 4 });
+    expect(study.scorers).toEqual([{ type: "manual", name: "pick", weight: 1, tally: "mean" }]);
+    expect(study.images?.out?.endsWith("/demo-out/automix/images-manual")).toBe(true);
   });
 
   it("is refused twice in one study: a trial gets one rating", () => {
