@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { copyFile, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -263,6 +264,68 @@ describe.skipIf(!haveRedis && !requireRedis)("a study file run through Redis", (
     cli.child.kill("SIGTERM");
     expect(await cli.exited).toBe(0);
     expect(cli.stderr()).toMatch(/worker gpu-2: stopped/);
+  }, 120_000);
+
+  it("stopped with Ctrl-C while no worker runs, a study resumes with automix resume --redis and finishes, no trial lost or doubled", async () => {
+    redis = await RedisTestServer.start(dir);
+    const file = await writeStudy("later", 4);
+    const library = join(dir, "library.db");
+    const { defaultLogPath } = await import("../../cli/commands/automix-distributed.js");
+    const { StudyLog } = await import("./study-log.js");
+    const pending = () => {
+      if (!existsSync(defaultLogPath(library, "later"))) return 0;
+      const log = new StudyLog(defaultLogPath(library, "later"));
+      try {
+        return log.trials("later").filter((trial) => trial.state === "pending").length;
+      } finally {
+        log.close();
+      }
+    };
+    const running = runCli(
+      "automix",
+      "run",
+      file,
+      "--library",
+      library,
+      "--redis",
+      redis.url,
+      "--in-flight",
+      "2",
+    );
+    const start = Date.now();
+    while (pending() < 2) {
+      if (Date.now() - start > 30_000) throw new Error("the study never enqueued its first jobs");
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    process.emit("SIGINT"); // what Ctrl-C does: the coordinator's handler stops the study
+    const stopped = await running;
+    process.exitCode = undefined; // the stopped study set 130; runCli read it back
+    expect(stopped.code).toBe(130);
+    expect(stopped.stderr).toContain(`gyoza automix resume later --redis ${redis.url}`);
+
+    await startWorker("gpu-1", await host("gpu-1"));
+    const resumed = await runCli(
+      "automix",
+      "resume",
+      "later",
+      "--library",
+      library,
+      "--redis",
+      redis.url,
+      "--json",
+    );
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(JSON.parse(resumed.stdout)).toMatchObject({ study: "later", trials: 4, failed: 0 });
+    const db = openLibrary(library);
+    try {
+      const trials = listTrials(db, getStudy(db, "later").id);
+      expect(trials.map((trial) => [trial.number, trial.state, trial.worker])).toEqual(
+        [0, 1, 2, 3].map((n) => [n, "done", "gpu-1"]),
+      );
+      expect(trials.every((trial) => trial.images?.length === 2)).toBe(true);
+    } finally {
+      db.close();
+    }
   }, 120_000);
 
   it("a worker whose input file differs refuses the job and names the file; the study stops with that message", async () => {
