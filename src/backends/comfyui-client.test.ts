@@ -188,6 +188,36 @@ describe("ComfyUI client against the stand-in", () => {
     }
   });
 
+  it("a stand-in with a per-image delay takes that long per image whatever the steps, and an abort ends the wait", async () => {
+    const slow = await startComfyStandin({ modelFolder: models, stepDelayMs: 0, imageDelayMs: 300 });
+    try {
+      const backend = new ComfyUIBackend(backendConfig("comfyui", slow.url, models));
+      for (const steps of [1, 20]) {
+        const started = performance.now();
+        await backend.generate({ ...REQUEST, checkpoint: "a.safetensors", steps, width: 64, height: 64 });
+        const ms = performance.now() - started;
+        expect(ms).toBeGreaterThanOrEqual(295);
+        expect(ms).toBeLessThan(3000);
+      }
+      const long = await startComfyStandin({ modelFolder: models, stepDelayMs: 0, imageDelayMs: 20_000 });
+      try {
+        const controller = new AbortController();
+        const started = performance.now();
+        setTimeout(() => controller.abort(), 200);
+        const error = await new ComfyUIBackend(backendConfig("comfyui", long.url, models))
+          .generate({ ...REQUEST, checkpoint: "a.safetensors" }, { signal: controller.signal })
+          .catch((e: unknown) => e);
+        expect(isGyozaError(error, "interrupted")).toBe(true);
+        expect(long.requests).toContain("POST /interrupt");
+        expect(performance.now() - started).toBeLessThan(5000);
+      } finally {
+        await long.close();
+      }
+    } finally {
+      await slow.close();
+    }
+  });
+
   it("a backend slower than timeout_seconds is dropped with a timeout error", async () => {
     const slow = await startComfyStandin({ modelFolder: models, stepDelayMs: 300 });
     try {

@@ -67,6 +67,11 @@ export interface ComfyStandinOptions {
   loraFolder?: string;
   /** Wait per sampling step (ms); default 5. */
   stepDelayMs?: number;
+  /**
+   * Wait per image (ms) before its sampling steps, default 0: a fixed generation time whatever the
+   * steps, for the distributed throughput bench (bench/automix-workers.ts). An interrupt ends it.
+   */
+  imageDelayMs?: number;
   /** Lists checkpoints from an empty folder of its own: a ComfyUI not configured to read modelFolder. */
   cannotSeeFolder?: boolean;
   /** /object_info input lists in the old `[[names]]` shape (default: the newer `["COMBO", {options}]`). */
@@ -343,6 +348,9 @@ export async function startComfyStandin(options: ComfyStandinOptions): Promise<C
         return;
       }
       if (node.class_type === "KSampler") {
+        // the stand-in renders one image per prompt (SaveImage below)
+        const until = Date.now() + (options.imageDelayMs ?? 0);
+        while (Date.now() < until && !job.interrupted) await sleepMs(Math.min(20, until - Date.now()));
         const steps = Number(node.inputs.steps);
         for (let step = 1; step <= steps; step++) {
           await sleepMs(options.stepDelayMs ?? 5);
