@@ -26,8 +26,11 @@ export interface AutomixTrialView {
   worker: string | null;
   timings: Record<string, number> | null;
   error: string | null;
-  /** Image links relative to /api (as the web client's api() and withToken() take them). */
-  images: { url: string; prompt: string; seed: number }[];
+  /**
+   * Image links relative to /api (as the web client's api() and withToken() take them); null for an
+   * image that was not kept (a distributed worker's: the record names its prompt and seed only).
+   */
+  images: { url: string | null; prompt: string; seed: number }[];
 }
 
 export interface AutomixStudyView extends AutomixStudySummary {

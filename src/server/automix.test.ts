@@ -2,6 +2,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createStudy, recordTrial } from "../automix/study-store.js";
+import { openLibrary } from "../library/open-library.js";
 import { loadRecipe } from "../recipe/index.js";
 import { DEMO_PNG, recordDemoStudy } from "../test-support/automix-study.js";
 import { useTempDirWithHashCache } from "../test-support/temp-dir.js";
@@ -110,6 +112,35 @@ describe("GET /api/automix/studies/:name/trials/:n/images/:i", () => {
 
   it("refuses a trial image path that climbs out of the study's images folder", async () => {
     expect([403, 404]).toContain((await get("/api/automix/studies/first/trials/0/images/2")).status);
+  });
+
+  it("gives no link for an image a distributed worker made but did not keep, and answers 404 for it", async () => {
+    const db = openLibrary(join(dir, "library.db"));
+    try {
+      const study = createStudy(db, {
+        name: "distributed",
+        spaceYaml: "",
+        baseRecipe: "",
+        optimizer: "random",
+        seed: 1,
+        settings: { budget: 1, images: { out: join(dir, "images-first") } },
+      });
+      recordTrial(db, study.id, {
+        number: 0,
+        x: [0.5],
+        state: "done",
+        score: 1,
+        images: [{ path: "", prompt: "a cat", seed: 3 }],
+        worker: "gpu-2",
+      });
+    } finally {
+      db.close();
+    }
+    const view = await json<AutomixStudyView>("/api/automix/studies/distributed");
+    expect(view.trialList[0]?.images).toEqual([{ url: null, prompt: "a cat", seed: 3 }]);
+    const response = await get("/api/automix/studies/distributed/trials/0/images/0");
+    expect(response.status).toBe(404);
+    expect(await response.text()).toMatch(/not kept/);
   });
 
   it("answers 404 for an image index or trial the study does not have", async () => {

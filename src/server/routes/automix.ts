@@ -134,7 +134,8 @@ export function registerAutomixRoutes(app: FastifyInstance, context: ServerConte
           timings: t.timings,
           error: t.error,
           images: (t.images ?? []).map((image, i) => ({
-            url: imageUrl(study, t.number, i),
+            // a distributed worker keeps no images: the record names prompt and seed, no file
+            url: image.path ? imageUrl(study, t.number, i) : null,
             prompt: image.prompt,
             seed: image.seed,
           })),
@@ -165,6 +166,12 @@ export function registerAutomixRoutes(app: FastifyInstance, context: ServerConte
       if (!trial) throw new HttpError(404, "not-found", `study "${study.name}" has no trial ${n}`);
       const image = /^\d{1,4}$/.test(i) ? trial.images?.[Number(i)] : undefined;
       if (!image) throw new HttpError(404, "not-found", `trial ${n} has no image ${i}`);
+      if (!image.path)
+        throw new HttpError(
+          404,
+          "not-found",
+          `trial ${n}'s image ${i} was not kept (a distributed worker made it)`,
+        );
       const out = (study.settings as { images?: { out?: unknown } }).images?.out;
       if (typeof out !== "string")
         throw new HttpError(403, "forbidden", "the study writes no images (no images.out)");
