@@ -212,6 +212,14 @@ async function main(): Promise<void> {
       const seconds = best(runs[i]!);
       return `${measure.label}: ${seconds.toFixed(2)} s = ${ratio(seconds, best(buffered))} the floor (${ratio(seconds, best(direct))} the O_DIRECT floor), peak RSS ${peakRssMb[i]!.toFixed(0)} MB`;
     }),
+    // the disk's speed drifts between rounds: each run against its own round's floor, then the median
+    `per-round ratios (each run over the floor taken in the same round; median, range): ${measures
+      .map((measure, i) => {
+        const floors = floorOf(measure.floor).buffered;
+        const ratios = runs[i]!.map((seconds, round) => seconds / floors[round]!);
+        return `${measure.short} ${median(ratios).toFixed(2)}× (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`;
+      })
+      .join("; ")}`,
     // this disk's speed varies by tens of percent from one run to the next: medians, beside the bests
     `medians: I/O floor, ${floorLine(median, "buffered")}; ${measures
       .map((measure, i) => {

@@ -1,6 +1,7 @@
 import type { Detection } from "../arch/detect.js";
 import type { FileHashes } from "../hash/file-hashes.js";
 import { hashFile } from "../hash/index.js";
+import { prefetchOutOfOrderInputs, stopPrefetches } from "../io/prefetch-file.js";
 import type { Checkpoint } from "../io/tensor.js";
 import type { MergeKernel } from "../kernels/merge-kernel.js";
 import { builtinMethods, type MethodRegistry } from "../merge/index.js";
@@ -118,6 +119,10 @@ export async function executeMerge(
   });
   let hashes: FileHashes[] = [];
   let written: Awaited<ReturnType<typeof writeOutput>>;
+  const prefetches = prefetchOutOfOrderInputs(
+    output.format,
+    inputs.map((input) => input.checkpoint),
+  );
   try {
     written = await writeOutput(output.path, tensors, {
       format: output.format,
@@ -135,6 +140,7 @@ export async function executeMerge(
     });
   } finally {
     pool.dispose(); // the kernel's memory back, for its next job
+    await stopPrefetches(prefetches);
   }
   if (hashes.length === 0) hashes = await Promise.all(hashing);
   const copied = plan.keys.filter((k) => k.op.op === "read" || k.op.op === "arange").length;

@@ -1,0 +1,49 @@
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { useTempDirWithHashCache } from "../test-support/temp-dir.js";
+import { prefetchFile, prefetchOutOfOrderInputs, stopPrefetches } from "./prefetch-file.js";
+
+let dir = "";
+useTempDirWithHashCache("gyoza-prefetch-", (path) => (dir = path));
+
+describe("prefetchFile", () => {
+  it("reads the whole file front to back when left to finish", async () => {
+    const path = join(dir, "model.ckpt");
+    await writeFile(path, Buffer.alloc(1_000_003, 7));
+    expect(await prefetchFile(path, 4096).done).toBe(1_000_003);
+  });
+
+  it("stops at the next buffer when asked, before the end of a large file", async () => {
+    const path = join(dir, "large.ckpt");
+    await writeFile(path, Buffer.alloc(64 << 20, 1));
+    const prefetch = prefetchFile(path, 4096);
+    const bytes = await prefetch.stop();
+    expect(bytes).toBeLessThan(64 << 20);
+    expect(bytes % 4096).toBe(0);
+  });
+
+  it("gives up quietly on a file that does not exist (the merge's own open reports it)", async () => {
+    expect(await prefetchFile(join(dir, "missing.ckpt")).stop()).toBe(0);
+  });
+});
+
+describe("prefetchOutOfOrderInputs", () => {
+  it("prefetches each torch input of a safetensors output once, and nothing for a .ckpt output", async () => {
+    const a = join(dir, "a.ckpt");
+    const b = join(dir, "b.safetensors");
+    await writeFile(a, Buffer.alloc(10_000, 1));
+    await writeFile(b, Buffer.alloc(10_000, 2));
+    const inputs = [
+      { path: a, format: "ckpt-zip" as const },
+      { path: b, format: "safetensors" as const },
+      { path: a, format: "ckpt-zip" as const },
+    ];
+    const forSafetensors = prefetchOutOfOrderInputs("safetensors", inputs);
+    expect(forSafetensors).toHaveLength(1);
+    expect(await forSafetensors[0]!.done).toBe(10_000);
+    const forCkpt = prefetchOutOfOrderInputs("ckpt", inputs);
+    expect(forCkpt).toHaveLength(0);
+    await stopPrefetches(forCkpt);
+  });
+});
