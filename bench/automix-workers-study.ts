@@ -247,20 +247,23 @@ scorers:
     return { seconds, failed: summary.failed };
   };
 
+  let runs = 0;
   return {
     async run(n, trials, onTrial) {
+      // a study name of its own per run: the same N twice (--workers 8,8) must not resume the first
+      const id = `bench-r${++runs}-n${n}`;
       while (hosts.length < n) hosts.push(await host(hosts.length));
       options.log(`N = ${n}: starting ${n} gyoza worker process${n === 1 ? "" : "es"}`);
       const workers: WorkerProcess[] = [];
       try {
         for (let i = 0; i < n; i++) workers.push(await startWorker(hosts[i] as Host, `n${n}-w${i}`));
-        const warm = await runStudy(`bench-n${n}-warm-up`, n, n, () => {});
+        const warm = await runStudy(`${id}-warm-up`, n, n, () => {});
         if (warm.failed > 0) throw new Error(`the warm-up study failed ${warm.failed} of its ${n} trials`);
         const timings: Record<string, number>[] = [];
         const workerCpu = () => workers.reduce((sum, worker) => sum + cpuSeconds(worker.child.pid), 0);
         const cpuBefore = workerCpu();
         const benchBefore = process.cpuUsage();
-        const { seconds, failed } = await runStudy(`bench-n${n}`, trials, n, (done, trial) => {
+        const { seconds, failed } = await runStudy(id, trials, n, (done, trial) => {
           if (trial) timings.push(trial);
           onTrial(done);
         });

@@ -19,6 +19,9 @@ export interface SyntheticRun {
   readonly onTrial: (done: number) => void;
 }
 
+/** Studies run so far: each gets a name of its own, so the same N twice does not resume the first. */
+let runs = 0;
+
 /** Runs one 26-dimension random study with `workers` sleeping workers; resolves to its wall seconds. */
 export async function runSynthetic(run: SyntheticRun): Promise<number> {
   const workers = await Promise.all(
@@ -38,7 +41,7 @@ export async function runSynthetic(run: SyntheticRun): Promise<number> {
     await runDistributedStudy({
       redisUrl: run.redisUrl,
       logPath: join(run.dir, "study.db"),
-      study: `bench-n${run.workers}`,
+      study: `bench-r${++runs}-n${run.workers}`,
       settings: {
         optimizer: "random",
         seed: 1,
