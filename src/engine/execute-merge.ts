@@ -1,7 +1,6 @@
 import type { Detection } from "../arch/detect.js";
 import type { FileHashes } from "../hash/file-hashes.js";
 import { hashFile } from "../hash/index.js";
-import { prefetchOutOfOrderInputs, stopPrefetches } from "../io/prefetch-file.js";
 import type { Checkpoint } from "../io/tensor.js";
 import type { MergeKernel } from "../kernels/merge-kernel.js";
 import { builtinMethods, type MethodRegistry } from "../merge/index.js";
@@ -29,6 +28,8 @@ export interface MergeJob {
   hashCacheDir?: string | false;
   /** Stops the merge between chunks: the temp output is removed and the merge rejects ("interrupted"). */
   signal?: AbortSignal;
+  /** Called once every output byte is written, before the output is finished (see writeOutput). */
+  onStreamed?: () => Promise<void>;
 }
 
 export interface MergeResult {
@@ -119,10 +120,6 @@ export async function executeMerge(
   });
   let hashes: FileHashes[] = [];
   let written: Awaited<ReturnType<typeof writeOutput>>;
-  const prefetches = prefetchOutOfOrderInputs(
-    output.format,
-    inputs.map((input) => input.checkpoint),
-  );
   try {
     written = await writeOutput(output.path, tensors, {
       format: output.format,
@@ -133,6 +130,7 @@ export async function executeMerge(
       blockMemory: kernel,
       inputOrder: inputOrderOf(inputs[0]?.checkpoint.tensors ?? new Map()),
       signal: job.signal,
+      ...(job.onStreamed ? { onStreamed: job.onStreamed } : {}),
       finalReplacements: async () => {
         hashes = await Promise.all(hashing);
         return hashReplacements(hashes);
@@ -140,7 +138,6 @@ export async function executeMerge(
     });
   } finally {
     pool.dispose(); // the kernel's memory back, for its next job
-    await stopPrefetches(prefetches);
   }
   if (hashes.length === 0) hashes = await Promise.all(hashing);
   const copied = plan.keys.filter((k) => k.op.op === "read" || k.op.op === "arange").length;

@@ -1,6 +1,8 @@
 import type { AutomixOrigin } from "../automix/automix-origin.js";
 import { GyozaError, throwIfAborted } from "../errors.js";
 import { hashFile } from "../hash/index.js";
+import { outputFormatOf } from "../io/output-format.js";
+import { type Prefetch, prefetchOutOfOrderInputs, stopPrefetches } from "../io/prefetch-file.js";
 import { loadKernel } from "../kernels/index.js";
 import type { MergeKernel } from "../kernels/merge-kernel.js";
 import type { MethodRegistry } from "../merge/index.js";
@@ -50,14 +52,26 @@ export interface RunRecipeOptions {
  */
 export async function runRecipe(recipe: Recipe, options: RunRecipeOptions = {}): Promise<MergeResult> {
   throwIfAborted(options.signal);
-  const planned = await planRecipe(recipe, {
-    ...(options.baseDir !== undefined ? { baseDir: options.baseDir } : {}),
-    ...(options.methods ? { methods: options.methods } : {}),
-    beforeOpen: async (name, path) => {
-      const input = recipe.inputs[name]!;
-      await verifyExpectedHash(name, path, input.sha256, input.autov3, options.hashCacheDir);
-    },
-  });
+  // started as each input opens, so the page cache is ahead of the merge when its reads begin
+  const prefetches: Prefetch[] = [];
+  const outputFormat = outputFormatOf(recipe.output.path);
+  let planned: Awaited<ReturnType<typeof planRecipe>>;
+  try {
+    planned = await planRecipe(recipe, {
+      afterOpen: (_name, checkpoint) => {
+        prefetches.push(...prefetchOutOfOrderInputs(outputFormat, [checkpoint]));
+      },
+      ...(options.baseDir !== undefined ? { baseDir: options.baseDir } : {}),
+      ...(options.methods ? { methods: options.methods } : {}),
+      beforeOpen: async (name, path) => {
+        const input = recipe.inputs[name]!;
+        await verifyExpectedHash(name, path, input.sha256, input.autov3, options.hashCacheDir);
+      },
+    });
+  } catch (error) {
+    await stopPrefetches(prefetches);
+    throw error;
+  }
   try {
     const outputStep = recipe.steps[outputStepOf(recipe)]!;
     return await executeMerge(
@@ -91,11 +105,14 @@ export async function runRecipe(recipe: Recipe, options: RunRecipeOptions = {}):
         },
         hashCacheDir: options.hashCacheDir ?? false,
         signal: options.signal,
+        // the prefetch must not compete with the output's last writes and fsync
+        onStreamed: () => stopPrefetches(prefetches),
       },
       options.kernel ?? (await loadKernel()),
       options.onProgress,
     );
   } finally {
+    await stopPrefetches(prefetches);
     await planned.close();
   }
 }

@@ -27,6 +27,8 @@ export interface PlanRecipeOptions {
   methods?: MethodRegistry;
   /** Called before each input is opened (a caller checks expected hashes here). */
   beforeOpen?: (name: string, path: string) => Promise<void>;
+  /** Called with each input once its headers are read (e.g. to start prefetching its data). */
+  afterOpen?: (name: string, checkpoint: Checkpoint) => void;
 }
 
 /** A planned recipe with its files open: what streaming it needs. `close()` when done. */
@@ -79,6 +81,7 @@ export async function planRecipe(recipe: Recipe, options: PlanRecipeOptions = {}
       await options.beforeOpen?.(name, path);
       const checkpoint = await openCheckpoint(path);
       opened.push(checkpoint);
+      options.afterOpen?.(name, checkpoint);
       (loraInputs.has(name) ? loras : inputs).push({ name, checkpoint });
     }
     const detection = checkCompatible(inputs);

@@ -56,6 +56,8 @@ export interface WriteOutputOptions {
   task?: string;
   /** Bytes of input the writer reads ahead of what it writes (READ_AHEAD_BYTES by default). */
   readAheadBytes?: number;
+  /** Called once every chunk is written, before the output is finished (its inputs are no longer read). */
+  onStreamed?: () => Promise<void>;
   /** safetensors only: metadata placeholders → values (same length) known only once the data is written. */
   finalReplacements?: () => Promise<ReadonlyMap<string, string>>;
   /** Called with each chunk once it is written (to return pooled buffers). */
@@ -169,6 +171,7 @@ export async function writeOutput(
       throw error;
     }
 
+    await options.onStreamed?.();
     const finishing = performance.now();
     let result: { bytes: number; dataSha256?: string };
     if (writer instanceof TorchCheckpointWriter) {
