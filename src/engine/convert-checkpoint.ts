@@ -2,7 +2,6 @@ import { type Detection, detectArchitecture } from "../arch/detect.js";
 import { embeddingForSafetensors } from "../arch/embedding.js";
 import type { DType } from "../io/dtype.js";
 import { openCheckpoint } from "../io/open-checkpoint.js";
-import { prefetchOutOfOrderInputs, stopPrefetches } from "../io/prefetch-file.js";
 import type { Checkpoint, StoredTensor } from "../io/tensor.js";
 import { loadKernel } from "../kernels/index.js";
 import type { MergeKernel } from "../kernels/merge-kernel.js";
@@ -91,7 +90,6 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
             ...embedding?.metadata,
           }
         : undefined;
-    const prefetches = prefetchOutOfOrderInputs(format, [model]);
     const written = await writeOutput(options.output, outputs, {
       format,
       ...(metadata ? { metadata } : {}),
@@ -100,7 +98,7 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
       blockMemory: kernel,
       inputOrder: inputOrderOf(tensors),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    }).finally(() => stopPrefetches(prefetches));
+    });
     return {
       output: options.output,
       format,
