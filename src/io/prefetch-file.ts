@@ -6,9 +6,11 @@ import type { Checkpoint } from "./tensor.js";
  * ahead of a reader that takes it out of order. A torch `.ckpt` stores its tensors in the model's
  * module order, while a safetensors output is written in the reference order (dtype, then name):
  * merged straight, its reads jump back and forth across the input and a cold disk serves them at a
- * fraction of its sequential speed (`npm run bench:merge -- --only ckpt`: 3.0–3.7 s waiting for
- * inputs against 0.9–1.6 s with this beside it). The bytes are read once either way; the merge's own
- * reads then find them in the cache. Nothing is kept in process memory beyond the buffer.
+ * fraction of its sequential speed (two 2.1 GB fp16 `.ckpt` → safetensors, cold: 2.5–3.2 s waiting
+ * for inputs, 1.0–1.3 s with this started as the inputs open; README, Benchmarks). The merge's own
+ * reads then find the bytes in the cache. It reads the whole file, also ranges the merge skips (a
+ * weight of exactly 0 or 1 reads one input only), so it is stopped once the output is streamed.
+ * Nothing is kept in process memory beyond the buffer.
  *
  * Best effort: any error just ends the prefetch (the merge's own reads report real ones).
  */
