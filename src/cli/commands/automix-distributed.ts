@@ -5,13 +5,13 @@ import type { LibraryTarget } from "../../automix/distributed/library-mirror.js"
 import type { TrialDetail } from "../../automix/distributed/study-log.js";
 import type { ResolvedStudy } from "../../automix/study-file.js";
 import type { StoredStudy } from "../../automix/study-store.js";
-import { GyozaError, isGyozaError } from "../../errors.js";
+import { GyozaError } from "../../errors.js";
 import { defaultHashCacheDir } from "../../hash/hash-cache.js";
 import { defaultLibraryPath } from "../../library/open-library.js";
 import { loadRecipe, type Recipe, recipeFromData } from "../../recipe/index.js";
 import { printJson } from "../output.js";
 import { progressBar } from "../progress-bar.js";
-import { cleanUpAndExit, EXIT_INTERRUPTED } from "../run.js";
+import { gracefulSigint, reportStudyStopped } from "../study-interrupt.js";
 
 /**
  * `gyoza automix run STUDY --redis URL` and `gyoza automix resume NAME --redis URL`: the study's
@@ -133,19 +133,7 @@ async function coordinate(
   const { getStudy, listTrials } = await import("../../automix/study-store.js");
   const { openLibrary } = await import("../../library/open-library.js");
   await mkdir(dirname(log), { recursive: true });
-  const controller = new AbortController();
-  let interrupts = 0;
-  const onSigint = () => {
-    interrupts++;
-    if (interrupts > 1) cleanUpAndExit(EXIT_INTERRUPTED);
-    process.stderr.write(
-      "\ngyoza: stopping once the jobs in flight are recorded (Ctrl-C again to stop now)\n",
-    );
-    controller.abort();
-  };
-  const previous = process.listeners("SIGINT");
-  process.removeAllListeners("SIGINT");
-  process.on("SIGINT", onSigint);
+  const interrupt = gracefulSigint("stopping once the jobs in flight are recorded");
   const started = performance.now();
   let recorded = 0;
   let best: { trial: number; score: number } | undefined;
@@ -157,7 +145,7 @@ async function coordinate(
       ...(run.settings ? { settings: run.settings } : {}),
       ...(run.candidateRecipe ? { candidateRecipe: run.candidateRecipe } : {}),
       library: run.target,
-      signal: controller.signal,
+      signal: interrupt.signal,
       log: (line) => process.stderr.write(`gyoza: ${line}\n`),
       onTrial: (trial, score, worker, detail) => {
         recorded++;
@@ -192,17 +180,10 @@ async function coordinate(
             : "\n"),
       );
   } catch (error) {
-    if (isGyozaError(error) && error.code === "interrupted") {
-      process.stderr.write(
-        `gyoza: study ${name} stopped; finished trials are kept. Continue with: gyoza automix resume ${name} --redis ${flags.redis}\n`,
-      );
-      process.exitCode = EXIT_INTERRUPTED;
-      return;
-    }
+    if (reportStudyStopped(error, name, `gyoza automix resume ${name} --redis ${flags.redis}`)) return;
     throw error;
   } finally {
-    process.off("SIGINT", onSigint);
-    for (const listener of previous) process.on("SIGINT", listener);
+    interrupt.restore();
   }
 }
 

@@ -6,7 +6,7 @@ import type { ResolvedStudy } from "../../automix/study-file.js";
 import type { StudyReport } from "../../automix/study-report.js";
 import type { StoredStudy } from "../../automix/study-store.js";
 import type { GenerationBackend } from "../../backends/types.js";
-import { GyozaError, isGyozaError } from "../../errors.js";
+import { GyozaError } from "../../errors.js";
 import { defaultHashCacheDir } from "../../hash/hash-cache.js";
 import { writeFileAtomically } from "../../io/atomic-file.js";
 import { defaultLibraryPath, type LibraryDatabase, openLibrary } from "../../library/open-library.js";
@@ -15,7 +15,7 @@ import { countBar } from "../count-bar.js";
 import { hashCacheOption, integerFlag, mkdirOption, prepareOutputFolder } from "../flags.js";
 import { printJson } from "../output.js";
 import { progressBar } from "../progress-bar.js";
-import { cleanUpAndExit, EXIT_INTERRUPTED } from "../run.js";
+import { gracefulSigint, reportStudyStopped } from "../study-interrupt.js";
 import { writeRecipeFile } from "../write-recipe-file.js";
 import { DEFAULT_IN_FLIGHT, readText } from "./automix-distributed.js";
 
@@ -339,19 +339,8 @@ async function execute(
   );
   const baseDir = dirname(settings.recipeFile);
   const closers: (() => Promise<void>)[] = [];
-  const controller = new AbortController();
-  let interrupts = 0;
-  const onSigint = () => {
-    interrupts++;
-    if (interrupts > 1) cleanUpAndExit(EXIT_INTERRUPTED);
-    process.stderr.write("\ngyoza: stopping after the current step (Ctrl-C again to stop now)\n");
-    controller.abort();
-  };
-  // The CLI's own handler exits at once; during a study the first Ctrl-C stops after the current
-  // step instead (the study is marked stopped), the second exits at once. Restored afterwards.
-  const previous = process.listeners("SIGINT");
-  process.removeAllListeners("SIGINT");
-  process.on("SIGINT", onSigint);
+  // during a study the first Ctrl-C stops after the current step (the study is marked stopped)
+  const interrupt = gracefulSigint("stopping after the current step");
   const bar = countBar("trials", settings.budget, { quiet: flags.json ?? false });
   try {
     await mkdir(settings.work, { recursive: true });
@@ -407,7 +396,7 @@ async function execute(
       budget: settings.budget,
       batch: settings.batch,
       stage,
-      signal: controller.signal,
+      signal: interrupt.signal,
       worker: "in-process",
       onTrial: (progress) => bar.tick(progress.done),
     });
@@ -437,17 +426,10 @@ async function execute(
     if (failed) process.stderr.write(`gyoza: trial ${failed.number} failed: ${failed.error}\n`);
   } catch (error) {
     bar.stop();
-    if (isGyozaError(error) && error.code === "interrupted") {
-      process.stderr.write(
-        `gyoza: study ${study.name} stopped; finished trials are kept. Continue with: gyoza automix resume ${study.name}\n`,
-      );
-      process.exitCode = EXIT_INTERRUPTED;
-      return;
-    }
+    if (reportStudyStopped(error, study.name, `gyoza automix resume ${study.name}`)) return;
     throw error;
   } finally {
-    process.off("SIGINT", onSigint);
-    for (const listener of previous) process.on("SIGINT", listener);
+    interrupt.restore();
     for (const close of closers) await close().catch(() => undefined);
   }
 }
