@@ -193,12 +193,16 @@ export async function runDistributedStudy(
     const check = async (trial: number): Promise<void> => {
       const candidate = inFlight.get(trial);
       if (!candidate) return;
-      const job: Job | undefined = await queue?.getJob(evaluationJobId(study, trial));
-      if (!job) {
+      const id = evaluationJobId(study, trial);
+      const seen: Job | undefined = await queue?.getJob(id);
+      if (!seen) {
         await enqueue(candidate);
         return;
       }
-      const state = await job.getState();
+      const state = await seen.getState();
+      // the job may have finished between reading it and its state: read a finished one again, so
+      // its return value (or failure reason) is the one it finished with, not the null of before
+      const job = state === "completed" || state === "failed" ? ((await queue?.getJob(id)) ?? seen) : seen;
       if (state === "completed") {
         const result = job.returnvalue as { score?: unknown; worker?: unknown; seconds?: unknown } | null;
         const score = typeof result?.score === "number" ? result.score : Number.NaN;
