@@ -3,7 +3,7 @@ import { GyozaError, throwIfAborted } from "../errors.js";
 import { hashFile } from "../hash/index.js";
 import { outputFormatOf } from "../io/output-format.js";
 import { type Prefetch, prefetchOutOfOrderInputs, stopPrefetches } from "../io/prefetch-file.js";
-import { loadKernel } from "../kernels/index.js";
+import { loadKernel, nativeReadAhead } from "../kernels/index.js";
 import type { MergeKernel } from "../kernels/merge-kernel.js";
 import type { MethodRegistry } from "../merge/index.js";
 import { outputStepOf, planRecipe } from "../plan/index.js";
@@ -55,11 +55,12 @@ export async function runRecipe(recipe: Recipe, options: RunRecipeOptions = {}):
   // started as each input opens, so the page cache is ahead of the merge when its reads begin
   const prefetches: Prefetch[] = [];
   const outputFormat = outputFormatOf(recipe.output.path);
+  const readAhead = nativeReadAhead();
   let planned: Awaited<ReturnType<typeof planRecipe>>;
   try {
     planned = await planRecipe(recipe, {
       afterOpen: (_name, checkpoint) => {
-        prefetches.push(...prefetchOutOfOrderInputs(outputFormat, [checkpoint]));
+        prefetches.push(...prefetchOutOfOrderInputs(outputFormat, [checkpoint], readAhead));
       },
       ...(options.baseDir !== undefined ? { baseDir: options.baseDir } : {}),
       ...(options.methods ? { methods: options.methods } : {}),

@@ -15,6 +15,7 @@ export {
   createNativeKernel,
   type NativeVariant,
   nativeKernelBuilt,
+  nativeReadAhead,
   nativeSimdAvailable,
 } from "./native-kernel.js";
 export { createWasmKernel, hasWasmSimd } from "./wasm-kernel.js";

@@ -56,6 +56,8 @@ interface NativeAddon {
   simd: NativeTable | null;
   /** memmove (absent from addons built before it was added). */
   copyBytes?: (target: Uint8Array, source: Uint8Array) => void;
+  /** readahead(2) on a worker thread (absent on systems without one and in older builds). */
+  readAhead?: (fd: number, offset: number, length: number) => Promise<void>;
 }
 
 const DTYPE_CODES: Record<FloatDType, number> = { F16: 0, BF16: 1, F32: 2 };
@@ -93,6 +95,21 @@ export function loadNativeAddon(file: string = NATIVE_KERNEL_FILE): NativeAddon 
     });
   }
   return addon;
+}
+
+/**
+ * The addon's kernel read-ahead (fills the page cache from a file without copying it into the
+ * process), or undefined where the addon is not built or has none: callers then read into a buffer.
+ */
+export function nativeReadAhead(
+  file: string = NATIVE_KERNEL_FILE,
+): ((fd: number, offset: number, length: number) => Promise<void>) | undefined {
+  if (!nativeKernelBuilt(file)) return undefined;
+  try {
+    return loadNativeAddon(file).readAhead;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Whether this CPU runs the addon's AVX2 + F16C path. */

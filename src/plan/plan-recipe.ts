@@ -27,7 +27,7 @@ export interface PlanRecipeOptions {
   methods?: MethodRegistry;
   /** Called before each input is opened (a caller checks expected hashes here). */
   beforeOpen?: (name: string, path: string) => Promise<void>;
-  /** Called with each input once its headers are read (e.g. to start prefetching its data). */
+  /** Called with each input once every input's headers are read (e.g. to start prefetching its data). */
   afterOpen?: (name: string, checkpoint: Checkpoint) => void;
 }
 
@@ -76,14 +76,21 @@ export async function planRecipe(recipe: Recipe, options: PlanRecipeOptions = {}
     );
     const inputs: { name: string; checkpoint: Checkpoint }[] = [];
     const loras: { name: string; checkpoint: Checkpoint }[] = [];
-    for (const [name, input] of Object.entries(recipe.inputs)) {
-      const path = at(input.path);
-      await options.beforeOpen?.(name, path);
-      const checkpoint = await openCheckpoint(path);
-      opened.push(checkpoint);
-      options.afterOpen?.(name, checkpoint);
+    const entries = Object.entries(recipe.inputs).map(([name, input]) => ({ name, path: at(input.path) }));
+    // expected hashes first, one input at a time (a mismatch stops before the next is hashed), then
+    // every input opened at once: reading a torch file's zip directory and pickle is a few small
+    // dependent reads, whose waits on a cold disk overlap instead of adding up
+    for (const { name, path } of entries) await options.beforeOpen?.(name, path);
+    const settled = await Promise.allSettled(entries.map(({ path }) => openCheckpoint(path)));
+    for (const result of settled) if (result.status === "fulfilled") opened.push(result.value);
+    const failed = settled.find((result) => result.status === "rejected");
+    if (failed) throw failed.reason;
+    entries.forEach(({ name }, i) => {
+      const checkpoint = (settled[i] as PromiseFulfilledResult<Checkpoint>).value;
       (loraInputs.has(name) ? loras : inputs).push({ name, checkpoint });
-    }
+    });
+    // only now: a prefetch started earlier would queue its reads ahead of the other inputs' headers
+    for (const { name, checkpoint } of [...inputs, ...loras]) options.afterOpen?.(name, checkpoint);
     const detection = checkCompatible(inputs);
     const family = detection.family as Family;
     const vaeSlot = recipe.output.vae.policy === "merge" ? recipe.output.vae.slot : undefined;
