@@ -2,17 +2,18 @@ import { open } from "node:fs/promises";
 import type { Checkpoint } from "./tensor.js";
 
 /**
- * Brings a file into the page cache front to back, ahead of a reader that takes it out of order. A torch `.ckpt` stores its tensors in the model's
- * module order, while a safetensors output is written in the reference order (dtype, then name):
- * merged straight, its reads jump back and forth across the input and a cold disk serves them at a
- * fraction of its sequential speed (two 2.1 GB fp16 `.ckpt` → safetensors, cold: 2.5–3.2 s waiting
- * for inputs, 1.0–1.3 s with this started as the inputs open; README, Benchmarks). The merge's own
- * reads then find the bytes in the cache. It reads the whole file, also ranges the merge skips (a
- * weight of exactly 0 or 1 reads one input only), so it is stopped once the output is streamed.
- * With the native addon's `readAhead` (readahead(2)) the kernel fills the cache and no byte enters
- * the process; without it the file is read into one small reused buffer, which costs a copy of every
- * byte (same 2-core VM, cold, `.ckpt` → safetensors merge: 3.0–3.15 s without a prefetch, 3.15–3.25 s
- * copying, 2.45–2.8 s with readahead once the inputs' headers no longer wait behind it).
+ * Brings a file into the page cache front to back, ahead of a reader that takes it out of order. A
+ * torch `.ckpt` stores its tensors in the model's module order, while a safetensors output is
+ * written in the reference order (dtype, then name): merged straight, its reads jump back and forth
+ * across the input and a cold disk serves them at a fraction of its sequential speed (two 2.1 GB
+ * fp16 `.ckpt` → safetensors, cold: 2.5–3.2 s waiting for inputs, 1.0–1.3 s with this started as
+ * the inputs open; README, Benchmarks). The merge's own reads then find the bytes in the cache. It
+ * reads the whole file, also ranges the merge skips (a weight of exactly 0 or 1 reads one input
+ * only), so it is stopped once the output is streamed. With the native addon's `readAhead`
+ * (readahead(2)) the kernel fills the cache and no byte enters the process; without it the file is
+ * read into one small reused buffer, which costs a copy of every byte (same 2-core VM, cold,
+ * `.ckpt` → safetensors merge: 3.0–3.15 s without a prefetch, 3.15–3.25 s copying, 2.45–2.8 s with
+ * readahead once the inputs' headers no longer wait behind it).
  *
  * Best effort: any error just ends the prefetch (the merge's own reads report real ones).
  */
