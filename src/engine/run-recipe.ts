@@ -52,15 +52,15 @@ export interface RunRecipeOptions {
  */
 export async function runRecipe(recipe: Recipe, options: RunRecipeOptions = {}): Promise<MergeResult> {
   throwIfAborted(options.signal);
-  // started as each input opens, so the page cache is ahead of the merge when its reads begin
+  // started once the inputs are open, so the page cache is ahead of the merge when its reads begin
   const prefetches: Prefetch[] = [];
   const outputFormat = outputFormatOf(recipe.output.path);
   const readAhead = nativeReadAhead();
   let planned: Awaited<ReturnType<typeof planRecipe>>;
   try {
     planned = await planRecipe(recipe, {
-      afterOpen: (_name, checkpoint) => {
-        prefetches.push(...prefetchOutOfOrderInputs(outputFormat, [checkpoint], readAhead));
+      afterOpen: (checkpoints) => {
+        prefetches.push(...prefetchOutOfOrderInputs(outputFormat, checkpoints, readAhead));
       },
       ...(options.baseDir !== undefined ? { baseDir: options.baseDir } : {}),
       ...(options.methods ? { methods: options.methods } : {}),

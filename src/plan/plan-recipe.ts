@@ -27,8 +27,8 @@ export interface PlanRecipeOptions {
   methods?: MethodRegistry;
   /** Called before each input is opened (a caller checks expected hashes here). */
   beforeOpen?: (name: string, path: string) => Promise<void>;
-  /** Called with each input once every input's headers are read (e.g. to start prefetching its data). */
-  afterOpen?: (name: string, checkpoint: Checkpoint) => void;
+  /** Called once with every opened input, when all their headers are read (e.g. to start prefetching). */
+  afterOpen?: (checkpoints: readonly Checkpoint[]) => void;
 }
 
 /** A planned recipe with its files open: what streaming it needs. `close()` when done. */
@@ -90,7 +90,7 @@ export async function planRecipe(recipe: Recipe, options: PlanRecipeOptions = {}
       (loraInputs.has(name) ? loras : inputs).push({ name, checkpoint });
     });
     // only now: a prefetch started earlier would queue its reads ahead of the other inputs' headers
-    for (const { name, checkpoint } of [...inputs, ...loras]) options.afterOpen?.(name, checkpoint);
+    options.afterOpen?.(opened);
     const detection = checkCompatible(inputs);
     const family = detection.family as Family;
     const vaeSlot = recipe.output.vae.policy === "merge" ? recipe.output.vae.slot : undefined;
