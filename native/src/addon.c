@@ -243,6 +243,9 @@ static napi_value copy_bytes(napi_env env, napi_callback_info info) {
  * not copied into the process: a prefetch of a torch `.ckpt` read out of its file order costs no CPU
  * for the bytes, where reading them into a scratch buffer copied every byte once more.
  */
+/* Bytes per readahead(2) call: no more than the smallest read-ahead window Linux uses (128 KiB). */
+#define READ_AHEAD_CALL_BYTES ((int64_t)128 << 10)
+
 typedef struct {
   int fd;
   int64_t offset;
@@ -256,7 +259,17 @@ static void read_ahead_execute(napi_env env, void *data) {
   (void)env;
   read_ahead_job *job = data;
 #if defined(__linux__)
-  job->error = readahead(job->fd, (off64_t)job->offset, (size_t)job->length) == 0 ? 0 : errno;
+  /* the kernel reads at most the device's read-ahead window (read_ahead_kb, 128 KiB to 8 MiB) per call
+     and drops the rest of a longer range: ask for it a window at a time */
+  const int64_t end = job->offset + job->length;
+  for (int64_t at = job->offset; at < end; at += READ_AHEAD_CALL_BYTES) {
+    const int64_t length = end - at < READ_AHEAD_CALL_BYTES ? end - at : READ_AHEAD_CALL_BYTES;
+    if (readahead(job->fd, (off64_t)at, (size_t)length) != 0) {
+      job->error = errno;
+      return;
+    }
+  }
+  job->error = 0;
 #elif defined(__APPLE__)
   struct radvisory advice = {.ra_offset = (off_t)job->offset, .ra_count = (int)job->length};
   job->error = fcntl(job->fd, F_RDADVISE, &advice) == 0 ? 0 : errno;

@@ -2,12 +2,14 @@ import { type Detection, detectArchitecture } from "../arch/detect.js";
 import { embeddingForSafetensors } from "../arch/embedding.js";
 import type { DType } from "../io/dtype.js";
 import { openCheckpoint } from "../io/open-checkpoint.js";
+import { type Prefetch, stopPrefetches } from "../io/prefetch-file.js";
 import type { Checkpoint, StoredTensor } from "../io/tensor.js";
-import { loadKernel } from "../kernels/index.js";
+import { loadKernel, nativeReadAhead } from "../kernels/index.js";
 import type { MergeKernel } from "../kernels/merge-kernel.js";
 import type { ProgressListener } from "../progress.js";
 import { BufferPool } from "../stream/buffer-pool.js";
 import { convertedChunks } from "../stream/convert-bytes.js";
+import { convertedReads, prefetchOutOfOrderReads } from "../stream/prefetch-plan.js";
 import { inputOrderOf, type OutputTensor, outputFormatOf, writeOutput } from "../stream/write-output.js";
 import { modelspecDefaults } from "./modelspec.js";
 import { assertNotOverwritingInput, type FinishReport, planFinishedTensors } from "./output-plan.js";
@@ -56,6 +58,7 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
   const kernel = options.kernel ?? (await loadKernel());
   const opened: Checkpoint[] = [];
   const pool = new BufferPool(undefined, kernel);
+  const prefetches: Prefetch[] = [];
   try {
     const model = await openCheckpoint(options.input);
     opened.push(model);
@@ -98,6 +101,15 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
       blockMemory: kernel,
       inputOrder: inputOrderOf(tensors),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      // a .ckpt written as safetensors is read out of its order: prefetched along the output's
+      beforeStreaming: (order) => {
+        const sourceOf = new Map(planned.map(({ key, source }) => [key, source]));
+        const files = new Map(opened.map((checkpoint) => [checkpoint.path, checkpoint.tensors]));
+        prefetches.push(
+          ...prefetchOutOfOrderReads(convertedReads(sourceOf, files, order), nativeReadAhead()),
+        );
+      },
+      onStreamed: () => stopPrefetches(prefetches),
     });
     return {
       output: options.output,
@@ -109,6 +121,7 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
       ...(relayout ? { relayout: relayout.report } : {}),
     };
   } finally {
+    await stopPrefetches(prefetches);
     pool.dispose(); // the kernel's memory back, for its next job
     await Promise.all(opened.map((c) => c.close()));
   }

@@ -1,6 +1,7 @@
 import type { Detection } from "../arch/detect.js";
 import type { FileHashes } from "../hash/file-hashes.js";
 import { hashFile } from "../hash/index.js";
+import { type Prefetch, type ReadAhead, stopPrefetches } from "../io/prefetch-file.js";
 import type { Checkpoint } from "../io/tensor.js";
 import type { MergeKernel } from "../kernels/merge-kernel.js";
 import { builtinMethods, type MethodRegistry } from "../merge/index.js";
@@ -9,6 +10,7 @@ import { noProgress, type ProgressListener } from "../progress.js";
 import { BufferPool } from "../stream/buffer-pool.js";
 import { evaluateOp, type KeyStats } from "../stream/evaluate-op.js";
 import { type BoundKey, bindKey, type PlanSources, runPrepasses } from "../stream/index.js";
+import { plannedReads, prefetchOutOfOrderReads } from "../stream/prefetch-plan.js";
 import { inputOrderOf, type OutputTensor, type WriteTimings, writeOutput } from "../stream/write-output.js";
 import { assertNotOverwritingInput } from "./output-plan.js";
 import { buildProvenance, hashPlaceholder, type ProvenanceOptions } from "./provenance.js";
@@ -28,8 +30,11 @@ export interface MergeJob {
   hashCacheDir?: string | false;
   /** Stops the merge between chunks: the temp output is removed and the merge rejects ("interrupted"). */
   signal?: AbortSignal;
-  /** Called once every output byte is written, before the output is finished (see writeOutput). */
-  onStreamed?: () => Promise<void>;
+  /**
+   * The kernel's read-ahead (the native addon's): inputs the output reads out of their file order are
+   * prefetched with it along the plan (`prefetchOutOfOrderReads`); none without it.
+   */
+  readAhead?: ReadAhead;
 }
 
 export interface MergeResult {
@@ -120,6 +125,7 @@ export async function executeMerge(
   });
   let hashes: FileHashes[] = [];
   let written: Awaited<ReturnType<typeof writeOutput>>;
+  const prefetches: Prefetch[] = [];
   try {
     written = await writeOutput(output.path, tensors, {
       format: output.format,
@@ -130,13 +136,18 @@ export async function executeMerge(
       blockMemory: kernel,
       inputOrder: inputOrderOf(inputs[0]?.checkpoint.tensors ?? new Map()),
       signal: job.signal,
-      ...(job.onStreamed ? { onStreamed: job.onStreamed } : {}),
+      beforeStreaming: (order) => {
+        prefetches.push(...prefetchOutOfOrderReads(plannedReads(plan, job.sources, order), job.readAhead));
+      },
+      // the prefetches must not compete with the output's last writes and fsync
+      onStreamed: () => stopPrefetches(prefetches),
       finalReplacements: async () => {
         hashes = await Promise.all(hashing);
         return hashReplacements(hashes);
       },
     });
   } finally {
+    await stopPrefetches(prefetches);
     pool.dispose(); // the kernel's memory back, for its next job
   }
   if (hashes.length === 0) hashes = await Promise.all(hashing);

@@ -1,8 +1,6 @@
 import type { AutomixOrigin } from "../automix/automix-origin.js";
 import { GyozaError, throwIfAborted } from "../errors.js";
 import { hashFile } from "../hash/index.js";
-import { outputFormatOf } from "../io/output-format.js";
-import { type Prefetch, prefetchOutOfOrderInputs, stopPrefetches } from "../io/prefetch-file.js";
 import { loadKernel, nativeReadAhead } from "../kernels/index.js";
 import type { MergeKernel } from "../kernels/merge-kernel.js";
 import type { MethodRegistry } from "../merge/index.js";
@@ -52,27 +50,15 @@ export interface RunRecipeOptions {
  */
 export async function runRecipe(recipe: Recipe, options: RunRecipeOptions = {}): Promise<MergeResult> {
   throwIfAborted(options.signal);
-  // started once the inputs are open, so the page cache is ahead of the merge when its reads begin
-  const prefetches: Prefetch[] = [];
-  const outputFormat = outputFormatOf(recipe.output.path);
   const readAhead = nativeReadAhead();
-  let planned: Awaited<ReturnType<typeof planRecipe>>;
-  try {
-    planned = await planRecipe(recipe, {
-      afterOpen: (checkpoints) => {
-        prefetches.push(...prefetchOutOfOrderInputs(outputFormat, checkpoints, readAhead));
-      },
-      ...(options.baseDir !== undefined ? { baseDir: options.baseDir } : {}),
-      ...(options.methods ? { methods: options.methods } : {}),
-      beforeOpen: async (name, path) => {
-        const input = recipe.inputs[name]!;
-        await verifyExpectedHash(name, path, input.sha256, input.autov3, options.hashCacheDir);
-      },
-    });
-  } catch (error) {
-    await stopPrefetches(prefetches);
-    throw error;
-  }
+  const planned = await planRecipe(recipe, {
+    ...(options.baseDir !== undefined ? { baseDir: options.baseDir } : {}),
+    ...(options.methods ? { methods: options.methods } : {}),
+    beforeOpen: async (name, path) => {
+      const input = recipe.inputs[name]!;
+      await verifyExpectedHash(name, path, input.sha256, input.autov3, options.hashCacheDir);
+    },
+  });
   try {
     const outputStep = recipe.steps[outputStepOf(recipe)]!;
     return await executeMerge(
@@ -106,14 +92,12 @@ export async function runRecipe(recipe: Recipe, options: RunRecipeOptions = {}):
         },
         hashCacheDir: options.hashCacheDir ?? false,
         signal: options.signal,
-        // the prefetch must not compete with the output's last writes and fsync
-        onStreamed: () => stopPrefetches(prefetches),
+        ...(readAhead ? { readAhead } : {}),
       },
       options.kernel ?? (await loadKernel()),
       options.onProgress,
     );
   } finally {
-    await stopPrefetches(prefetches);
     await planned.close();
   }
 }

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { nativeReadAhead } from "../kernels/native-kernel.js";
 import { useTempDirWithHashCache } from "../test-support/temp-dir.js";
-import { prefetchFile, prefetchOutOfOrderInputs, stopPrefetches } from "./prefetch-file.js";
+import { prefetchFile } from "./prefetch-file.js";
 
 let dir = "";
 useTempDirWithHashCache("gyoza-prefetch-", (path) => (dir = path));
@@ -57,22 +57,38 @@ describe("prefetchFile", () => {
   });
 });
 
-describe("prefetchOutOfOrderInputs", () => {
-  it("prefetches each torch input of a safetensors output once, and nothing for a .ckpt output", async () => {
-    const a = join(dir, "a.ckpt");
-    const b = join(dir, "b.safetensors");
-    await writeFile(a, Buffer.alloc(10_000, 1));
-    await writeFile(b, Buffer.alloc(10_000, 2));
-    const inputs = [
-      { path: a, format: "ckpt-zip" as const },
-      { path: b, format: "safetensors" as const },
-      { path: a, format: "ckpt-zip" as const },
+describe("prefetch along ranges", () => {
+  it("asks the kernel for the given ranges in the given order, near neighbours joined, long ones split", async () => {
+    const path = join(dir, "ranges.ckpt");
+    const handle = await open(path, "w");
+    await handle.truncate(200 << 20);
+    await handle.close();
+    const asked: [number, number][] = [];
+    const readAhead = async (_fd: number, offset: number, length: number) => {
+      asked.push([offset, length]);
+    };
+    const ranges = [
+      { offset: 150 << 20, length: 1000 }, // the end of the file first, as a ckpt → safetensors merge reads CLIP
+      { offset: (150 << 20) + 1100, length: 5000 }, // 100 bytes on: the zip records between two tensors
+      { offset: (150 << 20) - 3000, length: 2000 }, // just before: a module's tensors taken in name order
+      { offset: 0, length: 40 << 20 }, // longer than one request: split
+      { offset: 250 << 20, length: 10 }, // past the end: dropped
     ];
-    const forSafetensors = prefetchOutOfOrderInputs("safetensors", inputs);
-    expect(forSafetensors).toHaveLength(1);
-    expect(await forSafetensors[0]!.done).toBe(10_000);
-    const forCkpt = prefetchOutOfOrderInputs("ckpt", inputs);
-    expect(forCkpt).toHaveLength(0);
-    await stopPrefetches(forCkpt);
+    expect(await prefetchFile(path, { readAhead, ranges }).done).toBe(9100 + (40 << 20));
+    expect(asked).toEqual([
+      [(150 << 20) - 3000, 9100],
+      [0, 32 << 20],
+      [32 << 20, 8 << 20],
+    ]);
+  });
+
+  it("reads just those ranges into its buffer without a kernel read-ahead", async () => {
+    const path = join(dir, "ranges-buffered.ckpt");
+    await writeFile(path, Buffer.alloc(1_000_000, 5));
+    const ranges = [
+      { offset: 900_000, length: 10_000 },
+      { offset: 0, length: 30_000 },
+    ];
+    expect(await prefetchFile(path, { ranges, bufferBytes: 4096 }).done).toBe(40_000);
   });
 });

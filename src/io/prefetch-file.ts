@@ -1,21 +1,15 @@
 import { open } from "node:fs/promises";
-import type { Checkpoint } from "./tensor.js";
 
 /**
- * Brings a file into the page cache front to back, ahead of a reader that takes it out of order. A
- * torch `.ckpt` stores its tensors in the model's module order, while a safetensors output is
- * written in the reference order (dtype, then name): merged straight, its reads jump back and forth
- * across the input and a cold disk serves them at a fraction of its sequential speed (two 2.1 GB
- * fp16 `.ckpt` → safetensors, cold: 2.5–3.2 s waiting for inputs, 1.0–1.3 s with this started as
- * the inputs open; README, Benchmarks). The merge's own reads then find the bytes in the cache. It
- * reads the whole file, also ranges the merge skips (a weight of exactly 0 or 1 reads one input
- * only), so it is stopped once the output is streamed. With the native addon's `readAhead`
- * (readahead(2)) the kernel fills the cache and no byte enters the process; without it the file is
- * read into one small reused buffer, which costs a copy of every byte (same 2-core VM, cold,
- * `.ckpt` → safetensors merge: 3.0–3.15 s without a prefetch, 3.15–3.25 s copying, 2.45–2.8 s with
- * readahead once the inputs' headers no longer wait behind it).
+ * Brings ranges of a file (the whole file by default) into the page cache, in a given order, ahead of
+ * a reader that takes them out of the file's order (see stream/prefetch-plan.ts: a torch `.ckpt`
+ * written as safetensors). The reader's own reads then find the bytes in the cache. With the native
+ * addon's `readAhead` (readahead(2)) the kernel fills the cache and no byte enters the process; without
+ * it the ranges are read into one small reused buffer, which costs a copy of every byte (same 2-core
+ * VM, cold, `.ckpt` → safetensors merge: 3.0–3.15 s without a prefetch, 3.15–3.25 s copying). It is
+ * stopped once the output is streamed, so it never competes with the output's last writes and fsync.
  *
- * Best effort: any error just ends the prefetch (the merge's own reads report real ones).
+ * Best effort: any error just ends the prefetch (the reader's own reads report real ones).
  */
 export interface Prefetch {
   /** Resolves with the bytes read once the file is read to its end, stopped, or failed. */
@@ -26,9 +20,11 @@ export interface Prefetch {
 
 /** 4 MiB per read: few calls, and little next to the merge's own 32 MiB ring. */
 const PREFETCH_BUFFER_BYTES = 4 << 20;
-/** With a kernel read-ahead: bytes asked for per call, and how many such ranges may be in flight. */
+/** With a kernel read-ahead: bytes asked for per call at most, and how many may be in flight. */
 const READ_AHEAD_BYTES = 32 << 20;
-const READ_AHEAD_WINDOW = 2;
+const READ_AHEAD_WINDOW_BYTES = 2 * READ_AHEAD_BYTES;
+/** Ranges this close are prefetched as one (the bytes between them come along). */
+const JOIN_GAP_BYTES = 64 << 10;
 
 /**
  * Asks the kernel to bring a byte range of an open file into the page cache without copying it into
@@ -36,11 +32,22 @@ const READ_AHEAD_WINDOW = 2;
  */
 export type ReadAhead = (fd: number, offset: number, length: number) => Promise<void>;
 
+/** Bytes [offset, offset + length) of a file. */
+export interface ByteRange {
+  readonly offset: number;
+  readonly length: number;
+}
+
 export interface PrefetchOptions {
   /** Bytes per read when the file is read into a buffer (no `readAhead`). */
   bufferBytes?: number;
   /** When given, the page cache is filled by the kernel, paced to the disk; no byte is copied. */
   readAhead?: ReadAhead;
+  /**
+   * The ranges to bring in, in the order they are wanted (a merge's reads of this file, in the order
+   * it makes them); the whole file, front to back, by default. Ranges past the end are cut off.
+   */
+  ranges?: readonly ByteRange[];
 }
 
 export function prefetchFile(path: string, options: PrefetchOptions = {}): Prefetch {
@@ -49,30 +56,43 @@ export function prefetchFile(path: string, options: PrefetchOptions = {}): Prefe
   const run = (async () => {
     const handle = await open(path, "r");
     try {
+      const size = (await handle.stat()).size;
+      const pieces = piecesOf(options.ranges ?? [{ offset: 0, length: size }], size, READ_AHEAD_BYTES);
       if (options.readAhead) {
-        // keep READ_AHEAD_WINDOW ranges submitted; reading the last byte of the oldest waits for its
-        // I/O, so the prefetch runs at the disk's pace instead of queueing the whole file at once
+        // keep READ_AHEAD_WINDOW_BYTES submitted; reading the last byte of the oldest piece waits for
+        // its I/O, so the prefetch runs at the disk's pace instead of queueing the whole file at once
         // (which would hold up the merge's own reads and the output's writes behind it)
-        const size = (await handle.stat()).size;
         const probe = Buffer.alloc(1);
-        let asked = 0;
-        while (!stopped && bytes < size) {
-          while (asked < size && asked - bytes < READ_AHEAD_WINDOW * READ_AHEAD_BYTES) {
-            const length = Math.min(READ_AHEAD_BYTES, size - asked);
-            await options.readAhead(handle.fd, asked, length);
-            asked += length;
+        const submitted: ByteRange[] = [];
+        let inFlight = 0;
+        let next = 0;
+        while (!stopped && (next < pieces.length || submitted.length > 0)) {
+          while (
+            next < pieces.length &&
+            (submitted.length === 0 || inFlight + pieces[next]!.length <= READ_AHEAD_WINDOW_BYTES)
+          ) {
+            const piece = pieces[next++]!;
+            await options.readAhead(handle.fd, piece.offset, piece.length);
+            submitted.push(piece);
+            inFlight += piece.length;
           }
-          const end = Math.min(bytes + READ_AHEAD_BYTES, size);
-          await handle.read(probe, 0, 1, end - 1);
-          bytes = end;
+          const oldest = submitted.shift()!;
+          await handle.read(probe, 0, 1, oldest.offset + oldest.length - 1);
+          inFlight -= oldest.length;
+          bytes += oldest.length;
         }
         return;
       }
       const buffer = Buffer.allocUnsafeSlow(options.bufferBytes ?? PREFETCH_BUFFER_BYTES);
-      while (!stopped) {
-        const { bytesRead } = await handle.read(buffer, 0, buffer.byteLength, bytes);
-        if (bytesRead === 0) break;
-        bytes += bytesRead;
+      for (const piece of pieces) {
+        for (let at = piece.offset; at < piece.offset + piece.length && !stopped; ) {
+          const length = Math.min(buffer.byteLength, piece.offset + piece.length - at);
+          const { bytesRead } = await handle.read(buffer, 0, length, at);
+          if (bytesRead === 0) return;
+          at += bytesRead;
+          bytes += bytesRead;
+        }
+        if (stopped) return;
       }
     } finally {
       await handle.close();
@@ -91,18 +111,28 @@ export function prefetchFile(path: string, options: PrefetchOptions = {}): Prefe
 }
 
 /**
- * Prefetches the inputs a safetensors output reads out of their file order: torch checkpoints
- * (whose storages follow the model's module order). A `.ckpt` output follows the first input's
- * layout instead, so its inputs are read front to back already and need none.
+ * `ranges` cut to the file, each joined to the run before it where it lies within JOIN_GAP_BYTES of
+ * that run, on either side (the zip records between two tensors of a torch file; a module's tensors,
+ * stored in module order and taken in name order), then split into pieces of at most `pieceBytes`.
  */
-export function prefetchOutOfOrderInputs(
-  outputFormat: "safetensors" | "ckpt",
-  inputs: readonly Pick<Checkpoint, "path" | "format">[],
-  readAhead?: ReadAhead,
-): Prefetch[] {
-  if (outputFormat !== "safetensors") return [];
-  const paths = new Set(inputs.filter((input) => input.format !== "safetensors").map((input) => input.path));
-  return [...paths].map((path) => prefetchFile(path, readAhead ? { readAhead } : {}));
+export function piecesOf(ranges: readonly ByteRange[], size: number, pieceBytes: number): ByteRange[] {
+  const joined: { offset: number; end: number }[] = [];
+  for (const range of ranges) {
+    const offset = Math.max(0, range.offset);
+    const end = Math.min(size, range.offset + range.length);
+    if (end <= offset) continue;
+    const last = joined.at(-1);
+    if (last && offset <= last.end + JOIN_GAP_BYTES && end >= last.offset - JOIN_GAP_BYTES) {
+      last.offset = Math.min(last.offset, offset);
+      last.end = Math.max(last.end, end);
+    } else joined.push({ offset, end });
+  }
+  const pieces: ByteRange[] = [];
+  for (const { offset, end } of joined) {
+    for (let at = offset; at < end; at += pieceBytes)
+      pieces.push({ offset: at, length: Math.min(pieceBytes, end - at) });
+  }
+  return pieces;
 }
 
 export async function stopPrefetches(prefetches: readonly Prefetch[]): Promise<void> {

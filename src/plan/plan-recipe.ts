@@ -27,8 +27,6 @@ export interface PlanRecipeOptions {
   methods?: MethodRegistry;
   /** Called before each input is opened (a caller checks expected hashes here). */
   beforeOpen?: (name: string, path: string) => Promise<void>;
-  /** Called once with every opened input, when all their headers are read (e.g. to start prefetching). */
-  afterOpen?: (checkpoints: readonly Checkpoint[]) => void;
 }
 
 /** A planned recipe with its files open: what streaming it needs. `close()` when done. */
@@ -89,8 +87,6 @@ export async function planRecipe(recipe: Recipe, options: PlanRecipeOptions = {}
       const checkpoint = (settled[i] as PromiseFulfilledResult<Checkpoint>).value;
       (loraInputs.has(name) ? loras : inputs).push({ name, checkpoint });
     });
-    // only now: a prefetch started earlier would queue its reads ahead of the other inputs' headers
-    options.afterOpen?.(opened);
     const detection = checkCompatible(inputs);
     const family = detection.family as Family;
     const vaeSlot = recipe.output.vae.policy === "merge" ? recipe.output.vae.slot : undefined;

@@ -56,6 +56,8 @@ export interface WriteOutputOptions {
   task?: string;
   /** Bytes of input the writer reads ahead of what it writes (READ_AHEAD_BYTES by default). */
   readAheadBytes?: number;
+  /** Called with the keys in the order they will be written, once the output is created, before any is read. */
+  beforeStreaming?: (order: readonly string[]) => void;
   /** Called once every chunk is written, before the output is finished (its inputs are no longer read). */
   onStreamed?: () => Promise<void>;
   /** safetensors only: metadata placeholders → values (same length) known only once the data is written. */
@@ -139,6 +141,7 @@ export async function writeOutput(
         });
   const totalBytes = writer.order.reduce((sum, t) => sum + t.byteLength, 0);
   try {
+    options.beforeStreaming?.(writer.order.map((planned) => planned.key));
     onProgress({ type: "start", task: options.task ?? `write ${path}`, totalBytes });
     function* allChunks(): Generator<PendingChunk> {
       for (const planned of writer.order) yield* byKey.get(planned.key)!.chunks();

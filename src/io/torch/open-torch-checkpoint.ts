@@ -56,7 +56,7 @@ export function torchCheckpointFromFile(file: TorchFile, source: ByteSource, pat
         path: key,
       });
     }
-    tensors.set(key, storedTensor(file, source, key, value));
+    tensors.set(key, storedTensor(file, file.dataSource ?? source, key, value));
   }
   return {
     path,

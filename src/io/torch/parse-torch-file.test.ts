@@ -115,6 +115,12 @@ describe.each(goodFixtures)("parseTorchFile on %s", (name) => {
     }
   });
 
+  it("predicts those offsets from torch's layout, reading only a few local headers", async () => {
+    const { file } = await parseFixture(name);
+    // a zip torch wrote follows torchDataOffset, so its storages read through the checking source
+    expect(file.dataSource !== undefined).toBe(file.format === "zip" && file.storages.size > 0);
+  });
+
   it("reads scalars, numpy scalars, None leaves, containers and BUILD attributes", async () => {
     const { nodes } = await parseFixture(name);
     for (const [path, want] of Object.entries(expected.scalars)) {

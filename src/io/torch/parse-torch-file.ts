@@ -1,8 +1,9 @@
 import { GyozaError } from "../../errors.js";
 import { type ByteSource, SliceByteSource } from "../byte-source.js";
 import { interpretPickle, type PickleResult, type PickleValue } from "../pickle/index.js";
+import { CheckedEntrySource } from "./checked-entry-source.js";
 import { readLegacyTorchFile } from "./read-legacy.js";
-import { entryDataOffset, entryDataOffsets, readZipDirectory, type ZipEntry } from "./read-zip-directory.js";
+import { entryDataOffset, locateEntryData, readZipDirectory, type ZipEntry } from "./read-zip-directory.js";
 import { checkRecordSize, checkTensorExtents, type TorchStorageInfo } from "./storage-info.js";
 
 /** A torch checkpoint as parsed: the object tree with deferred tensors, and where each storage lives. */
@@ -18,6 +19,11 @@ export interface TorchFile {
   readonly storages: ReadonlyMap<string, TorchStorageInfo>;
   /** Zip files: the directory holding data.pkl (torch 1.13 uses the file stem, torch 2 `archive`). */
   readonly archivePrefix?: string;
+  /**
+   * Where storage bytes are read from, when not the parsed source itself: a zip whose data offsets were
+   * predicted checks each entry's local header on its first read (`CheckedEntrySource`).
+   */
+  readonly dataSource?: ByteSource;
 }
 
 const ZIP_MAGIC = [0x50, 0x4b, 0x03, 0x04];
@@ -70,12 +76,10 @@ async function parseZip(source: ByteSource): Promise<TorchFile> {
       );
     }
   }
-  // Local headers are read concurrently and neighbours together: one at a time, a 1,800-storage
-  // checkpoint waits ~1 s on I/O.
-  const dataOffsets = await entryDataOffsets(
-    source,
-    located.map((storage) => entries.get(`${archivePrefix}/data/${storage.key}`)!),
-  );
+  // Most data offsets follow from torch's layout; otherwise local headers are read concurrently and
+  // neighbours together (one at a time, a 1,800-storage checkpoint waits ~1 s on I/O).
+  const storageEntries = located.map((storage) => entries.get(`${archivePrefix}/data/${storage.key}`)!);
+  const { offsets: dataOffsets, predicted } = await locateEntryData(source, storageEntries);
   const storages = new Map<string, TorchStorageInfo>();
   located.forEach((storage, index) => {
     const entryName = `${archivePrefix}/data/${storage.key}`;
@@ -91,7 +95,20 @@ async function parseZip(source: ByteSource): Promise<TorchFile> {
       entryName,
     });
   });
-  return { format: "zip", root: result.value, ...summarize([result]), storages, archivePrefix };
+  const dataSource = predicted
+    ? new CheckedEntrySource(
+        source,
+        storageEntries.map((entry, index) => ({ entry, dataOffset: dataOffsets[index]! })),
+      )
+    : undefined;
+  return {
+    format: "zip",
+    root: result.value,
+    ...summarize([result]),
+    storages,
+    archivePrefix,
+    ...(dataSource ? { dataSource } : {}),
+  };
 }
 
 /** torch ≥ 2.1 records the writer's byte order; storages of a big-endian writer would read as garbage. */
