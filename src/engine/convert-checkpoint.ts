@@ -101,7 +101,7 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
       blockMemory: kernel,
       inputOrder: inputOrderOf(tensors),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-      // a .ckpt written as safetensors is read out of its order: prefetched along the output's
+      // a .ckpt written as safetensors is read out of its order: prefetched in the output's order
       beforeStreaming: (order) => {
         const sourceOf = new Map(planned.map(({ key, source }) => [key, source]));
         const files = new Map(opened.map((checkpoint) => [checkpoint.path, checkpoint.tensors]));
