@@ -237,15 +237,15 @@ static napi_value copy_bytes(napi_env env, napi_callback_info info) {
 }
 
 #ifdef GYOZA_HAVE_READ_AHEAD
+/* Bytes per readahead(2) call: no more than the smallest read-ahead window Linux uses (128 KiB). */
+#define READ_AHEAD_CALL_BYTES ((int64_t)128 << 10)
+
 /*
  * readAhead(fd, offset, length) → Promise<void>: asks the kernel to bring a file range into the page
  * cache (readahead(2) on Linux, posix_fadvise WILLNEED elsewhere) on a libuv worker thread. The data is
  * not copied into the process: a prefetch of a torch `.ckpt` read out of its file order costs no CPU
  * for the bytes, where reading them into a scratch buffer copied every byte once more.
  */
-/* Bytes per readahead(2) call: no more than the smallest read-ahead window Linux uses (128 KiB). */
-#define READ_AHEAD_CALL_BYTES ((int64_t)128 << 10)
-
 typedef struct {
   int fd;
   int64_t offset;

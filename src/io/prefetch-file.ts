@@ -3,11 +3,12 @@ import { open } from "node:fs/promises";
 /**
  * Brings ranges of a file (the whole file by default) into the page cache, in a given order, ahead of
  * a reader that takes them out of the file's order (see stream/prefetch-plan.ts: a torch `.ckpt`
- * written as safetensors). The reader's own reads then find the bytes in the cache. With the native
- * addon's `readAhead` (readahead(2)) the kernel fills the cache and no byte enters the process; without
- * it the ranges are read into one small reused buffer, which costs a copy of every byte (same 2-core
- * VM, cold, `.ckpt` → safetensors merge: 3.0–3.15 s without a prefetch, 3.15–3.25 s copying). It is
- * stopped once the output is streamed, so it never competes with the output's last writes and fsync.
+ * written as safetensors). The reader's own reads then find the bytes in the cache. The kernel fills
+ * the cache (the native addon's `readAhead`, readahead(2)) and no byte enters the process: reading
+ * them through a buffer instead cost a copy of every byte and more than it saved (same 2-core VM,
+ * cold, `.ckpt` → safetensors merge: 3.0–3.15 s without a prefetch, 3.15–3.25 s copying), so without
+ * the addon nothing is prefetched. It is stopped once the output is streamed, so it never competes
+ * with the output's last writes and fsync.
  *
  * Best effort: any error just ends the prefetch (the reader's own reads report real ones).
  */
@@ -18,9 +19,7 @@ export interface Prefetch {
   stop(): Promise<number>;
 }
 
-/** 4 MiB per read: few calls, and little next to the merge's own 32 MiB ring. */
-const PREFETCH_BUFFER_BYTES = 4 << 20;
-/** With a kernel read-ahead: bytes asked for per call at most, and how many may be in flight. */
+/** Bytes asked of the kernel per call at most, and how many may be in flight. */
 const READ_AHEAD_BYTES = 32 << 20;
 const READ_AHEAD_WINDOW_BYTES = 2 * READ_AHEAD_BYTES;
 /** Ranges this close are prefetched as one (the bytes between them come along). */
@@ -39,10 +38,8 @@ export interface ByteRange {
 }
 
 export interface PrefetchOptions {
-  /** Bytes per read when the file is read into a buffer (no `readAhead`). */
-  bufferBytes?: number;
-  /** When given, the page cache is filled by the kernel, paced to the disk; no byte is copied. */
-  readAhead?: ReadAhead;
+  /** Fills the page cache, paced to the disk (see `ReadAhead`). */
+  readAhead: ReadAhead;
   /**
    * The ranges to bring in, in the order they are wanted (a merge's reads of this file, in the order
    * it makes them); the whole file, front to back, by default. Ranges past the end are cut off.
@@ -50,7 +47,7 @@ export interface PrefetchOptions {
   ranges?: readonly ByteRange[];
 }
 
-export function prefetchFile(path: string, options: PrefetchOptions = {}): Prefetch {
+export function prefetchFile(path: string, options: PrefetchOptions): Prefetch {
   let stopped = false;
   let bytes = 0;
   const run = (async () => {
@@ -58,41 +55,27 @@ export function prefetchFile(path: string, options: PrefetchOptions = {}): Prefe
     try {
       const size = (await handle.stat()).size;
       const pieces = piecesOf(options.ranges ?? [{ offset: 0, length: size }], size, READ_AHEAD_BYTES);
-      if (options.readAhead) {
-        // keep READ_AHEAD_WINDOW_BYTES submitted; reading the last byte of the oldest piece waits for
-        // its I/O, so the prefetch runs at the disk's pace instead of queueing the whole file at once
-        // (which would hold up the merge's own reads and the output's writes behind it)
-        const probe = Buffer.alloc(1);
-        const submitted: ByteRange[] = [];
-        let inFlight = 0;
-        let next = 0;
-        while (!stopped && (next < pieces.length || submitted.length > 0)) {
-          while (
-            next < pieces.length &&
-            (submitted.length === 0 || inFlight + pieces[next]!.length <= READ_AHEAD_WINDOW_BYTES)
-          ) {
-            const piece = pieces[next++]!;
-            await options.readAhead(handle.fd, piece.offset, piece.length);
-            submitted.push(piece);
-            inFlight += piece.length;
-          }
-          const oldest = submitted.shift()!;
-          await handle.read(probe, 0, 1, oldest.offset + oldest.length - 1);
-          inFlight -= oldest.length;
-          bytes += oldest.length;
+      // keep READ_AHEAD_WINDOW_BYTES submitted; reading the last byte of the oldest piece waits for
+      // its I/O, so the prefetch runs at the disk's pace instead of queueing the whole file at once
+      // (which would hold up the merge's own reads and the output's writes behind it)
+      const probe = Buffer.alloc(1);
+      const submitted: ByteRange[] = [];
+      let inFlight = 0;
+      let next = 0;
+      while (!stopped && (next < pieces.length || submitted.length > 0)) {
+        while (
+          next < pieces.length &&
+          (submitted.length === 0 || inFlight + pieces[next]!.length <= READ_AHEAD_WINDOW_BYTES)
+        ) {
+          const piece = pieces[next++]!;
+          await options.readAhead(handle.fd, piece.offset, piece.length);
+          submitted.push(piece);
+          inFlight += piece.length;
         }
-        return;
-      }
-      const buffer = Buffer.allocUnsafeSlow(options.bufferBytes ?? PREFETCH_BUFFER_BYTES);
-      for (const piece of pieces) {
-        for (let at = piece.offset; at < piece.offset + piece.length && !stopped; ) {
-          const length = Math.min(buffer.byteLength, piece.offset + piece.length - at);
-          const { bytesRead } = await handle.read(buffer, 0, length, at);
-          if (bytesRead === 0) return;
-          at += bytesRead;
-          bytes += bytesRead;
-        }
-        if (stopped) return;
+        const oldest = submitted.shift()!;
+        await handle.read(probe, 0, 1, oldest.offset + oldest.length - 1);
+        inFlight -= oldest.length;
+        bytes += oldest.length;
       }
     } finally {
       await handle.close();
