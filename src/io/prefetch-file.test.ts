@@ -8,12 +8,18 @@ import { prefetchFile } from "./prefetch-file.js";
 let dir = "";
 useTempDirWithHashCache("gyoza-prefetch-", (path) => (dir = path));
 
+/** A sparse file of `size` bytes: nothing to really read. */
+async function sparseFile(name: string, size: number): Promise<string> {
+  const path = join(dir, name);
+  const handle = await open(path, "w");
+  await handle.truncate(size);
+  await handle.close();
+  return path;
+}
+
 describe("prefetchFile", () => {
   it("stops at the next piece when asked, before the end of a large file", async () => {
-    const path = join(dir, "large.ckpt");
-    const handle = await open(path, "w");
-    await handle.truncate(256 << 20);
-    await handle.close();
+    const path = await sparseFile("large.ckpt", 256 << 20);
     let calls = 0;
     const readAhead = async () => {
       calls++;
@@ -28,10 +34,7 @@ describe("prefetchFile", () => {
 
   it("with a kernel read-ahead, asks the kernel for every byte of the file, in order", async () => {
     const size = 3 * (32 << 20) + 12_345;
-    const path = join(dir, "sparse.ckpt");
-    const handle = await open(path, "w");
-    await handle.truncate(size); // sparse: nothing to really read
-    await handle.close();
+    const path = await sparseFile("sparse.ckpt", size);
     const asked: [number, number][] = [];
     const readAhead = async (_fd: number, offset: number, length: number) => {
       asked.push([offset, length]);
@@ -62,10 +65,7 @@ describe("prefetchFile", () => {
 
 describe("prefetch along ranges", () => {
   it("asks the kernel for the given ranges in the given order, near neighbours joined, long ones split", async () => {
-    const path = join(dir, "ranges.ckpt");
-    const handle = await open(path, "w");
-    await handle.truncate(200 << 20);
-    await handle.close();
+    const path = await sparseFile("ranges.ckpt", 200 << 20);
     const asked: [number, number][] = [];
     const readAhead = async (_fd: number, offset: number, length: number) => {
       asked.push([offset, length]);

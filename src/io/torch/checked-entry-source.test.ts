@@ -14,6 +14,7 @@ import {
   locateEntryData,
   readZipDirectory,
   torchDataOffset,
+  type ZipEntry,
 } from "./read-zip-directory.js";
 import { writeTorchCheckpoint } from "./write-torch-checkpoint.js";
 
@@ -74,6 +75,23 @@ async function storageEntries(bytes: Uint8Array) {
 }
 
 /**
+ * A stored entry's local header (30 bytes) or central directory record (46 bytes, its CRC, sizes and
+ * name length 2 bytes further in), name included; a central record's header offset is left at 0.
+ */
+function storedRecord(kind: "local" | "central", entry: ZipEntry, name: Uint8Array): Uint8Array {
+  const [signature, fixed, shift] = kind === "local" ? [0x04034b50, 30, 0] : [0x02014b50, 46, 2];
+  const record = new Uint8Array(fixed + name.byteLength);
+  const view = new DataView(record.buffer);
+  view.setUint32(0, signature, true);
+  view.setUint32(14 + shift, entry.crc32, true);
+  view.setUint32(18 + shift, entry.size, true);
+  view.setUint32(22 + shift, entry.size, true);
+  view.setUint16(26 + shift, name.byteLength, true);
+  record.set(name, fixed);
+  return record;
+}
+
+/**
  * The same records re-stored as a general zip tool stores them: local header, name, data, no padding,
  * no data descriptor (what `zip -0` makes of a checkpoint someone unpacked).
  */
@@ -86,23 +104,9 @@ async function repackedWithoutPadding(bytes: Uint8Array): Promise<Uint8Array> {
   for (const entry of entries) {
     const name = new TextEncoder().encode(entry.name);
     const data = (await source.read(await entryDataOffset(source, entry), entry.size)).slice();
-    const local = new Uint8Array(30 + name.byteLength);
-    const lv = new DataView(local.buffer);
-    lv.setUint32(0, 0x04034b50, true);
-    lv.setUint32(14, entry.crc32, true);
-    lv.setUint32(18, entry.size, true);
-    lv.setUint32(22, entry.size, true);
-    lv.setUint16(26, name.byteLength, true);
-    local.set(name, 30);
-    const record = new Uint8Array(46 + name.byteLength);
-    const cv = new DataView(record.buffer);
-    cv.setUint32(0, 0x02014b50, true);
-    cv.setUint32(16, entry.crc32, true);
-    cv.setUint32(20, entry.size, true);
-    cv.setUint32(24, entry.size, true);
-    cv.setUint16(28, name.byteLength, true);
-    cv.setUint32(42, offset, true);
-    record.set(name, 46);
+    const local = storedRecord("local", entry, name);
+    const record = storedRecord("central", entry, name);
+    new DataView(record.buffer).setUint32(42, offset, true);
     parts.push(local, data);
     central.push(record);
     offset += local.byteLength + data.byteLength;
@@ -162,14 +166,19 @@ describe("data offsets predicted from torch's layout", () => {
   });
 });
 
+/** Makes `entry`'s local header declare an extra field `by` bytes longer: its data then starts `by` bytes later. */
+function lengthenExtraField(bytes: Uint8Array, entry: ZipEntry, by: number): void {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  view.setUint16(entry.headerOffset + 28, view.getUint16(entry.headerOffset + 28, true) + by, true);
+}
+
 describe("hostile layouts", () => {
   it("rejects a tensor whose local header puts its data away from torch's layout when its bytes are read", async () => {
     const bytes = written.slice();
     const entries = await storageEntries(bytes);
     // not one of the three sampled headers (first, middle, last): found only when read
     const victim = entries[1]!;
-    const view = new DataView(bytes.buffer);
-    view.setUint16(victim.headerOffset + 28, view.getUint16(victim.headerOffset + 28, true) + 8, true);
+    lengthenExtraField(bytes, victim, 8);
     const checkpoint = await openTorchCheckpoint(new BufferByteSource(bytes, "hostile.ckpt"), "hostile.ckpt");
     const key = `t${victim.name.split("/").pop()}`;
     const error = await readTensorBytes(checkpoint.tensors.get(key)!).catch((caught: unknown) => caught);
@@ -187,8 +196,7 @@ describe("hostile layouts", () => {
     const bytes = written.slice();
     const entries = await storageEntries(bytes);
     const first = entries[0]!;
-    const view = new DataView(bytes.buffer);
-    view.setUint16(first.headerOffset + 28, view.getUint16(first.headerOffset + 28, true) + 8, true);
+    lengthenExtraField(bytes, first, 8);
     const file = await parseTorchFile(new BufferByteSource(bytes, "hostile.ckpt"));
     expect(file.dataSource).toBeUndefined();
     // located by its own header (8 bytes on), as any zip reader would
