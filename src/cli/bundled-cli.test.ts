@@ -9,9 +9,10 @@ import { hashFile } from "../hash/index.js";
 import { useTempDirWithHashCache } from "../test-support/temp-dir.js";
 
 /**
- * The `gyoza` bin is one bundled file (scripts/bundle-cli.mjs). These runs go through it as a user
- * would, so a bundling mistake (a path resolved from the wrong place, a native package pulled in)
- * fails here: kernels, hashing workers with their BLAKE3 module, and the PNG renderer.
+ * The `gyoza` bin is bundled (scripts/bundle-cli.mjs: an entry and chunks loaded per command). These
+ * runs go through it as a user would, so a bundling mistake (a path resolved from the wrong place, a
+ * native package pulled in, a chunk missing) fails here: kernels, hashing workers with their BLAKE3
+ * module, and the PNG renderer.
  */
 const BIN = new URL("../../dist/cli/gyoza.cjs", import.meta.url).pathname;
 const run = promisify(execFile);

@@ -20,8 +20,8 @@ export async function main(argv: string[]): Promise<number> {
     .version(process.env.npm_package_version ?? "0.1.0")
     .showHelpAfterError()
     .exitOverride();
-  registerCommands(program);
   try {
+    await registerCommands(program, argv);
     await program.parseAsync(argv);
     return process.exitCode === undefined ? 0 : Number(process.exitCode);
   } catch (error) {
