@@ -245,7 +245,10 @@ function breakdown(run: ChildRun): string {
     const parts = ["inputs", "output", "compute", "finish"].map(
       (name) => `${name} ${(timings[name] ?? Number.NaN).toFixed(2)} s`,
     );
-    return ` (waiting for ${parts.slice(0, 2).join(", ")}; ${parts.slice(2).join(", ")})`;
+    // what the process spent outside the merge itself: Node and CLI start-up, opening the inputs
+    // (unpickling a .ckpt), planning, and exit
+    const outside = run.seconds - (timings.total ?? Number.NaN);
+    return ` (start-up and exit ${outside.toFixed(2)} s; waiting for ${parts.slice(0, 2).join(", ")}; ${parts.slice(2).join(", ")})`;
   } catch {
     return "";
   }
