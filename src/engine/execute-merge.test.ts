@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isGyozaError } from "../errors.js";
 import { DIRECT_BLOCK_BYTES } from "../io/direct-appender.js";
-import { F16_TO_F32, f32BitsToF16Bits } from "../io/float-convert.js";
+import { f16ToF32Table, f32BitsToF16Bits } from "../io/float-convert.js";
 import { openCheckpoint } from "../io/open-checkpoint.js";
 import { readTensorBytes } from "../io/read-tensor.js";
 import type { Checkpoint } from "../io/tensor.js";
@@ -54,7 +54,8 @@ function presetAlpha(preset: string, base: number): (key: string) => number | nu
 const decodeF16 = (bytes: Uint8Array) => {
   const halves = new Uint16Array(bytes.slice().buffer);
   const values = new Array<number>(halves.length);
-  for (let i = 0; i < halves.length; i++) values[i] = F16_TO_F32[halves[i]!]!;
+  const table = f16ToF32Table();
+  for (let i = 0; i < halves.length; i++) values[i] = table[halves[i]!]!;
   return values;
 };
 const f32Scratch = new Float32Array(1);

@@ -10,8 +10,19 @@ import { type DType, dtypeBytes, isFloatDType } from "./dtype.js";
 const f32Scratch = new Float32Array(1);
 const u32Scratch = new Uint32Array(f32Scratch.buffer);
 
-/** f16 bit pattern → f32 value, for all 65536 patterns (exact: every f16 is an f32). */
-export const F16_TO_F32: Float32Array = (() => {
+let f16ToF32: Float32Array | undefined;
+
+/**
+ * f16 bit pattern → f32 value, for all 65536 patterns (exact: every f16 is an f32). Built on first
+ * use: as a module-level constant, every command that imports this module paid its 65,536-step loop
+ * at start-up (~8 ms, before the JIT warms up).
+ */
+export function f16ToF32Table(): Float32Array {
+  f16ToF32 ??= buildF16ToF32();
+  return f16ToF32;
+}
+
+function buildF16ToF32(): Float32Array {
   const table = new Float32Array(65536);
   for (let h = 0; h < 65536; h++) {
     const sign = (h & 0x8000) << 16;
@@ -38,7 +49,7 @@ export const F16_TO_F32: Float32Array = (() => {
     table[h] = f32Scratch[0]!;
   }
   return table;
-})();
+}
 
 /** f32 bit pattern → f16 bit pattern, round to nearest even; NaN → quiet NaN with the sign kept (0x7e00). */
 export function f32BitsToF16Bits(bits: number): number {
@@ -77,7 +88,7 @@ export function f32ToF16Bits(value: number): number {
 }
 
 export function f16BitsToF32(bits: number): number {
-  return F16_TO_F32[bits & 0xffff]!;
+  return f16ToF32Table()[bits & 0xffff]!;
 }
 
 /** A typed-array view needs its offset aligned to the element size: copy when it is not. */
@@ -96,7 +107,8 @@ export function decodeToFloat32(bytes: Uint8Array, dtype: DType, out?: Float32Ar
     case "F16": {
       const src = aligned(bytes, 2);
       const halves = new Uint16Array(src.buffer, src.byteOffset, count);
-      for (let i = 0; i < count; i++) result[i] = F16_TO_F32[halves[i]!]!;
+      const table = f16ToF32Table();
+      for (let i = 0; i < count; i++) result[i] = table[halves[i]!]!;
       break;
     }
     case "BF16": {

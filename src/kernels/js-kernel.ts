@@ -1,4 +1,4 @@
-import { F16_TO_F32, f32BitsToBf16Bits, f32BitsToF16Bits } from "../io/float-convert.js";
+import { f16ToF32Table, f32BitsToBf16Bits, f32BitsToF16Bits } from "../io/float-convert.js";
 import { fusedMultiplyAddF32 } from "./fused-multiply-add.js";
 import {
   CANONICAL_NAN_BITS,
@@ -19,16 +19,24 @@ import {
 /** Elements per step of the fused path: scratch buffers stay in cache. */
 const CHUNK_ELEMENTS = 16384;
 
-/** f16 bit pattern → f32 bit pattern, with NaN quieted (what F16C and V8's float loads give). */
-const F16_TO_F32_BITS: Uint32Array = (() => {
+let f16ToF32Bits: Uint32Array | undefined;
+
+/**
+ * f16 bit pattern → f32 bit pattern, with NaN quieted (what F16C and V8's float loads give). Built on
+ * first use, so that loading the kernels costs no start-up.
+ */
+function f16ToF32BitsTable(): Uint32Array {
+  if (f16ToF32Bits) return f16ToF32Bits;
+  const values = f16ToF32Table();
+  const table = new Uint32Array(values.buffer, values.byteOffset, 65536);
   const bits = new Uint32Array(65536);
-  const table = new Uint32Array(F16_TO_F32.buffer, F16_TO_F32.byteOffset, 65536);
   for (let h = 0; h < 65536; h++) {
     const isNotANumber = (h & 0x7fff) > 0x7c00;
     bits[h] = isNotANumber ? (table[h]! | 0x00400000) >>> 0 : table[h]!;
   }
+  f16ToF32Bits = bits;
   return bits;
-})();
+}
 
 export function createJsKernel(): MergeKernel {
   return createMergeKernel(jsBackend);
@@ -167,7 +175,8 @@ function decode(src: Uint8Array, dtype: FloatDType, out: Float32Array): void {
   const halves = halfView(src);
   const outBits = bitsOf(out);
   if (dtype === "F16") {
-    for (let i = 0; i < halves.length; i++) outBits[i] = F16_TO_F32_BITS[halves[i]!]!;
+    const table = f16ToF32BitsTable();
+    for (let i = 0; i < halves.length; i++) outBits[i] = table[halves[i]!]!;
   } else {
     for (let i = 0; i < halves.length; i++) outBits[i] = halves[i]! << 16;
   }
