@@ -9,7 +9,7 @@
 // Packages with native binaries stay outside and load from node_modules as before.
 // The bin itself is a small CommonJS launcher beside it, dist/cli/gyoza.cjs (see LAUNCHER).
 import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { basename, dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
@@ -21,13 +21,15 @@ const temporary = join(cli, `.bundle-${process.pid}.tmp`);
 const CHUNK_PREFIX = "gyoza-chunk-";
 
 /**
- * JSON modules (the architectures' key layouts: 0.8 MB) as `JSON.parse` of a string: V8 parses JSON
- * text faster than the same data written as a JavaScript object literal.
+ * gyoza's own JSON modules (the architectures' key layouts: 0.8 MB), all imported by default import,
+ * as `JSON.parse` of a string: V8 parses JSON text faster than the same data written as a JavaScript
+ * object literal. Packages' JSON files keep esbuild's loader (a `require()` of one expects the object).
  */
 const jsonAsText = {
   name: "json-as-text",
   setup(builder) {
     builder.onLoad({ filter: /\.json$/ }, (args) => {
+      if (!args.path.startsWith(join(root, "dist") + sep)) return undefined;
       const text = JSON.stringify(JSON.parse(readFileSync(args.path, "utf8")));
       return { contents: `export default JSON.parse(${JSON.stringify(text)});`, loader: "js" };
     });
