@@ -15,7 +15,7 @@ import { build } from "esbuild";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const cli = join(root, "dist", "cli");
-// built into a folder of its own, then moved beside the launcher chunks first and the entry last,
+// built into a folder of its own, then moved beside the launcher, the chunks first and the entry last,
 // so a concurrent reader never sees half a file or an entry whose chunks are missing
 const temporary = join(cli, `.bundle-${process.pid}.tmp`);
 const CHUNK_PREFIX = "gyoza-chunk-";
