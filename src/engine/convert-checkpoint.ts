@@ -2,7 +2,6 @@ import { type Detection, detectArchitecture } from "../arch/detect.js";
 import { embeddingForSafetensors } from "../arch/embedding.js";
 import type { DType } from "../io/dtype.js";
 import { openCheckpoint } from "../io/open-checkpoint.js";
-import { type Prefetch, stopPrefetches } from "../io/prefetch-file.js";
 import type { Checkpoint, StoredTensor } from "../io/tensor.js";
 import { loadKernel, nativeReadAhead } from "../kernels/index.js";
 import type { MergeKernel } from "../kernels/merge-kernel.js";
@@ -58,7 +57,6 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
   const kernel = options.kernel ?? (await loadKernel());
   const opened: Checkpoint[] = [];
   const pool = new BufferPool(undefined, kernel);
-  const prefetches: Prefetch[] = [];
   try {
     const model = await openCheckpoint(options.input);
     opened.push(model);
@@ -102,14 +100,11 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
       inputOrder: inputOrderOf(tensors),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       // a .ckpt written as safetensors is read out of its order: prefetched in the output's order
-      beforeStreaming: (order) => {
+      prefetch: (order) => {
         const sourceOf = new Map(planned.map(({ key, source }) => [key, source]));
         const files = new Map(opened.map((checkpoint) => [checkpoint.path, checkpoint.tensors]));
-        prefetches.push(
-          ...prefetchOutOfOrderReads(convertedReads(sourceOf, files, order), nativeReadAhead()),
-        );
+        return prefetchOutOfOrderReads(convertedReads(sourceOf, files, order), nativeReadAhead());
       },
-      onStreamed: () => stopPrefetches(prefetches),
     });
     return {
       output: options.output,
@@ -121,7 +116,6 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
       ...(relayout ? { relayout: relayout.report } : {}),
     };
   } finally {
-    await stopPrefetches(prefetches);
     pool.dispose(); // the kernel's memory back, for its next job
     await Promise.all(opened.map((c) => c.close()));
   }

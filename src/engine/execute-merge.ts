@@ -1,7 +1,7 @@
 import type { Detection } from "../arch/detect.js";
 import type { FileHashes } from "../hash/file-hashes.js";
 import { hashFile } from "../hash/index.js";
-import { type Prefetch, type ReadAhead, stopPrefetches } from "../io/prefetch-file.js";
+import type { ReadAhead } from "../io/prefetch-file.js";
 import type { Checkpoint } from "../io/tensor.js";
 import type { MergeKernel } from "../kernels/merge-kernel.js";
 import { builtinMethods, type MethodRegistry } from "../merge/index.js";
@@ -125,7 +125,6 @@ export async function executeMerge(
   });
   let hashes: FileHashes[] = [];
   let written: Awaited<ReturnType<typeof writeOutput>>;
-  const prefetches: Prefetch[] = [];
   try {
     written = await writeOutput(output.path, tensors, {
       format: output.format,
@@ -136,18 +135,13 @@ export async function executeMerge(
       blockMemory: kernel,
       inputOrder: inputOrderOf(inputs[0]?.checkpoint.tensors ?? new Map()),
       signal: job.signal,
-      beforeStreaming: (order) => {
-        prefetches.push(...prefetchOutOfOrderReads(plannedReads(plan, job.sources, order), job.readAhead));
-      },
-      // the prefetches must not compete with the output's last writes and fsync
-      onStreamed: () => stopPrefetches(prefetches),
+      prefetch: (order) => prefetchOutOfOrderReads(plannedReads(plan, job.sources, order), job.readAhead),
       finalReplacements: async () => {
         hashes = await Promise.all(hashing);
         return hashReplacements(hashes);
       },
     });
   } finally {
-    await stopPrefetches(prefetches);
     pool.dispose(); // the kernel's memory back, for its next job
   }
   if (hashes.length === 0) hashes = await Promise.all(hashing);

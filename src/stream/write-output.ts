@@ -2,6 +2,7 @@ import { throwIfAborted } from "../errors.js";
 import type { BlockMemory } from "../io/direct-appender.js";
 import type { DType } from "../io/dtype.js";
 import type { OutputFormat } from "../io/output-format.js";
+import { type Prefetch, stopPrefetches } from "../io/prefetch-file.js";
 import { SafetensorsWriter } from "../io/safetensors/write-safetensors.js";
 import type { TensorStreamWriter } from "../io/tensor-stream-writer.js";
 import { TorchCheckpointWriter } from "../io/torch/index.js";
@@ -56,10 +57,13 @@ export interface WriteOutputOptions {
   task?: string;
   /** Bytes of input the writer reads ahead of what it writes (READ_AHEAD_BYTES by default). */
   readAheadBytes?: number;
-  /** Called with the keys in the order they will be written, once the output is created, before any is read. */
-  beforeStreaming?: (order: readonly string[]) => void;
-  /** Called once every chunk is written, before the output is finished (its inputs are no longer read). */
-  onStreamed?: () => Promise<void>;
+  /**
+   * Starts prefetching the inputs (stream/prefetch-plan.ts), given the keys in the order they will be
+   * written, once the output is created and before any input is read. The prefetches are stopped once
+   * every chunk is written, so they never compete with the output's last writes and fsync, or when
+   * the write fails.
+   */
+  prefetch?: (order: readonly string[]) => readonly Prefetch[];
   /** safetensors only: metadata placeholders → values (same length) known only once the data is written. */
   finalReplacements?: () => Promise<ReadonlyMap<string, string>>;
   /** Called with each chunk once it is written (to return pooled buffers). */
@@ -140,8 +144,9 @@ export async function writeOutput(
           ...blockMemory,
         });
   const totalBytes = writer.order.reduce((sum, t) => sum + t.byteLength, 0);
+  const prefetches: Prefetch[] = [];
   try {
-    options.beforeStreaming?.(writer.order.map((planned) => planned.key));
+    prefetches.push(...(options.prefetch?.(writer.order.map((planned) => planned.key)) ?? []));
     onProgress({ type: "start", task: options.task ?? `write ${path}`, totalBytes });
     function* allChunks(): Generator<PendingChunk> {
       for (const planned of writer.order) yield* byKey.get(planned.key)!.chunks();
@@ -174,7 +179,7 @@ export async function writeOutput(
       throw error;
     }
 
-    await options.onStreamed?.();
+    await stopPrefetches(prefetches);
     const finishing = performance.now();
     let result: { bytes: number; dataSha256?: string };
     if (writer instanceof TorchCheckpointWriter) {
@@ -195,6 +200,8 @@ export async function writeOutput(
   } catch (error) {
     await writer.abort();
     throw error;
+  } finally {
+    await stopPrefetches(prefetches);
   }
 }
 

@@ -69,21 +69,22 @@ async function parseZip(source: ByteSource): Promise<TorchFile> {
   const result = await interpretPickle(pickleSource);
 
   const located = [...result.storages.values()];
-  for (const storage of located) {
-    if (!entries.has(`${archivePrefix}/data/${storage.key}`)) {
+  const storageEntries = located.map((storage) => {
+    const entry = entries.get(`${archivePrefix}/data/${storage.key}`);
+    if (!entry) {
       throw fail(
         `storage ${storage.key} is referenced by data.pkl but the zip has no ${archivePrefix}/data/${storage.key}`,
       );
     }
-  }
+    return entry;
+  });
   // Most data offsets follow from torch's layout; otherwise local headers are read concurrently and
   // neighbours together (one at a time, a 1,800-storage checkpoint waits ~1 s on I/O).
-  const storageEntries = located.map((storage) => entries.get(`${archivePrefix}/data/${storage.key}`)!);
   const { offsets: dataOffsets, predicted } = await locateEntryData(source, storageEntries);
   const storages = new Map<string, TorchStorageInfo>();
   located.forEach((storage, index) => {
-    const entryName = `${archivePrefix}/data/${storage.key}`;
-    const byteLength = checkRecordSize(source.name, storage, entries.get(entryName)!.size, entryName);
+    const { name: entryName, size } = storageEntries[index]!;
+    const byteLength = checkRecordSize(source.name, storage, size, entryName);
     storages.set(storage.key, {
       key: storage.key,
       dtype: storage.dtype,
