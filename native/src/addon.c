@@ -14,6 +14,8 @@
 #if defined(__linux__) || defined(__APPLE__) || defined(__unix__)
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #define GYOZA_HAVE_READ_AHEAD 1
 #endif
 
@@ -323,6 +325,54 @@ static napi_value read_ahead(napi_env env, napi_callback_info info) {
 }
 #endif
 
+#ifdef GYOZA_HAVE_READ_AHEAD
+/*
+ * cachedBytes(fd, offset, length) → number: how many bytes of a file range are in the page cache now
+ * (mincore(2) over a mapping of the range, which is never touched, so nothing is read). Tells a merge
+ * whether to read an input past the cache (O_DIRECT, cold files) or through it (files just read or
+ * written). -1 where the range cannot be mapped.
+ */
+static napi_value cached_bytes(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  size_t argc = MAX_ARGS;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  int32_t fd;
+  double offset, length;
+  if (argc < 3 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 || !get_number(env, argv[1], &offset) ||
+      !get_number(env, argv[2], &length) || !(offset >= 0 && length >= 0 && offset + length <= 9007199254740991.0)) {
+    throw_type(env, "cachedBytes(fd, offset, length) takes a descriptor and a byte range");
+    return NULL;
+  }
+  const long page = sysconf(_SC_PAGESIZE);
+  const int64_t start = ((int64_t)offset / page) * page;
+  const int64_t end = (int64_t)offset + (int64_t)length;
+  double result = 0;
+  if (end > start) {
+    const size_t span = (size_t)(end - start);
+    const size_t pages = (span + (size_t)page - 1) / (size_t)page;
+    void *mapped = mmap(NULL, span, PROT_READ, MAP_SHARED, fd, (off_t)start);
+#if defined(__APPLE__)
+    char *resident = mapped == MAP_FAILED ? NULL : malloc(pages);
+#else
+    unsigned char *resident = mapped == MAP_FAILED ? NULL : malloc(pages);
+#endif
+    if (!resident || mincore(mapped, span, resident) != 0) {
+      result = -1;
+    } else {
+      size_t count = 0;
+      for (size_t i = 0; i < pages; i++) count += resident[i] & 1;
+      result = (double)count * (double)page;
+      if (result > (double)span) result = (double)span;
+    }
+    free(resident);
+    if (mapped != MAP_FAILED) munmap(mapped, span);
+  }
+  napi_value value;
+  napi_create_double(env, result, &value);
+  return value;
+}
+#endif
+
 static napi_value make_table(napi_env env, const gyoza_kernel_table *table) {
   napi_value object;
   napi_property_descriptor properties[] = {
@@ -367,6 +417,9 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_value ahead;
   napi_create_function(env, "readAhead", NAPI_AUTO_LENGTH, read_ahead, NULL, &ahead);
   napi_set_named_property(env, exports, "readAhead", ahead);
+  napi_value cached;
+  napi_create_function(env, "cachedBytes", NAPI_AUTO_LENGTH, cached_bytes, NULL, &cached);
+  napi_set_named_property(env, exports, "cachedBytes", cached);
 #endif
   return exports;
 }

@@ -3,11 +3,12 @@ import { embeddingForSafetensors } from "../arch/embedding.js";
 import type { DType } from "../io/dtype.js";
 import { openCheckpoint } from "../io/open-checkpoint.js";
 import type { Checkpoint, StoredTensor } from "../io/tensor.js";
-import { loadKernel, nativeReadAhead } from "../kernels/index.js";
+import { loadKernel, nativeCachedBytes, nativeReadAhead } from "../kernels/index.js";
 import type { MergeKernel } from "../kernels/merge-kernel.js";
 import type { ProgressListener } from "../progress.js";
 import { BufferPool } from "../stream/buffer-pool.js";
 import { convertedChunks } from "../stream/convert-bytes.js";
+import { readColdInputsDirectly } from "../stream/direct-inputs.js";
 import { convertedReads, prefetchOutOfOrderReads } from "../stream/prefetch-plan.js";
 import { inputOrderOf, type OutputTensor, outputFormatOf, writeOutput } from "../stream/write-output.js";
 import { modelspecDefaults } from "./modelspec.js";
@@ -78,6 +79,8 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
       { ...options, ...(vae ? { bakeVae: vae } : { bakeVae: undefined }) },
       detection,
     );
+    // cold inputs (converting reads each once) are read past the page cache
+    const direct = await readColdInputsDirectly(opened, nativeCachedBytes());
     const outputs: OutputTensor[] = planned.map(({ key, source, dtype }) => ({
       key,
       dtype,
@@ -103,7 +106,7 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
       prefetch: (order) => {
         const sourceOf = new Map(planned.map(({ key, source }) => [key, source]));
         const files = new Map(opened.map((checkpoint) => [checkpoint.path, checkpoint.tensors]));
-        return prefetchOutOfOrderReads(convertedReads(sourceOf, files, order), nativeReadAhead());
+        return prefetchOutOfOrderReads(convertedReads(sourceOf, files, order), nativeReadAhead(), direct);
       },
     });
     return {

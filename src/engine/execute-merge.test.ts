@@ -1,5 +1,5 @@
-import { readFileSync } from "node:fs";
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { constants, readFileSync } from "node:fs";
+import { mkdtemp, open, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -528,12 +528,13 @@ describe(".ckpt outputs", () => {
     m: { method: "weighted_sum", inputs: { a, b }, alpha: { preset: "COSINE", base: 0.3 } },
   });
 
-  it("hold the safetensors output's bytes, from safetensors or .ckpt inputs, the same file on every run", async () => {
-    // the tiny models as torch checkpoints too (several write blocks, tensors of several merge chunks)
+  /** The tiny models as torch checkpoints too (several write blocks, tensors of several merge chunks). */
+  const tinyCkpts = async () => {
     for (const [name, seed] of [
       ["tinyA", 11],
       ["tinyB", 12],
     ] as const) {
+      if (models[`${name}Ckpt`]) continue;
       models[`${name}Ckpt`] = join(dir, `${name}.ckpt`);
       await writeSyntheticCheckpoint(
         models[`${name}Ckpt`]!,
@@ -541,6 +542,10 @@ describe(".ckpt outputs", () => {
         "ckpt",
       );
     }
+  };
+
+  it("hold the safetensors output's bytes, from safetensors or .ckpt inputs, the same file on every run", async () => {
+    await tinyCkpts();
     const kernel = await loadKernel();
     const run = async (inputs: [string, string], output: string) => {
       await runRecipe(
@@ -566,6 +571,40 @@ describe(".ckpt outputs", () => {
     // (from .ckpt inputs the state dict follows their key order: another pickle, same tensors)
     const first = readFileSync(ckpts[0]!);
     expect(readFileSync(ckpts[1]!).equals(first)).toBe(true);
+  });
+
+  it("reads cold inputs whose hashes are cached past the page cache, into the same bytes", async (context) => {
+    await tinyCkpts();
+    const direct = await open(models.tinyACkpt!, constants.O_RDONLY | (constants.O_DIRECT ?? 0)).catch(
+      () => undefined,
+    );
+    await direct?.close();
+    if (constants.O_DIRECT === undefined || !direct) return context.skip(); // no O_DIRECT here (tmpfs)
+    const kernel = await loadKernel();
+    const cacheDir = join(dir, "direct-hash-cache");
+    const pairs: [string, string][] = [
+      ["tinyA", "tinyB"],
+      ["tinyACkpt", "tinyBCkpt"],
+    ];
+    for (const inputs of pairs) {
+      const run = async (output: string, options: Parameters<typeof runRecipe>[1]) =>
+        runRecipe(
+          recipe(cosine(...inputs), { path: join(dir, output), dtype: "fp16", step: "m" }, [...inputs]),
+          { kernel, hashCacheDir: cacheDir, ...options },
+        );
+      const cold = () => 0; // every input counts as out of the page cache
+      // hashes not cached yet: the merge hashes its inputs alongside, so it reads them through the cache
+      const hashing = await run(`direct-hashing-${inputs[0]}.ckpt`, { cachedBytes: cold });
+      expect(hashing.readDirectly).toEqual([]);
+      const cached = await run(`buffered-${inputs[0]}.ckpt`, { cachedBytes: () => Number.MAX_SAFE_INTEGER });
+      expect(cached.readDirectly).toEqual([]);
+      const result = await run(`direct-${inputs[0]}.ckpt`, { cachedBytes: cold });
+      expect(result.readDirectly.sort()).toEqual(inputs.map((name) => models[name]!).sort());
+      expect(result.inputHashes).toEqual(cached.inputHashes);
+      const reference = readFileSync(join(dir, `buffered-${inputs[0]}.ckpt`));
+      expect(readFileSync(join(dir, `direct-${inputs[0]}.ckpt`)).equals(reference)).toBe(true);
+      expect(readFileSync(join(dir, `direct-hashing-${inputs[0]}.ckpt`)).equals(reference)).toBe(true);
+    }
   });
 
   it("an interrupted .ckpt merge leaves no file behind", async () => {

@@ -1,6 +1,6 @@
 import type { Detection } from "../arch/detect.js";
 import type { FileHashes } from "../hash/file-hashes.js";
-import { hashFile } from "../hash/index.js";
+import { cachedFileHashes, hashFile } from "../hash/index.js";
 import type { ReadAhead } from "../io/prefetch-file.js";
 import type { Checkpoint } from "../io/tensor.js";
 import type { MergeKernel } from "../kernels/merge-kernel.js";
@@ -8,12 +8,16 @@ import { builtinMethods, type MethodRegistry } from "../merge/index.js";
 import type { MergePlan } from "../plan/merge-plan.js";
 import { noProgress, type ProgressListener } from "../progress.js";
 import { BufferPool } from "../stream/buffer-pool.js";
+import { type CachedBytes, readColdInputsDirectly } from "../stream/direct-inputs.js";
 import { evaluateOp, type KeyStats } from "../stream/evaluate-op.js";
 import { type BoundKey, bindKey, type PlanSources, runPrepasses } from "../stream/index.js";
 import { plannedReads, prefetchOutOfOrderReads } from "../stream/prefetch-plan.js";
 import { inputOrderOf, type OutputTensor, type WriteTimings, writeOutput } from "../stream/write-output.js";
 import { assertNotOverwritingInput } from "./output-plan.js";
 import { buildProvenance, hashPlaceholder, type ProvenanceOptions } from "./provenance.js";
+
+/** The input hashes a merge records (provenance). */
+const INPUT_HASHES = ["sha256", "autov3", "autov1"] as const;
 
 export interface MergeJob {
   /** What to write, decided from headers (`planMerge`). */
@@ -35,6 +39,11 @@ export interface MergeJob {
    * prefetched with it along the plan (`prefetchOutOfOrderReads`); none without it.
    */
   readAhead?: ReadAhead;
+  /**
+   * The page-cache probe (the native addon's): cold inputs whose hashes are cached are read past the
+   * cache (src/stream/direct-inputs.ts); none without it.
+   */
+  cachedBytes?: CachedBytes;
 }
 
 export interface MergeResult {
@@ -50,6 +59,8 @@ export interface MergeResult {
   nonFinite: { key: string; count: number }[];
   inputHashes: Record<string, { sha256: string; autoV3: string }>;
   pruned: number;
+  /** The inputs read past the page cache (O_DIRECT: cold, hashes cached), by path. */
+  readDirectly: string[];
   /** What the user should know that did not stop the merge (a LoRA without alpha …), from the plan. */
   warnings: { code: string; message: string }[];
   /** The LoRAs baked in: step, source (recipe input), ratio, block weights as written, modules. */
@@ -84,14 +95,19 @@ export async function executeMerge(
   }));
 
   // Hash the inputs alongside the merge (the page cache serves both readers); patched in at the end.
-  const hashing = inputs.map((input) =>
-    hashFile(input.checkpoint.path, {
-      algorithms: ["sha256", "autov3", "autov1"],
-      cacheDir: job.hashCacheDir ?? false,
-      maxThreads: 1,
-    }),
+  const hashOptions = { algorithms: INPUT_HASHES, cacheDir: job.hashCacheDir ?? false };
+  const known = await Promise.all(
+    inputs.map((input) => cachedFileHashes(input.checkpoint.path, hashOptions)),
   );
-  for (const pending of hashing) pending.catch(() => {}); // awaited at the end; no unhandled rejection meanwhile
+  const hashing = inputs.map(
+    (input, i) => known[i] ?? hashFile(input.checkpoint.path, { ...hashOptions, maxThreads: 1 }),
+  );
+  for (const pending of hashing) void Promise.resolve(pending).catch(() => {}); // awaited at the end; no unhandled rejection meanwhile
+  // cold inputs nothing else reads are read past the page cache
+  const direct = await readColdInputsDirectly(
+    inputs.filter((_, i) => known[i]).map((input) => input.checkpoint),
+    job.cachedBytes,
+  );
 
   const metadata = buildProvenance({
     ...job.provenance,
@@ -135,7 +151,8 @@ export async function executeMerge(
       blockMemory: kernel,
       inputOrder: inputOrderOf(inputs[0]?.checkpoint.tensors ?? new Map()),
       signal: job.signal,
-      prefetch: (order) => prefetchOutOfOrderReads(plannedReads(plan, job.sources, order), job.readAhead),
+      prefetch: (order) =>
+        prefetchOutOfOrderReads(plannedReads(plan, job.sources, order), job.readAhead, direct),
       finalReplacements: async () => {
         hashes = await Promise.all(hashing);
         return hashReplacements(hashes);
@@ -163,6 +180,7 @@ export async function executeMerge(
       ]),
     ),
     pruned: plan.finishing.pruned.length,
+    readDirectly: [...direct],
     warnings: plan.warnings.map((warning) => ({ ...warning })),
     loras: plan.loras.map(({ step, source, ratio, weights, modules }) => ({
       step,

@@ -1,12 +1,13 @@
 import type { AutomixOrigin } from "../automix/automix-origin.js";
 import { GyozaError, throwIfAborted } from "../errors.js";
 import { hashFile } from "../hash/index.js";
-import { loadKernel, nativeReadAhead } from "../kernels/index.js";
+import { loadKernel, nativeCachedBytes, nativeReadAhead } from "../kernels/index.js";
 import type { MergeKernel } from "../kernels/merge-kernel.js";
 import type { MethodRegistry } from "../merge/index.js";
 import { outputStepOf, planRecipe } from "../plan/index.js";
 import type { ProgressListener } from "../progress.js";
 import type { Recipe } from "../recipe/index.js";
+import type { CachedBytes } from "../stream/direct-inputs.js";
 import { executeMerge, type MergeResult } from "./execute-merge.js";
 
 export { outputStepOf };
@@ -40,6 +41,11 @@ export interface RunRecipeOptions {
   overrides?: Record<string, unknown>;
   /** The automix study trial this recipe is the best candidate of, recorded as `gyoza_automix`. */
   automix?: AutomixOrigin;
+  /**
+   * The page-cache probe deciding which inputs are read past the cache (the native addon's by default;
+   * tests pass their own).
+   */
+  cachedBytes?: CachedBytes;
 }
 
 /**
@@ -51,6 +57,7 @@ export interface RunRecipeOptions {
 export async function runRecipe(recipe: Recipe, options: RunRecipeOptions = {}): Promise<MergeResult> {
   throwIfAborted(options.signal);
   const readAhead = nativeReadAhead();
+  const cachedBytes = options.cachedBytes ?? nativeCachedBytes();
   const planned = await planRecipe(recipe, {
     ...(options.baseDir !== undefined ? { baseDir: options.baseDir } : {}),
     ...(options.methods ? { methods: options.methods } : {}),
@@ -93,6 +100,7 @@ export async function runRecipe(recipe: Recipe, options: RunRecipeOptions = {}):
         hashCacheDir: options.hashCacheDir ?? false,
         signal: options.signal,
         ...(readAhead ? { readAhead } : {}),
+        ...(cachedBytes ? { cachedBytes } : {}),
       },
       options.kernel ?? (await loadKernel()),
       options.onProgress,

@@ -92,13 +92,11 @@ export async function hashFiles(
   options: HashFileOptions = {},
 ): Promise<FileHashResult[]> {
   const algorithms = options.algorithms ?? HASH_ALGORITHMS;
-  const cacheDir = options.cacheDir === undefined ? defaultHashCacheDir() : options.cacheDir;
-  const cache = cacheDir === false ? undefined : await HashCache.open(cacheDir);
+  const cache = await openCache(options.cacheDir);
   const files = await Promise.all(paths.map((path) => statFile(path)));
-  const cachedHashes = files.map((file) => {
-    const cached = options.refresh ? undefined : cache?.get(file.absolutePath, file.size, file.mtimeMs);
-    return cached && hasAlgorithms(cached, algorithms) ? pickAlgorithms(cached, algorithms) : undefined;
-  });
+  const cachedHashes = files.map((file) =>
+    options.refresh ? undefined : fromCache(cache, file, algorithms),
+  );
   const toHash = files.filter((_, index) => cachedHashes[index] === undefined);
   const progress = progressReporter(
     toHash.reduce((sum, file) => sum + file.size, 0),
@@ -140,6 +138,33 @@ export async function hashFiles(
   const firstError = errors.find((error) => error !== undefined);
   if (firstError !== undefined) throw firstError;
   return results;
+}
+
+/**
+ * The hashes of `path` (those in `options.algorithms`, all by default) as the cache holds them for the
+ * file as it is now, else undefined; reads nothing of the file. Tells a merge whether `hashFile` would
+ * read an input alongside it.
+ */
+export async function cachedFileHashes(
+  path: string,
+  options: Pick<HashFileOptions, "algorithms" | "cacheDir"> = {},
+): Promise<FileHashes | undefined> {
+  const cache = await openCache(options.cacheDir);
+  return fromCache(cache, await statFile(path), options.algorithms ?? HASH_ALGORITHMS);
+}
+
+async function openCache(cacheDir: string | false | undefined): Promise<HashCache | undefined> {
+  const dir = cacheDir === undefined ? defaultHashCacheDir() : cacheDir;
+  return dir === false ? undefined : HashCache.open(dir);
+}
+
+function fromCache(
+  cache: HashCache | undefined,
+  file: { absolutePath: string; size: number; mtimeMs: number },
+  algorithms: readonly HashAlgorithm[],
+): FileHashes | undefined {
+  const cached = cache?.get(file.absolutePath, file.size, file.mtimeMs);
+  return cached && hasAlgorithms(cached, algorithms) ? pickAlgorithms(cached, algorithms) : undefined;
 }
 
 async function hashInOnePass(

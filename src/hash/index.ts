@@ -16,6 +16,7 @@ export {
 } from "./file-hashes.js";
 export { defaultHashCacheDir, HASH_CACHE_FILE, HashCache } from "./hash-cache.js";
 export {
+  cachedFileHashes,
   type FileHashResult,
   type HashFileOptions,
   type HashOptions,

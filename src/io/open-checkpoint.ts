@@ -33,7 +33,7 @@ export async function openCheckpointSource(source: ByteSource, path = source.nam
 export async function openCheckpoint(path: string): Promise<Checkpoint> {
   const source = await FileByteSource.open(path);
   try {
-    return await openCheckpointSource(source, path);
+    return { ...(await openCheckpointSource(source, path)), file: source };
   } catch (error) {
     await source.close();
     throw error;

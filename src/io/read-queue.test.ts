@@ -1,9 +1,11 @@
-import { open, truncate, writeFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { type FileHandle, open, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { BufferPool } from "../stream/buffer-pool.js";
 import { useTempDirWithHashCache } from "../test-support/temp-dir.js";
 import { FileByteSource } from "./byte-source.js";
-import { type QueuedFile, ReadQueue } from "./read-queue.js";
+import { DIRECT_READ_ALIGN, type QueuedFile, ReadQueue, type StreamMemory } from "./read-queue.js";
 import { openTorchCheckpoint } from "./torch/open-torch-checkpoint.js";
 import { writeTorchCheckpoint } from "./torch/write-torch-checkpoint.js";
 
@@ -225,6 +227,122 @@ describe("ReadQueue", () => {
       expect(queue.calls).toBeLessThanOrEqual(1 + Math.ceil((stored.length - 1) / 64));
     } finally {
       await Promise.all([handle.close(), source.close()]);
+    }
+  });
+});
+
+/** The file opened with O_DIRECT, or undefined where its file system refuses it (tmpfs). */
+async function openDirect(path: string): Promise<FileHandle | undefined> {
+  if (constants.O_DIRECT === undefined) return undefined;
+  return open(path, constants.O_RDONLY | constants.O_DIRECT).catch(() => undefined);
+}
+
+/** A buffer pool's stream memory, counting the aligned stretches taken. */
+function countedMemory(pool = new BufferPool()) {
+  const memory = {
+    aligned: 0,
+    acquireStreamAligned(bytes: number, align: number) {
+      memory.aligned++;
+      return pool.acquireStreamAligned(bytes, align);
+    },
+    share: (buffer: Uint8Array, begin: number, end: number) => pool.share(buffer, begin, end),
+    release: (buffer: Uint8Array) => pool.release(buffer),
+    acquireStream: (bytes: number) => pool.acquireStream(bytes),
+  } satisfies StreamMemory & { aligned: number };
+  return memory;
+}
+
+describe("ReadQueue direct reads", () => {
+  it("reads waiting neighbouring ranges with one aligned read and gives each caller exactly its bytes", async (context) => {
+    const a = await patternFile("direct.bin", (1 << 20) + 123, 8);
+    const direct = await openDirect(a.path);
+    try {
+      if (!direct) return context.skip(); // this file system takes no O_DIRECT
+      const file: QueuedFile = { ...a.file, direct };
+      const pool = new BufferPool();
+      const memory = countedMemory(pool);
+      const queue = new ReadQueue(1, undefined, undefined, 4096);
+      const blocker = queue.readDirect(file, 8, 16, memory);
+      // unaligned ranges (multiples of 8), a few bytes apart, asked out of order; the last one ends at
+      // the end of the file, inside an aligned block
+      const ranges: [number, number][] = [];
+      let at = 5000;
+      for (let n = 0; n < 12; n++) {
+        const length = 8 * (100 + ((n * 7919) % 3000));
+        ranges.push([at, length]);
+        at += length + 8 * (n % 3);
+      }
+      ranges.push([a.bytes.byteLength - 3000, 3000]);
+      const order = [...ranges.slice(6), ...ranges.slice(0, 6)];
+      const done = order.map(([offset, length]) => queue.readDirect(file, offset, length, memory));
+      await blocker;
+      const buffers = await Promise.all(done);
+      for (const [n, [offset, length]] of order.entries()) {
+        expect(buffers[n]!.byteLength).toBe(length);
+        expect(Buffer.from(buffers[n]!).equals(a.bytes.subarray(offset, offset + length))).toBe(true);
+        // each part keeps its offset's alignment within the aligned read
+        expect(buffers[n]!.byteOffset % DIRECT_READ_ALIGN).toBe(offset % DIRECT_READ_ALIGN);
+      }
+      // the blocker; ranges 6–11 as one read (joined forward from the oldest waiting one); the range
+      // at the end of the file; ranges 0–5 as one read
+      expect(queue.calls).toBe(4);
+      expect(file.direct).toBe(direct);
+      // the memory comes back once every caller has given its part back, in any order
+      pool.release(await blocker);
+      for (const buffer of buffers.reverse()) pool.release(buffer);
+      expect(pool.streamHeld).toBe(0);
+    } finally {
+      await direct?.close();
+      await a.handle.close();
+    }
+  });
+
+  it("reads ordinarily from then on when the file system refuses a direct read, with the same bytes", async (context) => {
+    const a = await patternFile("refused.bin", 1 << 18, 9);
+    const direct = await openDirect(a.path);
+    try {
+      if (!direct) return context.skip();
+      const file: QueuedFile = { ...a.file, direct };
+      const pool = new BufferPool();
+      // memory one byte off alignment: the kernel answers EINVAL, as a file system without O_DIRECT does
+      const memory = countedMemory(pool);
+      memory.acquireStreamAligned = (bytes: number, align: number) => {
+        memory.aligned++;
+        return pool.acquireStreamAligned(bytes + align, align)!.subarray(1, bytes + 1);
+      };
+      const queue = new ReadQueue(2);
+      const first = await queue.readDirect(file, 4096, 10_000, memory);
+      expect(Buffer.from(first).equals(a.bytes.subarray(4096, 14_096))).toBe(true);
+      expect(file.direct).toBeUndefined();
+      const second = await queue.readDirect(file, 80_000, 512, memory);
+      expect(Buffer.from(second).equals(a.bytes.subarray(80_000, 80_512))).toBe(true);
+    } finally {
+      await direct?.close();
+      await a.handle.close();
+    }
+  });
+
+  it("fails the direct reads past the end of a file that shrank, and gives their memory back", async (context) => {
+    const a = await patternFile("shrunk.bin", 1 << 20, 10);
+    const direct = await openDirect(a.path);
+    try {
+      if (!direct) return context.skip();
+      await truncate(a.path, 100_000); // after the caller checked the ranges against the old size
+      const file: QueuedFile = { ...a.file, direct };
+      const pool = new BufferPool();
+      const memory = countedMemory(pool);
+      const queue = new ReadQueue(1);
+      const results = await Promise.allSettled([
+        queue.readDirect(file, 8000, 1000, memory),
+        queue.readDirect(file, 200_000, 1000, memory),
+      ]);
+      expect(results[0]!.status).toBe("fulfilled");
+      expect(String((results[1] as PromiseRejectedResult).reason)).toMatch(/shrank/);
+      pool.release((results[0] as PromiseFulfilledResult<Uint8Array>).value);
+      expect(pool.streamHeld).toBe(0);
+    } finally {
+      await direct?.close();
+      await a.handle.close();
     }
   });
 });

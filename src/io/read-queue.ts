@@ -6,16 +6,47 @@ export interface QueuedFile {
   readonly handle: FileHandle;
   /** For error messages. */
   readonly name: string;
+  /**
+   * The same file opened with O_DIRECT, when its reads into `StreamMemory` should bypass the page
+   * cache (`readDirect`); dropped at the first read the file system refuses.
+   */
+  direct?: FileHandle;
+}
+
+/**
+ * Memory a streamed read lands in (the buffer pool's stream ring, src/stream/buffer-pool.ts): aligned
+ * stretches for O_DIRECT reads, each shared out as one buffer per caller, else a buffer per read.
+ */
+export interface StreamMemory {
+  /** A buffer at an address that is a multiple of `align`, or undefined when none is free. */
+  acquireStreamAligned(bytes: number, align: number): Uint8Array | undefined;
+  /** Bytes [begin, end) of an aligned buffer as a buffer of its own, released on its own. */
+  share(buffer: Uint8Array, begin: number, end: number): Uint8Array;
+  release(buffer: Uint8Array): void;
+  /** A buffer for an ordinary read. */
+  acquireStream(bytes: number): Uint8Array;
 }
 
 interface ReadRequest {
   readonly file: QueuedFile;
-  readonly target: Uint8Array;
+  /** The caller's buffer; none for a direct read, which lands in `memory`. */
+  readonly target: Uint8Array | undefined;
   readonly offset: number;
+  readonly length: number;
+  /** Where a direct read lands (direct reads are joined only with direct reads). */
+  readonly memory: StreamMemory | undefined;
   readonly resolve: (bytes: Uint8Array) => void;
   readonly reject: (error: unknown) => void;
   taken: boolean;
 }
+
+/**
+ * O_DIRECT wants the file offset, the length and the buffer address aligned to the device's logical
+ * block size; this covers every common one (as for the output's O_DIRECT writes).
+ */
+export const DIRECT_READ_ALIGN = 4096;
+/** A direct read joins neighbouring ranges up to this many bytes (aligned ends included). */
+const MAX_DIRECT_BATCH_BYTES = 8 << 20;
 
 /** A batch reads at most this many bytes: 16 MiB, like `cat`-style sequential readers. */
 const MAX_BATCH_BYTES = 16 << 20;
@@ -69,8 +100,29 @@ export class ReadQueue {
   /** Fills `target` with `file`'s bytes from `offset` (which the caller has checked lie in the file). */
   read(file: QueuedFile, target: Uint8Array, offset: number): Promise<Uint8Array> {
     if (target.byteLength === 0) return Promise.resolve(target);
+    return this.enqueue(file, target, offset, target.byteLength, undefined);
+  }
+
+  /**
+   * `length` bytes (at least one) of `file` from `offset`, read with O_DIRECT (`file.direct`) into
+   * `memory`: one aligned read covers neighbouring waiting ranges, and each caller gets its part of it
+   * as a buffer of its own (release it to `memory`). A file whose direct reads the file system refuses
+   * is read ordinarily from then on. `offset` should be a multiple of the element size the caller
+   * views the bytes as: the buffer's address keeps the offset's alignment.
+   */
+  readDirect(file: QueuedFile, offset: number, length: number, memory: StreamMemory): Promise<Uint8Array> {
+    return this.enqueue(file, undefined, offset, length, memory);
+  }
+
+  private enqueue(
+    file: QueuedFile,
+    target: Uint8Array | undefined,
+    offset: number,
+    length: number,
+    memory: StreamMemory | undefined,
+  ): Promise<Uint8Array> {
     return new Promise((resolve, reject) => {
-      const request: ReadRequest = { file, target, offset, resolve, reject, taken: false };
+      const request: ReadRequest = { file, target, offset, length, memory, resolve, reject, taken: false };
       this.waiting.push(request);
       let offsets = this.byOffset.get(file);
       if (!offsets) {
@@ -88,28 +140,49 @@ export class ReadQueue {
     while (this.running < this.slots) {
       const first = this.nextWaiting();
       if (!first) return;
-      const batch: Segment[] = [{ target: first.target, request: first }];
-      let end = first.offset + first.target.byteLength;
-      let bytes = first.target.byteLength;
+      this.running++;
+      const done = () => {
+        this.running--;
+        this.dispatch();
+      };
+      if (first.memory) {
+        void this.runDirect(this.directBatch(first)).finally(done);
+        continue;
+      }
+      const batch: Segment[] = [{ target: first.target!, request: first }];
+      let end = first.offset + first.length;
+      let bytes = first.length;
       let reads = 1;
       while (reads < this.maxBatchReads) {
         const next = this.following(first.file, end);
-        if (!next) break;
+        if (!next || next.memory) break;
         const gap = next.offset - end;
-        if (bytes + gap + next.target.byteLength > this.maxBatchBytes) break;
+        if (bytes + gap + next.length > this.maxBatchBytes) break;
         this.take(next);
         if (gap > 0) batch.push({ target: gapScratch(gap) });
-        batch.push({ target: next.target, request: next });
-        end = next.offset + next.target.byteLength;
-        bytes += gap + next.target.byteLength;
+        batch.push({ target: next.target!, request: next });
+        end = next.offset + next.length;
+        bytes += gap + next.length;
         reads++;
       }
-      this.running++;
-      void this.run(first.file, first.offset, batch).finally(() => {
-        this.running--;
-        this.dispatch();
-      });
+      void this.run(first.file, first.offset, batch).finally(done);
     }
+  }
+
+  /** `first` and the waiting direct reads that continue it, within one aligned read's limits. */
+  private directBatch(first: ReadRequest): ReadRequest[] {
+    const batch = [first];
+    const start = alignDown(first.offset);
+    let end = first.offset + first.length;
+    while (batch.length < this.maxBatchReads) {
+      const next = this.following(first.file, end);
+      if (!next || next.memory !== first.memory) break;
+      if (alignUp(next.offset + next.length) - start > MAX_DIRECT_BATCH_BYTES) break;
+      this.take(next);
+      batch.push(next);
+      end = next.offset + next.length;
+    }
+    return batch;
   }
 
   /**
@@ -162,6 +235,72 @@ export class ReadQueue {
   }
 
   /**
+   * Reads a batch of direct reads (in file order) in one O_DIRECT read of their aligned span, and hands
+   * each caller its part of it, shared. Where the memory has no aligned stretch free, or the file
+   * system refuses the read (the file then reads ordinarily from here on), each range is read
+   * ordinarily into a buffer of its own instead.
+   */
+  private async runDirect(batch: readonly ReadRequest[]): Promise<void> {
+    const first = batch[0]!;
+    const last = batch.at(-1)!;
+    const { file } = first;
+    const memory = first.memory!;
+    const start = alignDown(first.offset);
+    const needed = last.offset + last.length - start;
+    const span = memory.acquireStreamAligned(alignUp(last.offset + last.length) - start, DIRECT_READ_ALIGN);
+    const direct = file.direct;
+    if (span && direct) {
+      let filled = 0;
+      try {
+        while (filled < needed) {
+          this.calls++;
+          const { bytesRead } = await direct.read(span, filled, span.byteLength - filled, start + filled);
+          if (bytesRead === 0)
+            throw new GyozaError("io", "file shrank while being read", { file: file.name });
+          filled += bytesRead;
+        }
+      } catch (error) {
+        memory.release(span);
+        if ((error as NodeJS.ErrnoException).code !== "EINVAL" || filled > 0) {
+          for (const request of batch) request.reject(error);
+          return;
+        }
+        if (file.direct === direct) file.direct = undefined; // refused: read this file ordinarily
+        return this.runOrdinary(batch);
+      }
+      for (const request of batch)
+        request.resolve(memory.share(span, request.offset - start, request.offset - start + request.length));
+      memory.release(span);
+      return;
+    }
+    if (span) memory.release(span);
+    return this.runOrdinary(batch);
+  }
+
+  /** Direct reads read ordinarily instead, each into a stream buffer of its own. */
+  private async runOrdinary(batch: readonly ReadRequest[]): Promise<void> {
+    const segments: Segment[] = [];
+    let end = batch[0]!.offset;
+    for (const request of batch) {
+      if (request.offset > end) segments.push({ target: gapScratch(request.offset - end) });
+      const target = request.memory!.acquireStream(request.length);
+      segments.push({
+        target,
+        request: {
+          ...request,
+          resolve: request.resolve,
+          reject: (error) => {
+            request.memory!.release(target);
+            request.reject(error);
+          },
+        },
+      });
+      end = request.offset + request.length;
+    }
+    return this.run(batch[0]!.file, batch[0]!.offset, segments);
+  }
+
+  /**
    * Reads a batch of neighbouring ranges (and the gaps between them) in as few calls as the system
    * allows, handing each caller its buffer as soon as it is full. A short read continues where it
    * stopped; a read that finds the end of the file fails every range not yet filled.
@@ -210,4 +349,12 @@ let scratch: Uint8Array | undefined;
 function gapScratch(bytes: number): Uint8Array {
   if (!scratch || scratch.byteLength < bytes) scratch = new Uint8Array(Math.max(bytes, 4096));
   return scratch.subarray(0, bytes);
+}
+
+function alignDown(offset: number): number {
+  return offset - (offset % DIRECT_READ_ALIGN);
+}
+
+function alignUp(offset: number): number {
+  return Math.ceil(offset / DIRECT_READ_ALIGN) * DIRECT_READ_ALIGN;
 }

@@ -52,5 +52,16 @@ export interface Checkpoint {
    * beyond 2^53 as decimal strings), booleans and None; bytes are left out.
    */
   readonly scalars?: ReadonlyMap<string, PickleScalar>;
+  /** The file it was opened from (`openCheckpoint`), for choices of how to read it. */
+  readonly file?: CheckpointFile;
   close(): Promise<void>;
+}
+
+/** A checkpoint's file as a streaming reader sees it (src/io/byte-source.ts, FileByteSource). */
+export interface CheckpointFile {
+  /** The ordinary descriptor (for kernel calls such as mincore or readahead). */
+  readonly fd: number;
+  readonly size: number;
+  /** Streamed reads from now on go past the page cache (O_DIRECT); false where refused. */
+  readDirectly(): Promise<boolean>;
 }

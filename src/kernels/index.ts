@@ -14,6 +14,7 @@ export {
 export {
   createNativeKernel,
   type NativeVariant,
+  nativeCachedBytes,
   nativeKernelBuilt,
   nativeReadAhead,
   nativeSimdAvailable,

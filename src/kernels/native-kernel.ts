@@ -58,6 +58,8 @@ interface NativeAddon {
   copyBytes?: (target: Uint8Array, source: Uint8Array) => void;
   /** readahead(2) on a worker thread (absent on systems without one and in older builds). */
   readAhead?: (fd: number, offset: number, length: number) => Promise<void>;
+  /** Bytes of a file range in the page cache now (mincore(2)); -1 where it cannot tell. */
+  cachedBytes?: (fd: number, offset: number, length: number) => number;
 }
 
 const DTYPE_CODES: Record<FloatDType, number> = { F16: 0, BF16: 1, F32: 2 };
@@ -107,6 +109,21 @@ export function nativeReadAhead(
   if (!nativeKernelBuilt(file)) return undefined;
   try {
     return loadNativeAddon(file).readAhead;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The addon's page-cache probe (how many bytes of a file range are cached, read from mincore(2)), or
+ * undefined where the addon is not built or has none: then no input is read with O_DIRECT.
+ */
+export function nativeCachedBytes(
+  file: string = NATIVE_KERNEL_FILE,
+): ((fd: number, offset: number, length: number) => number) | undefined {
+  if (!nativeKernelBuilt(file)) return undefined;
+  try {
+    return loadNativeAddon(file).cachedBytes;
   } catch {
     return undefined;
   }

@@ -47,12 +47,39 @@ export class BufferPool {
    * (src/stream/stream-ring.ts), or, when the ring has no stretch that long, as `acquire` gives.
    */
   acquireStream(byteLength: number): Uint8Array {
+    return this.streamRing().take(byteLength) ?? this.acquire(byteLength);
+  }
+
+  /**
+   * A stream buffer whose address is a multiple of `align` (at most 64 KiB), as O_DIRECT reads need,
+   * or undefined when the ring has no free stretch that long (the caller then reads another way).
+   */
+  acquireStreamAligned(byteLength: number, align: number): Uint8Array | undefined {
+    return this.streamRing().take(byteLength, align);
+  }
+
+  /**
+   * Bytes [begin, end) of a stream buffer as a buffer of its own, released on its own: the memory is
+   * reused once the buffer and every shared part are released (one read, several callers' bytes).
+   */
+  share(buffer: Uint8Array, begin: number, end: number): Uint8Array {
+    const shared = this.ring?.share(buffer, begin, end);
+    if (!shared) throw new Error("BufferPool.share takes a buffer from acquireStreamAligned");
+    return shared;
+  }
+
+  /** Bytes of the stream ring held by buffers not yet released (their memory cannot be reused). */
+  get streamHeld(): number {
+    return this.ring?.held ?? 0;
+  }
+
+  private streamRing(): StreamRing {
     if (!this.ring) {
       const memory = this.kernel.allocate?.(this.streamBytes);
       if (memory) this.ringMemory = memory;
-      this.ring = new StreamRing(memory ?? Buffer.from(new SharedArrayBuffer(this.streamBytes)));
+      this.ring = new StreamRing(memory ?? pageAlignedMemory(this.streamBytes));
     }
-    return this.ring.take(byteLength) ?? this.acquire(byteLength);
+    return this.ring;
   }
 
   acquire(byteLength: number): Uint8Array {
@@ -94,4 +121,28 @@ export class BufferPool {
     this.ring = undefined;
     this.ringMemory = undefined;
   }
+}
+
+interface WasmMemoryApi {
+  Memory: new (descriptor: {
+    initial: number;
+    maximum: number;
+    shared: true;
+  }) => {
+    buffer: SharedArrayBuffer;
+  };
+}
+
+/**
+ * Shared memory that starts on a page boundary (a WebAssembly memory is mapped whole), as O_DIRECT
+ * reads into it need; an ordinary SharedArrayBuffer's start is not guaranteed to be aligned.
+ */
+function pageAlignedMemory(bytes: number): Buffer {
+  const pages = Math.ceil(bytes / 65536);
+  const memory = new (globalThis as unknown as { WebAssembly: WasmMemoryApi }).WebAssembly.Memory({
+    initial: pages,
+    maximum: pages,
+    shared: true,
+  });
+  return Buffer.from(memory.buffer, 0, bytes);
 }

@@ -1,3 +1,4 @@
+import { readStreamed } from "../io/byte-source.js";
 import { type DType, dtypeBytes, elementCount } from "../io/dtype.js";
 import { decodeToFloat32, encodeFromFloat32 } from "../io/float-convert.js";
 import { readTensorBytes } from "../io/read-tensor.js";
@@ -117,7 +118,7 @@ export async function readLeaves(
       const length = (end - begin) * size;
       const position = tensor.byteOffset + begin * size;
       const bytes = pool
-        ? await tensor.source.readInto(pool.acquireStream(length), position)
+        ? await readStreamed(tensor.source, position, length, pool)
         : await tensor.source.read(position, length);
       return [tensor, bytes] as const;
     }),

@@ -71,6 +71,24 @@ describe("StreamRing", () => {
     expect(r.held).toBe(0);
   });
 
+  it("hands out aligned stretches, and reclaims a shared one only once every part is given back", () => {
+    const r = ring(64 * 1024);
+    const first = r.take(100)!;
+    const aligned = r.take(10_000, 4096)!;
+    expect(aligned.byteOffset).toBe(4096);
+    r.give(first);
+    const parts = [r.share(aligned, 0, 300)!, r.share(aligned, 304, 9_000)!];
+    expect(parts[1]!.byteOffset).toBe(aligned.byteOffset + 304);
+    expect(r.share(new Uint8Array(10), 0, 5)).toBeUndefined();
+    r.give(aligned);
+    r.give(r.take(1)!); // a newer buffer given back: nothing is reclaimed while the parts are out
+    r.give(parts[1]!);
+    expect(r.held).toBeGreaterThanOrEqual(10_000);
+    r.give(parts[0]!);
+    expect(r.held).toBe(0);
+    expect(r.give(parts[0]!)).toBe(false);
+  });
+
   it("refuses buffers it did not hand out, and the same buffer twice", () => {
     const r = ring(4096);
     const view = r.take(100)!;

@@ -1,3 +1,4 @@
+import { readStreamed } from "../io/byte-source.js";
 import { dtypeBytes } from "../io/dtype.js";
 import { readTensorBytes } from "../io/read-tensor.js";
 import type { StoredTensor } from "../io/tensor.js";
@@ -32,7 +33,7 @@ export function* tensorChunks(
     yield {
       holds: length,
       ready: pool
-        ? tensor.source.readInto(pool.acquireStream(length), position)
+        ? readStreamed(tensor.source, position, length, pool)
         : tensor.source.read(position, length),
     };
   }

@@ -1,5 +1,5 @@
 import { GyozaError } from "../../errors.js";
-import { type ByteSource, checkRange } from "../byte-source.js";
+import { type ByteSource, checkRange, readStreamed, type StreamMemory } from "../byte-source.js";
 import { entryDataOffset, type ZipEntry } from "./read-zip-directory.js";
 
 /** A zip entry whose data offset was predicted, and the check of its local header once started. */
@@ -50,6 +50,22 @@ export class CheckedEntrySource implements ByteSource {
     const checks = this.checksFor(offset, target.byteLength);
     const read = this.parent.readInto(target, offset);
     return checks ? Promise.all([read, checks]).then(([bytes]) => bytes) : read;
+  }
+
+  readStreamed(offset: number, length: number, memory: StreamMemory): Promise<Uint8Array> {
+    checkRange(this, offset, length);
+    const checks = this.checksFor(offset, length);
+    const read = readStreamed(this.parent, offset, length, memory);
+    if (!checks) return read;
+    // a mislocated entry fails the read, its buffer given back (the caller never sees it)
+    return Promise.allSettled([read, checks]).then(([bytes, checked]) => {
+      if (bytes.status === "rejected") throw bytes.reason;
+      if (checked.status === "rejected") {
+        memory.release(bytes.value);
+        throw checked.reason;
+      }
+      return bytes.value;
+    });
   }
 
   close(): Promise<void> {
