@@ -8,8 +8,8 @@ import type { MergeKernel } from "../kernels/merge-kernel.js";
 import type { ProgressListener } from "../progress.js";
 import { BufferPool } from "../stream/buffer-pool.js";
 import { convertedChunks } from "../stream/convert-bytes.js";
-import { readColdInputsDirectly } from "../stream/direct-inputs.js";
-import { convertedReads, prefetchOutOfOrderReads } from "../stream/prefetch-plan.js";
+import { prepareInputReads } from "../stream/input-reads.js";
+import { convertedReads } from "../stream/prefetch-plan.js";
 import { inputOrderOf, type OutputTensor, outputFormatOf, writeOutput } from "../stream/write-output.js";
 import { modelspecDefaults } from "./modelspec.js";
 import { assertNotOverwritingInput, type FinishReport, planFinishedTensors } from "./output-plan.js";
@@ -79,8 +79,6 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
       { ...options, ...(vae ? { bakeVae: vae } : { bakeVae: undefined }) },
       detection,
     );
-    // cold inputs (converting reads each once) are read past the page cache
-    const direct = await readColdInputsDirectly(opened, nativeCachedBytes());
     const outputs: OutputTensor[] = planned.map(({ key, source, dtype }) => ({
       key,
       dtype,
@@ -102,11 +100,19 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
       blockMemory: kernel,
       inputOrder: inputOrderOf(tensors),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-      // a .ckpt written as safetensors is read out of its order: prefetched in the output's order
-      prefetch: (order) => {
+      // cold inputs read front to back past the page cache; a .ckpt written as safetensors is read
+      // out of its order: prefetched in the output's order
+      prepareReads: async (order) => {
         const sourceOf = new Map(planned.map(({ key, source }) => [key, source]));
         const files = new Map(opened.map((checkpoint) => [checkpoint.path, checkpoint.tensors]));
-        return prefetchOutOfOrderReads(convertedReads(sourceOf, files, order), nativeReadAhead(), direct);
+        const cachedBytes = nativeCachedBytes();
+        const readAhead = nativeReadAhead();
+        const reads = await prepareInputReads(convertedReads(sourceOf, files, order), {
+          directCandidates: opened,
+          ...(cachedBytes ? { cachedBytes } : {}),
+          ...(readAhead ? { readAhead } : {}),
+        });
+        return reads.prefetches;
       },
     });
     return {

@@ -605,6 +605,15 @@ describe(".ckpt outputs", () => {
       expect(readFileSync(join(dir, `direct-${inputs[0]}.ckpt`)).equals(reference)).toBe(true);
       expect(readFileSync(join(dir, `direct-hashing-${inputs[0]}.ckpt`)).equals(reference)).toBe(true);
     }
+    // written as safetensors, a .ckpt is read out of its order: through the cache (prefetched), not directly
+    const outOfOrder = await runRecipe(
+      recipe(cosine("tinyACkpt", "tinyBCkpt"), { path: join(dir, "out-of-order.safetensors"), step: "m" }, [
+        "tinyACkpt",
+        "tinyBCkpt",
+      ]),
+      { kernel, hashCacheDir: cacheDir, cachedBytes: () => 0 },
+    );
+    expect(outOfOrder.readDirectly).toEqual([]);
   });
 
   it("an interrupted .ckpt merge leaves no file behind", async () => {

@@ -8,10 +8,10 @@ import { builtinMethods, type MethodRegistry } from "../merge/index.js";
 import type { MergePlan } from "../plan/merge-plan.js";
 import { noProgress, type ProgressListener } from "../progress.js";
 import { BufferPool } from "../stream/buffer-pool.js";
-import { type CachedBytes, readColdInputsDirectly } from "../stream/direct-inputs.js";
 import { evaluateOp, type KeyStats } from "../stream/evaluate-op.js";
 import { type BoundKey, bindKey, type PlanSources, runPrepasses } from "../stream/index.js";
-import { plannedReads, prefetchOutOfOrderReads } from "../stream/prefetch-plan.js";
+import { type CachedBytes, type InputReads, prepareInputReads } from "../stream/input-reads.js";
+import { plannedReads } from "../stream/prefetch-plan.js";
 import { inputOrderOf, type OutputTensor, type WriteTimings, writeOutput } from "../stream/write-output.js";
 import { assertNotOverwritingInput } from "./output-plan.js";
 import { buildProvenance, hashPlaceholder, type ProvenanceOptions } from "./provenance.js";
@@ -40,8 +40,8 @@ export interface MergeJob {
    */
   readAhead?: ReadAhead;
   /**
-   * The page-cache probe (the native addon's): cold inputs whose hashes are cached are read past the
-   * cache (src/stream/direct-inputs.ts); none without it.
+   * The page-cache probe (the native addon's): cold inputs read front to back whose hashes are cached
+   * are read past the cache (src/stream/input-reads.ts); none without it.
    */
   cachedBytes?: CachedBytes;
 }
@@ -59,7 +59,7 @@ export interface MergeResult {
   nonFinite: { key: string; count: number }[];
   inputHashes: Record<string, { sha256: string; autoV3: string }>;
   pruned: number;
-  /** The inputs read past the page cache (O_DIRECT: cold, hashes cached), by path. */
+  /** The inputs read past the page cache (O_DIRECT: cold, read front to back, hashes cached), by path. */
   readDirectly: string[];
   /** What the user should know that did not stop the merge (a LoRA without alpha …), from the plan. */
   warnings: { code: string; message: string }[];
@@ -103,11 +103,7 @@ export async function executeMerge(
     (input, i) => known[i] ?? hashFile(input.checkpoint.path, { ...hashOptions, maxThreads: 1 }),
   );
   for (const pending of hashing) void Promise.resolve(pending).catch(() => {}); // awaited at the end; no unhandled rejection meanwhile
-  // cold inputs nothing else reads are read past the page cache
-  const direct = await readColdInputsDirectly(
-    inputs.filter((_, i) => known[i]).map((input) => input.checkpoint),
-    job.cachedBytes,
-  );
+  let reads: InputReads = { direct: new Set(), prefetches: [] };
 
   const metadata = buildProvenance({
     ...job.provenance,
@@ -151,8 +147,16 @@ export async function executeMerge(
       blockMemory: kernel,
       inputOrder: inputOrderOf(inputs[0]?.checkpoint.tensors ?? new Map()),
       signal: job.signal,
-      prefetch: (order) =>
-        prefetchOutOfOrderReads(plannedReads(plan, job.sources, order), job.readAhead, direct),
+      // cold inputs read front to back (and not hashed alongside) past the page cache; inputs read
+      // out of their order prefetched along it
+      prepareReads: async (order) => {
+        reads = await prepareInputReads(plannedReads(plan, job.sources, order), {
+          directCandidates: inputs.filter((_, i) => known[i]).map((input) => input.checkpoint),
+          ...(job.cachedBytes ? { cachedBytes: job.cachedBytes } : {}),
+          ...(job.readAhead ? { readAhead: job.readAhead } : {}),
+        });
+        return reads.prefetches;
+      },
       finalReplacements: async () => {
         hashes = await Promise.all(hashing);
         return hashReplacements(hashes);
@@ -180,7 +184,7 @@ export async function executeMerge(
       ]),
     ),
     pruned: plan.finishing.pruned.length,
-    readDirectly: [...direct],
+    readDirectly: [...reads.direct],
     warnings: plan.warnings.map((warning) => ({ ...warning })),
     loras: plan.loras.map(({ step, source, ratio, weights, modules }) => ({
       step,

@@ -7,7 +7,7 @@ import type { MethodRegistry } from "../merge/index.js";
 import { outputStepOf, planRecipe } from "../plan/index.js";
 import type { ProgressListener } from "../progress.js";
 import type { Recipe } from "../recipe/index.js";
-import type { CachedBytes } from "../stream/direct-inputs.js";
+import type { CachedBytes } from "../stream/input-reads.js";
 import { executeMerge, type MergeResult } from "./execute-merge.js";
 
 export { outputStepOf };

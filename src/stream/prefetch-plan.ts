@@ -77,17 +77,16 @@ export function isFrontToBack(ranges: readonly ByteRange[]): boolean {
  * of the file, then the VAE, then the UNet's blocks in string order. Read straight, a cold disk
  * serves those jumps at a fraction of its sequential speed; the kernel brings them into the page
  * cache here instead, a little ahead of the merge (see `prefetchFile`), so its own reads find them
- * there. Files read front to back need none (the kernel's own read-ahead serves them), nor do files
- * read past the cache (`direct`: src/stream/direct-inputs.ts). Without a kernel read-ahead nothing is
- * prefetched: reading the bytes into the process as well cost more than it saved (see `prefetchFile`).
+ * there. Files read front to back need none (the kernel's own read-ahead serves them, or they are read
+ * past the cache: src/stream/input-reads.ts). Without a kernel read-ahead nothing is prefetched:
+ * reading the bytes into the process as well cost more than it saved (see `prefetchFile`).
  */
 export function prefetchOutOfOrderReads(
   reads: ReadonlyMap<string, readonly ByteRange[]>,
   readAhead: ReadAhead | undefined,
-  direct: ReadonlySet<string> = new Set(),
 ): Prefetch[] {
   if (!readAhead) return [];
   return [...reads]
-    .filter(([path, ranges]) => !direct.has(path) && !isFrontToBack(ranges))
+    .filter(([, ranges]) => !isFrontToBack(ranges))
     .map(([path, ranges]) => prefetchFile(path, { readAhead, ranges }));
 }

@@ -58,12 +58,13 @@ export interface WriteOutputOptions {
   /** Bytes of input the writer reads ahead of what it writes (READ_AHEAD_BYTES by default). */
   readAheadBytes?: number;
   /**
-   * Starts prefetching the inputs (stream/prefetch-plan.ts), given the keys in the order they will be
-   * written, once the output is created and before any input is read. The prefetches are stopped once
-   * every chunk is written, so they never compete with the output's last writes and fsync, or when
-   * the write fails.
+   * Chooses how the inputs are read (src/stream/input-reads.ts), given the keys in the order they will
+   * be written, once the output is created and before any input is read: switches cold files read
+   * front to back to direct reads, and starts prefetching the files read out of order. The prefetches
+   * it returns are stopped once every chunk is written, so they never compete with the output's last
+   * writes and fsync, or when the write fails.
    */
-  prefetch?: (order: readonly string[]) => readonly Prefetch[];
+  prepareReads?: (order: readonly string[]) => Promise<readonly Prefetch[]>;
   /** safetensors only: metadata placeholders → values (same length) known only once the data is written. */
   finalReplacements?: () => Promise<ReadonlyMap<string, string>>;
   /** Called with each chunk once it is written (to return pooled buffers). */
@@ -146,7 +147,7 @@ export async function writeOutput(
   const totalBytes = writer.order.reduce((sum, t) => sum + t.byteLength, 0);
   const prefetches: Prefetch[] = [];
   try {
-    prefetches.push(...(options.prefetch?.(writer.order.map((planned) => planned.key)) ?? []));
+    prefetches.push(...((await options.prepareReads?.(writer.order.map((planned) => planned.key))) ?? []));
     onProgress({ type: "start", task: options.task ?? `write ${path}`, totalBytes });
     function* allChunks(): Generator<PendingChunk> {
       for (const planned of writer.order) yield* byKey.get(planned.key)!.chunks();
