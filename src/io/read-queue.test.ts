@@ -335,9 +335,11 @@ describe("ReadQueue direct reads", () => {
       const results = await Promise.allSettled([
         queue.readDirect(file, 8000, 1000, memory),
         queue.readDirect(file, 200_000, 1000, memory),
+        queue.readDirect(file, 96_000, 8000, memory), // across the new end, inside an aligned block
       ]);
       expect(results[0]!.status).toBe("fulfilled");
       expect(String((results[1] as PromiseRejectedResult).reason)).toMatch(/shrank/);
+      expect(String((results[2] as PromiseRejectedResult).reason)).toMatch(/shrank/);
       pool.release((results[0] as PromiseFulfilledResult<Uint8Array>).value);
       expect(pool.streamHeld).toBe(0);
     } finally {

@@ -255,9 +255,10 @@ export class ReadQueue {
         while (filled < needed) {
           this.calls++;
           const { bytesRead } = await direct.read(span, filled, span.byteLength - filled, start + filled);
-          if (bytesRead === 0)
-            throw new GyozaError("io", "file shrank while being read", { file: file.name });
           filled += bytesRead;
+          // short of an aligned end, the read stopped at the end of the file
+          if (bytesRead === 0 || (filled < needed && filled % DIRECT_READ_ALIGN !== 0))
+            throw new GyozaError("io", "file shrank while being read", { file: file.name });
         }
       } catch (error) {
         memory.release(span);
