@@ -297,17 +297,25 @@ static void read_ahead_complete(napi_env env, napi_status status, void *data) {
   free(job);
 }
 
-static napi_value read_ahead(napi_env env, napi_callback_info info) {
+/* The (fd, offset, length) arguments of readAhead and cachedBytes; throws `usage` and returns 0 when wrong. */
+static int get_file_range(napi_env env, napi_callback_info info, int32_t *fd, double *offset, double *length,
+                          const char *usage) {
   napi_value argv[MAX_ARGS];
   size_t argc = MAX_ARGS;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return 0;
+  if (argc < 3 || napi_get_value_int32(env, argv[0], fd) != napi_ok || *fd < 0 || !get_number(env, argv[1], offset) ||
+      !get_number(env, argv[2], length) || !(*offset >= 0 && *length >= 0 && *offset + *length <= 9007199254740991.0)) {
+    throw_type(env, usage);
+    return 0;
+  }
+  return 1;
+}
+
+static napi_value read_ahead(napi_env env, napi_callback_info info) {
   int32_t fd;
   double offset, length;
-  if (argc < 3 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 || !get_number(env, argv[1], &offset) ||
-      !get_number(env, argv[2], &length) || !(offset >= 0 && length >= 0 && offset + length <= 9007199254740991.0)) {
-    throw_type(env, "readAhead(fd, offset, length) takes a descriptor and a byte range");
+  if (!get_file_range(env, info, &fd, &offset, &length, "readAhead(fd, offset, length) takes a descriptor and a byte range"))
     return NULL;
-  }
   read_ahead_job *job = calloc(1, sizeof *job);
   if (!job) {
     napi_throw_error(env, NULL, "out of memory");
@@ -327,22 +335,16 @@ static napi_value read_ahead(napi_env env, napi_callback_info info) {
 
 #ifdef GYOZA_HAVE_READ_AHEAD
 /*
- * cachedBytes(fd, offset, length) → number: how many bytes of a file range are in the page cache now
- * (mincore(2) over a mapping of the range, which is never touched, so nothing is read). Tells a merge
- * whether to read an input past the cache (O_DIRECT, cold files) or through it (files just read or
- * written). -1 where the range cannot be mapped.
+ * cachedBytes(fd, offset, length) → number: how many bytes of a file range are in the page cache now, to
+ * the page (mincore(2) over a mapping of the range, which is never touched, so nothing is read). Tells
+ * a merge whether to read an input past the cache (O_DIRECT, cold files) or through it (files just read
+ * or written). -1 where the range cannot be mapped.
  */
 static napi_value cached_bytes(napi_env env, napi_callback_info info) {
-  napi_value argv[MAX_ARGS];
-  size_t argc = MAX_ARGS;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
   int32_t fd;
   double offset, length;
-  if (argc < 3 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 || !get_number(env, argv[1], &offset) ||
-      !get_number(env, argv[2], &length) || !(offset >= 0 && length >= 0 && offset + length <= 9007199254740991.0)) {
-    throw_type(env, "cachedBytes(fd, offset, length) takes a descriptor and a byte range");
+  if (!get_file_range(env, info, &fd, &offset, &length, "cachedBytes(fd, offset, length) takes a descriptor and a byte range"))
     return NULL;
-  }
   const long page = sysconf(_SC_PAGESIZE);
   const int64_t start = ((int64_t)offset / page) * page;
   const int64_t end = (int64_t)offset + (int64_t)length;
@@ -361,8 +363,9 @@ static napi_value cached_bytes(napi_env env, napi_callback_info info) {
     } else {
       size_t count = 0;
       for (size_t i = 0; i < pages; i++) count += resident[i] & 1;
+      /* whole pages: the first may start before `offset` */
       result = (double)count * (double)page;
-      if (result > (double)span) result = (double)span;
+      if (result > length) result = length;
     }
     free(resident);
     if (mapped != MAP_FAILED) munmap(mapped, span);
