@@ -136,7 +136,7 @@ export class FileByteSource implements ByteSource {
   async readStreamed(offset: number, length: number, memory: StreamMemory): Promise<Uint8Array> {
     checkRange(this, offset, length);
     // a part of an aligned read keeps the offset's alignment: 8 suits every element type
-    if (this.file.direct && length > 0 && offset % 8 === 0)
+    if (this.file.direct && !this.file.directRefused && length > 0 && offset % 8 === 0)
       return directReads.readDirect(this.file, offset, length, memory);
     return fileReads.read(this.file, memory.acquireStream(length), offset);
   }

@@ -8,9 +8,11 @@ export interface QueuedFile {
   readonly name: string;
   /**
    * The same file opened with O_DIRECT, when its reads into `StreamMemory` should bypass the page
-   * cache (`readDirect`); dropped at the first read the file system refuses.
+   * cache (`readDirect`). Its owner closes it.
    */
   direct?: FileHandle;
+  /** Set at the first direct read the file system refuses: the file is read ordinarily from then on. */
+  directRefused?: boolean;
 }
 
 /**
@@ -248,7 +250,7 @@ export class ReadQueue {
     const start = alignDown(first.offset);
     const needed = last.offset + last.length - start;
     const span = memory.acquireStreamAligned(alignUp(last.offset + last.length) - start, DIRECT_READ_ALIGN);
-    const direct = file.direct;
+    const direct = file.directRefused ? undefined : file.direct;
     if (span && direct) {
       let filled = 0;
       try {
@@ -266,7 +268,7 @@ export class ReadQueue {
           for (const request of batch) request.reject(error);
           return;
         }
-        if (file.direct === direct) file.direct = undefined; // refused: read this file ordinarily
+        file.directRefused = true; // refused: read this file ordinarily
         return this.runOrdinary(batch);
       }
       for (const request of batch)
@@ -289,7 +291,6 @@ export class ReadQueue {
         target,
         request: {
           ...request,
-          resolve: request.resolve,
           reject: (error) => {
             request.memory!.release(target);
             request.reject(error);
