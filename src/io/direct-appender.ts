@@ -33,6 +33,21 @@ interface WasmMemoryApi {
 }
 
 /**
+ * `bytes` of shared memory starting on a page boundary, as O_DIRECT reads and writes need: a
+ * WebAssembly memory is mapped whole, where an ordinary Buffer's or SharedArrayBuffer's start is not
+ * guaranteed to be aligned. Shared, so worker threads (the hashers) read it in place.
+ */
+export function pageAlignedMemory(bytes: number): Buffer {
+  const pages = Math.ceil(bytes / WASM_PAGE_BYTES);
+  const memory = new (globalThis as unknown as { WebAssembly: WasmMemoryApi }).WebAssembly.Memory({
+    initial: pages,
+    maximum: pages,
+    shared: true,
+  });
+  return Buffer.from(memory.buffer, 0, bytes);
+}
+
+/**
  * Where the blocks live and how bytes get into them: a merge kernel's (src/kernels/merge-kernel.ts),
  * so that chunks in the kernel's memory are copied at memory speed. Both are optional.
  */
@@ -103,16 +118,9 @@ export class DirectAppender {
     }
     if (given.length === BLOCK_COUNT) return new DirectAppender(direct, buffered, given, start, memory, hash);
     for (const block of given) memory.free?.(block);
-    // A WebAssembly memory starts on a page boundary (the engine maps it whole), which O_DIRECT needs
-    // and ordinary Buffers do not guarantee; shared, so the hashing thread reads blocks in place.
-    const pages = (BLOCK_COUNT * DIRECT_BLOCK_BYTES) / WASM_PAGE_BYTES;
-    const own = new (globalThis as unknown as { WebAssembly: WasmMemoryApi }).WebAssembly.Memory({
-      initial: pages,
-      maximum: pages,
-      shared: true,
-    });
+    const own = pageAlignedMemory(BLOCK_COUNT * DIRECT_BLOCK_BYTES);
     const blocks = Array.from({ length: BLOCK_COUNT }, (_, index) =>
-      Buffer.from(own.buffer, index * DIRECT_BLOCK_BYTES, DIRECT_BLOCK_BYTES),
+      own.subarray(index * DIRECT_BLOCK_BYTES, (index + 1) * DIRECT_BLOCK_BYTES),
     );
     const copy = memory.copy ? { copy: memory.copy } : {};
     return new DirectAppender(direct, buffered, blocks, start, copy, hash);

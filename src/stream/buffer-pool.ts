@@ -1,3 +1,4 @@
+import { pageAlignedMemory } from "../io/direct-appender.js";
 import type { MergeKernel } from "../kernels/merge-kernel.js";
 import { StreamRing } from "./stream-ring.js";
 
@@ -121,28 +122,4 @@ export class BufferPool {
     this.ring = undefined;
     this.ringMemory = undefined;
   }
-}
-
-interface WasmMemoryApi {
-  Memory: new (descriptor: {
-    initial: number;
-    maximum: number;
-    shared: true;
-  }) => {
-    buffer: SharedArrayBuffer;
-  };
-}
-
-/**
- * Shared memory that starts on a page boundary (a WebAssembly memory is mapped whole), as O_DIRECT
- * reads into it need; an ordinary SharedArrayBuffer's start is not guaranteed to be aligned.
- */
-function pageAlignedMemory(bytes: number): Buffer {
-  const pages = Math.ceil(bytes / 65536);
-  const memory = new (globalThis as unknown as { WebAssembly: WasmMemoryApi }).WebAssembly.Memory({
-    initial: pages,
-    maximum: pages,
-    shared: true,
-  });
-  return Buffer.from(memory.buffer, 0, bytes);
 }
