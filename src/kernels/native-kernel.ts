@@ -103,27 +103,23 @@ export function loadNativeAddon(file: string = NATIVE_KERNEL_FILE): NativeAddon 
  * The addon's kernel read-ahead (fills the page cache from a file without copying it into the
  * process), or undefined where the addon is not built or has none: callers then read into a buffer.
  */
-export function nativeReadAhead(
-  file: string = NATIVE_KERNEL_FILE,
-): ((fd: number, offset: number, length: number) => Promise<void>) | undefined {
-  if (!nativeKernelBuilt(file)) return undefined;
-  try {
-    return loadNativeAddon(file).readAhead;
-  } catch {
-    return undefined;
-  }
+export function nativeReadAhead(file: string = NATIVE_KERNEL_FILE): NativeAddon["readAhead"] {
+  return loadedAddon(file)?.readAhead;
 }
 
 /**
  * The addon's page-cache probe (how many bytes of a file range are cached, read from mincore(2)), or
  * undefined where the addon is not built or has none: then no input is read with O_DIRECT.
  */
-export function nativeCachedBytes(
-  file: string = NATIVE_KERNEL_FILE,
-): ((fd: number, offset: number, length: number) => number) | undefined {
+export function nativeCachedBytes(file: string = NATIVE_KERNEL_FILE): NativeAddon["cachedBytes"] {
+  return loadedAddon(file)?.cachedBytes;
+}
+
+/** The addon, or undefined where it is not built or does not load (its optional helpers then go unused). */
+function loadedAddon(file: string): NativeAddon | undefined {
   if (!nativeKernelBuilt(file)) return undefined;
   try {
-    return loadNativeAddon(file).cachedBytes;
+    return loadNativeAddon(file);
   } catch {
     return undefined;
   }
