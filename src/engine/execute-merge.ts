@@ -96,8 +96,9 @@ export async function executeMerge(
 
   // Hash the inputs alongside the merge (the page cache serves both readers); patched in at the end.
   const hashOptions = { algorithms: INPUT_HASHES, cacheDir: job.hashCacheDir ?? false };
-  const known = await Promise.all(
-    inputs.map((input) => cachedFileHashes(input.checkpoint.path, hashOptions)),
+  const known = await cachedFileHashes(
+    inputs.map((input) => input.checkpoint.path),
+    hashOptions,
   );
   const hashing = inputs.map(
     (input, i) => known[i] ?? hashFile(input.checkpoint.path, { ...hashOptions, maxThreads: 1 }),

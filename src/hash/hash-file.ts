@@ -141,16 +141,17 @@ export async function hashFiles(
 }
 
 /**
- * The hashes of `path` (those in `options.algorithms`, all by default) as the cache holds them for the
- * file as it is now, else undefined; reads nothing of the file. Tells a merge whether `hashFile` would
- * read an input alongside it.
+ * The hashes of each of `paths` (those in `options.algorithms`, all by default) as the cache holds them
+ * for the file as it is now, else undefined; reads nothing of the files. Tells a merge whether
+ * `hashFile` would read an input alongside it.
  */
 export async function cachedFileHashes(
-  path: string,
+  paths: readonly string[],
   options: Pick<HashFileOptions, "algorithms" | "cacheDir"> = {},
-): Promise<FileHashes | undefined> {
+): Promise<(FileHashes | undefined)[]> {
   const cache = await openCache(options.cacheDir);
-  return fromCache(cache, await statFile(path), options.algorithms ?? HASH_ALGORITHMS);
+  const files = await Promise.all(paths.map((path) => statFile(path)));
+  return files.map((file) => fromCache(cache, file, options.algorithms ?? HASH_ALGORITHMS));
 }
 
 async function openCache(cacheDir: string | false | undefined): Promise<HashCache | undefined> {
