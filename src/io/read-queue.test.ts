@@ -1,5 +1,5 @@
 import { constants } from "node:fs";
-import { type FileHandle, open, truncate, writeFile } from "node:fs/promises";
+import { open, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { BufferPool } from "../stream/buffer-pool.js";
@@ -231,36 +231,39 @@ describe("ReadQueue", () => {
   });
 });
 
-/** The file opened with O_DIRECT, or undefined where its file system refuses it (tmpfs). */
-async function openDirect(path: string): Promise<FileHandle | undefined> {
-  if (constants.O_DIRECT === undefined) return undefined;
-  return open(path, constants.O_RDONLY | constants.O_DIRECT).catch(() => undefined);
-}
-
-/** A buffer pool's stream memory, counting the aligned stretches taken. */
-function countedMemory(pool = new BufferPool()) {
-  const memory = {
-    aligned: 0,
-    acquireStreamAligned(bytes: number, align: number) {
-      memory.aligned++;
-      return pool.acquireStreamAligned(bytes, align);
+/**
+ * A pattern file (`patternFile`) with an O_DIRECT descriptor as well, or undefined where its file
+ * system refuses O_DIRECT (tmpfs).
+ */
+async function directPatternFile(name: string, length: number, seed: number) {
+  const a = await patternFile(name, length, seed);
+  const direct =
+    constants.O_DIRECT === undefined
+      ? undefined
+      : await open(a.path, constants.O_RDONLY | constants.O_DIRECT).catch(() => undefined);
+  if (!direct) {
+    await a.handle.close();
+    return undefined;
+  }
+  const file: QueuedFile = { ...a.file, direct };
+  return {
+    ...a,
+    file,
+    close: async () => {
+      await direct.close();
+      await a.handle.close();
     },
-    share: (buffer: Uint8Array, begin: number, end: number) => pool.share(buffer, begin, end),
-    release: (buffer: Uint8Array) => pool.release(buffer),
-    acquireStream: (bytes: number) => pool.acquireStream(bytes),
-  } satisfies StreamMemory & { aligned: number };
-  return memory;
+  };
 }
 
 describe("ReadQueue direct reads", () => {
   it("reads waiting neighbouring ranges with one aligned read and gives each caller exactly its bytes", async (context) => {
-    const a = await patternFile("direct.bin", (1 << 20) + 123, 8);
-    const direct = await openDirect(a.path);
+    const a = await directPatternFile("direct.bin", (1 << 20) + 123, 8);
+    if (!a) return context.skip(); // this file system takes no O_DIRECT
+    const { file } = a;
     try {
-      if (!direct) return context.skip(); // this file system takes no O_DIRECT
-      const file: QueuedFile = { ...a.file, direct };
       const pool = new BufferPool();
-      const memory = countedMemory(pool);
+      const memory = pool;
       const queue = new ReadQueue(1, undefined, undefined, 4096);
       const blocker = queue.readDirect(file, 8, 16, memory);
       // unaligned ranges (multiples of 8), a few bytes apart, asked out of order; the last one ends at
@@ -292,23 +295,23 @@ describe("ReadQueue direct reads", () => {
       for (const buffer of buffers.reverse()) pool.release(buffer);
       expect(pool.streamHeld).toBe(0);
     } finally {
-      await direct?.close();
-      await a.handle.close();
+      await a.close();
     }
   });
 
   it("reads ordinarily from then on when the file system refuses a direct read, with the same bytes", async (context) => {
-    const a = await patternFile("refused.bin", 1 << 18, 9);
-    const direct = await openDirect(a.path);
+    const a = await directPatternFile("refused.bin", 1 << 18, 9);
+    if (!a) return context.skip();
+    const { file } = a;
     try {
-      if (!direct) return context.skip();
-      const file: QueuedFile = { ...a.file, direct };
       const pool = new BufferPool();
       // memory one byte off alignment: the kernel answers EINVAL, as a file system without O_DIRECT does
-      const memory = countedMemory(pool);
-      memory.acquireStreamAligned = (bytes: number, align: number) => {
-        memory.aligned++;
-        return pool.acquireStreamAligned(bytes + align, align)!.subarray(1, bytes + 1);
+      const memory: StreamMemory = {
+        acquireStreamAligned: (bytes, align) =>
+          pool.acquireStreamAligned(bytes + align, align)!.subarray(1, bytes + 1),
+        share: (buffer, begin, end) => pool.share(buffer, begin, end),
+        release: (buffer) => pool.release(buffer),
+        acquireStream: (bytes) => pool.acquireStream(bytes),
       };
       const queue = new ReadQueue(2);
       const first = await queue.readDirect(file, 4096, 10_000, memory);
@@ -317,20 +320,18 @@ describe("ReadQueue direct reads", () => {
       const second = await queue.readDirect(file, 80_000, 512, memory);
       expect(Buffer.from(second).equals(a.bytes.subarray(80_000, 80_512))).toBe(true);
     } finally {
-      await direct?.close();
-      await a.handle.close();
+      await a.close();
     }
   });
 
   it("fails the direct reads past the end of a file that shrank, and gives their memory back", async (context) => {
-    const a = await patternFile("shrunk.bin", 1 << 20, 10);
-    const direct = await openDirect(a.path);
+    const a = await directPatternFile("shrunk.bin", 1 << 20, 10);
+    if (!a) return context.skip();
+    const { file } = a;
     try {
-      if (!direct) return context.skip();
       await truncate(a.path, 100_000); // after the caller checked the ranges against the old size
-      const file: QueuedFile = { ...a.file, direct };
       const pool = new BufferPool();
-      const memory = countedMemory(pool);
+      const memory = pool;
       const queue = new ReadQueue(1);
       const results = await Promise.allSettled([
         queue.readDirect(file, 8000, 1000, memory),
@@ -343,8 +344,7 @@ describe("ReadQueue direct reads", () => {
       pool.release((results[0] as PromiseFulfilledResult<Uint8Array>).value);
       expect(pool.streamHeld).toBe(0);
     } finally {
-      await direct?.close();
-      await a.handle.close();
+      await a.close();
     }
   });
 });
